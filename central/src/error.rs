@@ -1,0 +1,148 @@
+//! The crate's one error type and its one mapping to HTTP: every refusal and
+//! failure leaves as an RFC 9457 problem with a stable `code`. Internals are
+//! logged, never shown.
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use shared::{ErrorCode, FieldError, PROBLEM_CONTENT_TYPE, Problem};
+
+use crate::ledger::{Refusal, WriteError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// Bad input: a body, query, path or header the API cannot take.
+    #[error("{detail}")]
+    Invalid {
+        status: StatusCode,
+        code: ErrorCode,
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("offset {from} is outside the retained change log ({oldest}..={head})")]
+    OffsetGone { from: u64, oldest: u64, head: u64 },
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(error: sqlx::Error) -> Self {
+        AppError::Internal(error.into())
+    }
+}
+
+impl AppError {
+    pub fn invalid(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Self {
+        AppError::Invalid {
+            status,
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// 422 listing each field that broke a rule; `Ok` if none did.
+    pub fn check_fields(errors: Vec<FieldError>) -> Result<(), AppError> {
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let detail = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Err(AppError::Invalid {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: ErrorCode::ValidationFailed,
+            detail,
+            errors,
+        })
+    }
+
+    pub fn problem(&self) -> Problem {
+        match self {
+            AppError::Refused(refusal) => refusal_problem(refusal),
+            AppError::Invalid {
+                status,
+                code,
+                detail,
+                errors,
+            } => {
+                let mut problem = Problem::new(status.as_u16(), *code, detail.clone());
+                problem.errors = errors.clone();
+                problem
+            }
+            AppError::OffsetGone { oldest, .. } => {
+                let mut problem = Problem::new(410, ErrorCode::OffsetGone, self.to_string());
+                problem.oldest_offset = Some(*oldest);
+                problem
+            }
+            AppError::Write(error) => {
+                Problem::new(503, ErrorCode::ServiceUnavailable, error.to_string())
+            }
+            AppError::Internal(_) => Problem::new(500, ErrorCode::Internal, None),
+        }
+    }
+}
+
+/// The problem a ledger refusal answers with. Batch lines use it too, so a
+/// line's answer is exactly what the single call would have said.
+pub fn refusal_problem(refusal: &Refusal) -> Problem {
+    let (status, code) = match refusal {
+        Refusal::StoreNotFound { .. } => (404, ErrorCode::StoreNotFound),
+        Refusal::ProductNotFound { .. } => (404, ErrorCode::ProductNotFound),
+        Refusal::ProductInactive { .. } => (409, ErrorCode::ProductInactive),
+        Refusal::ProductExists { .. } => (409, ErrorCode::ProductExists),
+        Refusal::StoreExists { .. } => (409, ErrorCode::StoreExists),
+        Refusal::InsufficientStock { .. } => (422, ErrorCode::InsufficientStock),
+        Refusal::VersionConflict { .. } | Refusal::ProductVersionConflict { .. } => {
+            (409, ErrorCode::VersionConflict)
+        }
+        Refusal::IdempotencyKeyReused => (422, ErrorCode::IdempotencyKeyReused),
+        Refusal::BatchAborted => (424, ErrorCode::BatchAborted),
+    };
+    let mut problem = Problem::new(status, code, refusal.to_string());
+    match refusal {
+        Refusal::InsufficientStock { current, .. } | Refusal::VersionConflict { current, .. } => {
+            problem.current = Some(current.clone());
+        }
+        Refusal::ProductVersionConflict { current, .. } => {
+            problem.current_product = Some(current.clone());
+        }
+        _ => {}
+    }
+    problem
+}
+
+/// Turns a problem into the response that carries it.
+pub fn problem_response(problem: &Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, axum::Json(problem)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
+    );
+    response
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match &self {
+            AppError::Internal(error) => tracing::error!(error = format!("{error:#}"), "internal error"),
+            AppError::Write(error) => tracing::warn!(%error, "write not taken"),
+            _ => {}
+        }
+        let mut response = problem_response(&self.problem());
+        if matches!(self, AppError::Write(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

@@ -1,0 +1,138 @@
+//! Admin writes: catalogue, stores, stocktakes, retention. Every one is an
+//! event in the change log. (Admin authentication comes with the auth module.)
+
+use axum::{
+    Router,
+    extract::State,
+    http::StatusCode,
+    routing::{patch, post, put},
+};
+use shared::{
+    NewProduct, NewStore, Problem, Product, ProductUpdate, SetStockRequest, SetStockResult, Store,
+    validate,
+};
+
+use super::extract::{Json, Path};
+use crate::{
+    AppState,
+    error::AppError,
+    ledger::{PrunePolicy, PruneReport},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/admin/products", post(create_product))
+        .route(
+            "/v1/admin/products/{sku}",
+            patch(update_product).delete(delete_product),
+        )
+        .route("/v1/admin/stores", post(create_store))
+        .route("/v1/admin/stores/{store_id}/stock/{sku}", put(set_stock))
+        .route("/v1/admin/prune", post(prune))
+}
+
+/// Create a product (version 1, active).
+#[utoipa::path(post, path = "/v1/admin/products", tag = "admin",
+    request_body = NewProduct,
+    responses(
+        (status = 201, body = Product),
+        (status = 409, description = "`product_exists`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_product(
+    State(state): State<AppState>,
+    Json(new): Json<NewProduct>,
+) -> Result<(StatusCode, Json<Product>), AppError> {
+    let mut errors = Vec::new();
+    validate::new_product(&new, &mut errors);
+    AppError::check_fields(errors)?;
+    let product = state.ledger.create_product(new).await??;
+    Ok((StatusCode::CREATED, Json(product)))
+}
+
+/// Change a product's name or price; with `expected_version`, only if it did not move.
+#[utoipa::path(patch, path = "/v1/admin/products/{sku}", tag = "admin",
+    params(("sku" = String, Path)),
+    request_body = ProductUpdate,
+    responses(
+        (status = 200, body = Product),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`version_conflict` (with `current_product`) or `product_inactive`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update_product(
+    State(state): State<AppState>,
+    Path(sku): Path<String>,
+    Json(update): Json<ProductUpdate>,
+) -> Result<Json<Product>, AppError> {
+    let mut errors = Vec::new();
+    if let Some(name) = &update.name {
+        validate::product_name("name", name, &mut errors);
+    }
+    if let Some(price) = update.price_cents {
+        validate::price("price_cents", price, &mut errors);
+    }
+    AppError::check_fields(errors)?;
+    Ok(Json(state.ledger.update_product(sku, update).await??))
+}
+
+/// Delete a product: it stays, inactive, with its history. Deleting again changes nothing.
+#[utoipa::path(delete, path = "/v1/admin/products/{sku}", tag = "admin",
+    params(("sku" = String, Path)),
+    responses(
+        (status = 200, body = Product),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_product(
+    State(state): State<AppState>,
+    Path(sku): Path<String>,
+) -> Result<Json<Product>, AppError> {
+    Ok(Json(state.ledger.delete_product(sku).await??))
+}
+
+/// Register a store.
+#[utoipa::path(post, path = "/v1/admin/stores", tag = "admin",
+    request_body = NewStore,
+    responses(
+        (status = 201, body = Store),
+        (status = 409, description = "`store_exists`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_store(
+    State(state): State<AppState>,
+    Json(new): Json<NewStore>,
+) -> Result<(StatusCode, Json<Store>), AppError> {
+    let mut errors = Vec::new();
+    validate::new_store(&new, &mut errors);
+    AppError::check_fields(errors)?;
+    let store = state.ledger.create_store(new).await??;
+    Ok((StatusCode::CREATED, Json(store)))
+}
+
+/// Stocktake: set a level to the counted figure.
+#[utoipa::path(put, path = "/v1/admin/stores/{store_id}/stock/{sku}", tag = "admin",
+    params(("store_id" = String, Path), ("sku" = String, Path)),
+    request_body = SetStockRequest,
+    responses(
+        (status = 200, body = SetStockResult),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`version_conflict`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn set_stock(
+    State(state): State<AppState>,
+    Path((store_id, sku)): Path<(String, String)>,
+    Json(req): Json<SetStockRequest>,
+) -> Result<Json<SetStockResult>, AppError> {
+    let mut errors = Vec::new();
+    validate::set_stock(req.available, req.reason.as_deref(), &mut errors);
+    AppError::check_fields(errors)?;
+    Ok(Json(state.ledger.set_stock(store_id, sku, req).await??))
+}
+
+/// Run retention now (it also runs on a timer): prune old events and
+/// expired idempotency keys.
+#[utoipa::path(post, path = "/v1/admin/prune", tag = "admin",
+    responses((status = 200, body = PruneReport)))]
+pub async fn prune(State(state): State<AppState>) -> Result<Json<PruneReport>, AppError> {
+    Ok(Json(state.ledger.prune(PrunePolicy::now(&state.config)).await?))
+}

@@ -1,0 +1,93 @@
+//! Replication endpoints: snapshot, then long-polled changes.
+
+use std::time::Duration;
+
+use axum::{Router, extract::State, http::StatusCode, routing::get};
+use serde::Deserialize;
+use shared::{ChangesPage, ErrorCode, Problem, Snapshot};
+
+use super::extract::{Json, Query, bounded};
+use crate::{
+    AppState,
+    error::AppError,
+    replication::{self, ChangesQuery},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/replication/snapshot", get(snapshot))
+        .route("/v1/replication/changes", get(changes))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SnapshotParams {
+    /// Only this store's levels (the catalogue and store list come whole).
+    pub store: Option<String>,
+}
+
+/// Catalogue, stores and levels, consistent at `offset`.
+#[utoipa::path(get, path = "/v1/replication/snapshot", tag = "replication",
+    params(SnapshotParams),
+    responses(
+        (status = 200, body = Snapshot),
+        (status = 404, description = "Unknown store", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn snapshot(
+    State(state): State<AppState>,
+    Query(params): Query<SnapshotParams>,
+) -> Result<Json<Snapshot>, AppError> {
+    Ok(Json(
+        replication::snapshot(&state.read, params.store.as_deref()).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChangesParams {
+    /// The offset the client has applied up to (the snapshot's `offset`, then
+    /// each page's `next_offset`).
+    pub from: u64,
+    /// Most events in the page (default 500).
+    pub limit: Option<u32>,
+    /// Seconds to wait for an event when there is none yet (default 0, at most 60).
+    pub wait: Option<f64>,
+    /// Only this store's events, plus the catalogue's.
+    pub store: Option<String>,
+}
+
+/// Events after `from`, in offset order. Long-polls up to `wait` seconds when
+/// there is nothing yet. 410 `offset_gone` when `from` was pruned: fetch a
+/// snapshot and continue from its offset.
+#[utoipa::path(get, path = "/v1/replication/changes", tag = "replication",
+    params(ChangesParams),
+    responses(
+        (status = 200, body = ChangesPage),
+        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "`offset_gone`: re-bootstrap from a snapshot", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn changes(
+    State(state): State<AppState>,
+    Query(params): Query<ChangesParams>,
+) -> Result<Json<replication::ChangesPage>, AppError> {
+    let limit = bounded("limit", params.limit.unwrap_or(500), 1, state.config.max_page)?;
+    let max_wait = state.config.max_wait().as_secs_f64();
+    let wait = params.wait.unwrap_or(0.0);
+    if !(0.0..=max_wait).contains(&wait) {
+        return Err(AppError::invalid(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidQuery,
+            format!("wait must be within 0..={max_wait} seconds"),
+        ));
+    }
+    let query = ChangesQuery {
+        from: params.from,
+        limit,
+        wait: Duration::from_secs_f64(wait),
+        store: params.store,
+    };
+    Ok(Json(
+        replication::changes(&state.read, &state.notifier, &query, &state.shutdown).await?,
+    ))
+}

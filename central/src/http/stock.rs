@@ -1,0 +1,186 @@
+//! Store stock: adjustments (single and batch) and level reads.
+
+use std::collections::HashSet;
+
+use axum::{
+    Router,
+    extract::State,
+    http::{HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use shared::{
+    AdjustRequest, AdjustResult, BatchAdjustRequest, BatchAdjustResponse, BatchItemResult,
+    ErrorCode, FieldError, Page, Problem, StockLevel, validate,
+};
+
+use super::extract::{IdempotencyKey, Json, PageQuery, Path, Query};
+use crate::{
+    AppState,
+    error::{AppError, problem_response, refusal_problem},
+    ledger::{Adjusted, read},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/stores/{store_id}/adjustments", post(adjust))
+        .route("/v1/stores/{store_id}/adjustments/batch", post(batch))
+        .route("/v1/stores/{store_id}/stock", get(levels))
+        .route("/v1/stores/{store_id}/stock/{sku}", get(level))
+}
+
+/// Set on an answer that was saved earlier under the same idempotency key.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// Adjust one level.
+///
+/// Guarded adjustments never take a level below zero (422
+/// `insufficient_stock`); recorded facts always apply and raise a
+/// `discrepancy` event if they do. A replay of the same key and payload gets
+/// the saved answer, status included, and applies nothing.
+#[utoipa::path(post, path = "/v1/stores/{store_id}/adjustments", tag = "stock",
+    params(
+        ("store_id" = String, Path, description = "Store id"),
+        ("Idempotency-Key" = String, Header, description = "Made once per write by the client; 1-128 visible ASCII characters"),
+    ),
+    request_body = AdjustRequest,
+    responses(
+        (status = 200, description = "Applied (or replayed)", body = AdjustResult),
+        (status = 400, description = "Missing or invalid Idempotency-Key, malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store or product", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`version_conflict` or `product_inactive`, with the current level", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`insufficient_stock` with the current level, `idempotency_key_reused`, invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not taken; retry with the same key", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn adjust(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
+    Json(req): Json<AdjustRequest>,
+) -> Result<Response, AppError> {
+    let mut errors = Vec::new();
+    validate::adjust("", &req, &mut errors);
+    AppError::check_fields(errors)?;
+    let adjusted = state.ledger.adjust(store_id, key, req).await?;
+    Ok(adjusted_response(adjusted))
+}
+
+fn adjusted_response(adjusted: Adjusted) -> Response {
+    let mut response = match adjusted.outcome {
+        Ok(result) => Json(result).into_response(),
+        Err(refusal) => problem_response(&refusal_problem(&refusal)),
+    };
+    if adjusted.replayed {
+        response
+            .headers_mut()
+            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// Adjust many levels of one store.
+///
+/// Each item has its own idempotency key and gets its own answer (`status`
+/// plus `result` or `problem`), exactly what a single call would answer. With
+/// `atomic: true` the items are a basket: all apply or none does, and the
+/// items that would have passed answer 424 `batch_aborted`.
+#[utoipa::path(post, path = "/v1/stores/{store_id}/adjustments/batch", tag = "stock",
+    params(("store_id" = String, Path, description = "Store id")),
+    request_body = BatchAdjustRequest,
+    responses(
+        (status = 200, description = "Per-item results", body = BatchAdjustResponse),
+        (status = 422, description = "Invalid items, duplicate keys or `batch_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not taken; retry with the same keys", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn batch(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    Json(req): Json<BatchAdjustRequest>,
+) -> Result<Json<BatchAdjustResponse>, AppError> {
+    let max = state.config.max_batch_items;
+    if req.items.len() > max {
+        return Err(AppError::invalid(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::BatchTooLarge,
+            format!("{} items; at most {max} per batch", req.items.len()),
+        ));
+    }
+    let mut errors = Vec::new();
+    if req.items.is_empty() {
+        errors.push(FieldError::new("items", "at least one item"));
+    }
+    let mut keys = HashSet::new();
+    for (i, item) in req.items.iter().enumerate() {
+        let prefix = format!("items[{i}].");
+        if let Err(message) = validate::idempotency_key(&item.idempotency_key) {
+            errors.push(FieldError::new(format!("{prefix}idempotency_key"), message));
+        } else if !keys.insert(item.idempotency_key.as_str()) {
+            errors.push(FieldError::new(
+                format!("{prefix}idempotency_key"),
+                "used by another item of this batch",
+            ));
+        }
+        validate::adjust(&prefix, &item.request(), &mut errors);
+    }
+    AppError::check_fields(errors)?;
+    let outcome = state.ledger.batch(store_id, req).await?;
+    let results = outcome
+        .items
+        .into_iter()
+        .map(|(idempotency_key, adjusted)| match adjusted.outcome {
+            Ok(result) => BatchItemResult {
+                idempotency_key,
+                status: 200,
+                result: Some(result),
+                problem: None,
+            },
+            Err(refusal) => {
+                let problem = refusal_problem(&refusal);
+                BatchItemResult {
+                    idempotency_key,
+                    status: problem.status,
+                    result: None,
+                    problem: Some(problem),
+                }
+            }
+        })
+        .collect();
+    Ok(Json(BatchAdjustResponse {
+        atomic: outcome.atomic,
+        committed: outcome.committed,
+        results,
+    }))
+}
+
+/// One level. A level never written reads as 0 at version 0.
+#[utoipa::path(get, path = "/v1/stores/{store_id}/stock/{sku}", tag = "stock",
+    params(("store_id" = String, Path), ("sku" = String, Path)),
+    responses(
+        (status = 200, body = StockLevel),
+        (status = 404, description = "Unknown store or product", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn level(
+    State(state): State<AppState>,
+    Path((store_id, sku)): Path<(String, String)>,
+) -> Result<Json<StockLevel>, AppError> {
+    Ok(Json(read::level(&state.read, &store_id, &sku).await?))
+}
+
+/// All levels of a store, by sku, cursor-paginated.
+#[utoipa::path(get, path = "/v1/stores/{store_id}/stock", tag = "stock",
+    params(("store_id" = String, Path), PageQuery),
+    responses(
+        (status = 200, body = Page<StockLevel>),
+        (status = 400, description = "Bad `limit`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown store", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn levels(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+    Query(page): Query<PageQuery>,
+) -> Result<Json<Page<StockLevel>>, AppError> {
+    let limit = page.limit(state.config.max_page)?;
+    Ok(Json(
+        read::levels(&state.read, &store_id, page.cursor.as_deref(), limit).await?,
+    ))
+}

@@ -1,0 +1,58 @@
+//! Saved answers of keyed writes. A key is saved in the same transaction as
+//! the change it made, with a fingerprint of the request and the outcome, so
+//! "applied" and "remembered" can never disagree.
+
+use sha2::{Digest, Sha256};
+use shared::{AdjustRequest, AdjustResult};
+
+use super::{Refusal, writer::Tx};
+
+pub(super) type Fingerprint = [u8; 32];
+pub(super) type Outcome = Result<AdjustResult, Refusal>;
+
+/// The same adjustment gives the same fingerprint, whether it came alone or
+/// as a batch line, so a client may retry either way.
+pub(super) fn fingerprint(store_id: &str, req: &AdjustRequest) -> anyhow::Result<Fingerprint> {
+    let canonical = serde_json::to_vec(&("adjust", store_id, req))?;
+    Ok(Sha256::digest(canonical).into())
+}
+
+pub(super) enum Saved {
+    /// Same key, same request: here is the answer it got.
+    Replay(Outcome),
+    /// Same key, another request.
+    Conflict,
+}
+
+pub(super) async fn lookup(
+    tx: &mut Tx<'_>,
+    key: &str,
+    fingerprint: &Fingerprint,
+) -> anyhow::Result<Option<Saved>> {
+    let row: Option<(Vec<u8>, String)> =
+        sqlx::query_as("SELECT fingerprint, outcome FROM idempotency WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&mut *tx.conn)
+            .await?;
+    Ok(match row {
+        None => None,
+        Some((saved, _)) if saved.as_slice() != fingerprint => Some(Saved::Conflict),
+        Some((_, outcome)) => Some(Saved::Replay(serde_json::from_str(&outcome)?)),
+    })
+}
+
+pub(super) async fn save(
+    tx: &mut Tx<'_>,
+    key: &str,
+    fingerprint: &Fingerprint,
+    outcome: &Outcome,
+) -> anyhow::Result<()> {
+    sqlx::query("INSERT INTO idempotency (key, fingerprint, outcome, created_at) VALUES (?, ?, ?, ?)")
+        .bind(key)
+        .bind(fingerprint.as_slice())
+        .bind(serde_json::to_string(outcome)?)
+        .bind(tx.now_ms)
+        .execute(&mut *tx.conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! The authoritative ledger. One writer task owns the write connection and
+//! applies commands in arrival order, committing whatever is queued as one
+//! group transaction; handlers talk to it through [`Ledger`].
+
+mod apply;
+pub(crate) mod catalog;
+mod idempotency;
+pub mod read;
+mod refusal;
+mod writer;
+
+use std::sync::Arc;
+
+use shared::{
+    AdjustRequest, AdjustResult, BatchAdjustRequest, NewProduct, NewStore, Product,
+    ProductUpdate, SetStockRequest, SetStockResult, Store,
+};
+use sqlx::SqliteConnection;
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
+use tokio_util::sync::CancellationToken;
+
+pub use refusal::Refusal;
+pub(crate) use writer::Effects;
+pub use writer::WriteError;
+
+use crate::replication::Notifier;
+
+/// An applied adjustment, or the refusal, and whether it was a replay.
+#[derive(Debug, Clone)]
+pub struct Adjusted {
+    pub outcome: Result<AdjustResult, Refusal>,
+    pub replayed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct BatchOutcome {
+    pub atomic: bool,
+    pub committed: bool,
+    pub items: Vec<(String, Adjusted)>,
+}
+
+/// What retention removed.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct PruneReport {
+    pub events_pruned: u64,
+    pub keys_pruned: u64,
+    /// Requests for changes `from` below this get 410 Gone.
+    pub oldest_offset: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PrunePolicy {
+    pub events_before_ms: i64,
+    pub keep_events: u64,
+    pub keys_before_ms: i64,
+}
+
+impl PrunePolicy {
+    /// Retention as configured, counted back from now.
+    pub fn now(config: &crate::config::Config) -> Self {
+        let now = now_ms();
+        PrunePolicy {
+            events_before_ms: now - config.event_retention().as_millis() as i64,
+            keep_events: config.event_retention_count,
+            keys_before_ms: now - config.idempotency_retention().as_millis() as i64,
+        }
+    }
+}
+
+type Reply<T> = oneshot::Sender<Result<T, WriteError>>;
+
+pub(crate) enum Command {
+    Adjust {
+        store_id: String,
+        key: String,
+        req: AdjustRequest,
+        reply: Reply<Adjusted>,
+    },
+    Batch {
+        store_id: String,
+        req: BatchAdjustRequest,
+        reply: Reply<BatchOutcome>,
+    },
+    SetStock {
+        store_id: String,
+        sku: String,
+        req: SetStockRequest,
+        reply: Reply<Result<SetStockResult, Refusal>>,
+    },
+    CreateProduct {
+        new: NewProduct,
+        reply: Reply<Result<Product, Refusal>>,
+    },
+    UpdateProduct {
+        sku: String,
+        update: ProductUpdate,
+        reply: Reply<Result<Product, Refusal>>,
+    },
+    DeleteProduct {
+        sku: String,
+        reply: Reply<Result<Product, Refusal>>,
+    },
+    CreateStore {
+        new: NewStore,
+        reply: Reply<Result<Store, Refusal>>,
+    },
+    Prune {
+        policy: PrunePolicy,
+        reply: Reply<PruneReport>,
+    },
+}
+
+/// The handle request handlers use to write. Cheap to clone.
+#[derive(Clone)]
+pub struct Ledger {
+    tx: mpsc::Sender<Command>,
+}
+
+/// Runs the writer task until `shutdown`, then drains what is queued.
+pub fn start(
+    conn: SqliteConnection,
+    notifier: Arc<Notifier>,
+    queue: usize,
+    group_items: usize,
+    shutdown: CancellationToken,
+) -> (Ledger, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(queue.max(1));
+    let task = tokio::spawn(writer::run(conn, rx, notifier, group_items.max(1), shutdown));
+    (Ledger { tx }, task)
+}
+
+impl Ledger {
+    /// True once the writer has stopped taking writes.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| WriteError::Closed)?;
+        answer.await.map_err(|_| WriteError::Closed)?
+    }
+
+    pub async fn adjust(
+        &self,
+        store_id: String,
+        key: String,
+        req: AdjustRequest,
+    ) -> Result<Adjusted, WriteError> {
+        self.call(|reply| Command::Adjust {
+            store_id,
+            key,
+            req,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn batch(
+        &self,
+        store_id: String,
+        req: BatchAdjustRequest,
+    ) -> Result<BatchOutcome, WriteError> {
+        self.call(|reply| Command::Batch {
+            store_id,
+            req,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn set_stock(
+        &self,
+        store_id: String,
+        sku: String,
+        req: SetStockRequest,
+    ) -> Result<Result<SetStockResult, Refusal>, WriteError> {
+        self.call(|reply| Command::SetStock {
+            store_id,
+            sku,
+            req,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn create_product(
+        &self,
+        new: NewProduct,
+    ) -> Result<Result<Product, Refusal>, WriteError> {
+        self.call(|reply| Command::CreateProduct { new, reply }).await
+    }
+
+    pub async fn update_product(
+        &self,
+        sku: String,
+        update: ProductUpdate,
+    ) -> Result<Result<Product, Refusal>, WriteError> {
+        self.call(|reply| Command::UpdateProduct { sku, update, reply })
+            .await
+    }
+
+    pub async fn delete_product(&self, sku: String) -> Result<Result<Product, Refusal>, WriteError> {
+        self.call(|reply| Command::DeleteProduct { sku, reply }).await
+    }
+
+    pub async fn create_store(&self, new: NewStore) -> Result<Result<Store, Refusal>, WriteError> {
+        self.call(|reply| Command::CreateStore { new, reply }).await
+    }
+
+    pub async fn prune(&self, policy: PrunePolicy) -> Result<PruneReport, WriteError> {
+        self.call(|reply| Command::Prune { policy, reply }).await
+    }
+}
+
+/// Milliseconds since the Unix epoch: how the database keeps time.
+pub(crate) fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+pub(crate) fn timestamp(ms: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}

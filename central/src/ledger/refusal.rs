@@ -1,0 +1,42 @@
+//! Refusals: the ledger's "no", with the state that explains it. They are
+//! stored with idempotency keys, so a replay gets the very same refusal.
+
+use serde::{Deserialize, Serialize};
+use shared::{Product, StockLevel};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "refusal", rename_all = "snake_case")]
+pub enum Refusal {
+    #[error("store '{store_id}' does not exist")]
+    StoreNotFound { store_id: String },
+    #[error("product '{sku}' does not exist")]
+    ProductNotFound { sku: String },
+    #[error("product '{sku}' is deleted")]
+    ProductInactive { sku: String },
+    #[error("product '{sku}' exists already")]
+    ProductExists { sku: String },
+    #[error("store '{store_id}' exists already")]
+    StoreExists { store_id: String },
+    #[error("{} available, cannot take {delta}", current.available)]
+    InsufficientStock { current: StockLevel, delta: i64 },
+    #[error("expected version {expected}, the level is at version {}", current.version)]
+    VersionConflict { current: StockLevel, expected: u64 },
+    #[error("expected version {expected}, the product is at version {}", current.version)]
+    ProductVersionConflict { current: Product, expected: u64 },
+    #[error("the idempotency key was used for a different request")]
+    IdempotencyKeyReused,
+    #[error("another line of the atomic batch was refused; nothing was applied")]
+    BatchAborted,
+}
+
+impl Refusal {
+    /// The level a refusal reports, if it reports one.
+    pub fn current_mut(&mut self) -> Option<&mut StockLevel> {
+        match self {
+            Refusal::InsufficientStock { current, .. } | Refusal::VersionConflict { current, .. } => {
+                Some(current)
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! The writer task: the only code that writes the ledger.
+//!
+//! It takes whatever commands are queued (up to a bound), applies them in
+//! order inside one transaction — each in a savepoint, so one failing command
+//! does not take the others down — commits once, and only then answers each
+//! caller and wakes the long-polls the group concerns. One fsync is shared by
+//! the whole group, which is where SQLite's write throughput comes from.
+
+use std::{collections::BTreeSet, mem, sync::Arc};
+
+use shared::{Change, Event};
+use sqlx::{Connection, SqliteConnection};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Command, apply, catalog, timestamp};
+use crate::replication::Notifier;
+
+/// Why a write got no answer from the ledger. Both are worth a retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    #[error("the ledger is shutting down")]
+    Closed,
+    #[error("the ledger could not commit the write")]
+    Storage,
+}
+
+/// Which followers a group of changes concerns.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Effects {
+    pub stores: BTreeSet<String>,
+    pub catalog: bool,
+}
+
+impl Effects {
+    fn merge(&mut self, other: Effects) {
+        self.stores.extend(other.stores);
+        self.catalog |= other.catalog;
+    }
+}
+
+/// The open group transaction, as commands see it.
+pub(crate) struct Tx<'c> {
+    pub conn: &'c mut SqliteConnection,
+    head: u64,
+    effects: Effects,
+    pub now_ms: i64,
+}
+
+/// A point to roll a command's partial work back to.
+pub(crate) struct Mark {
+    head: u64,
+    effects: Effects,
+}
+
+impl Tx<'_> {
+    pub async fn exec(&mut self, sql: &'static str) -> sqlx::Result<()> {
+        sqlx::query(sql).execute(&mut *self.conn).await.map(drop)
+    }
+
+    pub fn now(&self) -> time::OffsetDateTime {
+        timestamp(self.now_ms)
+    }
+
+    /// Appends an event at the next offset and returns the offset.
+    pub async fn append(&mut self, change: Change) -> anyhow::Result<u64> {
+        let offset = self.head + 1;
+        let store_id = change.store_id().map(str::to_owned);
+        let kind = change.kind();
+        let event = Event {
+            offset,
+            at: self.now(),
+            change,
+        };
+        sqlx::query("INSERT INTO events (seq, at, kind, store_id, data) VALUES (?, ?, ?, ?, ?)")
+            .bind(offset as i64)
+            .bind(self.now_ms)
+            .bind(kind)
+            .bind(&store_id)
+            .bind(serde_json::to_string(&event)?)
+            .execute(&mut *self.conn)
+            .await?;
+        self.head = offset;
+        match store_id {
+            Some(store) => {
+                self.effects.stores.insert(store);
+            }
+            None => self.effects.catalog = true,
+        }
+        Ok(offset)
+    }
+
+    pub fn mark(&self) -> Mark {
+        Mark {
+            head: self.head,
+            effects: self.effects.clone(),
+        }
+    }
+
+    /// Forgets offsets and effects of work rolled back to a savepoint.
+    pub fn reset(&mut self, mark: Mark) {
+        self.head = mark.head;
+        self.effects = mark.effects;
+    }
+}
+
+/// A command's answer, held until the group's commit says whether it stands.
+pub(crate) type Deferred = Box<dyn FnOnce(Result<(), WriteError>) + Send>;
+
+/// Pairs a command's reply channel with what applying it produced.
+pub(crate) fn defer<T: Send + 'static>(
+    reply: super::Reply<T>,
+    applied: anyhow::Result<T>,
+) -> (Deferred, Option<anyhow::Error>) {
+    match applied {
+        Ok(value) => (
+            Box::new(move |committed| {
+                let _ = reply.send(committed.map(|()| value));
+            }),
+            None,
+        ),
+        Err(error) => (
+            Box::new(move |_| {
+                let _ = reply.send(Err(WriteError::Storage));
+            }),
+            Some(error),
+        ),
+    }
+}
+
+impl Command {
+    /// How much work a command is, for bounding a group.
+    fn weight(&self) -> usize {
+        match self {
+            Command::Batch { req, .. } => req.items.len().max(1),
+            _ => 1,
+        }
+    }
+
+    async fn apply(self, tx: &mut Tx<'_>) -> (Deferred, Option<anyhow::Error>) {
+        match self {
+            Command::Adjust {
+                store_id,
+                key,
+                req,
+                reply,
+            } => defer(reply, apply::adjust(tx, &store_id, &key, &req).await),
+            Command::Batch {
+                store_id,
+                req,
+                reply,
+            } => defer(reply, apply::batch(tx, &store_id, req).await),
+            Command::SetStock {
+                store_id,
+                sku,
+                req,
+                reply,
+            } => defer(reply, apply::set_stock(tx, &store_id, &sku, &req).await),
+            Command::CreateProduct { new, reply } => {
+                defer(reply, catalog::create_product(tx, new).await)
+            }
+            Command::UpdateProduct { sku, update, reply } => {
+                defer(reply, catalog::update_product(tx, &sku, update).await)
+            }
+            Command::DeleteProduct { sku, reply } => {
+                defer(reply, catalog::delete_product(tx, &sku).await)
+            }
+            Command::CreateStore { new, reply } => {
+                defer(reply, catalog::create_store(tx, new).await)
+            }
+            Command::Prune { policy, reply } => defer(reply, catalog::prune(tx, policy).await),
+        }
+    }
+}
+
+pub(super) async fn run(
+    mut conn: SqliteConnection,
+    mut rx: mpsc::Receiver<Command>,
+    notifier: Arc<Notifier>,
+    group_items: usize,
+    shutdown: CancellationToken,
+) {
+    let mut head = match load_head(&mut conn).await {
+        Ok(head) => head,
+        Err(error) => {
+            tracing::error!(%error, "the writer could not read the ledger head; refusing writes");
+            return;
+        }
+    };
+    notifier.publish(head, &Effects::default());
+    let mut group = Vec::new();
+    loop {
+        let first = tokio::select! {
+            biased;
+            cmd = rx.recv() => cmd,
+            () = shutdown.cancelled() => {
+                // Refuse new writes; what is queued still gets applied below.
+                rx.close();
+                rx.recv().await
+            }
+        };
+        let Some(first) = first else { break };
+        let mut items = first.weight();
+        group.push(first);
+        while items < group_items {
+            match rx.try_recv() {
+                Ok(cmd) => {
+                    items += cmd.weight();
+                    group.push(cmd);
+                }
+                Err(_) => break,
+            }
+        }
+        commit_group(&mut conn, &mut head, mem::take(&mut group), &notifier).await;
+    }
+    if let Err(error) = conn.close().await {
+        tracing::warn!(%error, "closing the write connection");
+    }
+    tracing::info!(head, "ledger writer stopped");
+}
+
+async fn load_head(conn: &mut SqliteConnection) -> sqlx::Result<u64> {
+    let (head,): (i64,) = sqlx::query_as("SELECT head_offset FROM ledger_meta WHERE id = 1")
+        .fetch_one(conn)
+        .await?;
+    Ok(head as u64)
+}
+
+async fn commit_group(
+    conn: &mut SqliteConnection,
+    head: &mut u64,
+    group: Vec<Command>,
+    notifier: &Notifier,
+) {
+    let size = group.len();
+    let mut tx = Tx {
+        conn,
+        head: *head,
+        effects: Effects::default(),
+        now_ms: super::now_ms(),
+    };
+    let mut answers: Vec<Deferred> = Vec::with_capacity(size);
+    let mut effects = Effects::default();
+    let committed = async {
+        tx.exec("BEGIN IMMEDIATE").await?;
+        for cmd in group {
+            tx.exec("SAVEPOINT command").await?;
+            let mark = tx.mark();
+            let (answer, failure) = cmd.apply(&mut tx).await;
+            answers.push(answer);
+            match failure {
+                None => effects.merge(mem::take(&mut tx.effects)),
+                Some(error) => {
+                    tracing::error!(error = format!("{error:#}"), "a write failed; rolled back");
+                    tx.exec("ROLLBACK TO command").await?;
+                    tx.reset(mark);
+                }
+            }
+            tx.exec("RELEASE command").await?;
+        }
+        if tx.head != *head {
+            sqlx::query("UPDATE ledger_meta SET head_offset = ? WHERE id = 1")
+                .bind(tx.head as i64)
+                .execute(&mut *tx.conn)
+                .await?;
+        }
+        tx.exec("COMMIT").await
+    }
+    .await;
+
+    match committed {
+        Ok(()) => {
+            *head = tx.head;
+            for answer in answers {
+                answer(Ok(()));
+            }
+            notifier.publish(*head, &effects);
+        }
+        Err(error) => {
+            tracing::error!(%error, size, "group commit failed; every write in it is refused");
+            if let Err(error) = tx.exec("ROLLBACK").await {
+                tracing::error!(%error, "rollback after a failed commit");
+            }
+            for answer in answers {
+                answer(Err(WriteError::Storage));
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Stockline central: the authoritative stock ledger of a retail chain and
+//! the replication API its store nodes follow.
+//!
+//! - [`ledger`]: the single writer (group commit), idempotency, reads;
+//! - [`replication`]: snapshot, change log, long-poll wake-ups;
+//! - [`http`]: routes by resource, extractors, OpenAPI;
+//! - [`error`]: the one error type and its mapping to problem+json.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod ledger;
+pub mod replication;
+pub mod seed;
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+use axum::Router;
+use sqlx::SqlitePool;
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+use ledger::{Ledger, PrunePolicy};
+use replication::Notifier;
+
+/// What every request handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub ledger: Ledger,
+    pub read: SqlitePool,
+    pub notifier: Arc<Notifier>,
+    /// Cancelled when the server starts shutting down: long-polls answer at once.
+    pub shutdown: CancellationToken,
+}
+
+/// A running central: database open, writer and retention tasks started.
+pub struct App {
+    state: AppState,
+    writer: JoinHandle<()>,
+    stop_writer: CancellationToken,
+    retention: JoinHandle<()>,
+}
+
+impl App {
+    pub async fn open(config: Config) -> anyhow::Result<App> {
+        let db = db::open(&config).await?;
+        let notifier = Arc::new(Notifier::default());
+        let stop_writer = CancellationToken::new();
+        let (ledger, writer) = ledger::start(
+            db.writer,
+            notifier.clone(),
+            config.write_queue,
+            config.group_commit_items,
+            stop_writer.clone(),
+        );
+        let state = AppState {
+            config: Arc::new(config),
+            ledger,
+            read: db.read,
+            notifier,
+            shutdown: CancellationToken::new(),
+        };
+        let retention = tokio::spawn(retention(state.clone()));
+        Ok(App {
+            state,
+            writer,
+            stop_writer,
+            retention,
+        })
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn router(&self) -> Router {
+        http::router(self.state.clone())
+    }
+
+    /// Serves until `signal` resolves, then shuts down in order: stop
+    /// accepting and answer the long-polls, finish in-flight requests, let
+    /// the writer commit what is queued, close the database.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let shutdown = self.state.shutdown.clone();
+        let served = axum::serve(listener, self.router())
+            .with_graceful_shutdown(async move {
+                signal.await;
+                tracing::info!("shutting down");
+                shutdown.cancel();
+            })
+            .await
+            .context("serving HTTP");
+        self.close().await;
+        served
+    }
+
+    /// Drains the writer and closes the database.
+    pub async fn close(self) {
+        self.state.shutdown.cancel();
+        self.retention.abort();
+        self.stop_writer.cancel();
+        if let Err(error) = self.writer.await {
+            tracing::error!(%error, "the writer task failed");
+        }
+        self.state.read.close().await;
+    }
+}
+
+/// Prunes the change log and expired idempotency keys on a timer.
+async fn retention(state: AppState) {
+    let mut tick = tokio::time::interval(state.config.prune_interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = state.shutdown.cancelled() => return,
+        }
+        match state.ledger.prune(PrunePolicy::now(&state.config)).await {
+            Ok(report) if report.events_pruned + report.keys_pruned > 0 => {
+                tracing::info!(?report, "retention pruned");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "retention did not run"),
+        }
+    }
+}
+
+/// A central serving on a local port in this process (tests, benchmarks).
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    pub async fn start(config: Config) -> anyhow::Result<Running> {
+        let app = App::open(config).await?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let stop = CancellationToken::new();
+        let signal = stop.clone().cancelled_owned();
+        let task = tokio::spawn(app.serve(listener, signal));
+        Ok(Running { addr, stop, task })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Graceful shutdown, as on SIGTERM; returns once the database is closed.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.task.await.context("server task")?
+    }
+}

@@ -1,0 +1,80 @@
+use std::process::ExitCode;
+
+use anyhow::Context;
+use central::{
+    App,
+    config::{Cli, Command, SeedArgs, ServeArgs},
+    seed,
+};
+use clap::Parser;
+use tokio::net::TcpListener;
+use tracing_subscriber::{EnvFilter, fmt};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // JSON logs, one object a line; RUST_LOG filters (default: info).
+    fmt()
+        .json()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_current_span(true)
+        .init();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Seed(args) => seed(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "central stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let database = args.config.database_path();
+    let synchronous = args.config.synchronous;
+    let app = App::open(args.config).await?;
+    if args.demo {
+        let seeded = seed::demo(&app.state().ledger).await?;
+        tracing::info!(?seeded, "demo data loaded");
+    }
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = %database.display(), ?synchronous, "listening");
+    app.serve(listener, shutdown_signal()).await
+}
+
+async fn seed(args: SeedArgs) -> anyhow::Result<()> {
+    let app = App::open(args.config).await?;
+    let seeded = seed::demo(&app.state().ledger).await;
+    app.close().await;
+    let seeded = seeded?;
+    tracing::info!(?seeded, "demo data loaded");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,164 @@
+//! Replication: a consistent snapshot to start from, then the change log,
+//! long-polled, in strict offset order.
+
+mod notify;
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use shared::{Product, Snapshot, StockLevel, Store};
+use sqlx::{SqliteConnection, SqlitePool};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use notify::{Notifier, Subscription};
+
+use crate::{
+    error::AppError,
+    ledger::{
+        Refusal,
+        catalog::{PRODUCT_COLUMNS, ProductRow, StoreRow},
+        read::{LEVEL_COLUMNS, LevelRow},
+    },
+};
+
+async fn check_store(conn: &mut SqliteConnection, store_id: &str) -> Result<(), AppError> {
+    let found: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM stores WHERE store_id = ?")
+        .bind(store_id)
+        .fetch_optional(conn)
+        .await?;
+    found.map(drop).ok_or_else(|| {
+        Refusal::StoreNotFound {
+            store_id: store_id.to_owned(),
+        }
+        .into()
+    })
+}
+
+async fn positions(conn: &mut SqliteConnection) -> Result<(u64, u64), AppError> {
+    let (head, pruned): (i64, i64) =
+        sqlx::query_as("SELECT head_offset, pruned_through FROM ledger_meta WHERE id = 1")
+            .fetch_one(conn)
+            .await?;
+    Ok((head as u64, pruned as u64))
+}
+
+/// The catalogue, the stores and the levels (all, or one store's), read in
+/// one transaction: exactly central's state at `offset`.
+pub async fn snapshot(pool: &SqlitePool, store: Option<&str>) -> Result<Snapshot, AppError> {
+    let mut tx = pool.begin().await?;
+    let (offset, _) = positions(&mut tx).await?;
+    if let Some(store) = store {
+        check_store(&mut tx, store).await?;
+    }
+    let products: Vec<ProductRow> = sqlx::query_as(&format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products ORDER BY sku"
+    ))
+    .fetch_all(&mut *tx)
+    .await?;
+    let levels: Vec<LevelRow> = sqlx::query_as(&format!(
+        "SELECT {LEVEL_COLUMNS} FROM stock_levels
+         WHERE ?1 IS NULL OR store_id = ?1 ORDER BY store_id, sku"
+    ))
+    .bind(store)
+    .fetch_all(&mut *tx)
+    .await?;
+    let stores: Vec<StoreRow> =
+        sqlx::query_as("SELECT store_id, name, active, created_at FROM stores ORDER BY store_id")
+            .fetch_all(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    Ok(Snapshot {
+        offset,
+        store_id: store.map(str::to_owned),
+        stores: stores.into_iter().map(Store::from).collect(),
+        products: products.into_iter().map(Product::from).collect(),
+        levels: levels.into_iter().map(StockLevel::from).collect(),
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct ChangesQuery {
+    pub from: u64,
+    pub limit: u32,
+    pub wait: Duration,
+    pub store: Option<String>,
+}
+
+/// A page of the change log as served: each event is the JSON the writer
+/// stored, passed through untouched. Same shape as [`shared::ChangesPage`].
+#[derive(Debug, Serialize)]
+pub struct ChangesPage {
+    pub events: Vec<Box<RawValue>>,
+    pub next_offset: u64,
+    pub head: u64,
+}
+
+/// Events after `from`. Returns at once if there are any; otherwise waits
+/// for a commit that concerns the caller, up to `wait`, and returns an empty
+/// page (with the offset scanned up to) if none comes or the server stops.
+pub async fn changes(
+    pool: &SqlitePool,
+    notifier: &Notifier,
+    query: &ChangesQuery,
+    shutdown: &CancellationToken,
+) -> Result<ChangesPage, AppError> {
+    let mut subscription = notifier.subscribe(query.store.as_deref());
+    let deadline = Instant::now() + query.wait;
+    loop {
+        let page = read_page(pool, query).await?;
+        if !page.events.is_empty() || query.wait.is_zero() {
+            return Ok(page);
+        }
+        tokio::select! {
+            () = subscription.changed() => {}
+            // Read once more: a store's follower then moves past the other
+            // stores' events committed while it waited.
+            () = tokio::time::sleep_until(deadline) => return read_page(pool, query).await,
+            () = shutdown.cancelled() => return Ok(page),
+        }
+    }
+}
+
+async fn read_page(pool: &SqlitePool, query: &ChangesQuery) -> Result<ChangesPage, AppError> {
+    let mut tx = pool.begin().await?;
+    let (head, pruned_through) = positions(&mut tx).await?;
+    if let Some(store) = &query.store {
+        check_store(&mut tx, store).await?;
+    }
+    if query.from < pruned_through || query.from > head {
+        return Err(AppError::OffsetGone {
+            from: query.from,
+            oldest: pruned_through,
+            head,
+        });
+    }
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT seq, data FROM events
+         WHERE seq > ?1 AND seq <= ?2 AND (?3 IS NULL OR store_id = ?3 OR store_id IS NULL)
+         ORDER BY seq LIMIT ?4",
+    )
+    .bind(query.from as i64)
+    .bind(head as i64)
+    .bind(&query.store)
+    .bind(i64::from(query.limit))
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    // A full page ends at its last event; a short one saw everything up to head.
+    let next_offset = match rows.last() {
+        Some((seq, _)) if rows.len() == query.limit as usize => *seq as u64,
+        _ => head,
+    };
+    let events = rows
+        .into_iter()
+        .map(|(_, data)| RawValue::from_string(data))
+        .collect::<Result<_, _>>()
+        .map_err(|e| AppError::Internal(e.into()))?;
+    Ok(ChangesPage {
+        events,
+        next_offset,
+        head,
+    })
+}

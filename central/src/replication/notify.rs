@@ -1,0 +1,143 @@
+//! In-process wake-ups for long-polls. A long-poll never polls SQLite in a
+//! loop: it waits on a watch channel the writer bumps after each commit. Each
+//! store has its own channel, so a sale in one store wakes that store's
+//! followers (and the unfiltered ones), not every till in the chain.
+
+use std::{collections::HashMap, sync::Mutex};
+
+use tokio::sync::watch;
+
+use crate::ledger::Effects;
+
+pub struct Notifier {
+    /// Bumped on every commit: followers of the whole log.
+    all: watch::Sender<u64>,
+    /// Bumped on catalogue-wide events, which every store follows.
+    catalog: watch::Sender<u64>,
+    stores: Mutex<HashMap<String, watch::Sender<u64>>>,
+}
+
+impl Default for Notifier {
+    fn default() -> Self {
+        Notifier {
+            all: watch::Sender::new(0),
+            catalog: watch::Sender::new(0),
+            stores: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// What one long-poll waits on.
+pub struct Subscription {
+    primary: watch::Receiver<u64>,
+    catalog: Option<watch::Receiver<u64>>,
+}
+
+impl Subscription {
+    /// Resolves at the next commit that concerns this subscriber.
+    pub async fn changed(&mut self) {
+        let primary = self.primary.changed();
+        match &mut self.catalog {
+            None => {
+                let _ = primary.await;
+            }
+            Some(catalog) => {
+                tokio::select! {
+                    _ = primary => {}
+                    _ = catalog.changed() => {}
+                }
+            }
+        }
+    }
+}
+
+impl Notifier {
+    /// Subscribe before reading, so a commit between the read and the wait
+    /// is not missed. The caller has checked that the store exists.
+    pub fn subscribe(&self, store: Option<&str>) -> Subscription {
+        match store {
+            None => Subscription {
+                primary: self.all.subscribe(),
+                catalog: None,
+            },
+            Some(store) => {
+                let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
+                let sender = stores
+                    .entry(store.to_owned())
+                    .or_insert_with(|| watch::Sender::new(0));
+                Subscription {
+                    primary: sender.subscribe(),
+                    catalog: Some(self.catalog.subscribe()),
+                }
+            }
+        }
+    }
+
+    /// Called by the writer after a commit.
+    pub(crate) fn publish(&self, head: u64, effects: &Effects) {
+        self.all.send_replace(head);
+        if effects.catalog {
+            self.catalog.send_replace(head);
+        }
+        if !effects.stores.is_empty() {
+            let stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
+            for store in &effects.stores {
+                if let Some(sender) = stores.get(store) {
+                    sender.send_replace(head);
+                }
+            }
+        }
+    }
+
+    /// The newest offset committed (as of the last commit).
+    pub fn head(&self) -> u64 {
+        *self.all.borrow()
+    }
+
+    /// Long-polls currently waiting, for the metrics.
+    pub fn waiters(&self) -> usize {
+        self.all.receiver_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn effects(stores: &[&str], catalog: bool) -> Effects {
+        Effects {
+            stores: stores.iter().map(|s| s.to_string()).collect(),
+            catalog,
+        }
+    }
+
+    async fn wakes(sub: &mut Subscription) -> bool {
+        tokio::time::timeout(Duration::from_millis(50), sub.changed())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_store_write_wakes_only_that_store() {
+        let n = Notifier::default();
+        let mut a = n.subscribe(Some("a"));
+        let mut b = n.subscribe(Some("b"));
+        let mut all = n.subscribe(None);
+        n.publish(1, &effects(&["a"], false));
+        assert!(wakes(&mut a).await);
+        assert!(!wakes(&mut b).await);
+        assert!(wakes(&mut all).await);
+    }
+
+    #[tokio::test]
+    async fn catalogue_events_wake_every_store() {
+        let n = Notifier::default();
+        let mut a = n.subscribe(Some("a"));
+        let mut b = n.subscribe(Some("b"));
+        n.publish(1, &effects(&[], true));
+        assert!(wakes(&mut a).await);
+        assert!(wakes(&mut b).await);
+    }
+}

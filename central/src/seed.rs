@@ -1,0 +1,98 @@
+//! Demo data: a few stores and a few hundred products with stock, written
+//! through the ledger like any other write, so it has a full change log.
+
+use tokio::task::JoinSet;
+
+use shared::{NewProduct, NewStore, SetStockRequest};
+
+use crate::ledger::{Ledger, Refusal};
+
+pub const DEMO_STORES: [(&str, &str); 3] = [
+    ("store-001", "Downtown"),
+    ("store-002", "Harbourside"),
+    ("store-003", "Airport"),
+];
+pub const DEMO_PRODUCTS: usize = 300;
+
+const ADJECTIVES: [&str; 12] = [
+    "Organic", "Classic", "Smoked", "Roasted", "Fresh", "Spiced", "Golden", "Wild", "Mild",
+    "Dark", "Sparkling", "Crunchy",
+];
+const NOUNS: [&str; 25] = [
+    "Coffee Beans", "Green Tea", "Almonds", "Oat Milk", "Honey", "Sourdough", "Olive Oil",
+    "Salmon", "Cheddar", "Granola", "Chocolate", "Pasta", "Rice", "Lentils", "Apple Juice",
+    "Tomatoes", "Mustard", "Peanut Butter", "Crackers", "Yoghurt", "Walnuts", "Oranges",
+    "Sea Salt", "Water", "Cocoa",
+];
+
+/// What seeding did.
+#[derive(Debug, Default)]
+pub struct Seeded {
+    pub stores: usize,
+    pub products: usize,
+    pub levels: usize,
+}
+
+/// Loads the demo catalogue; what already exists is left as it is.
+pub async fn demo(ledger: &Ledger) -> anyhow::Result<Seeded> {
+    let mut seeded = Seeded::default();
+    for (store_id, name) in DEMO_STORES {
+        let new = NewStore {
+            store_id: store_id.into(),
+            name: name.into(),
+        };
+        match ledger.create_store(new).await? {
+            Ok(_) => seeded.stores += 1,
+            Err(Refusal::StoreExists { .. }) => {}
+            Err(refusal) => anyhow::bail!(refusal),
+        }
+    }
+
+    // Sent concurrently so the writer commits them in groups.
+    let mut products = JoinSet::new();
+    for i in 1..=DEMO_PRODUCTS {
+        let ledger = ledger.clone();
+        let new = NewProduct {
+            sku: format!("SKU-{i:04}"),
+            name: format!(
+                "{} {}",
+                ADJECTIVES[i % ADJECTIVES.len()],
+                NOUNS[(i / ADJECTIVES.len()) % NOUNS.len()]
+            ),
+            price_cents: 99 + ((i * 137) % 2400) as i64,
+        };
+        products.spawn(async move { ledger.create_product(new).await });
+    }
+    let mut new_skus = Vec::new();
+    while let Some(created) = products.join_next().await {
+        match created?? {
+            Ok(product) => new_skus.push(product.sku),
+            Err(Refusal::ProductExists { .. }) => {}
+            Err(refusal) => anyhow::bail!(refusal),
+        }
+    }
+    seeded.products = new_skus.len();
+
+    let mut levels = JoinSet::new();
+    for (n, sku) in new_skus.iter().enumerate() {
+        for (s, (store_id, _)) in DEMO_STORES.iter().enumerate() {
+            let ledger = ledger.clone();
+            let (store_id, sku) = (store_id.to_string(), sku.clone());
+            // Some products are out of stock somewhere, so refusals show up.
+            let available = ((n * 7 + s * 13 + 11) % 40) as i64;
+            let req = SetStockRequest {
+                available,
+                expected_version: None,
+                reason: Some("demo stocktake".into()),
+            };
+            levels.spawn(async move { ledger.set_stock(store_id, sku, req).await });
+        }
+    }
+    while let Some(set) = levels.join_next().await {
+        if let Err(refusal) = set?? {
+            anyhow::bail!(refusal);
+        }
+        seeded.levels += 1;
+    }
+    Ok(seeded)
+}

@@ -1,0 +1,136 @@
+//! Bad input of every kind gets a problem with a stable code, never a 500.
+
+use serde_json::json;
+
+use crate::helpers::{TestApp, problem};
+
+const ADJUST: &str = "/v1/stores/s1/adjustments";
+
+#[tokio::test]
+async fn malformed_bodies() {
+    let app = TestApp::spawn().await;
+    let send = |body: &'static str, content_type: &'static str| {
+        app.client
+            .post(app.url(ADJUST))
+            .header("Idempotency-Key", "k")
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    problem(send("{\"sku\": ", "application/json").await.unwrap(), 400, "malformed_json").await;
+    problem(send("not json", "application/json").await.unwrap(), 400, "malformed_json").await;
+    problem(
+        send(r#"{"sku": "A", "delta": "ten"}"#, "application/json").await.unwrap(),
+        422,
+        "invalid_body",
+    )
+    .await;
+    problem(send(r#"{"sku": "A"}"#, "application/json").await.unwrap(), 422, "invalid_body").await;
+    problem(
+        send(r#"{"sku": "A", "delta": 1, "colour": "red"}"#, "application/json")
+            .await
+            .unwrap(),
+        422,
+        "invalid_body",
+    )
+    .await;
+    problem(
+        send(r#"{"sku": "A", "delta": 1, "kind": "maybe"}"#, "application/json")
+            .await
+            .unwrap(),
+        422,
+        "invalid_body",
+    )
+    .await;
+    problem(
+        send(r#"{"sku": "A", "delta": 1}"#, "text/plain").await.unwrap(),
+        415,
+        "unsupported_media_type",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn invalid_fields() {
+    let app = TestApp::spawn().await;
+    for (body, field) in [
+        (json!({"sku": "A", "delta": 0}), "delta"),
+        (json!({"sku": "A", "delta": 2_000_000_000i64}), "delta"),
+        (json!({"sku": "", "delta": 1}), "sku"),
+        (json!({"sku": "has space", "delta": 1}), "sku"),
+        (json!({"sku": "A", "delta": -1, "kind": "recorded", "expected_version": 1}), "expected_version"),
+        (json!({"sku": "A", "delta": 1, "reason": "x".repeat(201)}), "reason"),
+    ] {
+        let p = problem(app.adjust("s1", "k", &body).await, 422, "validation_failed").await;
+        assert_eq!(p.errors[0].field, field, "{body}");
+    }
+    let p = problem(
+        app.post("/v1/admin/products", &json!({"sku": "N", "name": " ", "price_cents": -1}))
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    let fields: Vec<_> = p.errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["name", "price_cents"]);
+    let r = app
+        .client
+        .put(app.url("/v1/admin/stores/s1/stock/A"))
+        .json(&json!({"available": -1}))
+        .send()
+        .await
+        .unwrap();
+    problem(r, 422, "validation_failed").await;
+}
+
+#[tokio::test]
+async fn idempotency_key_header() {
+    let app = TestApp::spawn().await;
+    let body = json!({"sku": "A", "delta": 1});
+    let r = app.post(ADJUST, &body).await;
+    problem(r, 400, "idempotency_key_missing").await;
+    for bad in ["has space", &"k".repeat(129)] {
+        let r = app.adjust("s1", bad, &body).await;
+        problem(r, 400, "idempotency_key_invalid").await;
+    }
+    assert_eq!(app.level("s1", "A").await.version, 0, "nothing applied");
+}
+
+#[tokio::test]
+async fn body_over_the_limit_is_413() {
+    let app = TestApp::spawn_with(|c| c.max_body_bytes = 4096).await;
+    let reason = "x".repeat(10_000);
+    let r = app
+        .adjust("s1", "k", &json!({"sku": "A", "delta": 1, "reason": reason}))
+        .await;
+    problem(r, 413, "payload_too_large").await;
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods() {
+    let app = TestApp::spawn().await;
+    problem(app.get("/v1/nothing-here").await, 404, "route_not_found").await;
+    problem(app.get("/").await, 404, "route_not_found").await;
+    let r = app.client.delete(app.url(ADJUST)).send().await.unwrap();
+    problem(r, 405, "method_not_allowed").await;
+}
+
+#[tokio::test]
+async fn query_parameters_out_of_range() {
+    let app = TestApp::spawn().await;
+    for query in [
+        "/v1/replication/changes",
+        "/v1/replication/changes?from=-1",
+        "/v1/replication/changes?from=abc",
+        "/v1/replication/changes?from=0&limit=0",
+        "/v1/replication/changes?from=0&limit=100000",
+        "/v1/replication/changes?from=0&wait=61",
+        "/v1/replication/changes?from=0&wait=-1",
+        "/v1/replication/changes?from=0&wait=NaN",
+        "/v1/products?limit=0",
+        "/v1/products?limit=x",
+        "/v1/stores/s1/stock?limit=5000",
+    ] {
+        problem(app.get(query).await, 400, "invalid_query").await;
+    }
+}

@@ -1,0 +1,152 @@
+//! A real central on port 0 with a fresh SQLite file, and a client for it.
+
+use central::{Config, Running};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use shared::{ChangesPage, Problem, Snapshot, StockLevel};
+use tempfile::TempDir;
+
+pub struct TestApp {
+    server: Option<Running>,
+    pub config: Config,
+    pub client: reqwest::Client,
+    _dir: TempDir,
+}
+
+impl TestApp {
+    /// A fresh central with two stores (`s1`, `s2`) and two products (`A`, `B`).
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::with_data_dir(dir.path());
+        configure(&mut config);
+        let server = Running::start(config.clone()).await.expect("central starts");
+        let app = TestApp {
+            server: Some(server),
+            config,
+            client: reqwest::Client::new(),
+            _dir: dir,
+        };
+        for store in ["s1", "s2"] {
+            app.create_store(store).await;
+        }
+        for sku in ["A", "B"] {
+            app.create_product(sku).await;
+        }
+        app
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.server.as_ref().expect("server running").url(path)
+    }
+
+    /// Graceful stop, then a new server on the same database.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.server = Some(Running::start(self.config.clone()).await.expect("restart"));
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("clean stop");
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn create_store(&self, store_id: &str) {
+        let r = self
+            .post(
+                "/v1/admin/stores",
+                &json!({"store_id": store_id, "name": format!("Store {store_id}")}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+
+    pub async fn create_product(&self, sku: &str) {
+        let r = self
+            .post(
+                "/v1/admin/products",
+                &json!({"sku": sku, "name": format!("Product {sku}"), "price_cents": 250}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+
+    pub async fn set_stock(&self, store: &str, sku: &str, available: i64) -> StockLevel {
+        let r = self
+            .client
+            .put(self.url(&format!("/v1/admin/stores/{store}/stock/{sku}")))
+            .json(&json!({"available": available}))
+            .send()
+            .await
+            .expect("PUT");
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.expect("json");
+        serde_json::from_value(body["level"].clone()).expect("level")
+    }
+
+    /// A single adjustment with the given key; the response as it came.
+    pub async fn adjust(&self, store: &str, key: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(&format!("/v1/stores/{store}/adjustments")))
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("POST adjustment")
+    }
+
+    pub async fn level(&self, store: &str, sku: &str) -> StockLevel {
+        let r = self.get(&format!("/v1/stores/{store}/stock/{sku}")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.expect("level")
+    }
+
+    pub async fn changes(&self, query: &str) -> ChangesPage {
+        let r = self.get(&format!("/v1/replication/changes?{query}")).await;
+        assert_eq!(r.status(), StatusCode::OK, "changes?{query}");
+        r.json().await.expect("changes page")
+    }
+
+    pub async fn snapshot(&self, query: &str) -> Snapshot {
+        let r = self.get(&format!("/v1/replication/snapshot?{query}")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.expect("snapshot")
+    }
+
+    pub async fn head(&self) -> u64 {
+        self.changes("from=0&limit=1").await.head
+    }
+}
+
+/// Asserts a problem+json answer with this status and code; returns it.
+pub async fn problem(response: Response, status: u16, code: &str) -> Problem {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("problem body");
+    assert_eq!(body["code"], code, "code in {body}");
+    assert_eq!(body["status"], status);
+    serde_json::from_value(body).expect("problem shape")
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real central over HTTP, one fresh database each.
+
+mod helpers;
+
+mod adjust;
+mod admin;
+mod batch;
+mod concurrency;
+mod durability;
+mod errors;
+mod reads;
+mod replication;

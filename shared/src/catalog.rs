@@ -1,0 +1,76 @@
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+
+/// A catalogue entry. Deleting a product keeps it with `active: false`, so
+/// history and replicas stay coherent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Product {
+    pub sku: String,
+    pub name: String,
+    /// Price in minor units (cents): money never travels as a float.
+    pub price_cents: i64,
+    pub active: bool,
+    pub version: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewProduct {
+    pub sku: String,
+    pub name: String,
+    pub price_cents: i64,
+}
+
+/// A partial update; absent fields are left as they are. With
+/// `expected_version` the update is refused if the product moved meanwhile.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ProductUpdate {
+    pub name: Option<String>,
+    pub price_cents: Option<i64>,
+    pub expected_version: Option<u64>,
+}
+
+/// A product with its availability over the whole chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProductAvailability {
+    pub product: Product,
+    /// Sum of `available` over all stores.
+    pub total: i64,
+    pub stores: Vec<StoreAvailability>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StoreAvailability {
+    pub store_id: String,
+    pub available: i64,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Store {
+    pub store_id: String,
+    pub name: String,
+    pub active: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewStore {
+    pub store_id: String,
+    pub name: String,
+}

@@ -1,0 +1,122 @@
+use serde::{Deserialize, Serialize};
+
+use crate::{Product, StockLevel};
+
+/// The media type of every error answer.
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// An RFC 9457 problem detail. `code` is the stable, machine-readable part:
+/// clients branch on it, never on `title` or `detail`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    pub code: ErrorCode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Central's state of the level, on refusals that concern one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<StockLevel>,
+    /// Central's state of the product, on refusals that concern one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_product: Option<Product>,
+    /// On `offset_gone`: the oldest `from` central can still serve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_offset: Option<u64>,
+    /// On validation errors: what is wrong with which field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl Problem {
+    pub fn new(status: u16, code: ErrorCode, detail: impl Into<Option<String>>) -> Self {
+        Problem {
+            type_uri: format!("/problems/{}", code.as_str()),
+            title: code.title().to_owned(),
+            status,
+            code,
+            detail: detail.into(),
+            current: None,
+            current_product: None,
+            oldest_offset: None,
+            errors: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+macro_rules! error_codes {
+    ($($variant:ident => $code:literal, $title:literal;)*) => {
+        /// Stable error codes. New codes may be added: clients must treat an
+        /// unknown one (`Unknown`) by its HTTP status.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[serde(rename_all = "snake_case")]
+        pub enum ErrorCode {
+            $($variant,)*
+            #[serde(other)]
+            Unknown,
+        }
+
+        impl ErrorCode {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                    ErrorCode::Unknown => "unknown",
+                }
+            }
+
+            pub fn title(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $title,)*
+                    ErrorCode::Unknown => "Unknown error",
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    MalformedJson => "malformed_json", "The body is not valid JSON";
+    InvalidBody => "invalid_body", "The body does not have the expected shape";
+    ValidationFailed => "validation_failed", "Some fields are invalid";
+    UnsupportedMediaType => "unsupported_media_type", "Expected Content-Type: application/json";
+    PayloadTooLarge => "payload_too_large", "The body is too large";
+    InvalidQuery => "invalid_query", "Invalid query parameters";
+    InvalidPath => "invalid_path", "Invalid path parameters";
+    RouteNotFound => "route_not_found", "No such route";
+    MethodNotAllowed => "method_not_allowed", "Method not allowed on this route";
+    IdempotencyKeyMissing => "idempotency_key_missing", "An Idempotency-Key header is required";
+    IdempotencyKeyInvalid => "idempotency_key_invalid", "The idempotency key is not valid";
+    IdempotencyKeyReused => "idempotency_key_reused", "The idempotency key was used with another request";
+    BatchTooLarge => "batch_too_large", "Too many items in the batch";
+    BatchAborted => "batch_aborted", "Not applied: another line of the atomic batch was refused";
+    StoreNotFound => "store_not_found", "Unknown store";
+    ProductNotFound => "product_not_found", "Unknown product";
+    ProductInactive => "product_inactive", "The product is deleted";
+    ProductExists => "product_exists", "A product with this sku exists";
+    StoreExists => "store_exists", "A store with this id exists";
+    VersionConflict => "version_conflict", "The version moved";
+    InsufficientStock => "insufficient_stock", "Not enough stock";
+    OffsetGone => "offset_gone", "The offset is older than the retained change log; re-bootstrap from a snapshot";
+    ServiceUnavailable => "service_unavailable", "The service is not available right now";
+    Internal => "internal", "Internal error";
+}

@@ -1,0 +1,134 @@
+use serde::{Deserialize, Serialize};
+
+use crate::{AdjustKind, Product, StockLevel, Store, Timestamp};
+
+/// Every level a store needs plus the catalogue, consistent at `offset`:
+/// applying the change log from `offset` onwards brings it up to date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Snapshot {
+    pub offset: u64,
+    /// The store the levels are filtered to, if any.
+    pub store_id: Option<String>,
+    pub stores: Vec<Store>,
+    pub products: Vec<Product>,
+    pub levels: Vec<StockLevel>,
+}
+
+/// A page of the change log. Events are in strict offset order; pass
+/// `next_offset` as `from` to continue. With a store filter the page holds
+/// only that store's events and the catalogue's, but `next_offset` still
+/// covers everything scanned, so a quiet store does not fall behind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChangesPage {
+    pub events: Vec<Event>,
+    pub next_offset: u64,
+    /// The newest offset central had committed when the page was read.
+    pub head: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Event {
+    pub offset: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub at: Timestamp,
+    #[serde(flatten)]
+    pub change: Change,
+}
+
+impl Event {
+    /// The store this event belongs to; `None` for catalogue-wide events,
+    /// which every store follows.
+    pub fn store_id(&self) -> Option<&str> {
+        self.change.store_id()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    StockAdjusted {
+        store_id: String,
+        sku: String,
+        delta: i64,
+        adjust_kind: AdjustKind,
+        available: i64,
+        version: u64,
+        idempotency_key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A stocktake: the level was set to an absolute count.
+    StockSet {
+        store_id: String,
+        sku: String,
+        previous: i64,
+        available: i64,
+        version: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A recorded fact took a level below zero: a manager must look.
+    Discrepancy {
+        store_id: String,
+        sku: String,
+        available: i64,
+        version: u64,
+        idempotency_key: String,
+    },
+    ProductCreated {
+        product: Product,
+    },
+    ProductUpdated {
+        product: Product,
+    },
+    ProductDeleted {
+        product: Product,
+    },
+    StoreCreated {
+        store: Store,
+    },
+}
+
+impl Change {
+    pub fn store_id(&self) -> Option<&str> {
+        match self {
+            Change::StockAdjusted { store_id, .. }
+            | Change::StockSet { store_id, .. }
+            | Change::Discrepancy { store_id, .. } => Some(store_id),
+            Change::ProductCreated { .. }
+            | Change::ProductUpdated { .. }
+            | Change::ProductDeleted { .. }
+            | Change::StoreCreated { .. } => None,
+        }
+    }
+
+    pub fn sku(&self) -> Option<&str> {
+        match self {
+            Change::StockAdjusted { sku, .. }
+            | Change::StockSet { sku, .. }
+            | Change::Discrepancy { sku, .. } => Some(sku),
+            Change::ProductCreated { product }
+            | Change::ProductUpdated { product }
+            | Change::ProductDeleted { product } => Some(&product.sku),
+            Change::StoreCreated { .. } => None,
+        }
+    }
+
+    /// Stable name of the event kind, as it appears in the `kind` field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::StockAdjusted { .. } => "stock_adjusted",
+            Change::StockSet { .. } => "stock_set",
+            Change::Discrepancy { .. } => "discrepancy",
+            Change::ProductCreated { .. } => "product_created",
+            Change::ProductUpdated { .. } => "product_updated",
+            Change::ProductDeleted { .. } => "product_deleted",
+            Change::StoreCreated { .. } => "store_created",
+        }
+    }
+}

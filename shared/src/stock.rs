@@ -1,0 +1,143 @@
+use serde::{Deserialize, Serialize};
+
+use crate::{Problem, Timestamp};
+
+/// Central's state of one (store, sku) level. A level that was never written
+/// reads as `available: 0, version: 0`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StockLevel {
+    pub store_id: String,
+    pub sku: String,
+    pub available: i64,
+    pub version: u64,
+    /// `None` for a level that was never written.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub updated_at: Option<Timestamp>,
+}
+
+/// How central treats an adjustment that would take a level below zero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AdjustKind {
+    /// A request: refused rather than going below zero.
+    #[default]
+    Guarded,
+    /// A fact (e.g. a sale already handed over the counter while offline):
+    /// always applied; going below zero also records a discrepancy event.
+    Recorded,
+}
+
+/// One stock adjustment of a store's level. The idempotency key travels in the
+/// `Idempotency-Key` header for a single call, or in the batch item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AdjustRequest {
+    pub sku: String,
+    /// Non-zero change: negative for a sale, positive for a restock.
+    pub delta: i64,
+    #[serde(default)]
+    pub kind: AdjustKind,
+    /// Refuse with `version_conflict` unless the level is still at this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_version: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The answer to an applied adjustment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AdjustResult {
+    pub store_id: String,
+    pub sku: String,
+    pub available: i64,
+    pub version: u64,
+    /// Offset of the `stock_adjusted` event in the change log.
+    pub offset: u64,
+    /// Offset of the `discrepancy` event, when a recorded fact went below zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discrepancy_offset: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BatchItem {
+    pub idempotency_key: String,
+    pub sku: String,
+    pub delta: i64,
+    #[serde(default)]
+    pub kind: AdjustKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_version: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl BatchItem {
+    pub fn request(&self) -> AdjustRequest {
+        AdjustRequest {
+            sku: self.sku.clone(),
+            delta: self.delta,
+            kind: self.kind,
+            expected_version: self.expected_version,
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+/// Many adjustments of one store in one request. With `atomic: true` they are
+/// a basket: all apply or none does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BatchAdjustRequest {
+    #[serde(default)]
+    pub atomic: bool,
+    pub items: Vec<BatchItem>,
+}
+
+/// The batch answer is always 200; each item carries its own status, and
+/// either its result or its problem, exactly as a single call would answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BatchAdjustResponse {
+    pub atomic: bool,
+    /// False when an atomic batch was refused as a whole.
+    pub committed: bool,
+    pub results: Vec<BatchItemResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BatchItemResult {
+    pub idempotency_key: String,
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<AdjustResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<Problem>,
+}
+
+/// An absolute count (stocktake), set by an admin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SetStockRequest {
+    pub available: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_version: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SetStockResult {
+    pub level: StockLevel,
+    pub offset: u64,
+}

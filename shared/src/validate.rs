@@ -1,0 +1,149 @@
+//! Input rules both sides apply: central refuses what breaks them, and the
+//! store node checks before it queues an intent it could never send.
+
+use crate::{AdjustRequest, FieldError, NewProduct, NewStore};
+
+pub const MAX_ID_LEN: usize = 64;
+pub const MAX_NAME_LEN: usize = 200;
+pub const MAX_REASON_LEN: usize = 200;
+pub const MAX_KEY_LEN: usize = 128;
+/// Bound on a single delta or count, far from i64 overflow when summed.
+pub const MAX_QUANTITY: i64 = 1_000_000_000;
+
+/// Skus and store ids: 1–64 of `A-Z a-z 0-9 . _ -`, so they are safe in paths.
+pub fn identifier(field: &str, value: &str, errors: &mut Vec<FieldError>) {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_ID_LEN
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !ok {
+        errors.push(FieldError::new(
+            field,
+            format!("must be 1-{MAX_ID_LEN} characters of A-Z, a-z, 0-9, '.', '_' or '-'"),
+        ));
+    }
+}
+
+/// Idempotency keys: 1–128 visible ASCII characters (a UUID fits).
+pub fn idempotency_key(value: &str) -> Result<(), String> {
+    if value.is_empty() || value.len() > MAX_KEY_LEN || !value.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(format!(
+            "an idempotency key is 1-{MAX_KEY_LEN} visible ASCII characters"
+        ));
+    }
+    Ok(())
+}
+
+fn text(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) {
+    if value.trim().is_empty() || value.chars().count() > max {
+        errors.push(FieldError::new(field, format!("must be 1-{max} characters")));
+    }
+}
+
+fn reason(field: &str, value: Option<&str>, errors: &mut Vec<FieldError>) {
+    if value.is_some_and(|r| r.chars().count() > MAX_REASON_LEN) {
+        errors.push(FieldError::new(
+            field,
+            format!("must be at most {MAX_REASON_LEN} characters"),
+        ));
+    }
+}
+
+pub fn adjust(prefix: &str, req: &AdjustRequest, errors: &mut Vec<FieldError>) {
+    identifier(&format!("{prefix}sku"), &req.sku, errors);
+    if req.delta == 0 || req.delta.abs() > MAX_QUANTITY {
+        errors.push(FieldError::new(
+            format!("{prefix}delta"),
+            format!("must be non-zero and within ±{MAX_QUANTITY}"),
+        ));
+    }
+    if req.expected_version.is_some() && req.kind == crate::AdjustKind::Recorded {
+        errors.push(FieldError::new(
+            format!("{prefix}expected_version"),
+            "a recorded fact is applied whatever the version; leave expected_version out",
+        ));
+    }
+    reason(&format!("{prefix}reason"), req.reason.as_deref(), errors);
+}
+
+pub fn set_stock(available: i64, reason_text: Option<&str>, errors: &mut Vec<FieldError>) {
+    if !(0..=MAX_QUANTITY).contains(&available) {
+        errors.push(FieldError::new(
+            "available",
+            format!("must be within 0..={MAX_QUANTITY}"),
+        ));
+    }
+    reason("reason", reason_text, errors);
+}
+
+pub fn price(field: &str, price_cents: i64, errors: &mut Vec<FieldError>) {
+    if !(0..=MAX_QUANTITY).contains(&price_cents) {
+        errors.push(FieldError::new(
+            field,
+            format!("must be within 0..={MAX_QUANTITY}"),
+        ));
+    }
+}
+
+pub fn product_name(field: &str, name: &str, errors: &mut Vec<FieldError>) {
+    text(field, name, MAX_NAME_LEN, errors);
+}
+
+pub fn new_product(p: &NewProduct, errors: &mut Vec<FieldError>) {
+    identifier("sku", &p.sku, errors);
+    product_name("name", &p.name, errors);
+    price("price_cents", p.price_cents, errors);
+}
+
+pub fn new_store(s: &NewStore, errors: &mut Vec<FieldError>) {
+    identifier("store_id", &s.store_id, errors);
+    text("name", &s.name, MAX_NAME_LEN, errors);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers() {
+        let mut e = Vec::new();
+        identifier("sku", "SKU-001.a_b", &mut e);
+        assert!(e.is_empty());
+        for bad in ["", "has space", "slash/", &"x".repeat(65), "é"] {
+            let mut e = Vec::new();
+            identifier("sku", bad, &mut e);
+            assert_eq!(e.len(), 1, "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn adjust_rules() {
+        let mut req = AdjustRequest {
+            sku: "A".into(),
+            delta: 0,
+            kind: crate::AdjustKind::Recorded,
+            expected_version: Some(1),
+            reason: Some("r".repeat(201)),
+        };
+        let mut e = Vec::new();
+        adjust("", &req, &mut e);
+        let fields: Vec<_> = e.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["delta", "expected_version", "reason"]);
+        req.delta = -1;
+        req.expected_version = None;
+        req.reason = None;
+        let mut e = Vec::new();
+        adjust("", &req, &mut e);
+        assert!(e.is_empty());
+    }
+
+    #[test]
+    fn keys() {
+        assert!(idempotency_key("0b6f3c1e-8a9d-4f5e-9b1a-2c3d4e5f6a7b").is_ok());
+        assert!(idempotency_key("").is_err());
+        assert!(idempotency_key("has space").is_err());
+        assert!(idempotency_key(&"k".repeat(129)).is_err());
+    }
+}

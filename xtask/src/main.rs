@@ -1,0 +1,121 @@
+//! Project automation, as `cargo xtask <command>`:
+//!
+//! - `run`   central with demo data on :8080 plus the POS page via trunk on :8081
+//! - `test`  every check CI runs: fmt, clippy, native tests, wasm builds
+//! - `setup` install every tool the two commands above need
+//!
+//! Each installs what is missing (and says so) before using it, so both work
+//! on a fresh machine that has only rustup/cargo and Debian's package manager.
+
+mod setup;
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+};
+
+use anyhow::{Context, bail};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run(),
+        Some("test") => test(),
+        Some("setup") => setup::all(),
+        _ => {
+            eprintln!("usage: cargo xtask <run|test|setup>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+pub fn step(what: &str) {
+    eprintln!("\n==> {what}");
+}
+
+/// Runs a command in the workspace root, failing on a non-zero exit.
+pub fn sh(program: &str, args: &[&str]) -> anyhow::Result<()> {
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("starting {program}"))?;
+    if !status.success() {
+        bail!("`{program} {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+const WASM_CRATES: [&str; 4] = ["-p", "store-wasm", "-p", "web"];
+
+fn test() -> anyhow::Result<()> {
+    setup::wasm_target()?;
+    step("formatting (cargo fmt --check)");
+    sh("cargo", &["fmt", "--all", "--", "--check"])?;
+    step("lints (cargo clippy -D warnings), native crates");
+    sh(
+        "cargo",
+        &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+    )?;
+    step("lints, wasm crates for wasm32");
+    let mut wasm_clippy = vec!["clippy", "--target", "wasm32-unknown-unknown"];
+    wasm_clippy.extend(WASM_CRATES);
+    wasm_clippy.extend(["--", "-D", "warnings"]);
+    sh("cargo", &wasm_clippy)?;
+    step("native tests: shared, central (real server, real SQLite), end-to-end");
+    sh("cargo", &["test", "--workspace"])?;
+    step("wasm32 build of the store node and the POS page");
+    let mut wasm_build = vec!["build", "--target", "wasm32-unknown-unknown"];
+    wasm_build.extend(WASM_CRATES);
+    sh("cargo", &wasm_build)?;
+    Ok(())
+}
+
+fn run() -> anyhow::Result<()> {
+    setup::wasm_target()?;
+    setup::wasm_bindgen()?;
+    setup::wasm_opt()?;
+    setup::trunk()?;
+    step("building central (release)");
+    sh("cargo", &["build", "--release", "-p", "central"])?;
+    let root = root();
+    let data_dir = root.join("data");
+    step(&format!(
+        "starting central on http://127.0.0.1:8080 with demo data (database in {})",
+        data_dir.display()
+    ));
+    let mut central = Command::new(root.join("target/release/central"))
+        .args(["serve", "--demo", "--listen", "127.0.0.1:8080", "--data-dir"])
+        .arg(&data_dir)
+        .current_dir(&root)
+        .spawn()
+        .context("starting central")?;
+    step("serving the POS page with trunk on http://127.0.0.1:8081 (API proxied to central)");
+    let served = Command::new("trunk")
+        .arg("serve")
+        .env("PATH", setup::tool_path())
+        .current_dir(&root)
+        .status();
+    let _ = central.kill();
+    let _ = central.wait();
+    let served = served.context("starting trunk")?;
+    if !served.success() {
+        bail!("trunk serve exited with {served}");
+    }
+    Ok(())
+}
