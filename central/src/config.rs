@@ -6,7 +6,11 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "central", version, about = "Stockline central: the authoritative stock ledger")]
+#[command(
+    name = "central",
+    version,
+    about = "Stockline central: the authoritative stock ledger"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -93,7 +97,11 @@ pub struct Config {
     pub event_retention_hours: u64,
 
     /// At most this many events are kept in the change log.
-    #[arg(long, env = "STOCKLINE_EVENT_RETENTION_COUNT", default_value_t = 5_000_000)]
+    #[arg(
+        long,
+        env = "STOCKLINE_EVENT_RETENTION_COUNT",
+        default_value_t = 5_000_000
+    )]
     pub event_retention_count: u64,
 
     /// Saved answers of idempotency keys are kept this long (hours, at least 24).

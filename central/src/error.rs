@@ -133,7 +133,9 @@ pub fn problem_response(problem: &Problem) -> Response {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         match &self {
-            AppError::Internal(error) => tracing::error!(error = format!("{error:#}"), "internal error"),
+            AppError::Internal(error) => {
+                tracing::error!(error = format!("{error:#}"), "internal error")
+            }
             AppError::Write(error) => tracing::warn!(%error, "write not taken"),
             _ => {}
         }

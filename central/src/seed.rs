@@ -15,14 +15,45 @@ pub const DEMO_STORES: [(&str, &str); 3] = [
 pub const DEMO_PRODUCTS: usize = 300;
 
 const ADJECTIVES: [&str; 12] = [
-    "Organic", "Classic", "Smoked", "Roasted", "Fresh", "Spiced", "Golden", "Wild", "Mild",
-    "Dark", "Sparkling", "Crunchy",
+    "Organic",
+    "Classic",
+    "Smoked",
+    "Roasted",
+    "Fresh",
+    "Spiced",
+    "Golden",
+    "Wild",
+    "Mild",
+    "Dark",
+    "Sparkling",
+    "Crunchy",
 ];
 const NOUNS: [&str; 25] = [
-    "Coffee Beans", "Green Tea", "Almonds", "Oat Milk", "Honey", "Sourdough", "Olive Oil",
-    "Salmon", "Cheddar", "Granola", "Chocolate", "Pasta", "Rice", "Lentils", "Apple Juice",
-    "Tomatoes", "Mustard", "Peanut Butter", "Crackers", "Yoghurt", "Walnuts", "Oranges",
-    "Sea Salt", "Water", "Cocoa",
+    "Coffee Beans",
+    "Green Tea",
+    "Almonds",
+    "Oat Milk",
+    "Honey",
+    "Sourdough",
+    "Olive Oil",
+    "Salmon",
+    "Cheddar",
+    "Granola",
+    "Chocolate",
+    "Pasta",
+    "Rice",
+    "Lentils",
+    "Apple Juice",
+    "Tomatoes",
+    "Mustard",
+    "Peanut Butter",
+    "Crackers",
+    "Yoghurt",
+    "Walnuts",
+    "Oranges",
+    "Sea Salt",
+    "Water",
+    "Cocoa",
 ];
 
 /// What seeding did.
@@ -61,12 +92,13 @@ pub async fn demo(ledger: &Ledger) -> anyhow::Result<Seeded> {
             ),
             price_cents: 99 + ((i * 137) % 2400) as i64,
         };
-        products.spawn(async move { ledger.create_product(new).await });
+        products.spawn(async move { (i, ledger.create_product(new).await) });
     }
     let mut new_skus = Vec::new();
     while let Some(created) = products.join_next().await {
-        match created?? {
-            Ok(product) => new_skus.push(product.sku),
+        let (i, created) = created?;
+        match created? {
+            Ok(product) => new_skus.push((i, product.sku)),
             Err(Refusal::ProductExists { .. }) => {}
             Err(refusal) => anyhow::bail!(refusal),
         }
@@ -74,12 +106,12 @@ pub async fn demo(ledger: &Ledger) -> anyhow::Result<Seeded> {
     seeded.products = new_skus.len();
 
     let mut levels = JoinSet::new();
-    for (n, sku) in new_skus.iter().enumerate() {
+    for (i, sku) in &new_skus {
         for (s, (store_id, _)) in DEMO_STORES.iter().enumerate() {
             let ledger = ledger.clone();
             let (store_id, sku) = (store_id.to_string(), sku.clone());
             // Some products are out of stock somewhere, so refusals show up.
-            let available = ((n * 7 + s * 13 + 11) % 40) as i64;
+            let available = ((i * 7 + s * 13 + 11) % 40) as i64;
             let req = SetStockRequest {
                 available,
                 expected_version: None,

@@ -38,7 +38,10 @@ pub fn idempotency_key(value: &str) -> Result<(), String> {
 
 fn text(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) {
     if value.trim().is_empty() || value.chars().count() > max {
-        errors.push(FieldError::new(field, format!("must be 1-{max} characters")));
+        errors.push(FieldError::new(
+            field,
+            format!("must be 1-{max} characters"),
+        ));
     }
 }
 

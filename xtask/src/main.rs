@@ -11,8 +11,9 @@ mod setup;
 
 use std::{
     env,
+    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Command, ExitCode},
+    process::{Command, ExitCode, Stdio},
 };
 
 use anyhow::{Context, bail};
@@ -70,20 +71,78 @@ fn test() -> anyhow::Result<()> {
     step("lints (cargo clippy -D warnings), native crates");
     sh(
         "cargo",
-        &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
     )?;
     step("lints, wasm crates for wasm32");
     let mut wasm_clippy = vec!["clippy", "--target", "wasm32-unknown-unknown"];
     wasm_clippy.extend(WASM_CRATES);
     wasm_clippy.extend(["--", "-D", "warnings"]);
     sh("cargo", &wasm_clippy)?;
-    step("native tests: shared, central (real server, real SQLite), end-to-end");
-    sh("cargo", &["test", "--workspace"])?;
     step("wasm32 build of the store node and the POS page");
     let mut wasm_build = vec!["build", "--target", "wasm32-unknown-unknown"];
     wasm_build.extend(WASM_CRATES);
     sh("cargo", &wasm_build)?;
-    Ok(())
+    step("native tests: shared, central (real server, real SQLite), end-to-end");
+    let mut tally = Tally::default();
+    let tests = tally.cargo_test(&["test", "--workspace"]);
+    // One closing line over every test binary, whatever happened above.
+    println!("\ntests: {} passed, {} failed", tally.passed, tally.failed);
+    tests
+}
+
+/// Sums cargo's per-binary "test result:" lines while passing output through.
+#[derive(Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+}
+
+impl Tally {
+    fn cargo_test(&mut self, args: &[&str]) -> anyhow::Result<()> {
+        let mut child = Command::new("cargo")
+            .args(args)
+            .current_dir(root())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting cargo test")?;
+        let stdout = child.stdout.take().context("cargo test stdout")?;
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                self.passed += count(rest, " passed");
+                self.failed += count(rest, " failed");
+            }
+        }
+        let status = child.wait()?;
+        if !status.success() {
+            bail!("cargo test failed ({status})");
+        }
+        Ok(())
+    }
+}
+
+/// The number before `label` in "ok. 3 passed; 0 failed; …".
+fn count(summary: &str, label: &str) -> u64 {
+    summary
+        .split(';')
+        .find_map(|part| {
+            part.trim()
+                .trim_start_matches("ok. ")
+                .trim_start_matches("FAILED. ")
+                .strip_suffix(label)?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
 }
 
 fn run() -> anyhow::Result<()> {
@@ -100,7 +159,13 @@ fn run() -> anyhow::Result<()> {
         data_dir.display()
     ));
     let mut central = Command::new(root.join("target/release/central"))
-        .args(["serve", "--demo", "--listen", "127.0.0.1:8080", "--data-dir"])
+        .args([
+            "serve",
+            "--demo",
+            "--listen",
+            "127.0.0.1:8080",
+            "--data-dir",
+        ])
         .arg(&data_dir)
         .current_dir(&root)
         .spawn()

@@ -51,7 +51,10 @@ pub fn tool_path() -> OsString {
 
 pub fn wasm_target() -> anyhow::Result<()> {
     let installed = output("rustup", &["target", "list", "--installed"]).unwrap_or_default();
-    if installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
+    if installed
+        .lines()
+        .any(|l| l.trim() == "wasm32-unknown-unknown")
+    {
         return Ok(());
     }
     step("installing the wasm32-unknown-unknown target (rustup, once)");
@@ -87,7 +90,13 @@ pub fn wasm_bindgen() -> anyhow::Result<()> {
     // Not --locked: its lock file pins a webpki-roots the registry does not serve.
     sh(
         "cargo",
-        &["install", "wasm-bindgen-cli", "--version", &version, "--force"],
+        &[
+            "install",
+            "wasm-bindgen-cli",
+            "--version",
+            &version,
+            "--force",
+        ],
     )
 }
 
@@ -100,7 +109,14 @@ pub fn trunk() -> anyhow::Result<()> {
     ));
     sh(
         "cargo",
-        &["install", "trunk", "--version", TRUNK_VERSION, "--locked", "--force"],
+        &[
+            "install",
+            "trunk",
+            "--version",
+            TRUNK_VERSION,
+            "--locked",
+            "--force",
+        ],
     )
 }
 

@@ -134,5 +134,7 @@ pub async fn set_stock(
 #[utoipa::path(post, path = "/v1/admin/prune", tag = "admin",
     responses((status = 200, body = PruneReport)))]
 pub async fn prune(State(state): State<AppState>) -> Result<Json<PruneReport>, AppError> {
-    Ok(Json(state.ledger.prune(PrunePolicy::now(&state.config)).await?))
+    Ok(Json(
+        state.ledger.prune(PrunePolicy::now(&state.config)).await?,
+    ))
 }

@@ -84,7 +84,10 @@ async fn bundle() -> impl IntoResponse {
 
 async fn css() -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/css"), (header::CACHE_CONTROL, CACHE)],
+        [
+            (header::CONTENT_TYPE, "text/css"),
+            (header::CACHE_CONTROL, CACHE),
+        ],
         include_str!("../../assets/swagger-ui/swagger-ui.css"),
     )
 }

@@ -38,7 +38,9 @@ impl From<JsonRejection> for AppError {
             JsonRejection::JsonDataError(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidBody)
             }
-            JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, ErrorCode::MalformedJson),
+            JsonRejection::JsonSyntaxError(_) => {
+                (StatusCode::BAD_REQUEST, ErrorCode::MalformedJson)
+            }
             JsonRejection::MissingJsonContentType(_) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 ErrorCode::UnsupportedMediaType,
@@ -87,7 +89,11 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
             )
         })?;
         let invalid = |detail: String| {
-            AppError::invalid(StatusCode::BAD_REQUEST, ErrorCode::IdempotencyKeyInvalid, detail)
+            AppError::invalid(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::IdempotencyKeyInvalid,
+                detail,
+            )
         };
         let key = value
             .to_str()

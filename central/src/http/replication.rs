@@ -71,7 +71,12 @@ pub async fn changes(
     State(state): State<AppState>,
     Query(params): Query<ChangesParams>,
 ) -> Result<Json<replication::ChangesPage>, AppError> {
-    let limit = bounded("limit", params.limit.unwrap_or(500), 1, state.config.max_page)?;
+    let limit = bounded(
+        "limit",
+        params.limit.unwrap_or(500),
+        1,
+        state.config.max_page,
+    )?;
     let max_wait = state.config.max_wait().as_secs_f64();
     let wait = params.wait.unwrap_or(0.0);
     if !(0.0..=max_wait).contains(&wait) {

@@ -129,7 +129,8 @@ pub(super) async fn batch(
                 // the rolled-back basket had left it.
                 Err(refusal) => {
                     if let Some(current) = refusal.current_mut() {
-                        *current = level(tx, &current.store_id.clone(), &current.sku.clone()).await?;
+                        *current =
+                            level(tx, &current.store_id.clone(), &current.sku.clone()).await?;
                     }
                 }
             }

@@ -108,10 +108,14 @@ pub(super) async fn update_product(
     update: ProductUpdate,
 ) -> anyhow::Result<Result<Product, Refusal>> {
     let Some(current) = product(tx, sku).await? else {
-        return Ok(Err(Refusal::ProductNotFound { sku: sku.to_owned() }));
+        return Ok(Err(Refusal::ProductNotFound {
+            sku: sku.to_owned(),
+        }));
     };
     if !current.active {
-        return Ok(Err(Refusal::ProductInactive { sku: sku.to_owned() }));
+        return Ok(Err(Refusal::ProductInactive {
+            sku: sku.to_owned(),
+        }));
     }
     if let Some(expected) = update.expected_version
         && expected != current.version
@@ -140,7 +144,9 @@ pub(super) async fn delete_product(
     sku: &str,
 ) -> anyhow::Result<Result<Product, Refusal>> {
     let Some(current) = product(tx, sku).await? else {
-        return Ok(Err(Refusal::ProductNotFound { sku: sku.to_owned() }));
+        return Ok(Err(Refusal::ProductNotFound {
+            sku: sku.to_owned(),
+        }));
     };
     if !current.active {
         return Ok(Ok(current));
@@ -226,9 +232,9 @@ pub(super) async fn prune(tx: &mut Tx<'_>, policy: PrunePolicy) -> anyhow::Resul
     )
     .bind(policy.keys_before_ms)
     .bind(PRUNE_CHUNK)
-        .execute(&mut *tx.conn)
-        .await?
-        .rows_affected();
+    .execute(&mut *tx.conn)
+    .await?
+    .rows_affected();
     Ok(PruneReport {
         events_pruned,
         keys_pruned,

@@ -47,12 +47,14 @@ pub(super) async fn save(
     fingerprint: &Fingerprint,
     outcome: &Outcome,
 ) -> anyhow::Result<()> {
-    sqlx::query("INSERT INTO idempotency (key, fingerprint, outcome, created_at) VALUES (?, ?, ?, ?)")
-        .bind(key)
-        .bind(fingerprint.as_slice())
-        .bind(serde_json::to_string(outcome)?)
-        .bind(tx.now_ms)
-        .execute(&mut *tx.conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO idempotency (key, fingerprint, outcome, created_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(key)
+    .bind(fingerprint.as_slice())
+    .bind(serde_json::to_string(outcome)?)
+    .bind(tx.now_ms)
+    .execute(&mut *tx.conn)
+    .await?;
     Ok(())
 }

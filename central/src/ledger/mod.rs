@@ -12,8 +12,8 @@ mod writer;
 use std::sync::Arc;
 
 use shared::{
-    AdjustRequest, AdjustResult, BatchAdjustRequest, NewProduct, NewStore, Product,
-    ProductUpdate, SetStockRequest, SetStockResult, Store,
+    AdjustRequest, AdjustResult, BatchAdjustRequest, NewProduct, NewStore, Product, ProductUpdate,
+    SetStockRequest, SetStockResult, Store,
 };
 use sqlx::SqliteConnection;
 use tokio::{
@@ -128,7 +128,13 @@ pub fn start(
     shutdown: CancellationToken,
 ) -> (Ledger, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(queue.max(1));
-    let task = tokio::spawn(writer::run(conn, rx, notifier, group_items.max(1), shutdown));
+    let task = tokio::spawn(writer::run(
+        conn,
+        rx,
+        notifier,
+        group_items.max(1),
+        shutdown,
+    ));
     (Ledger { tx }, task)
 }
 
@@ -194,7 +200,8 @@ impl Ledger {
         &self,
         new: NewProduct,
     ) -> Result<Result<Product, Refusal>, WriteError> {
-        self.call(|reply| Command::CreateProduct { new, reply }).await
+        self.call(|reply| Command::CreateProduct { new, reply })
+            .await
     }
 
     pub async fn update_product(
@@ -206,8 +213,12 @@ impl Ledger {
             .await
     }
 
-    pub async fn delete_product(&self, sku: String) -> Result<Result<Product, Refusal>, WriteError> {
-        self.call(|reply| Command::DeleteProduct { sku, reply }).await
+    pub async fn delete_product(
+        &self,
+        sku: String,
+    ) -> Result<Result<Product, Refusal>, WriteError> {
+        self.call(|reply| Command::DeleteProduct { sku, reply })
+            .await
     }
 
     pub async fn create_store(&self, new: NewStore) -> Result<Result<Store, Refusal>, WriteError> {

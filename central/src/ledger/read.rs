@@ -86,7 +86,11 @@ pub async fn level(pool: &SqlitePool, store_id: &str, sku: &str) -> Result<Stock
 fn paginate<T>(mut items: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> String) -> Page<T> {
     let more = items.len() > limit as usize;
     items.truncate(limit as usize);
-    let next_cursor = if more { items.last().map(cursor_of) } else { None };
+    let next_cursor = if more {
+        items.last().map(cursor_of)
+    } else {
+        None
+    };
     Page { items, next_cursor }
 }
 

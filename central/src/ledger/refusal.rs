@@ -33,9 +33,8 @@ impl Refusal {
     /// The level a refusal reports, if it reports one.
     pub fn current_mut(&mut self) -> Option<&mut StockLevel> {
         match self {
-            Refusal::InsufficientStock { current, .. } | Refusal::VersionConflict { current, .. } => {
-                Some(current)
-            }
+            Refusal::InsufficientStock { current, .. }
+            | Refusal::VersionConflict { current, .. } => Some(current),
             _ => None,
         }
     }

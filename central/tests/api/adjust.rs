@@ -9,7 +9,9 @@ use crate::helpers::{TestApp, problem};
 async fn guarded_sale_applies_and_is_logged() {
     let app = TestApp::spawn().await;
     let before = app.set_stock("s1", "A", 10).await;
-    let r = app.adjust("s1", "k1", &json!({"sku": "A", "delta": -3})).await;
+    let r = app
+        .adjust("s1", "k1", &json!({"sku": "A", "delta": -3}))
+        .await;
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("idempotent-replayed").is_none());
     let result: AdjustResult = r.json().await.unwrap();
@@ -28,7 +30,10 @@ async fn guarded_sale_applies_and_is_logged() {
             available,
             idempotency_key,
             ..
-        } => assert_eq!((*delta, *available, idempotency_key.as_str()), (-3, 7, "k1")),
+        } => assert_eq!(
+            (*delta, *available, idempotency_key.as_str()),
+            (-3, 7, "k1")
+        ),
         other => panic!("unexpected event {other:?}"),
     }
 }
@@ -38,7 +43,9 @@ async fn insufficient_stock_is_refused_with_the_current_level() {
     let app = TestApp::spawn().await;
     app.set_stock("s1", "A", 2).await;
     let head = app.head().await;
-    let r = app.adjust("s1", "k1", &json!({"sku": "A", "delta": -3})).await;
+    let r = app
+        .adjust("s1", "k1", &json!({"sku": "A", "delta": -3}))
+        .await;
     let p = problem(r, 422, "insufficient_stock").await;
     let current = p.current.expect("current level");
     assert_eq!((current.available, current.version), (2, 1));
@@ -50,10 +57,16 @@ async fn insufficient_stock_is_refused_with_the_current_level() {
 async fn restock_of_a_negative_level_passes_even_if_still_negative() {
     let app = TestApp::spawn().await;
     let r = app
-        .adjust("s1", "f", &json!({"sku": "A", "delta": -5, "kind": "recorded"}))
+        .adjust(
+            "s1",
+            "f",
+            &json!({"sku": "A", "delta": -5, "kind": "recorded"}),
+        )
         .await;
     assert_eq!(r.status(), 200);
-    let r = app.adjust("s1", "r", &json!({"sku": "A", "delta": 2})).await;
+    let r = app
+        .adjust("s1", "r", &json!({"sku": "A", "delta": 2}))
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(app.level("s1", "A").await.available, -3);
 }
@@ -73,12 +86,26 @@ async fn expected_version_guards_read_then_write() {
 #[tokio::test]
 async fn unknown_store_and_sku_are_404() {
     let app = TestApp::spawn().await;
-    let r = app.adjust("nope", "k1", &json!({"sku": "A", "delta": 1})).await;
+    let r = app
+        .adjust("nope", "k1", &json!({"sku": "A", "delta": 1}))
+        .await;
     problem(r, 404, "store_not_found").await;
-    let r = app.adjust("s1", "k2", &json!({"sku": "ZZZ", "delta": 1})).await;
+    let r = app
+        .adjust("s1", "k2", &json!({"sku": "ZZZ", "delta": 1}))
+        .await;
     problem(r, 404, "product_not_found").await;
-    problem(app.get("/v1/stores/s1/stock/ZZZ").await, 404, "product_not_found").await;
-    problem(app.get("/v1/stores/zz/stock/A").await, 404, "store_not_found").await;
+    problem(
+        app.get("/v1/stores/s1/stock/ZZZ").await,
+        404,
+        "product_not_found",
+    )
+    .await;
+    problem(
+        app.get("/v1/stores/zz/stock/A").await,
+        404,
+        "store_not_found",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -107,7 +134,10 @@ async fn recorded_fact_below_zero_applies_and_raises_a_discrepancy() {
             sku,
             available,
             ..
-        } => assert_eq!((store_id.as_str(), sku.as_str(), *available), ("s1", "A", -2)),
+        } => assert_eq!(
+            (store_id.as_str(), sku.as_str(), *available),
+            ("s1", "A", -2)
+        ),
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -151,7 +181,9 @@ async fn same_key_with_another_payload_is_refused() {
     let app = TestApp::spawn().await;
     app.set_stock("s1", "A", 10).await;
     assert_eq!(
-        app.adjust("s1", "k", &json!({"sku": "A", "delta": -1})).await.status(),
+        app.adjust("s1", "k", &json!({"sku": "A", "delta": -1}))
+            .await
+            .status(),
         200
     );
     for other in [
@@ -163,7 +195,9 @@ async fn same_key_with_another_payload_is_refused() {
         problem(r, 422, "idempotency_key_reused").await;
     }
     // Another store with the same key is another request as well.
-    let r = app.adjust("s2", "k", &json!({"sku": "A", "delta": -1})).await;
+    let r = app
+        .adjust("s2", "k", &json!({"sku": "A", "delta": -1}))
+        .await;
     problem(r, 422, "idempotency_key_reused").await;
     assert_eq!(app.level("s1", "A").await.available, 9);
 }
@@ -172,12 +206,23 @@ async fn same_key_with_another_payload_is_refused() {
 async fn deleted_product_refuses_requests_but_takes_facts() {
     let app = TestApp::spawn().await;
     app.set_stock("s1", "A", 5).await;
-    let r = app.client.delete(app.url("/v1/admin/products/A")).send().await.unwrap();
+    let r = app
+        .client
+        .delete(app.url("/v1/admin/products/A"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let r = app.adjust("s1", "k1", &json!({"sku": "A", "delta": -1})).await;
+    let r = app
+        .adjust("s1", "k1", &json!({"sku": "A", "delta": -1}))
+        .await;
     problem(r, 409, "product_inactive").await;
     let r = app
-        .adjust("s1", "k2", &json!({"sku": "A", "delta": -1, "kind": "recorded"}))
+        .adjust(
+            "s1",
+            "k2",
+            &json!({"sku": "A", "delta": -1, "kind": "recorded"}),
+        )
         .await;
     assert_eq!(r.status(), 200);
     assert_eq!(app.level("s1", "A").await.available, 4);

@@ -26,12 +26,16 @@ async fn product_lifecycle_is_logged() {
             .json(&body)
             .send()
     };
-    let r = patch(json!({"price_cents": 399, "expected_version": 1})).await.unwrap();
+    let r = patch(json!({"price_cents": 399, "expected_version": 1}))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let updated: Product = r.json().await.unwrap();
     assert_eq!((updated.price_cents, updated.version), (399, 2));
     let p = problem(
-        patch(json!({"name": "Stale", "expected_version": 1})).await.unwrap(),
+        patch(json!({"name": "Stale", "expected_version": 1}))
+            .await
+            .unwrap(),
         409,
         "version_conflict",
     )
@@ -49,10 +53,20 @@ async fn product_lifecycle_is_logged() {
     )
     .await;
 
-    let r = app.client.delete(app.url("/v1/admin/products/A")).send().await.unwrap();
+    let r = app
+        .client
+        .delete(app.url("/v1/admin/products/A"))
+        .send()
+        .await
+        .unwrap();
     assert!(!r.json::<Product>().await.unwrap().active);
     // Deleting again changes nothing and logs nothing.
-    let r = app.client.delete(app.url("/v1/admin/products/A")).send().await.unwrap();
+    let r = app
+        .client
+        .delete(app.url("/v1/admin/products/A"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 
     let page = app.changes(&format!("from={start}")).await;
@@ -65,7 +79,11 @@ async fn product_lifecycle_is_logged() {
 async fn stores_and_stocktakes() {
     let app = TestApp::spawn().await;
     problem(
-        app.post("/v1/admin/stores", &json!({"store_id": "s1", "name": "Dup"})).await,
+        app.post(
+            "/v1/admin/stores",
+            &json!({"store_id": "s1", "name": "Dup"}),
+        )
+        .await,
         409,
         "store_exists",
     )
@@ -81,7 +99,9 @@ async fn stores_and_stocktakes() {
     let page = app.changes(&format!("from={start}")).await;
     match &page.events[1].change {
         Change::StockSet {
-            previous, available, ..
+            previous,
+            available,
+            ..
         } => assert_eq!((*previous, *available), (12, 8)),
         other => panic!("unexpected {other:?}"),
     }

@@ -40,7 +40,9 @@ async fn independent_lines_each_get_their_own_answer() {
     assert_eq!(app.level("s1", "A").await.available, 3);
 
     // A line's key answers the single call too: same request, same answer.
-    let single = app.adjust("s1", "1", &json!({"sku": "A", "delta": -2})).await;
+    let single = app
+        .adjust("s1", "1", &json!({"sku": "A", "delta": -2}))
+        .await;
     assert_eq!(single.status(), 200);
     assert_eq!(single.headers()["idempotent-replayed"], "true");
 }
@@ -102,7 +104,9 @@ async fn a_basket_mixing_old_and_new_keys_is_refused_whole() {
     let app = TestApp::spawn().await;
     app.set_stock("s1", "A", 5).await;
     assert_eq!(
-        app.adjust("s1", "old", &json!({"sku": "A", "delta": -1})).await.status(),
+        app.adjust("s1", "old", &json!({"sku": "A", "delta": -1}))
+            .await
+            .status(),
         200
     );
     let body = json!({"atomic": true, "items": [

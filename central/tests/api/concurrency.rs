@@ -49,7 +49,10 @@ async fn hammering_one_level_never_oversells() {
     let sum: i64 = applied.iter().map(|(d, _)| d).sum();
     assert_eq!(level.available, INITIAL + sum);
     assert!(level.available >= 0);
-    assert!(level.available < 3, "demand exceeded stock: it should run dry");
+    assert!(
+        level.available < 3,
+        "demand exceeded stock: it should run dry"
+    );
     assert_eq!(level.version, start.version + applied.len() as u64);
 
     // Every applied write has its own event; the log has no gaps or extras.

@@ -27,10 +27,14 @@ async fn restart_keeps_every_acknowledged_write_and_offset() {
     let level = app.level("s1", "A").await;
     assert_eq!((level.available, level.version), (30, last.version));
     // Keys are remembered across the restart...
-    let r = app.adjust("s1", "k19", &json!({"sku": "A", "delta": -1})).await;
+    let r = app
+        .adjust("s1", "k19", &json!({"sku": "A", "delta": -1}))
+        .await;
     assert_eq!(r.headers()["idempotent-replayed"], "true");
     assert_eq!(r.json::<AdjustResult>().await.unwrap(), last);
     // ...and new events continue the log without a gap.
-    let r = app.adjust("s1", "k20", &json!({"sku": "A", "delta": -1})).await;
+    let r = app
+        .adjust("s1", "k20", &json!({"sku": "A", "delta": -1}))
+        .await;
     assert_eq!(r.json::<AdjustResult>().await.unwrap().offset, head + 1);
 }

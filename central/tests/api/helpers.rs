@@ -23,7 +23,9 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::with_data_dir(dir.path());
         configure(&mut config);
-        let server = Running::start(config.clone()).await.expect("central starts");
+        let server = Running::start(config.clone())
+            .await
+            .expect("central starts");
         let app = TestApp {
             server: Some(server),
             config,

@@ -16,7 +16,9 @@ async fn store_levels_paginate_by_cursor() {
     let mut cursor = String::new();
     let mut skus = Vec::new();
     loop {
-        let r = app.get(&format!("/v1/stores/s1/stock?limit=2{cursor}")).await;
+        let r = app
+            .get(&format!("/v1/stores/s1/stock?limit=2{cursor}"))
+            .await;
         assert_eq!(r.status(), 200);
         let page: Page<StockLevel> = r.json().await.unwrap();
         assert!(page.items.len() <= 2);
@@ -33,11 +35,20 @@ async fn store_levels_paginate_by_cursor() {
 async fn catalogue_pages_hide_deleted_products_unless_asked() {
     let app = TestApp::spawn().await;
     app.create_product("C").await;
-    app.client.delete(app.url("/v1/admin/products/B")).send().await.unwrap();
+    app.client
+        .delete(app.url("/v1/admin/products/B"))
+        .send()
+        .await
+        .unwrap();
     let page: Page<shared::Product> = app.get("/v1/products?limit=1").await.json().await.unwrap();
     assert_eq!(page.items[0].sku, "A");
     assert_eq!(page.next_cursor.as_deref(), Some("A"));
-    let next: Page<shared::Product> = app.get("/v1/products?limit=1&cursor=A").await.json().await.unwrap();
+    let next: Page<shared::Product> = app
+        .get("/v1/products?limit=1&cursor=A")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(next.items[0].sku, "C", "the deleted B is skipped");
     assert!(next.next_cursor.is_none());
     let all: Page<shared::Product> = app
@@ -57,10 +68,17 @@ async fn availability_is_the_sum_with_its_breakdown() {
     app.set_stock("s2", "A", 7).await;
     let a: ProductAvailability = app.get("/v1/products/A").await.json().await.unwrap();
     assert_eq!(a.total, 11);
-    let stores: Vec<_> = a.stores.iter().map(|s| (s.store_id.as_str(), s.available)).collect();
+    let stores: Vec<_> = a
+        .stores
+        .iter()
+        .map(|s| (s.store_id.as_str(), s.available))
+        .collect();
     assert_eq!(stores, [("s1", 4), ("s2", 7)]);
     let level = app.level("s2", "B").await;
-    assert_eq!((level.available, level.version, level.updated_at), (0, 0, None));
+    assert_eq!(
+        (level.available, level.version, level.updated_at),
+        (0, 0, None)
+    );
 }
 
 #[tokio::test]
@@ -80,7 +98,10 @@ async fn health_and_docs() {
         assert!(doc["paths"][path].is_object(), "{path} documented");
     }
     let page = app.get("/docs").await.text().await.unwrap();
-    assert!(page.contains("/docs/swagger-ui-bundle.js") && !page.contains("://"), "no CDN");
+    assert!(
+        page.contains("/docs/swagger-ui-bundle.js") && !page.contains("://"),
+        "no CDN"
+    );
     let bundle = app.get("/docs/swagger-ui-bundle.js").await;
     assert_eq!(bundle.status(), 200);
     assert!(bundle.text().await.unwrap().len() > 100_000);

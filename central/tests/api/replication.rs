@@ -41,7 +41,11 @@ async fn store_filter_keeps_its_events_and_the_catalogue_and_reports_the_scan() 
     let page = app.changes(&format!("from={start}&store=s1")).await;
     let kinds: Vec<_> = page.events.iter().map(|e| e.change.kind()).collect();
     assert_eq!(kinds, ["product_created", "stock_set"]);
-    assert!(page.events.iter().all(|e| matches!(e.store_id(), None | Some("s1"))));
+    assert!(
+        page.events
+            .iter()
+            .all(|e| matches!(e.store_id(), None | Some("s1")))
+    );
     assert_eq!(page.next_offset, start + 4, "scanned past s2's events");
 
     problem(
@@ -60,7 +64,15 @@ async fn long_poll_answers_as_soon_as_a_write_lands() {
     let started = Instant::now();
     let poll = tokio::spawn({
         let client = app.client.clone();
-        async move { client.get(url).send().await.unwrap().json::<shared::ChangesPage>().await }
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<shared::ChangesPage>()
+                .await
+        }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!poll.is_finished(), "nothing to answer yet");
@@ -88,11 +100,21 @@ async fn long_poll_times_out_with_an_empty_page() {
 async fn a_write_in_another_store_does_not_answer_a_store_long_poll() {
     let app = TestApp::spawn().await;
     let head = app.head().await;
-    let url = app.url(&format!("/v1/replication/changes?from={head}&wait=2&store=s2"));
+    let url = app.url(&format!(
+        "/v1/replication/changes?from={head}&wait=2&store=s2"
+    ));
     let started = Instant::now();
     let poll = tokio::spawn({
         let client = app.client.clone();
-        async move { client.get(url).send().await.unwrap().json::<shared::ChangesPage>().await }
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<shared::ChangesPage>()
+                .await
+        }
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     app.set_stock("s1", "A", 1).await;
@@ -142,11 +164,17 @@ async fn pruned_offsets_are_gone_and_a_snapshot_resumes() {
 
     let snapshot = app.snapshot("store=s1").await;
     assert_eq!(snapshot.offset, head);
-    assert!(app.changes(&format!("from={}", snapshot.offset)).await.events.is_empty());
+    assert!(
+        app.changes(&format!("from={}", snapshot.offset))
+            .await
+            .events
+            .is_empty()
+    );
 
     // An offset ahead of central (a replica of another database) re-bootstraps too.
     problem(
-        app.get(&format!("/v1/replication/changes?from={}", head + 10)).await,
+        app.get(&format!("/v1/replication/changes?from={}", head + 10))
+            .await,
         410,
         "offset_gone",
     )
@@ -226,8 +254,17 @@ async fn snapshot_is_consistent_with_the_log_under_concurrent_writes() {
         let levels: BTreeMap<_, _> = snapshot
             .levels
             .iter()
-            .map(|l| ((l.store_id.clone(), l.sku.clone()), (l.available, l.version)))
+            .map(|l| {
+                (
+                    (l.store_id.clone(), l.sku.clone()),
+                    (l.available, l.version),
+                )
+            })
             .collect();
-        assert_eq!(levels, state, "snapshot at {} matches the log", snapshot.offset);
+        assert_eq!(
+            levels, state,
+            "snapshot at {} matches the log",
+            snapshot.offset
+        );
     }
 }
