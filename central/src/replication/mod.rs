@@ -104,19 +104,29 @@ pub async fn changes(
     query: &ChangesQuery,
     shutdown: &CancellationToken,
 ) -> Result<ChangesPage, AppError> {
+    // The first read also validates the store and the offset, so nothing is
+    // subscribed on behalf of a request that is refused.
+    let mut page = read_page(pool, query).await?;
+    if !page.events.is_empty() || query.wait.is_zero() {
+        return Ok(page);
+    }
     let mut subscription = notifier.subscribe(query.store.as_deref());
     let deadline = Instant::now() + query.wait;
     loop {
-        let page = read_page(pool, query).await?;
-        if !page.events.is_empty() || query.wait.is_zero() {
-            return Ok(page);
+        // A commit that concerns us may have landed between the read and the
+        // subscription: then read again rather than wait.
+        if subscription.latest() <= page.head {
+            tokio::select! {
+                () = subscription.changed() => {}
+                // Read once more: a store's follower then moves past the
+                // other stores' events committed while it waited.
+                () = tokio::time::sleep_until(deadline) => return read_page(pool, query).await,
+                () = shutdown.cancelled() => return Ok(page),
+            }
         }
-        tokio::select! {
-            () = subscription.changed() => {}
-            // Read once more: a store's follower then moves past the other
-            // stores' events committed while it waited.
-            () = tokio::time::sleep_until(deadline) => return read_page(pool, query).await,
-            () = shutdown.cancelled() => return Ok(page),
+        page = read_page(pool, query).await?;
+        if !page.events.is_empty() {
+            return Ok(page);
         }
     }
 }

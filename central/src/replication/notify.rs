@@ -34,6 +34,12 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// The head after the newest commit that concerned this subscriber.
+    pub fn latest(&self) -> u64 {
+        let catalog = self.catalog.as_ref().map_or(0, |c| *c.borrow());
+        (*self.primary.borrow()).max(catalog)
+    }
+
     /// Resolves at the next commit that concerns this subscriber.
     pub async fn changed(&mut self) {
         let primary = self.primary.changed();
@@ -52,8 +58,9 @@ impl Subscription {
 }
 
 impl Notifier {
-    /// Subscribe before reading, so a commit between the read and the wait
-    /// is not missed. The caller has checked that the store exists.
+    /// The caller has checked that the store exists. A store's channel made
+    /// now starts at the current head: a commit it never saw may concern it,
+    /// and `latest()` then says so.
     pub fn subscribe(&self, store: Option<&str>) -> Subscription {
         match store {
             None => Subscription {
@@ -64,7 +71,7 @@ impl Notifier {
                 let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
                 let sender = stores
                     .entry(store.to_owned())
-                    .or_insert_with(|| watch::Sender::new(0));
+                    .or_insert_with(|| watch::Sender::new(self.head()));
                 Subscription {
                     primary: sender.subscribe(),
                     catalog: Some(self.catalog.subscribe()),
@@ -129,6 +136,13 @@ mod tests {
         assert!(wakes(&mut a).await);
         assert!(!wakes(&mut b).await);
         assert!(wakes(&mut all).await);
+    }
+
+    #[tokio::test]
+    async fn a_store_channel_made_late_reports_the_commits_it_missed() {
+        let n = Notifier::default();
+        n.publish(7, &effects(&["a"], false));
+        assert_eq!(n.subscribe(Some("a")).latest(), 7);
     }
 
     #[tokio::test]

@@ -227,3 +227,24 @@ async fn deleted_product_refuses_requests_but_takes_facts() {
     assert_eq!(r.status(), 200);
     assert_eq!(app.level("s1", "A").await.available, 4);
 }
+
+#[tokio::test]
+async fn keys_are_forgotten_after_their_retention() {
+    // The binary refuses less than 24 h; the test sets the field directly.
+    let app = TestApp::spawn_with(|c| c.idempotency_retention_hours = 0).await;
+    app.set_stock("s1", "A", 10).await;
+    let body = json!({"sku": "A", "delta": -1});
+    assert_eq!(app.adjust("s1", "old", &body).await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let report: Value = app
+        .post("/v1/admin/prune", &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(report["keys_pruned"].as_u64().unwrap() >= 1);
+    // Past retention the key is new again: the write applies a second time.
+    let r = app.adjust("s1", "old", &body).await;
+    assert!(r.headers().get("idempotent-replayed").is_none());
+    assert_eq!(app.level("s1", "A").await.available, 8);
+}
