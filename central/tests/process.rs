@@ -61,6 +61,16 @@ async fn serve(dir: &std::path::Path) -> (Child, SocketAddr) {
     (child, addr)
 }
 
+async fn sell_one(client: &reqwest::Client, addr: SocketAddr, key: &str) -> reqwest::Response {
+    client
+        .post(format!("http://{addr}/v1/stores/store-001/adjustments"))
+        .header("Idempotency-Key", key)
+        .json(&json!({"sku": "SKU-0001", "delta": 1}))
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn level(client: &reqwest::Client, addr: SocketAddr) -> i64 {
     let level: Value = client
         .get(format!("http://{addr}/v1/stores/store-001/stock/SKU-0001"))
@@ -130,27 +140,14 @@ async fn sigkill_loses_no_acknowledged_write_and_retries_apply_once() {
     let (_child, addr) = serve(dir.path()).await;
     // Every acknowledged write is there: its key replays the same answer.
     for (key, result) in &acked {
-        let r = client
-            .post(format!("http://{addr}/v1/stores/store-001/adjustments"))
-            .header("Idempotency-Key", key)
-            .json(&json!({"sku": "SKU-0001", "delta": 1}))
-            .send()
-            .await
-            .unwrap();
+        let r = sell_one(&client, addr, key).await;
         assert_eq!(r.headers()["idempotent-replayed"], "true", "{key} survived");
         assert_eq!(&r.json::<AdjustResult>().await.unwrap(), result);
     }
     // A write whose answer was lost is retried with its key: applied once,
     // whether or not it had committed before the kill.
     for key in &unanswered {
-        let r = client
-            .post(format!("http://{addr}/v1/stores/store-001/adjustments"))
-            .header("Idempotency-Key", key)
-            .json(&json!({"sku": "SKU-0001", "delta": 1}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        assert_eq!(sell_one(&client, addr, key).await.status(), 200);
     }
     let writes = (acked.len() + unanswered.len()) as i64;
     assert_eq!(level(&client, addr).await, initial + writes);

@@ -126,6 +126,15 @@ impl TestApp {
         r.json().await.expect("changes page")
     }
 
+    /// Starts a long-poll of `changes?{query}` in the background.
+    pub fn poll(&self, query: &str) -> tokio::task::JoinHandle<Response> {
+        let (client, url) = (
+            self.client.clone(),
+            self.url(&format!("/v1/replication/changes?{query}")),
+        );
+        tokio::spawn(async move { client.get(url).send().await.expect("long-poll") })
+    }
+
     pub async fn snapshot(&self, query: &str) -> Snapshot {
         let r = self.get(&format!("/v1/replication/snapshot?{query}")).await;
         assert_eq!(r.status(), StatusCode::OK);

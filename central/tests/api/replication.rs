@@ -3,7 +3,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use serde_json::json;
-use shared::{Change, Event};
+use shared::{Change, ChangesPage, Event};
 use tokio::time::Instant;
 
 use crate::helpers::{TestApp, problem};
@@ -77,7 +77,7 @@ async fn long_poll_answers_as_soon_as_a_write_lands() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!poll.is_finished(), "nothing to answer yet");
     app.set_stock("s1", "A", 9).await;
-    let page = poll.await.unwrap().unwrap();
+    let page: ChangesPage = poll.await.unwrap().json().await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(page.events.len(), 1);
     assert_eq!(page.events[0].offset, head + 1);
@@ -118,7 +118,7 @@ async fn a_write_in_another_store_does_not_answer_a_store_long_poll() {
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     app.set_stock("s1", "A", 1).await;
-    let page = poll.await.unwrap().unwrap();
+    let page: ChangesPage = poll.await.unwrap().json().await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(1900));
     assert!(page.events.is_empty());
     assert_eq!(page.next_offset, head + 1, "s1's event was scanned past");
@@ -128,15 +128,11 @@ async fn a_write_in_another_store_does_not_answer_a_store_long_poll() {
 async fn shutdown_answers_waiting_long_polls() {
     let mut app = TestApp::spawn().await;
     let head = app.head().await;
-    let url = app.url(&format!("/v1/replication/changes?from={head}&wait=60"));
-    let poll = tokio::spawn({
-        let client = app.client.clone();
-        async move { client.get(url).send().await.unwrap().status() }
-    });
+    let poll = app.poll(&format!("from={head}&wait=60"));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
     app.stop().await;
-    assert_eq!(poll.await.unwrap(), 200);
+    assert_eq!(poll.await.unwrap().status(), 200);
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
