@@ -60,20 +60,8 @@ async fn store_filter_keeps_its_events_and_the_catalogue_and_reports_the_scan() 
 async fn long_poll_answers_as_soon_as_a_write_lands() {
     let app = TestApp::spawn().await;
     let head = app.head().await;
-    let url = app.url(&format!("/v1/replication/changes?from={head}&wait=30"));
     let started = Instant::now();
-    let poll = tokio::spawn({
-        let client = app.client.clone();
-        async move {
-            client
-                .get(url)
-                .send()
-                .await
-                .unwrap()
-                .json::<shared::ChangesPage>()
-                .await
-        }
-    });
+    let poll = app.poll(&format!("from={head}&wait=30"));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!poll.is_finished(), "nothing to answer yet");
     app.set_stock("s1", "A", 9).await;
