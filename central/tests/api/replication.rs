@@ -88,22 +88,8 @@ async fn long_poll_times_out_with_an_empty_page() {
 async fn a_write_in_another_store_does_not_answer_a_store_long_poll() {
     let app = TestApp::spawn().await;
     let head = app.head().await;
-    let url = app.url(&format!(
-        "/v1/replication/changes?from={head}&wait=2&store=s2"
-    ));
     let started = Instant::now();
-    let poll = tokio::spawn({
-        let client = app.client.clone();
-        async move {
-            client
-                .get(url)
-                .send()
-                .await
-                .unwrap()
-                .json::<shared::ChangesPage>()
-                .await
-        }
-    });
+    let poll = app.poll(&format!("from={head}&wait=2&store=s2"));
     tokio::time::sleep(Duration::from_millis(200)).await;
     app.set_stock("s1", "A", 1).await;
     let page: ChangesPage = poll.await.unwrap().json().await.unwrap();
