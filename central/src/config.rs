@@ -112,6 +112,77 @@ pub struct Config {
     /// How often retention runs (seconds).
     #[arg(long, env = "STOCKLINE_PRUNE_INTERVAL_SECS", default_value_t = 300)]
     pub prune_interval_secs: u64,
+
+    /// HS256 signing secret for tokens (32+ characters). Without it, one is
+    /// generated on first start and kept in the data directory.
+    #[arg(long, env = "STOCKLINE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// Lifetime of issued tokens, in seconds.
+    #[arg(long, env = "STOCKLINE_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub token_ttl_secs: u64,
+
+    /// Admin API keys (comma-separated in the variable), sent as `X-API-Key`.
+    #[arg(
+        long = "admin-api-key",
+        env = "STOCKLINE_ADMIN_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub admin_api_keys: Vec<Secret>,
+
+    /// Rate limiting per client (token subject, else IP): on or off.
+    #[arg(long, env = "STOCKLINE_RATE_LIMIT", default_value_t = true,
+          action = clap::ArgAction::Set)]
+    pub rate_limit: bool,
+
+    /// Requests per second a client regains.
+    #[arg(long, env = "STOCKLINE_RATE_LIMIT_PER_SECOND", default_value_t = 100)]
+    pub rate_limit_per_second: u32,
+
+    /// Requests a client may send in a burst.
+    #[arg(long, env = "STOCKLINE_RATE_LIMIT_BURST", default_value_t = 200)]
+    pub rate_limit_burst: u32,
+
+    /// Requests per second a client regains on admin routes (a lower budget).
+    #[arg(
+        long,
+        env = "STOCKLINE_ADMIN_RATE_LIMIT_PER_SECOND",
+        default_value_t = 10
+    )]
+    pub admin_rate_limit_per_second: u32,
+
+    /// Burst on admin routes.
+    #[arg(long, env = "STOCKLINE_ADMIN_RATE_LIMIT_BURST", default_value_t = 50)]
+    pub admin_rate_limit_burst: u32,
+}
+
+/// A secret from the configuration: usable, but never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
 }
 
 impl Config {

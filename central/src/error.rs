@@ -140,6 +140,11 @@ impl IntoResponse for AppError {
             _ => {}
         }
         let mut response = problem_response(&self.problem());
+        if response.status() == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if matches!(self, AppError::Write(_)) {
             response
                 .headers_mut()

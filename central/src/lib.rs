@@ -6,11 +6,13 @@
 //! - [`http`]: routes by resource, extractors, OpenAPI;
 //! - [`error`]: the one error type and its mapping to problem+json.
 
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
 pub mod ledger;
+pub mod observability;
 pub mod replication;
 pub mod seed;
 
@@ -22,9 +24,11 @@ use sqlx::SqlitePool;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
+use auth::{Auth, StoreAccess};
 pub use config::Config;
-use ledger::{Ledger, PrunePolicy};
-use replication::Notifier;
+use http::limits::Limits;
+use ledger::{Ledger, Listeners, PrunePolicy};
+use replication::{Notifier, Positions};
 
 /// What every request handler gets.
 #[derive(Clone)]
@@ -33,6 +37,9 @@ pub struct AppState {
     pub ledger: Ledger,
     pub read: SqlitePool,
     pub notifier: Arc<Notifier>,
+    pub auth: Arc<Auth>,
+    pub positions: Arc<Positions>,
+    pub limits: Limits,
     /// Cancelled when the server starts shutting down: long-polls answer at once.
     pub shutdown: CancellationToken,
 }
@@ -47,21 +54,31 @@ pub struct App {
 
 impl App {
     pub async fn open(config: Config) -> anyhow::Result<App> {
+        observability::metrics();
         let db = db::open(&config).await?;
         let notifier = Arc::new(Notifier::default());
+        let access = Arc::new(StoreAccess::load(&db.read).await?);
+        let auth = Arc::new(Auth::new(&config, access.clone())?);
         let stop_writer = CancellationToken::new();
+        let listeners = Listeners {
+            notifier: notifier.clone(),
+            access,
+        };
         let (ledger, writer) = ledger::start(
             db.writer,
-            notifier.clone(),
+            listeners,
             config.write_queue,
             config.group_commit_items,
             stop_writer.clone(),
         );
         let state = AppState {
+            limits: Limits::new(&config),
             config: Arc::new(config),
             ledger,
             read: db.read,
             notifier,
+            auth,
+            positions: Arc::new(Positions::default()),
             shutdown: CancellationToken::new(),
         };
         let retention = tokio::spawn(retention(state.clone()));
@@ -90,7 +107,11 @@ impl App {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let shutdown = self.state.shutdown.clone();
-        let served = axum::serve(listener, self.router())
+        // Peer addresses let rate limiting key anonymous clients by IP.
+        let service = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, service)
             .with_graceful_shutdown(async move {
                 signal.await;
                 tracing::info!("shutting down");
@@ -114,7 +135,8 @@ impl App {
     }
 }
 
-/// Prunes the change log and expired idempotency keys on a timer.
+/// Prunes the change log, expired idempotency keys and idle rate-limit
+/// state on a timer.
 async fn retention(state: AppState) {
     let mut tick = tokio::time::interval(state.config.prune_interval());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -124,6 +146,7 @@ async fn retention(state: AppState) {
             _ = tick.tick() => {}
             () = state.shutdown.cancelled() => return,
         }
+        state.limits.forget_idle_clients();
         match state.ledger.prune(PrunePolicy::now(&state.config)).await {
             Ok(report) if report.events_pruned + report.keys_pruned > 0 => {
                 tracing::info!(?report, "retention pruned");

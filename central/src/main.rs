@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use central::{
     App,
-    config::{Cli, Command, SeedArgs, ServeArgs},
+    config::{Cli, Command, Secret, SeedArgs, ServeArgs},
     seed,
 };
 use clap::Parser;
@@ -32,13 +32,20 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let database = args.config.database_path();
     let synchronous = args.config.synchronous;
+    if args.demo && args.config.admin_api_keys.is_empty() {
+        args.config
+            .admin_api_keys
+            .push(Secret::new(seed::DEMO_ADMIN_KEY));
+    }
+    let admin_key = args.demo.then(|| args.config.admin_api_keys[0].clone());
     let app = App::open(args.config).await?;
     if args.demo {
         let seeded = seed::demo(&app.state().ledger).await?;
         tracing::info!(?seeded, "demo data loaded");
+        print_demo_credentials(admin_key.as_ref());
     }
     let listener = TcpListener::bind(args.listen)
         .await
@@ -54,7 +61,27 @@ async fn seed(args: SeedArgs) -> anyhow::Result<()> {
     app.close().await;
     let seeded = seeded?;
     tracing::info!(?seeded, "demo data loaded");
+    print_demo_credentials(None);
     Ok(())
+}
+
+/// Demo credentials go to stderr for the person at the terminal, never into
+/// the JSON log stream.
+fn print_demo_credentials(admin_key: Option<&Secret>) {
+    eprintln!("\nDemo credentials (POST /v1/auth/token):");
+    for (store_id, name) in seed::DEMO_STORES {
+        eprintln!(
+            "  store {store_id} ({name}): client_id={store_id} client_secret={}",
+            seed::demo_secret(store_id)
+        );
+    }
+    match admin_key {
+        Some(key) => eprintln!("  admin: X-API-Key: {}\n", key.expose()),
+        None => eprintln!(
+            "  admin: the key given with --admin-api-key (serve --demo adds '{}' if none)\n",
+            seed::DEMO_ADMIN_KEY
+        ),
+    }
 }
 
 /// Ctrl-C or SIGTERM.

@@ -5,7 +5,19 @@ use tokio::task::JoinSet;
 
 use shared::{NewProduct, NewStore, SetStockRequest};
 
-use crate::ledger::{Ledger, Refusal};
+use crate::{
+    auth::hash_secret,
+    ledger::{Ledger, Refusal},
+};
+
+/// The demo stores' secrets: fixed, so the POS page can offer them. A real
+/// deployment registers stores through the admin API and gets random ones.
+pub fn demo_secret(store_id: &str) -> String {
+    format!("demo-secret-{store_id}")
+}
+
+/// The admin key `serve --demo` adds when none is configured.
+pub const DEMO_ADMIN_KEY: &str = "demo-admin-key";
 
 pub const DEMO_STORES: [(&str, &str); 3] = [
     ("store-001", "Downtown"),
@@ -71,8 +83,11 @@ pub async fn demo(ledger: &Ledger) -> anyhow::Result<Seeded> {
         let new = NewStore {
             store_id: store_id.into(),
             name: name.into(),
+            client_secret: None,
         };
-        match ledger.create_store(new).await? {
+        let secret = demo_secret(store_id);
+        let hash = tokio::task::spawn_blocking(move || hash_secret(&secret)).await??;
+        match ledger.create_store(new, hash).await? {
             Ok(_) => seeded.stores += 1,
             Err(Refusal::StoreExists { .. }) => {}
             Err(refusal) => anyhow::bail!(refusal),

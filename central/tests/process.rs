@@ -18,6 +18,16 @@ use tokio::{
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_central");
+const ADMIN_KEY: &str = "process-test-admin-key";
+
+fn admin_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-api-key", ADMIN_KEY.parse().unwrap());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
 
 async fn seed(dir: &std::path::Path) {
     let status = Command::new(BIN)
@@ -33,7 +43,15 @@ async fn seed(dir: &std::path::Path) {
 /// Starts `central serve` on a free port and reads the port from its log.
 async fn serve(dir: &std::path::Path) -> (Child, SocketAddr) {
     let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-api-key",
+            ADMIN_KEY,
+        ])
+        .args(["--rate-limit", "false"])
+        .arg("--data-dir")
         .arg(dir)
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
@@ -88,7 +106,7 @@ async fn sigkill_loses_no_acknowledged_write_and_retries_apply_once() {
     let dir = tempfile::tempdir().unwrap();
     seed(dir.path()).await;
     let (mut child, addr) = serve(dir.path()).await;
-    let client = reqwest::Client::new();
+    let client = admin_client();
     let initial = level(&client, addr).await;
 
     let acked = Arc::new(Mutex::new(Vec::<(String, AdjustResult)>::new()));

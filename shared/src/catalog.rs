@@ -73,4 +73,7 @@ pub struct Store {
 pub struct NewStore {
     pub store_id: String,
     pub name: String,
+    /// The store's secret; central makes one if absent (at least 16 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
 }

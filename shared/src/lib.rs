@@ -2,12 +2,14 @@
 //! that crosses between central and a store node. No server-only dependencies,
 //! so the store node (wasm32) uses exactly the same definitions.
 
+pub mod auth;
 pub mod catalog;
 pub mod problem;
 pub mod replication;
 pub mod stock;
 pub mod validate;
 
+pub use auth::*;
 pub use catalog::*;
 pub use problem::*;
 pub use replication::*;

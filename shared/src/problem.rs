@@ -117,6 +117,15 @@ error_codes! {
     VersionConflict => "version_conflict", "The version moved";
     InsufficientStock => "insufficient_stock", "Not enough stock";
     OffsetGone => "offset_gone", "The offset is older than the retained change log; re-bootstrap from a snapshot";
+    Unauthorized => "unauthorized", "Authentication required";
+    InvalidCredentials => "invalid_credentials", "Unknown client id or wrong secret";
+    InvalidApiKey => "invalid_api_key", "The API key is not valid";
+    InvalidToken => "invalid_token", "The token is not valid";
+    TokenExpired => "token_expired", "The token has expired; sign in again";
+    TokenRevoked => "token_revoked", "The token was revoked (store deactivated or secret rotated)";
+    Forbidden => "forbidden", "Not allowed for this role";
+    ForbiddenStore => "forbidden_store", "A store may write only its own stock";
+    RateLimited => "rate_limited", "Too many requests; retry after the delay given";
     ServiceUnavailable => "service_unavailable", "The service is not available right now";
     Internal => "internal", "Internal error";
 }

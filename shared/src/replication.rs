@@ -92,6 +92,10 @@ pub enum Change {
     StoreCreated {
         store: Store,
     },
+    /// A store was activated or deactivated.
+    StoreUpdated {
+        store: Store,
+    },
 }
 
 impl Change {
@@ -103,7 +107,8 @@ impl Change {
             Change::ProductCreated { .. }
             | Change::ProductUpdated { .. }
             | Change::ProductDeleted { .. }
-            | Change::StoreCreated { .. } => None,
+            | Change::StoreCreated { .. }
+            | Change::StoreUpdated { .. } => None,
         }
     }
 
@@ -115,7 +120,7 @@ impl Change {
             Change::ProductCreated { product }
             | Change::ProductUpdated { product }
             | Change::ProductDeleted { product } => Some(&product.sku),
-            Change::StoreCreated { .. } => None,
+            Change::StoreCreated { .. } | Change::StoreUpdated { .. } => None,
         }
     }
 
@@ -129,6 +134,7 @@ impl Change {
             Change::ProductUpdated { .. } => "product_updated",
             Change::ProductDeleted { .. } => "product_deleted",
             Change::StoreCreated { .. } => "store_created",
+            Change::StoreUpdated { .. } => "store_updated",
         }
     }
 }

@@ -103,6 +103,23 @@ pub fn new_product(p: &NewProduct, errors: &mut Vec<FieldError>) {
 pub fn new_store(s: &NewStore, errors: &mut Vec<FieldError>) {
     identifier("store_id", &s.store_id, errors);
     text("name", &s.name, MAX_NAME_LEN, errors);
+    if let Some(secret) = &s.client_secret {
+        client_secret("client_secret", secret, errors);
+    }
+}
+
+pub const MIN_SECRET_LEN: usize = 16;
+
+pub fn client_secret(field: &str, secret: &str, errors: &mut Vec<FieldError>) {
+    if secret.len() < MIN_SECRET_LEN
+        || secret.len() > 256
+        || !secret.bytes().all(|b| b.is_ascii_graphic())
+    {
+        errors.push(FieldError::new(
+            field,
+            format!("must be {MIN_SECRET_LEN}-256 visible ASCII characters"),
+        ));
+    }
 }
 
 #[cfg(test)]

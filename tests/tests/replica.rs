@@ -6,7 +6,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use central::{Config, Running};
+use central::{Config, Running, config::Secret};
 use serde_json::json;
 use shared::{Change, ChangesPage, Snapshot};
 
@@ -69,7 +69,9 @@ impl Replica {
                         (product.name, product.price_cents, product.active),
                     );
                 }
-                Change::Discrepancy { .. } | Change::StoreCreated { .. } => {}
+                Change::Discrepancy { .. }
+                | Change::StoreCreated { .. }
+                | Change::StoreUpdated { .. } => {}
             }
             self.offset = event.offset;
         }
@@ -114,9 +116,15 @@ async fn a_follower_converges_through_traffic_and_pruning() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::with_data_dir(dir.path());
     config.event_retention_count = 40;
+    config.admin_api_keys = vec![Secret::new("e2e-admin-key")];
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-api-key", "e2e-admin-key".parse().unwrap());
     let central = Central {
         server: Running::start(config).await.unwrap(),
-        client: reqwest::Client::new(),
+        client: reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap(),
     };
     use reqwest::Method;
     for store in ["s1", "s2"] {

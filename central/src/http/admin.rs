@@ -9,14 +9,15 @@ use axum::{
 };
 use shared::{
     NewProduct, NewStore, Problem, Product, ProductUpdate, SetStockRequest, SetStockResult, Store,
-    validate,
+    StoreCredentials, StoreStatus, validate,
 };
 
 use super::extract::{Json, Path};
 use crate::{
     AppState,
+    auth::{generate_secret, hash_secret},
     error::AppError,
-    ledger::{PrunePolicy, PruneReport},
+    ledger::{PrunePolicy, PruneReport, read},
 };
 
 pub fn router() -> Router<AppState> {
@@ -26,7 +27,16 @@ pub fn router() -> Router<AppState> {
             "/v1/admin/products/{sku}",
             patch(update_product).delete(delete_product),
         )
-        .route("/v1/admin/stores", post(create_store))
+        .route("/v1/admin/stores", post(create_store).get(list_stores))
+        .route(
+            "/v1/admin/stores/{store_id}/deactivate",
+            post(deactivate_store),
+        )
+        .route("/v1/admin/stores/{store_id}/activate", post(activate_store))
+        .route(
+            "/v1/admin/stores/{store_id}/rotate-secret",
+            post(rotate_secret),
+        )
         .route("/v1/admin/stores/{store_id}/stock/{sku}", put(set_stock))
         .route("/v1/admin/prune", post(prune))
 }
@@ -89,23 +99,110 @@ pub async fn delete_product(
     Ok(Json(state.ledger.delete_product(sku).await??))
 }
 
-/// Register a store.
+/// Hashes a secret off the async workers (argon2 is slow on purpose).
+async fn hashed(secret: String) -> Result<String, AppError> {
+    tokio::task::spawn_blocking(move || hash_secret(&secret))
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?
+        .map_err(AppError::Internal)
+}
+
+/// Register a store. The answer holds its client secret: the only time
+/// central shows it (it keeps a salted hash).
 #[utoipa::path(post, path = "/v1/admin/stores", tag = "admin",
     request_body = NewStore,
     responses(
-        (status = 201, body = Store),
+        (status = 201, body = StoreCredentials),
         (status = 409, description = "`store_exists`", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_store(
     State(state): State<AppState>,
-    Json(new): Json<NewStore>,
-) -> Result<(StatusCode, Json<Store>), AppError> {
+    Json(mut new): Json<NewStore>,
+) -> Result<(StatusCode, Json<StoreCredentials>), AppError> {
     let mut errors = Vec::new();
     validate::new_store(&new, &mut errors);
     AppError::check_fields(errors)?;
-    let store = state.ledger.create_store(new).await??;
-    Ok((StatusCode::CREATED, Json(store)))
+    let secret = new.client_secret.take().unwrap_or_else(generate_secret);
+    let hash = hashed(secret.clone()).await?;
+    let store = state.ledger.create_store(new, hash).await??;
+    Ok((
+        StatusCode::CREATED,
+        Json(StoreCredentials {
+            client_id: store.store_id.clone(),
+            store,
+            client_secret: secret,
+        }),
+    ))
+}
+
+/// Every store, with how far its replica follows the change log.
+#[utoipa::path(get, path = "/v1/admin/stores", tag = "admin",
+    responses((status = 200, body = Vec<StoreStatus>)))]
+pub async fn list_stores(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<StoreStatus>>, AppError> {
+    let head = state.notifier.head();
+    let stores = read::stores(&state.read).await?;
+    Ok(Json(
+        stores
+            .into_iter()
+            .map(|store| StoreStatus {
+                replication: state.positions.get(&store.store_id, head),
+                store,
+            })
+            .collect(),
+    ))
+}
+
+/// Deactivate a store: its tokens stop working and it cannot sign in.
+#[utoipa::path(post, path = "/v1/admin/stores/{store_id}/deactivate", tag = "admin",
+    params(("store_id" = String, Path)),
+    responses(
+        (status = 200, body = Store),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn deactivate_store(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+) -> Result<Json<Store>, AppError> {
+    Ok(Json(state.ledger.set_store_active(store_id, false).await??))
+}
+
+/// Activate a store again (it signs in anew).
+#[utoipa::path(post, path = "/v1/admin/stores/{store_id}/activate", tag = "admin",
+    params(("store_id" = String, Path)),
+    responses(
+        (status = 200, body = Store),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn activate_store(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+) -> Result<Json<Store>, AppError> {
+    Ok(Json(state.ledger.set_store_active(store_id, true).await??))
+}
+
+/// Give a store a new secret; the old one and every token issued with it
+/// stop working at once.
+#[utoipa::path(post, path = "/v1/admin/stores/{store_id}/rotate-secret", tag = "admin",
+    params(("store_id" = String, Path)),
+    responses(
+        (status = 200, body = StoreCredentials),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    Path(store_id): Path<String>,
+) -> Result<Json<StoreCredentials>, AppError> {
+    let secret = generate_secret();
+    let hash = hashed(secret.clone()).await?;
+    let store = state.ledger.rotate_secret(store_id, hash).await??;
+    Ok(Json(StoreCredentials {
+        client_id: store.store_id.clone(),
+        store,
+        client_secret: secret,
+    }))
 }
 
 /// Stocktake: set a level to the counted figure.

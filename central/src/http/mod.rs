@@ -2,10 +2,12 @@
 //! request goes through.
 
 mod admin;
+mod auth;
 mod catalog;
 mod docs;
 pub mod extract;
 mod health;
+pub mod limits;
 mod replication;
 mod stock;
 
@@ -13,32 +15,71 @@ use std::any::Any;
 
 use axum::{
     Router,
-    extract::DefaultBodyLimit,
-    http::StatusCode,
+    extract::{DefaultBodyLimit, State},
+    http::{StatusCode, header},
+    middleware::{from_fn, from_fn_with_state},
     response::{IntoResponse, Response},
+    routing::get,
 };
 use shared::ErrorCode;
-use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::{DefaultOnResponse, TraceLayer},
+};
+use tracing::Level;
 
 pub use docs::ApiDoc;
 pub use stock::REPLAYED_HEADER;
 
-use crate::{AppState, error::AppError};
+use crate::{
+    AppState,
+    auth::{identify, require_admin, require_signed_in},
+    error::AppError,
+    observability,
+};
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let limits = &state.limits;
+    // Signed-in callers: stores and admins. Writes check the store themselves.
+    let api = Router::new()
         .merge(stock::router())
         .merge(catalog::router())
-        .merge(admin::router())
         .merge(replication::router())
+        .route_layer(from_fn(require_signed_in));
+    let admin = limits.admin(admin::router().route_layer(from_fn(require_admin)));
+    let v1 = limits.general(api.merge(admin).merge(auth::router()));
+
+    Router::new()
+        .merge(v1)
         .merge(health::router())
         .merge(docs::router())
+        .route("/metrics", get(metrics))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Layers run outermost last-added: request id, span, panic guard,
+        // metrics, then the principal, which rate limits and routes use.
+        .layer(from_fn_with_state(state.clone(), identify))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .layer(TraceLayer::new_for_http())
+        .layer(from_fn(observability::http_metrics))
         .layer(CatchPanicLayer::custom(panicked))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(observability::request_span)
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Prometheus text exposition.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    state.positions.export_lag(state.notifier.head());
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        observability::metrics().render(),
+    )
 }
 
 async fn route_not_found() -> AppError {

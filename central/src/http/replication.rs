@@ -9,7 +9,9 @@ use shared::{ChangesPage, ErrorCode, Problem, Snapshot};
 use super::extract::{Json, Query, bounded};
 use crate::{
     AppState,
+    auth::Principal,
     error::AppError,
+    observability,
     replication::{self, ChangesQuery},
 };
 
@@ -69,8 +71,16 @@ pub struct ChangesParams {
     ))]
 pub async fn changes(
     State(state): State<AppState>,
+    principal: Principal,
     Query(params): Query<ChangesParams>,
 ) -> Result<Json<replication::ChangesPage>, AppError> {
+    let store = principal
+        .store_id()
+        .or(params.store.as_deref())
+        .map(str::to_owned);
+    if let Some(store) = &store {
+        observability::record_target(store, None);
+    }
     let limit = bounded(
         "limit",
         params.limit.unwrap_or(500),
@@ -92,7 +102,11 @@ pub async fn changes(
         wait: Duration::from_secs_f64(wait),
         store: params.store,
     };
-    Ok(Json(
-        replication::changes(&state.read, &state.notifier, &query, &state.shutdown).await?,
-    ))
+    let page = replication::changes(&state.read, &state.notifier, &query, &state.shutdown).await?;
+    // A store's node tells central how far it has followed (recorded once
+    // the store is known to exist).
+    if let Some(store) = store {
+        state.positions.record(&store, query.from);
+    }
+    Ok(Json(page))
 }

@@ -17,8 +17,10 @@ use shared::{
 use super::extract::{IdempotencyKey, Json, PageQuery, Path, Query};
 use crate::{
     AppState,
+    auth::Principal,
     error::{AppError, problem_response, refusal_problem},
     ledger::{Adjusted, read},
+    observability,
 };
 
 pub fn router() -> Router<AppState> {
@@ -54,14 +56,18 @@ pub const REPLAYED_HEADER: &str = "idempotent-replayed";
     ))]
 pub async fn adjust(
     State(state): State<AppState>,
+    principal: Principal,
     Path(store_id): Path<String>,
     IdempotencyKey(key): IdempotencyKey,
     Json(req): Json<AdjustRequest>,
 ) -> Result<Response, AppError> {
+    observability::record_target(&store_id, Some(&req.sku));
+    principal.may_write_store(&store_id)?;
     let mut errors = Vec::new();
     validate::adjust("", &req, &mut errors);
     AppError::check_fields(errors)?;
     let adjusted = state.ledger.adjust(store_id, key, req).await?;
+    observability::adjustment(&adjusted);
     Ok(adjusted_response(adjusted))
 }
 
@@ -94,9 +100,12 @@ fn adjusted_response(adjusted: Adjusted) -> Response {
     ))]
 pub async fn batch(
     State(state): State<AppState>,
+    principal: Principal,
     Path(store_id): Path<String>,
     Json(req): Json<BatchAdjustRequest>,
 ) -> Result<Json<BatchAdjustResponse>, AppError> {
+    observability::record_target(&store_id, None);
+    principal.may_write_store(&store_id)?;
     let max = state.config.max_batch_items;
     if req.items.len() > max {
         return Err(AppError::invalid(
@@ -127,20 +136,23 @@ pub async fn batch(
     let results = outcome
         .items
         .into_iter()
-        .map(|(idempotency_key, adjusted)| match adjusted.outcome {
-            Ok(result) => BatchItemResult {
-                idempotency_key,
-                status: 200,
-                result: Some(result),
-                problem: None,
-            },
-            Err(refusal) => {
-                let problem = refusal_problem(&refusal);
-                BatchItemResult {
+        .map(|(idempotency_key, adjusted)| {
+            observability::adjustment(&adjusted);
+            match adjusted.outcome {
+                Ok(result) => BatchItemResult {
                     idempotency_key,
-                    status: problem.status,
-                    result: None,
-                    problem: Some(problem),
+                    status: 200,
+                    result: Some(result),
+                    problem: None,
+                },
+                Err(refusal) => {
+                    let problem = refusal_problem(&refusal);
+                    BatchItemResult {
+                        idempotency_key,
+                        status: problem.status,
+                        result: None,
+                        problem: Some(problem),
+                    }
                 }
             }
         })

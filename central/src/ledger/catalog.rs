@@ -4,6 +4,7 @@ use shared::{Change, NewProduct, NewStore, Product, ProductUpdate, Store};
 use sqlx::FromRow;
 
 use super::{PrunePolicy, PruneReport, Refusal, timestamp, writer::Tx};
+use crate::auth::Access;
 
 #[derive(FromRow)]
 pub(crate) struct ProductRow {
@@ -168,14 +169,17 @@ pub(super) async fn delete_product(
 pub(super) async fn create_store(
     tx: &mut Tx<'_>,
     new: NewStore,
+    secret_hash: &str,
 ) -> anyhow::Result<Result<Store, Refusal>> {
     let inserted = sqlx::query(
-        "INSERT INTO stores (store_id, name, active, created_at) VALUES (?, ?, 1, ?)
+        "INSERT INTO stores (store_id, name, active, created_at, secret_hash, credential_generation)
+         VALUES (?, ?, 1, ?, ?, 1)
          ON CONFLICT (store_id) DO NOTHING",
     )
     .bind(&new.store_id)
     .bind(&new.name)
     .bind(tx.now_ms)
+    .bind(secret_hash)
     .execute(&mut *tx.conn)
     .await?
     .rows_affected();
@@ -190,10 +194,80 @@ pub(super) async fn create_store(
         active: true,
         created_at: tx.now(),
     };
+    tx.note_access(
+        &store.store_id,
+        Access {
+            active: true,
+            generation: 1,
+        },
+    );
     tx.append(Change::StoreCreated {
         store: store.clone(),
     })
     .await?;
+    Ok(Ok(store))
+}
+
+/// Bumps a store's credential generation (revoking its tokens) and applies
+/// `set` to its row; `None` if there is no such store.
+async fn change_store(
+    tx: &mut Tx<'_>,
+    store_id: &str,
+    set: &'static str,
+    value: &str,
+) -> anyhow::Result<Option<(Store, u64)>> {
+    let row: Option<(String, String, bool, i64, i64)> = sqlx::query_as(&format!(
+        "UPDATE stores SET {set} = ?, credential_generation = credential_generation + 1
+         WHERE store_id = ?
+         RETURNING store_id, name, active, created_at, credential_generation"
+    ))
+    .bind(value)
+    .bind(store_id)
+    .fetch_optional(&mut *tx.conn)
+    .await?;
+    Ok(row.map(|(store_id, name, active, created_at, generation)| {
+        let store = Store::from(StoreRow {
+            store_id,
+            name,
+            active,
+            created_at,
+        });
+        (store, generation as u64)
+    }))
+}
+
+pub(super) async fn set_store_active(
+    tx: &mut Tx<'_>,
+    store_id: &str,
+    active: bool,
+) -> anyhow::Result<Result<Store, Refusal>> {
+    let value = if active { "1" } else { "0" };
+    let Some((store, generation)) = change_store(tx, store_id, "active", value).await? else {
+        return Ok(Err(Refusal::StoreNotFound {
+            store_id: store_id.to_owned(),
+        }));
+    };
+    tx.note_access(store_id, Access { active, generation });
+    tx.append(Change::StoreUpdated {
+        store: store.clone(),
+    })
+    .await?;
+    Ok(Ok(store))
+}
+
+pub(super) async fn rotate_secret(
+    tx: &mut Tx<'_>,
+    store_id: &str,
+    secret_hash: &str,
+) -> anyhow::Result<Result<Store, Refusal>> {
+    let Some((store, generation)) = change_store(tx, store_id, "secret_hash", secret_hash).await?
+    else {
+        return Ok(Err(Refusal::StoreNotFound {
+            store_id: store_id.to_owned(),
+        }));
+    };
+    let active = store.active;
+    tx.note_access(store_id, Access { active, generation });
     Ok(Ok(store))
 }
 

@@ -26,7 +26,7 @@ pub use refusal::Refusal;
 pub(crate) use writer::Effects;
 pub use writer::WriteError;
 
-use crate::replication::Notifier;
+use crate::{auth::StoreAccess, replication::Notifier};
 
 /// An applied adjustment, or the refusal, and whether it was a replay.
 #[derive(Debug, Clone)]
@@ -105,6 +105,17 @@ pub(crate) enum Command {
     },
     CreateStore {
         new: NewStore,
+        secret_hash: String,
+        reply: Reply<Result<Store, Refusal>>,
+    },
+    SetStoreActive {
+        store_id: String,
+        active: bool,
+        reply: Reply<Result<Store, Refusal>>,
+    },
+    RotateSecret {
+        store_id: String,
+        secret_hash: String,
         reply: Reply<Result<Store, Refusal>>,
     },
     Prune {
@@ -119,10 +130,18 @@ pub struct Ledger {
     tx: mpsc::Sender<Command>,
 }
 
+/// Who hears about a group once it is committed.
+pub struct Listeners {
+    /// Wakes the long-polls the group concerns.
+    pub notifier: Arc<Notifier>,
+    /// Store activation and credential changes, for token checks.
+    pub access: Arc<StoreAccess>,
+}
+
 /// Runs the writer task until `shutdown`, then drains what is queued.
 pub fn start(
     conn: SqliteConnection,
-    notifier: Arc<Notifier>,
+    listeners: Listeners,
     queue: usize,
     group_items: usize,
     shutdown: CancellationToken,
@@ -131,7 +150,7 @@ pub fn start(
     let task = tokio::spawn(writer::run(
         conn,
         rx,
-        notifier,
+        listeners,
         group_items.max(1),
         shutdown,
     ));
@@ -221,8 +240,46 @@ impl Ledger {
             .await
     }
 
-    pub async fn create_store(&self, new: NewStore) -> Result<Result<Store, Refusal>, WriteError> {
-        self.call(|reply| Command::CreateStore { new, reply }).await
+    /// Registers a store; `secret_hash` is the argon2 hash of its secret.
+    pub async fn create_store(
+        &self,
+        new: NewStore,
+        secret_hash: String,
+    ) -> Result<Result<Store, Refusal>, WriteError> {
+        self.call(|reply| Command::CreateStore {
+            new,
+            secret_hash,
+            reply,
+        })
+        .await
+    }
+
+    /// Activates or deactivates a store; deactivating revokes its tokens.
+    pub async fn set_store_active(
+        &self,
+        store_id: String,
+        active: bool,
+    ) -> Result<Result<Store, Refusal>, WriteError> {
+        self.call(|reply| Command::SetStoreActive {
+            store_id,
+            active,
+            reply,
+        })
+        .await
+    }
+
+    /// Replaces a store's secret; tokens issued before stop working.
+    pub async fn rotate_secret(
+        &self,
+        store_id: String,
+        secret_hash: String,
+    ) -> Result<Result<Store, Refusal>, WriteError> {
+        self.call(|reply| Command::RotateSecret {
+            store_id,
+            secret_hash,
+            reply,
+        })
+        .await
     }
 
     pub async fn prune(&self, policy: PrunePolicy) -> Result<PruneReport, WriteError> {

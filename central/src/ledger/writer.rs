@@ -6,15 +6,15 @@
 //! caller and wakes the long-polls the group concerns. One fsync is shared by
 //! the whole group, which is where SQLite's write throughput comes from.
 
-use std::{collections::BTreeSet, mem, sync::Arc};
+use std::{collections::BTreeSet, mem};
 
 use shared::{Change, Event};
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Command, apply, catalog, timestamp};
-use crate::replication::Notifier;
+use super::{Command, Listeners, apply, catalog, timestamp};
+use crate::{auth::Access, observability};
 
 /// Why a write got no answer from the ledger. Both are worth a retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -30,12 +30,15 @@ pub enum WriteError {
 pub(crate) struct Effects {
     pub stores: BTreeSet<String>,
     pub catalog: bool,
+    /// Stores whose activation or credentials changed.
+    pub access: Vec<(String, Access)>,
 }
 
 impl Effects {
     fn merge(&mut self, other: Effects) {
         self.stores.extend(other.stores);
         self.catalog |= other.catalog;
+        self.access.extend(other.access);
     }
 }
 
@@ -88,6 +91,11 @@ impl Tx<'_> {
             None => self.effects.catalog = true,
         }
         Ok(offset)
+    }
+
+    /// Publishes a store's new access once the group commits.
+    pub fn note_access(&mut self, store_id: &str, access: Access) {
+        self.effects.access.push((store_id.to_owned(), access));
     }
 
     pub fn mark(&self) -> Mark {
@@ -165,9 +173,27 @@ impl Command {
             Command::DeleteProduct { sku, reply } => {
                 defer(reply, catalog::delete_product(tx, &sku).await)
             }
-            Command::CreateStore { new, reply } => {
-                defer(reply, catalog::create_store(tx, new).await)
-            }
+            Command::CreateStore {
+                new,
+                secret_hash,
+                reply,
+            } => defer(reply, catalog::create_store(tx, new, &secret_hash).await),
+            Command::SetStoreActive {
+                store_id,
+                active,
+                reply,
+            } => defer(
+                reply,
+                catalog::set_store_active(tx, &store_id, active).await,
+            ),
+            Command::RotateSecret {
+                store_id,
+                secret_hash,
+                reply,
+            } => defer(
+                reply,
+                catalog::rotate_secret(tx, &store_id, &secret_hash).await,
+            ),
             Command::Prune { policy, reply } => defer(reply, catalog::prune(tx, policy).await),
         }
     }
@@ -176,7 +202,7 @@ impl Command {
 pub(super) async fn run(
     mut conn: SqliteConnection,
     mut rx: mpsc::Receiver<Command>,
-    notifier: Arc<Notifier>,
+    listeners: Listeners,
     group_items: usize,
     shutdown: CancellationToken,
 ) {
@@ -187,7 +213,7 @@ pub(super) async fn run(
             return;
         }
     };
-    notifier.publish(head, &Effects::default());
+    listeners.notifier.publish(head, &Effects::default());
     let mut group = Vec::new();
     loop {
         let first = tokio::select! {
@@ -200,6 +226,7 @@ pub(super) async fn run(
             }
         };
         let Some(first) = first else { break };
+        metrics::gauge!(observability::WRITER_QUEUE).set((rx.len() + 1) as f64);
         let mut items = first.weight();
         group.push(first);
         while items < group_items {
@@ -211,7 +238,10 @@ pub(super) async fn run(
                 Err(_) => break,
             }
         }
-        commit_group(&mut conn, &mut head, mem::take(&mut group), &notifier).await;
+        let started = std::time::Instant::now();
+        metrics::histogram!(observability::GROUP_SIZE).record(group.len() as f64);
+        commit_group(&mut conn, &mut head, mem::take(&mut group), &listeners).await;
+        metrics::histogram!(observability::GROUP_DURATION).record(started.elapsed().as_secs_f64());
     }
     if let Err(error) = conn.close().await {
         tracing::warn!(%error, "closing the write connection");
@@ -230,7 +260,7 @@ async fn commit_group(
     conn: &mut SqliteConnection,
     head: &mut u64,
     group: Vec<Command>,
-    notifier: &Notifier,
+    listeners: &Listeners,
 ) {
     let size = group.len();
     let mut tx = Tx {
@@ -274,7 +304,10 @@ async fn commit_group(
             for answer in answers {
                 answer(Ok(()));
             }
-            notifier.publish(*head, &effects);
+            for (store_id, access) in mem::take(&mut effects.access) {
+                listeners.access.set(store_id, access);
+            }
+            listeners.notifier.publish(*head, &effects);
         }
         Err(error) => {
             tracing::error!(%error, size, "group commit failed; every write in it is refused");

@@ -2,6 +2,7 @@
 //! long-polled, in strict offset order.
 
 mod notify;
+mod positions;
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use notify::{Notifier, Subscription};
+pub use positions::Positions;
 
 use crate::{
     error::AppError,
@@ -110,6 +112,7 @@ pub async fn changes(
     if !page.events.is_empty() || query.wait.is_zero() {
         return Ok(page);
     }
+    let _waiting = crate::observability::LongPollGuard::enter();
     let mut subscription = notifier.subscribe(query.store.as_deref());
     let deadline = Instant::now() + query.wait;
     loop {

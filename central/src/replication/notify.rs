@@ -83,6 +83,7 @@ impl Notifier {
     /// Called by the writer after a commit.
     pub(crate) fn publish(&self, head: u64, effects: &Effects) {
         self.all.send_replace(head);
+        metrics::gauge!(crate::observability::HEAD_OFFSET).set(head as f64);
         if effects.catalog {
             self.catalog.send_replace(head);
         }
@@ -117,6 +118,7 @@ mod tests {
         Effects {
             stores: stores.iter().map(|s| s.to_string()).collect(),
             catalog,
+            access: Vec::new(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! A real central on port 0 with a fresh SQLite file, and a client for it.
 
-use central::{Config, Running};
+use central::{Config, Running, config::Secret};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use shared::{ChangesPage, Problem, Snapshot, StockLevel};
@@ -19,19 +19,10 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
+    /// The default client signs in as admin with [`ADMIN_KEY`]; rate
+    /// limiting is off unless a test turns it on.
     pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> TestApp {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::with_data_dir(dir.path());
-        configure(&mut config);
-        let server = Running::start(config.clone())
-            .await
-            .expect("central starts");
-        let app = TestApp {
-            server: Some(server),
-            config,
-            client: reqwest::Client::new(),
-            _dir: dir,
-        };
+        let app = Self::spawn_bare(configure).await;
         for store in ["s1", "s2"] {
             app.create_store(store).await;
         }
@@ -39,6 +30,25 @@ impl TestApp {
             app.create_product(sku).await;
         }
         app
+    }
+
+    /// A central with no stores or products yet.
+    pub async fn spawn_bare(configure: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::with_data_dir(dir.path());
+        config.admin_api_keys = vec![Secret::new(ADMIN_KEY), Secret::new(OTHER_ADMIN_KEY)];
+        config.jwt_secret = Some(Secret::new(JWT_SECRET));
+        config.rate_limit = false;
+        configure(&mut config);
+        let server = Running::start(config.clone())
+            .await
+            .expect("central starts");
+        TestApp {
+            server: Some(server),
+            config,
+            client: client_with(&[("x-api-key", ADMIN_KEY)]),
+            _dir: dir,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -70,14 +80,37 @@ impl TestApp {
             .expect("POST")
     }
 
+    /// Registers a store whose secret is `secret_of(store_id)`.
     pub async fn create_store(&self, store_id: &str) {
         let r = self
             .post(
                 "/v1/admin/stores",
-                &json!({"store_id": store_id, "name": format!("Store {store_id}")}),
+                &json!({
+                    "store_id": store_id,
+                    "name": format!("Store {store_id}"),
+                    "client_secret": secret_of(store_id),
+                }),
             )
             .await;
-        assert_eq!(r.status(), StatusCode::CREATED);
+        assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+    }
+
+    /// Signs a store in; the answer as it came.
+    pub async fn sign_in(&self, client_id: &str, client_secret: &str) -> Response {
+        reqwest::Client::new()
+            .post(self.url("/v1/auth/token"))
+            .json(&json!({"client_id": client_id, "client_secret": client_secret}))
+            .send()
+            .await
+            .expect("POST token")
+    }
+
+    /// A client signed in as `store_id`.
+    pub async fn store_client(&self, store_id: &str) -> reqwest::Client {
+        let r = self.sign_in(store_id, &secret_of(store_id)).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let token: shared::TokenResponse = r.json().await.expect("token");
+        client_with(&[("authorization", &format!("Bearer {}", token.access_token))])
     }
 
     pub async fn create_product(&self, sku: &str) {
@@ -144,6 +177,28 @@ impl TestApp {
     pub async fn head(&self) -> u64 {
         self.changes("from=0&limit=1").await.head
     }
+}
+
+pub const ADMIN_KEY: &str = "test-admin-key";
+pub const OTHER_ADMIN_KEY: &str = "test-admin-key-2";
+pub const JWT_SECRET: &str = "test-jwt-secret-test-jwt-secret-0123456789";
+
+pub fn secret_of(store_id: &str) -> String {
+    format!("secret-of-{store_id}-0123456789")
+}
+
+pub fn client_with(headers: &[(&str, &str)]) -> reqwest::Client {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (name, value) in headers {
+        map.insert(
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+            value.parse().expect("header value"),
+        );
+    }
+    reqwest::Client::builder()
+        .default_headers(map)
+        .build()
+        .expect("client")
 }
 
 /// Asserts a problem+json answer with this status and code; returns it.

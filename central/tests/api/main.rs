@@ -4,6 +4,7 @@ mod helpers;
 
 mod adjust;
 mod admin;
+mod auth;
 mod batch;
 mod concurrency;
 mod durability;

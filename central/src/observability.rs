@@ -1,0 +1,173 @@
+//! Metrics (Prometheus, via the `metrics` facade) and request spans.
+//!
+//! Every metric name lives here, so the dashboard in `deploy/` and the code
+//! cannot drift apart unnoticed (a test checks the dashboard's queries
+//! against `/metrics`).
+
+use std::{sync::OnceLock, time::Instant};
+
+use axum::{
+    extract::{MatchedPath, Request},
+    http::HeaderValue,
+    middleware::Next,
+    response::Response,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing::Span;
+
+use crate::ledger::{Adjusted, Refusal};
+
+pub const HTTP_REQUESTS: &str = "stockline_http_requests_total";
+pub const HTTP_DURATION: &str = "stockline_http_request_duration_seconds";
+pub const ADJUSTMENTS: &str = "stockline_adjustments_total";
+pub const REPLAYS: &str = "stockline_idempotent_replays_total";
+pub const WRITER_QUEUE: &str = "stockline_writer_queue_depth";
+pub const GROUP_SIZE: &str = "stockline_group_commit_size";
+pub const GROUP_DURATION: &str = "stockline_group_commit_duration_seconds";
+pub const LONG_POLLS: &str = "stockline_long_polls_active";
+pub const HEAD_OFFSET: &str = "stockline_head_offset";
+pub const STORE_LAG: &str = "stockline_replication_lag_events";
+pub const RATE_LIMITED: &str = "stockline_rate_limited_total";
+
+/// The process-wide recorder; installed once however many apps run (tests).
+pub fn metrics() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let latency = [
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0,
+        ];
+        let sizes = [
+            1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+        ];
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), &latency)
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(GROUP_DURATION.into()), &latency))
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(GROUP_SIZE.into()), &sizes))
+            .expect("non-empty buckets")
+            .build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics stays empty");
+        }
+        describe();
+        handle
+    })
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(HTTP_REQUESTS, "HTTP requests by route, method and status");
+    describe_histogram!(
+        HTTP_DURATION,
+        metrics::Unit::Seconds,
+        "HTTP request latency"
+    );
+    describe_counter!(
+        ADJUSTMENTS,
+        "Adjustments by result (applied or the refusal's code)"
+    );
+    describe_counter!(REPLAYS, "Writes answered from a saved idempotency key");
+    describe_gauge!(
+        WRITER_QUEUE,
+        "Writes waiting for the writer when a group started"
+    );
+    describe_histogram!(GROUP_SIZE, "Commands committed per group transaction");
+    describe_histogram!(
+        GROUP_DURATION,
+        metrics::Unit::Seconds,
+        "Time to apply and commit a group"
+    );
+    describe_gauge!(LONG_POLLS, "Change-log long-polls waiting now");
+    describe_gauge!(HEAD_OFFSET, "Newest committed offset of the change log");
+    describe_gauge!(
+        STORE_LAG,
+        "Events a store's replica is behind the head, by store"
+    );
+    describe_counter!(RATE_LIMITED, "Requests refused by rate limiting");
+    // Counters alerts divide by exist from the start, at zero.
+    for result in ["applied", "insufficient_stock", "version_conflict"] {
+        metrics::counter!(ADJUSTMENTS, "result" => result).increment(0);
+    }
+    metrics::counter!(REPLAYS).increment(0);
+    metrics::counter!(RATE_LIMITED).increment(0);
+    metrics::gauge!(LONG_POLLS).set(0.0);
+}
+
+/// Counts an adjustment's outcome.
+pub fn adjustment(adjusted: &Adjusted) {
+    if adjusted.replayed {
+        metrics::counter!(REPLAYS).increment(1);
+        return;
+    }
+    let result = match &adjusted.outcome {
+        Ok(_) => "applied",
+        Err(Refusal::InsufficientStock { .. }) => "insufficient_stock",
+        Err(Refusal::VersionConflict { .. }) => "version_conflict",
+        Err(Refusal::IdempotencyKeyReused) => "idempotency_key_reused",
+        Err(Refusal::BatchAborted) => "batch_aborted",
+        Err(_) => "refused",
+    };
+    metrics::counter!(ADJUSTMENTS, "result" => result).increment(1);
+}
+
+/// Keeps the long-poll gauge right however the wait ends.
+pub struct LongPollGuard;
+
+impl LongPollGuard {
+    pub fn enter() -> Self {
+        metrics::gauge!(LONG_POLLS).increment(1.0);
+        LongPollGuard
+    }
+}
+
+impl Drop for LongPollGuard {
+    fn drop(&mut self) {
+        metrics::gauge!(LONG_POLLS).decrement(1.0);
+    }
+}
+
+/// Middleware: request count and latency by matched route (never the raw
+/// path, which would make one series per sku).
+pub async fn http_metrics(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("route", route), ("method", method), ("status", status)];
+    metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
+    metrics::histogram!(HTTP_DURATION, &labels).record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The span of one request: its id (from `X-Request-Id`, or made), method
+/// and path; handlers record the store and sku. No headers, no query: they
+/// may carry secrets.
+pub fn request_span(request: &axum::http::Request<axum::body::Body>) -> Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v: &HeaderValue| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+        principal = tracing::field::Empty,
+        store_id = tracing::field::Empty,
+        sku = tracing::field::Empty,
+    )
+}
+
+/// Records the store and sku a request is about on its span.
+pub fn record_target(store_id: &str, sku: Option<&str>) {
+    let span = Span::current();
+    span.record("store_id", store_id);
+    if let Some(sku) = sku {
+        span.record("sku", sku);
+    }
+}
