@@ -21,6 +21,7 @@ pub const HTTP_REQUESTS: &str = "stockline_http_requests_total";
 pub const HTTP_DURATION: &str = "stockline_http_request_duration_seconds";
 pub const ADJUSTMENTS: &str = "stockline_adjustments_total";
 pub const REPLAYS: &str = "stockline_idempotent_replays_total";
+pub const DISCREPANCIES: &str = "stockline_discrepancies_total";
 pub const WRITER_QUEUE: &str = "stockline_writer_queue_depth";
 pub const GROUP_SIZE: &str = "stockline_group_commit_size";
 pub const GROUP_DURATION: &str = "stockline_group_commit_duration_seconds";
@@ -67,6 +68,7 @@ fn describe() {
         "Adjustments by result (applied or the refusal's code)"
     );
     describe_counter!(REPLAYS, "Writes answered from a saved idempotency key");
+    describe_counter!(DISCREPANCIES, "Recorded sales that took a level below zero");
     describe_gauge!(
         WRITER_QUEUE,
         "Writes waiting for the writer when a group started"
@@ -89,6 +91,7 @@ fn describe() {
         metrics::counter!(ADJUSTMENTS, "result" => result).increment(0);
     }
     metrics::counter!(REPLAYS).increment(0);
+    metrics::counter!(DISCREPANCIES).increment(0);
     metrics::counter!(RATE_LIMITED).increment(0);
     metrics::gauge!(LONG_POLLS).set(0.0);
 }
@@ -100,7 +103,12 @@ pub fn adjustment(adjusted: &Adjusted) {
         return;
     }
     let result = match &adjusted.outcome {
-        Ok(_) => "applied",
+        Ok(applied) => {
+            if applied.discrepancy_offset.is_some() {
+                metrics::counter!(DISCREPANCIES).increment(1);
+            }
+            "applied"
+        }
         Err(Refusal::InsufficientStock { .. }) => "insufficient_stock",
         Err(Refusal::VersionConflict { .. }) => "version_conflict",
         Err(Refusal::IdempotencyKeyReused) => "idempotency_key_reused",

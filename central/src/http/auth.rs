@@ -25,6 +25,7 @@ fn bad_credentials(detail: &str) -> AppError {
 /// again before then. Rotating a store's secret or deactivating the store
 /// revokes its tokens.
 #[utoipa::path(post, path = "/v1/auth/token", tag = "auth",
+    security(()),
     request_body = TokenRequest,
     responses(
         (status = 200, body = TokenResponse),

@@ -7,9 +7,12 @@ use axum::{
     response::{Html, IntoResponse},
     routing::get,
 };
-use utoipa::OpenApi;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
 
-use super::{admin, catalog, health, replication, stock};
+use super::{admin, auth, catalog, health, replication, stock};
 use crate::AppState;
 
 #[derive(OpenApi)]
@@ -19,16 +22,21 @@ use crate::AppState;
         description = "The authoritative stock ledger of the chain, and its replication API. \
                        Errors are RFC 9457 problems (`application/problem+json`) with a stable `code`."
     ),
+    modifiers(&SecuritySchemes),
+    security(("bearer" = []), ("api_key" = [])),
     paths(
+        auth::token,
         stock::adjust, stock::batch, stock::level, stock::levels,
         catalog::products, catalog::product, catalog::stores,
         admin::create_product, admin::update_product, admin::delete_product,
-        admin::create_store, admin::set_stock, admin::prune,
+        admin::create_store, admin::list_stores, admin::deactivate_store,
+        admin::activate_store, admin::rotate_secret, admin::set_stock, admin::prune,
         replication::snapshot, replication::changes,
         health::healthz, health::readyz,
     ),
     components(schemas(shared::Event, shared::Change, shared::ErrorCode)),
     tags(
+        (name = "auth", description = "Sign in: store credentials or an admin API key for a token"),
         (name = "stock", description = "Store levels: adjust and read"),
         (name = "catalog", description = "Products and stores"),
         (name = "replication", description = "Snapshot and change log for store nodes"),
@@ -37,6 +45,29 @@ use crate::AppState;
     )
 )]
 pub struct ApiDoc;
+
+/// Bearer tokens (from `POST /v1/auth/token`) and admin API keys, so the
+/// docs page can call the API with either.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+    }
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -22,6 +22,7 @@ pub struct Health {
 
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
+    security(()),
     responses((status = 200, body = Health)))]
 pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
     Json(Health {
@@ -32,6 +33,7 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
 
 /// The database answers and the writer takes writes.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
+    security(()),
     responses(
         (status = 200, body = Health),
         (status = 503, body = shared::Problem, content_type = "application/problem+json"),

@@ -1,6 +1,7 @@
 //! Integration tests: the real central over HTTP, one fresh database each.
 
 mod helpers;
+mod observability;
 
 mod adjust;
 mod admin;

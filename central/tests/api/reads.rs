@@ -97,6 +97,10 @@ async fn health_and_docs() {
     ] {
         assert!(doc["paths"][path].is_object(), "{path} documented");
     }
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["api_key"]["name"], "X-API-Key");
+    assert!(doc["paths"]["/v1/auth/token"]["post"]["security"].is_array());
     let page = app.get("/docs").await.text().await.unwrap();
     assert!(
         page.contains("/docs/swagger-ui-bundle.js") && !page.contains("://"),
