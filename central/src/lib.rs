@@ -48,7 +48,6 @@ pub struct AppState {
 pub struct App {
     state: AppState,
     writer: JoinHandle<()>,
-    stop_writer: CancellationToken,
     retention: JoinHandle<()>,
 }
 
@@ -59,7 +58,6 @@ impl App {
         let notifier = Arc::new(Notifier::default());
         let access = Arc::new(StoreAccess::load(&db.read).await?);
         let auth = Arc::new(Auth::new(&config, access.clone())?);
-        let stop_writer = CancellationToken::new();
         let listeners = Listeners {
             notifier: notifier.clone(),
             access,
@@ -69,7 +67,6 @@ impl App {
             listeners,
             config.write_queue,
             config.group_commit_items,
-            stop_writer.clone(),
         );
         let state = AppState {
             limits: Limits::new(&config),
@@ -85,7 +82,6 @@ impl App {
         Ok(App {
             state,
             writer,
-            stop_writer,
             retention,
         })
     }
@@ -127,7 +123,7 @@ impl App {
     pub async fn close(self) {
         self.state.shutdown.cancel();
         self.retention.abort();
-        self.stop_writer.cancel();
+        self.state.ledger.shutdown().await;
         if let Err(error) = self.writer.await {
             tracing::error!(%error, "the writer task failed");
         }

@@ -2,6 +2,7 @@
 //!
 //! - `run`   central with demo data on :8080 plus the POS page via trunk on :8081
 //! - `test`  every check CI runs: fmt, clippy, native tests, wasm builds
+//! - `bench` release-build central and the load generator, run the benchmark
 //! - `setup` install every tool the two commands above need
 //!
 //! Each installs what is missing (and says so) before using it, so both work
@@ -24,8 +25,9 @@ fn main() -> ExitCode {
         Some("run") => run(),
         Some("test") => test(),
         Some("setup") => setup::all(),
+        Some("bench") => bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <run|test|setup>");
+            eprintln!("usage: cargo xtask <run|test|bench|setup>");
             return ExitCode::from(2);
         }
     };
@@ -143,6 +145,30 @@ fn count(summary: &str, label: &str) -> u64 {
                 .ok()
         })
         .unwrap_or(0)
+}
+
+/// The throughput benchmark: release builds, then the load generator drives
+/// a fresh central over HTTP and prints a table. Extra arguments go to it
+/// (`--duration S`, `--waiters N`, `--synchronous normal`).
+fn bench(extra: &[String]) -> anyhow::Result<()> {
+    step("building central and the load generator (release)");
+    sh(
+        "cargo",
+        &["build", "--release", "-p", "central", "-p", "bench"],
+    )?;
+    step("running the benchmark (a few minutes)");
+    let root = root();
+    let status = Command::new(root.join("target/release/stockline-bench"))
+        .arg("--central")
+        .arg(root.join("target/release/central"))
+        .args(extra)
+        .current_dir(&root)
+        .status()
+        .context("starting the benchmark")?;
+    if !status.success() {
+        bail!("the benchmark failed ({status})");
+    }
+    Ok(())
 }
 
 fn run() -> anyhow::Result<()> {

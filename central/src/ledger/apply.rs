@@ -1,5 +1,6 @@
 //! Applying stock writes inside the writer's transaction.
 
+use rusqlite::params;
 use shared::{
     AdjustKind, AdjustRequest, AdjustResult, BatchAdjustRequest, Change, SetStockRequest,
     SetStockResult, StockLevel,
@@ -14,14 +15,14 @@ use super::{
 
 /// A single keyed adjustment: replayed if the key is known, else decided,
 /// applied and saved with its outcome.
-pub(super) async fn adjust(
+pub(super) fn adjust(
     tx: &mut Tx<'_>,
     store_id: &str,
     key: &str,
     req: &AdjustRequest,
 ) -> anyhow::Result<Adjusted> {
     let fingerprint = idempotency::fingerprint(store_id, req)?;
-    match idempotency::lookup(tx, key, &fingerprint).await? {
+    match idempotency::lookup(tx, key, &fingerprint)? {
         Some(Saved::Replay(outcome)) => Ok(Adjusted {
             outcome,
             replayed: true,
@@ -31,8 +32,8 @@ pub(super) async fn adjust(
             replayed: false,
         }),
         None => {
-            let outcome = decide(tx, store_id, key, req).await?;
-            idempotency::save(tx, key, &fingerprint, &outcome).await?;
+            let outcome = decide(tx, store_id, key, req)?;
+            idempotency::save(tx, key, &fingerprint, &outcome)?;
             Ok(Adjusted {
                 outcome,
                 replayed: false,
@@ -41,7 +42,7 @@ pub(super) async fn adjust(
     }
 }
 
-pub(super) async fn batch(
+pub(super) fn batch(
     tx: &mut Tx<'_>,
     store_id: &str,
     req: BatchAdjustRequest,
@@ -50,7 +51,7 @@ pub(super) async fn batch(
     if !req.atomic {
         // Independent lines: exactly as if each had been sent alone.
         for item in &req.items {
-            let adjusted = adjust(tx, store_id, &item.idempotency_key, &item.request()).await?;
+            let adjusted = adjust(tx, store_id, &item.idempotency_key, &item.request())?;
             items.push((item.idempotency_key.clone(), adjusted));
         }
         return Ok(BatchOutcome {
@@ -67,7 +68,11 @@ pub(super) async fn batch(
     for item in &req.items {
         let request = item.request();
         let fingerprint = idempotency::fingerprint(store_id, &request)?;
-        known.push(idempotency::lookup(tx, &item.idempotency_key, &fingerprint).await?);
+        known.push(idempotency::lookup(
+            tx,
+            &item.idempotency_key,
+            &fingerprint,
+        )?);
         lines.push((item, request, fingerprint));
     }
     if known.iter().all(|k| matches!(k, Some(Saved::Replay(_)))) {
@@ -112,15 +117,15 @@ pub(super) async fn batch(
         });
     }
 
-    tx.exec("SAVEPOINT basket").await?;
+    tx.exec("SAVEPOINT basket")?;
     let mark = tx.mark();
     let mut outcomes = Vec::with_capacity(lines.len());
     for (item, request, _) in &lines {
-        outcomes.push(decide(tx, store_id, &item.idempotency_key, request).await?);
+        outcomes.push(decide(tx, store_id, &item.idempotency_key, request)?);
     }
     let committed = outcomes.iter().all(Result::is_ok);
     if !committed {
-        tx.exec("ROLLBACK TO basket").await?;
+        tx.exec("ROLLBACK TO basket")?;
         tx.reset(mark);
         for outcome in &mut outcomes {
             match outcome {
@@ -129,16 +134,15 @@ pub(super) async fn batch(
                 // the rolled-back basket had left it.
                 Err(refusal) => {
                     if let Some(current) = refusal.current_mut() {
-                        *current =
-                            level(tx, &current.store_id.clone(), &current.sku.clone()).await?;
+                        *current = level(tx, &current.store_id.clone(), &current.sku.clone())?;
                     }
                 }
             }
         }
     }
-    tx.exec("RELEASE basket").await?;
+    tx.exec("RELEASE basket")?;
     for ((item, _, fingerprint), outcome) in lines.iter().zip(outcomes) {
-        idempotency::save(tx, &item.idempotency_key, fingerprint, &outcome).await?;
+        idempotency::save(tx, &item.idempotency_key, fingerprint, &outcome)?;
         items.push((
             item.idempotency_key.clone(),
             Adjusted {
@@ -161,23 +165,24 @@ struct Target {
     level: StockLevel,
 }
 
-async fn target(tx: &mut Tx<'_>, store_id: &str, sku: &str) -> anyhow::Result<Target> {
-    let (store_exists, product_active, available, version, updated_at): (
-        bool,
-        Option<bool>,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-    ) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM stores WHERE store_id = ?1),
-                (SELECT active FROM products WHERE sku = ?2),
-                l.available, l.version, l.updated_at
-         FROM (SELECT 1) LEFT JOIN stock_levels l ON l.store_id = ?1 AND l.sku = ?2",
-    )
-    .bind(store_id)
-    .bind(sku)
-    .fetch_one(&mut *tx.conn)
-    .await?;
+fn target(tx: &Tx<'_>, store_id: &str, sku: &str) -> anyhow::Result<Target> {
+    let (store_exists, product_active, available, version, updated_at) = tx
+        .conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM stores WHERE store_id = ?1),
+                    (SELECT active FROM products WHERE sku = ?2),
+                    l.available, l.version, l.updated_at
+             FROM (SELECT 1) LEFT JOIN stock_levels l ON l.store_id = ?1 AND l.sku = ?2",
+        )?
+        .query_row(params![store_id, sku], |r| {
+            Ok((
+                r.get::<_, bool>(0)?,
+                r.get::<_, Option<bool>>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+            ))
+        })?;
     Ok(Target {
         store_exists,
         product_active,
@@ -191,31 +196,32 @@ async fn target(tx: &mut Tx<'_>, store_id: &str, sku: &str) -> anyhow::Result<Ta
     })
 }
 
-async fn level(tx: &mut Tx<'_>, store_id: &str, sku: &str) -> anyhow::Result<StockLevel> {
-    Ok(target(tx, store_id, sku).await?.level)
+fn level(tx: &mut Tx<'_>, store_id: &str, sku: &str) -> anyhow::Result<StockLevel> {
+    Ok(target(tx, store_id, sku)?.level)
 }
 
-async fn write_level(tx: &mut Tx<'_>, level: &StockLevel) -> anyhow::Result<()> {
-    sqlx::query(
-        "INSERT INTO stock_levels (store_id, sku, available, version, updated_at)
-         VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (store_id, sku) DO UPDATE
-         SET available = excluded.available, version = excluded.version,
-             updated_at = excluded.updated_at",
-    )
-    .bind(&level.store_id)
-    .bind(&level.sku)
-    .bind(level.available)
-    .bind(level.version as i64)
-    .bind(tx.now_ms)
-    .execute(&mut *tx.conn)
-    .await?;
+fn write_level(tx: &Tx<'_>, level: &StockLevel) -> anyhow::Result<()> {
+    tx.conn
+        .prepare_cached(
+            "INSERT INTO stock_levels (store_id, sku, available, version, updated_at)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (store_id, sku) DO UPDATE
+             SET available = excluded.available, version = excluded.version,
+                 updated_at = excluded.updated_at",
+        )?
+        .execute(params![
+            level.store_id,
+            level.sku,
+            level.available,
+            level.version as i64,
+            tx.now_ms
+        ])?;
     Ok(())
 }
 
 /// Decides an adjustment against the current level and applies it if it
 /// stands. Refusals change nothing.
-async fn decide(
+fn decide(
     tx: &mut Tx<'_>,
     store_id: &str,
     key: &str,
@@ -225,7 +231,7 @@ async fn decide(
         store_exists,
         product_active,
         level,
-    } = target(tx, store_id, &req.sku).await?;
+    } = target(tx, store_id, &req.sku)?;
     if !store_exists {
         return Ok(Err(Refusal::StoreNotFound {
             store_id: store_id.to_owned(),
@@ -270,30 +276,25 @@ async fn decide(
         updated_at: Some(tx.now()),
         ..level
     };
-    write_level(tx, &next).await?;
-    let offset = tx
-        .append(Change::StockAdjusted {
+    write_level(tx, &next)?;
+    let offset = tx.append(Change::StockAdjusted {
+        store_id: store_id.to_owned(),
+        sku: req.sku.clone(),
+        delta: req.delta,
+        adjust_kind: req.kind,
+        available,
+        version: next.version,
+        idempotency_key: key.to_owned(),
+        reason: req.reason.clone(),
+    })?;
+    let discrepancy_offset = if available < 0 && !guarded {
+        Some(tx.append(Change::Discrepancy {
             store_id: store_id.to_owned(),
             sku: req.sku.clone(),
-            delta: req.delta,
-            adjust_kind: req.kind,
             available,
             version: next.version,
             idempotency_key: key.to_owned(),
-            reason: req.reason.clone(),
-        })
-        .await?;
-    let discrepancy_offset = if available < 0 && !guarded {
-        Some(
-            tx.append(Change::Discrepancy {
-                store_id: store_id.to_owned(),
-                sku: req.sku.clone(),
-                available,
-                version: next.version,
-                idempotency_key: key.to_owned(),
-            })
-            .await?,
-        )
+        })?)
     } else {
         None
     };
@@ -308,7 +309,7 @@ async fn decide(
 }
 
 /// A stocktake: the level becomes the counted figure.
-pub(super) async fn set_stock(
+pub(super) fn set_stock(
     tx: &mut Tx<'_>,
     store_id: &str,
     sku: &str,
@@ -318,7 +319,7 @@ pub(super) async fn set_stock(
         store_exists,
         product_active,
         level,
-    } = target(tx, store_id, sku).await?;
+    } = target(tx, store_id, sku)?;
     if !store_exists {
         return Ok(Err(Refusal::StoreNotFound {
             store_id: store_id.to_owned(),
@@ -344,17 +345,15 @@ pub(super) async fn set_stock(
         updated_at: Some(tx.now()),
         ..level
     };
-    write_level(tx, &next).await?;
-    let offset = tx
-        .append(Change::StockSet {
-            store_id: store_id.to_owned(),
-            sku: sku.to_owned(),
-            previous,
-            available: next.available,
-            version: next.version,
-            reason: req.reason.clone(),
-        })
-        .await?;
+    write_level(tx, &next)?;
+    let offset = tx.append(Change::StockSet {
+        store_id: store_id.to_owned(),
+        sku: sku.to_owned(),
+        previous,
+        available: next.available,
+        version: next.version,
+        reason: req.reason.clone(),
+    })?;
     Ok(Ok(SetStockResult {
         level: next,
         offset,

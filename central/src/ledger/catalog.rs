@@ -1,5 +1,6 @@
 //! Catalogue and store writes, and retention: the admin side of the ledger.
 
+use rusqlite::{OptionalExtension, params};
 use shared::{Change, NewProduct, NewStore, Product, ProductUpdate, Store};
 use sqlx::FromRow;
 
@@ -50,41 +51,52 @@ impl From<StoreRow> for Store {
 
 pub(crate) const PRODUCT_COLUMNS: &str = "sku, name, price_cents, active, version, updated_at";
 
-async fn product(tx: &mut Tx<'_>, sku: &str) -> anyhow::Result<Option<Product>> {
-    let row: Option<ProductRow> = sqlx::query_as(&format!(
-        "SELECT {PRODUCT_COLUMNS} FROM products WHERE sku = ?"
-    ))
-    .bind(sku)
-    .fetch_optional(&mut *tx.conn)
-    .await?;
+fn product(tx: &Tx<'_>, sku: &str) -> anyhow::Result<Option<Product>> {
+    let row = tx
+        .conn
+        .prepare_cached(&format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products WHERE sku = ?"
+        ))?
+        .query_row([sku], |r| {
+            Ok(ProductRow {
+                sku: r.get(0)?,
+                name: r.get(1)?,
+                price_cents: r.get(2)?,
+                active: r.get(3)?,
+                version: r.get(4)?,
+                updated_at: r.get(5)?,
+            })
+        })
+        .optional()?;
     Ok(row.map(Product::from))
 }
 
-async fn write_product(tx: &mut Tx<'_>, p: &Product) -> anyhow::Result<()> {
-    sqlx::query(
-        "INSERT INTO products (sku, name, price_cents, active, version, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (sku) DO UPDATE
-         SET name = excluded.name, price_cents = excluded.price_cents,
-             active = excluded.active, version = excluded.version,
-             updated_at = excluded.updated_at",
-    )
-    .bind(&p.sku)
-    .bind(&p.name)
-    .bind(p.price_cents)
-    .bind(p.active)
-    .bind(p.version as i64)
-    .bind(tx.now_ms)
-    .execute(&mut *tx.conn)
-    .await?;
+fn write_product(tx: &Tx<'_>, p: &Product) -> anyhow::Result<()> {
+    tx.conn
+        .prepare_cached(
+            "INSERT INTO products (sku, name, price_cents, active, version, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (sku) DO UPDATE
+             SET name = excluded.name, price_cents = excluded.price_cents,
+                 active = excluded.active, version = excluded.version,
+                 updated_at = excluded.updated_at",
+        )?
+        .execute(params![
+            p.sku,
+            p.name,
+            p.price_cents,
+            p.active,
+            p.version as i64,
+            tx.now_ms
+        ])?;
     Ok(())
 }
 
-pub(super) async fn create_product(
+pub(super) fn create_product(
     tx: &mut Tx<'_>,
     new: NewProduct,
 ) -> anyhow::Result<Result<Product, Refusal>> {
-    if product(tx, &new.sku).await?.is_some() {
+    if product(tx, &new.sku)?.is_some() {
         return Ok(Err(Refusal::ProductExists { sku: new.sku }));
     }
     let created = Product {
@@ -95,20 +107,19 @@ pub(super) async fn create_product(
         version: 1,
         updated_at: tx.now(),
     };
-    write_product(tx, &created).await?;
+    write_product(tx, &created)?;
     tx.append(Change::ProductCreated {
         product: created.clone(),
-    })
-    .await?;
+    })?;
     Ok(Ok(created))
 }
 
-pub(super) async fn update_product(
+pub(super) fn update_product(
     tx: &mut Tx<'_>,
     sku: &str,
     update: ProductUpdate,
 ) -> anyhow::Result<Result<Product, Refusal>> {
-    let Some(current) = product(tx, sku).await? else {
+    let Some(current) = product(tx, sku)? else {
         return Ok(Err(Refusal::ProductNotFound {
             sku: sku.to_owned(),
         }));
@@ -130,21 +141,20 @@ pub(super) async fn update_product(
         updated_at: tx.now(),
         ..current
     };
-    write_product(tx, &updated).await?;
+    write_product(tx, &updated)?;
     tx.append(Change::ProductUpdated {
         product: updated.clone(),
-    })
-    .await?;
+    })?;
     Ok(Ok(updated))
 }
 
 /// Deleting keeps the product, inactive: its levels and history stay
 /// readable. Deleting a deleted product changes nothing.
-pub(super) async fn delete_product(
+pub(super) fn delete_product(
     tx: &mut Tx<'_>,
     sku: &str,
 ) -> anyhow::Result<Result<Product, Refusal>> {
-    let Some(current) = product(tx, sku).await? else {
+    let Some(current) = product(tx, sku)? else {
         return Ok(Err(Refusal::ProductNotFound {
             sku: sku.to_owned(),
         }));
@@ -158,31 +168,26 @@ pub(super) async fn delete_product(
         updated_at: tx.now(),
         ..current
     };
-    write_product(tx, &deleted).await?;
+    write_product(tx, &deleted)?;
     tx.append(Change::ProductDeleted {
         product: deleted.clone(),
-    })
-    .await?;
+    })?;
     Ok(Ok(deleted))
 }
 
-pub(super) async fn create_store(
+pub(super) fn create_store(
     tx: &mut Tx<'_>,
     new: NewStore,
     secret_hash: &str,
 ) -> anyhow::Result<Result<Store, Refusal>> {
-    let inserted = sqlx::query(
-        "INSERT INTO stores (store_id, name, active, created_at, secret_hash, credential_generation)
-         VALUES (?, ?, 1, ?, ?, 1)
-         ON CONFLICT (store_id) DO NOTHING",
-    )
-    .bind(&new.store_id)
-    .bind(&new.name)
-    .bind(tx.now_ms)
-    .bind(secret_hash)
-    .execute(&mut *tx.conn)
-    .await?
-    .rows_affected();
+    let inserted = tx
+        .conn
+        .prepare_cached(
+            "INSERT INTO stores (store_id, name, active, created_at, secret_hash, credential_generation)
+             VALUES (?, ?, 1, ?, ?, 1)
+             ON CONFLICT (store_id) DO NOTHING",
+        )?
+        .execute(params![new.store_id, new.name, tx.now_ms, secret_hash])?;
     if inserted == 0 {
         return Ok(Err(Refusal::StoreExists {
             store_id: new.store_id,
@@ -203,28 +208,29 @@ pub(super) async fn create_store(
     );
     tx.append(Change::StoreCreated {
         store: store.clone(),
-    })
-    .await?;
+    })?;
     Ok(Ok(store))
 }
 
 /// Bumps a store's credential generation (revoking its tokens) and applies
 /// `set` to its row; `None` if there is no such store.
-async fn change_store(
+fn change_store(
     tx: &mut Tx<'_>,
     store_id: &str,
     set: &'static str,
     value: &str,
 ) -> anyhow::Result<Option<(Store, u64)>> {
-    let row: Option<(String, String, bool, i64, i64)> = sqlx::query_as(&format!(
-        "UPDATE stores SET {set} = ?, credential_generation = credential_generation + 1
-         WHERE store_id = ?
-         RETURNING store_id, name, active, created_at, credential_generation"
-    ))
-    .bind(value)
-    .bind(store_id)
-    .fetch_optional(&mut *tx.conn)
-    .await?;
+    let row: Option<(String, String, bool, i64, i64)> = tx
+        .conn
+        .prepare_cached(&format!(
+            "UPDATE stores SET {set} = ?, credential_generation = credential_generation + 1
+             WHERE store_id = ?
+             RETURNING store_id, name, active, created_at, credential_generation"
+        ))?
+        .query_row(params![value, store_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .optional()?;
     Ok(row.map(|(store_id, name, active, created_at, generation)| {
         let store = Store::from(StoreRow {
             store_id,
@@ -236,13 +242,13 @@ async fn change_store(
     }))
 }
 
-pub(super) async fn set_store_active(
+pub(super) fn set_store_active(
     tx: &mut Tx<'_>,
     store_id: &str,
     active: bool,
 ) -> anyhow::Result<Result<Store, Refusal>> {
     let value = if active { "1" } else { "0" };
-    let Some((store, generation)) = change_store(tx, store_id, "active", value).await? else {
+    let Some((store, generation)) = change_store(tx, store_id, "active", value)? else {
         return Ok(Err(Refusal::StoreNotFound {
             store_id: store_id.to_owned(),
         }));
@@ -250,18 +256,16 @@ pub(super) async fn set_store_active(
     tx.note_access(store_id, Access { active, generation });
     tx.append(Change::StoreUpdated {
         store: store.clone(),
-    })
-    .await?;
+    })?;
     Ok(Ok(store))
 }
 
-pub(super) async fn rotate_secret(
+pub(super) fn rotate_secret(
     tx: &mut Tx<'_>,
     store_id: &str,
     secret_hash: &str,
 ) -> anyhow::Result<Result<Store, Refusal>> {
-    let Some((store, generation)) = change_store(tx, store_id, "secret_hash", secret_hash).await?
-    else {
+    let Some((store, generation)) = change_store(tx, store_id, "secret_hash", secret_hash)? else {
         return Ok(Err(Refusal::StoreNotFound {
             store_id: store_id.to_owned(),
         }));
@@ -275,40 +279,36 @@ pub(super) async fn rotate_secret(
 /// the next run takes the rest.
 const PRUNE_CHUNK: i64 = 50_000;
 
-pub(super) async fn prune(tx: &mut Tx<'_>, policy: PrunePolicy) -> anyhow::Result<PruneReport> {
-    let (head, pruned_through): (i64, i64) =
-        sqlx::query_as("SELECT head_offset, pruned_through FROM ledger_meta WHERE id = 1")
-            .fetch_one(&mut *tx.conn)
-            .await?;
+pub(super) fn prune(tx: &mut Tx<'_>, policy: PrunePolicy) -> anyhow::Result<PruneReport> {
+    let (head, pruned_through): (i64, i64) = tx.conn.query_row(
+        "SELECT head_offset, pruned_through FROM ledger_meta WHERE id = 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let by_count = head - policy.keep_events.min(head as u64) as i64;
-    let (by_age,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM events WHERE at < ?")
-        .bind(policy.events_before_ms)
-        .fetch_one(&mut *tx.conn)
-        .await?;
+    let by_age: Option<i64> = tx.conn.query_row(
+        "SELECT MAX(seq) FROM events WHERE at < ?",
+        [policy.events_before_ms],
+        |r| r.get(0),
+    )?;
     let target = by_count
         .max(by_age.unwrap_or(0))
         .min(pruned_through + PRUNE_CHUNK);
     let mut events_pruned = 0;
     if target > pruned_through {
-        events_pruned = sqlx::query("DELETE FROM events WHERE seq <= ?")
-            .bind(target)
-            .execute(&mut *tx.conn)
-            .await?
-            .rows_affected();
-        sqlx::query("UPDATE ledger_meta SET pruned_through = ? WHERE id = 1")
-            .bind(target)
-            .execute(&mut *tx.conn)
-            .await?;
+        events_pruned = tx
+            .conn
+            .execute("DELETE FROM events WHERE seq <= ?", [target])? as u64;
+        tx.conn.execute(
+            "UPDATE ledger_meta SET pruned_through = ? WHERE id = 1",
+            [target],
+        )?;
     }
-    let keys_pruned = sqlx::query(
+    let keys_pruned = tx.conn.execute(
         "DELETE FROM idempotency WHERE key IN
          (SELECT key FROM idempotency WHERE created_at < ? LIMIT ?)",
-    )
-    .bind(policy.keys_before_ms)
-    .bind(PRUNE_CHUNK)
-    .execute(&mut *tx.conn)
-    .await?
-    .rows_affected();
+        [policy.keys_before_ms, PRUNE_CHUNK],
+    )? as u64;
     Ok(PruneReport {
         events_pruned,
         keys_pruned,

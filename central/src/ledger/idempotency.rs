@@ -2,6 +2,7 @@
 //! the change it made, with a fingerprint of the request and the outcome, so
 //! "applied" and "remembered" can never disagree.
 
+use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use shared::{AdjustRequest, AdjustResult};
 
@@ -24,16 +25,16 @@ pub(super) enum Saved {
     Conflict,
 }
 
-pub(super) async fn lookup(
-    tx: &mut Tx<'_>,
+pub(super) fn lookup(
+    tx: &Tx<'_>,
     key: &str,
     fingerprint: &Fingerprint,
 ) -> anyhow::Result<Option<Saved>> {
-    let row: Option<(Vec<u8>, String)> =
-        sqlx::query_as("SELECT fingerprint, outcome FROM idempotency WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&mut *tx.conn)
-            .await?;
+    let row: Option<(Vec<u8>, String)> = tx
+        .conn
+        .prepare_cached("SELECT fingerprint, outcome FROM idempotency WHERE key = ?")?
+        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
     Ok(match row {
         None => None,
         Some((saved, _)) if saved.as_slice() != fingerprint => Some(Saved::Conflict),
@@ -41,20 +42,21 @@ pub(super) async fn lookup(
     })
 }
 
-pub(super) async fn save(
-    tx: &mut Tx<'_>,
+pub(super) fn save(
+    tx: &Tx<'_>,
     key: &str,
     fingerprint: &Fingerprint,
     outcome: &Outcome,
 ) -> anyhow::Result<()> {
-    sqlx::query(
-        "INSERT INTO idempotency (key, fingerprint, outcome, created_at) VALUES (?, ?, ?, ?)",
-    )
-    .bind(key)
-    .bind(fingerprint.as_slice())
-    .bind(serde_json::to_string(outcome)?)
-    .bind(tx.now_ms)
-    .execute(&mut *tx.conn)
-    .await?;
+    tx.conn
+        .prepare_cached(
+            "INSERT INTO idempotency (key, fingerprint, outcome, created_at) VALUES (?, ?, ?, ?)",
+        )?
+        .execute(params![
+            key,
+            fingerprint.as_slice(),
+            serde_json::to_string(outcome)?,
+            tx.now_ms
+        ])?;
     Ok(())
 }

@@ -15,12 +15,10 @@ use shared::{
     AdjustRequest, AdjustResult, BatchAdjustRequest, NewProduct, NewStore, Product, ProductUpdate,
     SetStockRequest, SetStockResult, Store,
 };
-use sqlx::SqliteConnection;
 use tokio::{
     sync::{mpsc, oneshot},
     task::JoinHandle,
 };
-use tokio_util::sync::CancellationToken;
 
 pub use refusal::Refusal;
 pub(crate) use writer::Effects;
@@ -122,6 +120,8 @@ pub(crate) enum Command {
         policy: PrunePolicy,
         reply: Reply<PruneReport>,
     },
+    /// Commit what is queued, then stop.
+    Shutdown,
 }
 
 /// The handle request handlers use to write. Cheap to clone.
@@ -138,26 +138,27 @@ pub struct Listeners {
     pub access: Arc<StoreAccess>,
 }
 
-/// Runs the writer task until `shutdown`, then drains what is queued.
+/// Starts the writer on a thread of its own; it runs until [`Ledger::shutdown`].
 pub fn start(
-    conn: SqliteConnection,
+    conn: rusqlite::Connection,
     listeners: Listeners,
     queue: usize,
     group_items: usize,
-    shutdown: CancellationToken,
 ) -> (Ledger, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(queue.max(1));
-    let task = tokio::spawn(writer::run(
-        conn,
-        rx,
-        listeners,
-        group_items.max(1),
-        shutdown,
-    ));
+    let task = tokio::task::spawn_blocking(move || {
+        writer::run(conn, rx, listeners, group_items.max(1));
+    });
     (Ledger { tx }, task)
 }
 
 impl Ledger {
+    /// Asks the writer to commit what is queued and stop; later writes get
+    /// [`WriteError::Closed`].
+    pub async fn shutdown(&self) {
+        let _ = self.tx.send(Command::Shutdown).await;
+    }
+
     /// True once the writer has stopped taking writes.
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()

@@ -62,24 +62,44 @@ pub async fn product(pool: &SqlitePool, sku: &str) -> Result<Product, AppError> 
     })
 }
 
-/// One level; a level never written reads as zero at version 0.
+/// One level; a level never written reads as zero at version 0. One query
+/// answers it and tells an unknown store from an unknown product.
 pub async fn level(pool: &SqlitePool, store_id: &str, sku: &str) -> Result<StockLevel, AppError> {
-    store_exists(pool, store_id).await?;
-    product(pool, sku).await?;
-    let row: Option<LevelRow> = sqlx::query_as(&format!(
-        "SELECT {LEVEL_COLUMNS} FROM stock_levels WHERE store_id = ? AND sku = ?"
-    ))
+    let (store_exists, product_exists, available, version, updated_at): (
+        bool,
+        bool,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+    ) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM stores WHERE store_id = ?1),
+                EXISTS (SELECT 1 FROM products WHERE sku = ?2),
+                l.available, l.version, l.updated_at
+         FROM (SELECT 1) LEFT JOIN stock_levels l ON l.store_id = ?1 AND l.sku = ?2",
+    )
     .bind(store_id)
     .bind(sku)
-    .fetch_optional(pool)
+    .fetch_one(pool)
     .await?;
-    Ok(row.map(StockLevel::from).unwrap_or_else(|| StockLevel {
+    if !store_exists {
+        return Err(Refusal::StoreNotFound {
+            store_id: store_id.to_owned(),
+        }
+        .into());
+    }
+    if !product_exists {
+        return Err(Refusal::ProductNotFound {
+            sku: sku.to_owned(),
+        }
+        .into());
+    }
+    Ok(StockLevel {
         store_id: store_id.to_owned(),
         sku: sku.to_owned(),
-        available: 0,
-        version: 0,
-        updated_at: None,
-    }))
+        available: available.unwrap_or(0),
+        version: version.unwrap_or(0) as u64,
+        updated_at: updated_at.map(timestamp),
+    })
 }
 
 /// Cursor pagination: fetch one row more than asked to know if a page follows.

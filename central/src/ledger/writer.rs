@@ -1,17 +1,18 @@
-//! The writer task: the only code that writes the ledger.
+//! The writer: the only code that writes the ledger, on a thread of its own.
 //!
 //! It takes whatever commands are queued (up to a bound), applies them in
 //! order inside one transaction — each in a savepoint, so one failing command
 //! does not take the others down — commits once, and only then answers each
 //! caller and wakes the long-polls the group concerns. One fsync is shared by
-//! the whole group, which is where SQLite's write throughput comes from.
+//! the whole group, which is where SQLite's write throughput comes from; and
+//! the thread talks to SQLite directly, so a group costs one hand-off between
+//! threads, not one per statement.
 
-use std::{collections::BTreeSet, mem};
+use std::{collections::BTreeSet, mem, time::Instant};
 
+use rusqlite::{Connection, params};
 use shared::{Change, Event};
-use sqlx::{Connection, SqliteConnection};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use super::{Command, Listeners, apply, catalog, timestamp};
 use crate::{auth::Access, observability};
@@ -44,7 +45,7 @@ impl Effects {
 
 /// The open group transaction, as commands see it.
 pub(crate) struct Tx<'c> {
-    pub conn: &'c mut SqliteConnection,
+    pub conn: &'c Connection,
     head: u64,
     effects: Effects,
     pub now_ms: i64,
@@ -57,8 +58,8 @@ pub(crate) struct Mark {
 }
 
 impl Tx<'_> {
-    pub async fn exec(&mut self, sql: &'static str) -> sqlx::Result<()> {
-        sqlx::query(sql).execute(&mut *self.conn).await.map(drop)
+    pub fn exec(&self, sql: &'static str) -> rusqlite::Result<()> {
+        self.conn.prepare_cached(sql)?.execute([]).map(drop)
     }
 
     pub fn now(&self) -> time::OffsetDateTime {
@@ -66,7 +67,7 @@ impl Tx<'_> {
     }
 
     /// Appends an event at the next offset and returns the offset.
-    pub async fn append(&mut self, change: Change) -> anyhow::Result<u64> {
+    pub fn append(&mut self, change: Change) -> anyhow::Result<u64> {
         let offset = self.head + 1;
         let store_id = change.store_id().map(str::to_owned);
         let kind = change.kind();
@@ -75,14 +76,17 @@ impl Tx<'_> {
             at: self.now(),
             change,
         };
-        sqlx::query("INSERT INTO events (seq, at, kind, store_id, data) VALUES (?, ?, ?, ?, ?)")
-            .bind(offset as i64)
-            .bind(self.now_ms)
-            .bind(kind)
-            .bind(&store_id)
-            .bind(serde_json::to_string(&event)?)
-            .execute(&mut *self.conn)
-            .await?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO events (seq, at, kind, store_id, data) VALUES (?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                offset as i64,
+                self.now_ms,
+                kind,
+                store_id,
+                serde_json::to_string(&event)?
+            ])?;
         self.head = offset;
         match store_id {
             Some(store) => {
@@ -145,68 +149,62 @@ impl Command {
         }
     }
 
-    async fn apply(self, tx: &mut Tx<'_>) -> (Deferred, Option<anyhow::Error>) {
+    fn apply(self, tx: &mut Tx<'_>) -> (Deferred, Option<anyhow::Error>) {
         match self {
             Command::Adjust {
                 store_id,
                 key,
                 req,
                 reply,
-            } => defer(reply, apply::adjust(tx, &store_id, &key, &req).await),
+            } => defer(reply, apply::adjust(tx, &store_id, &key, &req)),
             Command::Batch {
                 store_id,
                 req,
                 reply,
-            } => defer(reply, apply::batch(tx, &store_id, req).await),
+            } => defer(reply, apply::batch(tx, &store_id, req)),
             Command::SetStock {
                 store_id,
                 sku,
                 req,
                 reply,
-            } => defer(reply, apply::set_stock(tx, &store_id, &sku, &req).await),
-            Command::CreateProduct { new, reply } => {
-                defer(reply, catalog::create_product(tx, new).await)
-            }
+            } => defer(reply, apply::set_stock(tx, &store_id, &sku, &req)),
+            Command::CreateProduct { new, reply } => defer(reply, catalog::create_product(tx, new)),
             Command::UpdateProduct { sku, update, reply } => {
-                defer(reply, catalog::update_product(tx, &sku, update).await)
+                defer(reply, catalog::update_product(tx, &sku, update))
             }
             Command::DeleteProduct { sku, reply } => {
-                defer(reply, catalog::delete_product(tx, &sku).await)
+                defer(reply, catalog::delete_product(tx, &sku))
             }
             Command::CreateStore {
                 new,
                 secret_hash,
                 reply,
-            } => defer(reply, catalog::create_store(tx, new, &secret_hash).await),
+            } => defer(reply, catalog::create_store(tx, new, &secret_hash)),
             Command::SetStoreActive {
                 store_id,
                 active,
                 reply,
-            } => defer(
-                reply,
-                catalog::set_store_active(tx, &store_id, active).await,
-            ),
+            } => defer(reply, catalog::set_store_active(tx, &store_id, active)),
             Command::RotateSecret {
                 store_id,
                 secret_hash,
                 reply,
-            } => defer(
-                reply,
-                catalog::rotate_secret(tx, &store_id, &secret_hash).await,
-            ),
-            Command::Prune { policy, reply } => defer(reply, catalog::prune(tx, policy).await),
+            } => defer(reply, catalog::rotate_secret(tx, &store_id, &secret_hash)),
+            Command::Prune { policy, reply } => defer(reply, catalog::prune(tx, policy)),
+            Command::Shutdown => unreachable!("the loop handles Shutdown"),
         }
     }
 }
 
-pub(super) async fn run(
-    mut conn: SqliteConnection,
+/// The writer loop; runs on a blocking thread until a `Shutdown` command,
+/// then applies what was queued behind it and returns.
+pub(super) fn run(
+    conn: Connection,
     mut rx: mpsc::Receiver<Command>,
     listeners: Listeners,
     group_items: usize,
-    shutdown: CancellationToken,
 ) {
-    let mut head = match load_head(&mut conn).await {
+    let mut head = match load_head(&conn) {
         Ok(head) => head,
         Err(error) => {
             tracing::error!(%error, "the writer could not read the ledger head; refusing writes");
@@ -214,54 +212,52 @@ pub(super) async fn run(
         }
     };
     listeners.notifier.publish(head, &Effects::default());
-    let mut group = Vec::new();
-    loop {
-        let first = tokio::select! {
-            biased;
-            cmd = rx.recv() => cmd,
-            () = shutdown.cancelled() => {
-                // Refuse new writes; what is queued still gets applied below.
-                rx.close();
-                rx.recv().await
-            }
+    let mut stopping = false;
+    while !stopping {
+        let Some(first) = rx.blocking_recv() else {
+            break;
         };
-        let Some(first) = first else { break };
-        metrics::gauge!(observability::WRITER_QUEUE).set((rx.len() + 1) as f64);
-        let mut items = first.weight();
-        group.push(first);
-        while items < group_items {
-            match rx.try_recv() {
-                Ok(cmd) => {
-                    items += cmd.weight();
-                    group.push(cmd);
-                }
-                Err(_) => break,
+        let mut group = Vec::new();
+        let mut items = 0;
+        let mut next = Some(first);
+        while let Some(cmd) = next.take() {
+            if matches!(cmd, Command::Shutdown) {
+                // Refuse new writes; what is already queued still commits.
+                stopping = true;
+                rx.close();
+            } else {
+                items += cmd.weight();
+                group.push(cmd);
+            }
+            if items < group_items {
+                next = rx.try_recv().ok();
             }
         }
-        let started = std::time::Instant::now();
+        if group.is_empty() {
+            continue;
+        }
+        metrics::gauge!(observability::WRITER_QUEUE).set((rx.len() + group.len()) as f64);
         metrics::histogram!(observability::GROUP_SIZE).record(group.len() as f64);
-        commit_group(&mut conn, &mut head, mem::take(&mut group), &listeners).await;
+        let started = Instant::now();
+        commit_group(&conn, &mut head, group, &listeners);
         metrics::histogram!(observability::GROUP_DURATION).record(started.elapsed().as_secs_f64());
     }
-    if let Err(error) = conn.close().await {
+    if let Err((_, error)) = conn.close() {
         tracing::warn!(%error, "closing the write connection");
     }
     tracing::info!(head, "ledger writer stopped");
 }
 
-async fn load_head(conn: &mut SqliteConnection) -> sqlx::Result<u64> {
-    let (head,): (i64,) = sqlx::query_as("SELECT head_offset FROM ledger_meta WHERE id = 1")
-        .fetch_one(conn)
-        .await?;
-    Ok(head as u64)
+fn load_head(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row(
+        "SELECT head_offset FROM ledger_meta WHERE id = 1",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|h| h as u64)
 }
 
-async fn commit_group(
-    conn: &mut SqliteConnection,
-    head: &mut u64,
-    group: Vec<Command>,
-    listeners: &Listeners,
-) {
+fn commit_group(conn: &Connection, head: &mut u64, group: Vec<Command>, listeners: &Listeners) {
     let size = group.len();
     let mut tx = Tx {
         conn,
@@ -271,47 +267,47 @@ async fn commit_group(
     };
     let mut answers: Vec<Deferred> = Vec::with_capacity(size);
     let mut effects = Effects::default();
-    let committed = async {
-        tx.exec("BEGIN IMMEDIATE").await?;
+    let committed = (|| -> rusqlite::Result<()> {
+        tx.exec("BEGIN IMMEDIATE")?;
         for cmd in group {
-            tx.exec("SAVEPOINT command").await?;
+            tx.exec("SAVEPOINT command")?;
             let mark = tx.mark();
-            let (answer, failure) = cmd.apply(&mut tx).await;
+            let (answer, failure) = cmd.apply(&mut tx);
             answers.push(answer);
             match failure {
                 None => effects.merge(mem::take(&mut tx.effects)),
                 Some(error) => {
                     tracing::error!(error = format!("{error:#}"), "a write failed; rolled back");
-                    tx.exec("ROLLBACK TO command").await?;
+                    tx.exec("ROLLBACK TO command")?;
                     tx.reset(mark);
                 }
             }
-            tx.exec("RELEASE command").await?;
+            tx.exec("RELEASE command")?;
         }
         if tx.head != *head {
-            sqlx::query("UPDATE ledger_meta SET head_offset = ? WHERE id = 1")
-                .bind(tx.head as i64)
-                .execute(&mut *tx.conn)
-                .await?;
+            tx.conn
+                .prepare_cached("UPDATE ledger_meta SET head_offset = ? WHERE id = 1")?
+                .execute([tx.head as i64])?;
         }
-        tx.exec("COMMIT").await
-    }
-    .await;
+        tx.exec("COMMIT")
+    })();
 
     match committed {
         Ok(()) => {
+            // Publish before answering: once a caller has its answer, the
+            // head and store access everyone else sees already include it.
             *head = tx.head;
-            for answer in answers {
-                answer(Ok(()));
-            }
             for (store_id, access) in mem::take(&mut effects.access) {
                 listeners.access.set(store_id, access);
             }
             listeners.notifier.publish(*head, &effects);
+            for answer in answers {
+                answer(Ok(()));
+            }
         }
         Err(error) => {
             tracing::error!(%error, size, "group commit failed; every write in it is refused");
-            if let Err(error) = tx.exec("ROLLBACK").await {
+            if let Err(error) = conn.execute_batch("ROLLBACK") {
                 tracing::error!(%error, "rollback after a failed commit");
             }
             for answer in answers {

@@ -1,0 +1,446 @@
+//! Stockline benchmark: a release-built central on a fresh database, driven
+//! over real HTTP from this separate process. Prints one table.
+//!
+//!   cargo xtask bench            (builds in release, then runs this)
+//!   stockline-bench --central target/release/central [--duration 5] [--waiters 10000]
+
+mod load;
+mod procs;
+
+use std::{
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, ensure};
+use load::{Measured, Outcome};
+use procs::{ADMIN_KEY, Server};
+use serde_json::{Value, json};
+
+const CLIENTS: usize = 64;
+const PRODUCTS: usize = 1000;
+const HOT_STOCK: i64 = 30_000;
+const BATCH: usize = 100;
+
+struct Args {
+    central: PathBuf,
+    duration: Duration,
+    waiters: usize,
+    synchronous: String,
+}
+
+fn args() -> anyhow::Result<Option<Args>> {
+    let mut args = Args {
+        central: PathBuf::from("target/release/central"),
+        duration: Duration::from_secs(5),
+        waiters: 10_000,
+        synchronous: "full".into(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "baseline-server" => return Ok(None),
+            "--central" => args.central = value()?.into(),
+            "--duration" => args.duration = Duration::from_secs_f64(value()?.parse()?),
+            "--waiters" => args.waiters = value()?.parse()?,
+            "--synchronous" => args.synchronous = value()?,
+            other => anyhow::bail!("unknown argument {other}"),
+        }
+    }
+    Ok(Some(args))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let Some(args) = args()? else {
+        return procs::serve_baseline().await;
+    };
+    // 10k long-polls need 10k sockets here and in central (which inherits it).
+    let nofile = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let mut table = Table::default();
+
+    let baseline = procs::baseline().await?;
+    let client = http_client();
+    let fixed = baseline.url("/fixed");
+    let base = load::run(CLIENTS, args.duration, {
+        let client = client.clone();
+        move |_, _| status_is(client.get(&fixed).send(), 200)
+    })
+    .await;
+    drop(baseline);
+    table.row("1. baseline: axum fixed JSON", &base, "req/s", "");
+
+    let data = tempfile::tempdir()?;
+    let central = procs::central(&args.central, data.path(), &args.synchronous).await?;
+    let synchronous = central.started["synchronous"]
+        .as_str()
+        .unwrap_or("?")
+        .to_owned();
+    setup(&client, &central).await?;
+
+    let adjust_url = central.url("/v1/stores/bench/adjustments");
+    let adjust = load::run(CLIENTS, args.duration, {
+        let (client, url) = (client.clone(), adjust_url.clone());
+        move |c, n| {
+            let request = client
+                .post(&url)
+                .header("Idempotency-Key", format!("adj-{c}-{n}"))
+                .json(&json!({"sku": format!("P{c:04}"), "delta": -1}));
+            status_is(request.send(), 200)
+        }
+    })
+    .await;
+    let ratio = adjust.per_second() / base.per_second() * 100.0;
+    table.row(
+        "2. durable guarded adjustments, 64 clients, distinct skus",
+        &adjust,
+        "adj/s",
+        &format!("{ratio:.0}% of (1); target ≥ 40%, p99 < 20 ms"),
+    );
+
+    let hot = hot_level(&client, &central, args.duration).await?;
+    table.row(
+        "3. hot level: 64 clients to zero",
+        &hot.0,
+        "adj/s",
+        &format!("{}; target ≥ 5,000/s", hot.1),
+    );
+
+    let replays = load::run(CLIENTS, args.duration, {
+        let (client, url) = (client.clone(), adjust_url.clone());
+        move |c, n| {
+            let request = client
+                .post(&url)
+                .header("Idempotency-Key", format!("adj-{c}-{}", n % 100))
+                .json(&json!({"sku": format!("P{c:04}"), "delta": -1}));
+            async move {
+                match request.send().await {
+                    Ok(r) if r.headers().contains_key("idempotent-replayed") => Outcome::Ok,
+                    _ => Outcome::Failed,
+                }
+            }
+        }
+    })
+    .await;
+    table.row("4. idempotent replays", &replays, "replays/s", "");
+
+    let reads = load::run(CLIENTS, args.duration, {
+        let client = client.clone();
+        let base = central.url("/v1/stores/bench/stock/");
+        move |c, _| status_is(client.get(format!("{base}P{c:04}")).send(), 200)
+    })
+    .await;
+    table.row("5. reads: one level by sku", &reads, "reads/s", "");
+
+    let batch = load::run(16, args.duration, {
+        let client = client.clone();
+        let url = central.url("/v1/stores/bench/adjustments/batch");
+        move |c, n| {
+            let items: Vec<_> = (0..BATCH)
+                .map(|i| {
+                    json!({"idempotency_key": format!("b-{c}-{n}-{i}"),
+                           "sku": format!("P{:04}", (c * BATCH + i) % PRODUCTS), "delta": -1})
+                })
+                .collect();
+            let request = client.post(&url).json(&json!({"items": items}));
+            async move {
+                match request.send().await {
+                    Ok(r) if r.status() == 200 => match r.json::<Value>().await {
+                        Ok(body) if all_applied(&body) => Outcome::Ok,
+                        _ => Outcome::Failed,
+                    },
+                    _ => Outcome::Failed,
+                }
+            }
+        }
+    })
+    .await;
+    let items = batch.per_second() * BATCH as f64;
+    table.row_with(
+        "7. batches of 100 adjustments, 16 clients",
+        &batch,
+        &format!("{items:.0} adj/s"),
+        "target ≥ 50,000 adj/s",
+    );
+
+    let waiters = args.waiters.min(nofile.saturating_sub(500) as usize);
+    let polls = long_polls(&central, waiters).await?;
+    table.text(
+        &format!("6. {waiters} idle long-polls, then one write"),
+        &polls,
+        "target: all within 1 s, RSS < 200 MB",
+    );
+
+    println!("\nStockline central benchmark — {}", machine());
+    println!(
+        "durability: WAL, synchronous={synchronous}; {}s per scenario\n",
+        args.duration.as_secs_f64()
+    );
+    table.print();
+    Ok(())
+}
+
+fn http_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-api-key", ADMIN_KEY.parse().expect("header"));
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .pool_max_idle_per_host(usize::MAX)
+        .build()
+        .expect("client")
+}
+
+async fn status_is(
+    sent: impl std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+    status: u16,
+) -> Outcome {
+    match sent.await {
+        Ok(r) if r.status().as_u16() == status => Outcome::Ok,
+        _ => Outcome::Failed,
+    }
+}
+
+fn all_applied(body: &Value) -> bool {
+    body["results"]
+        .as_array()
+        .is_some_and(|r| r.len() == BATCH && r.iter().all(|i| i["status"] == 200))
+}
+
+/// A store and the products every scenario uses, with plenty of stock.
+async fn setup(client: &reqwest::Client, central: &Server) -> anyhow::Result<()> {
+    let r = client
+        .post(central.url("/v1/admin/stores"))
+        .json(&json!({"store_id": "bench", "name": "Bench"}))
+        .send()
+        .await?;
+    ensure!(r.status() == 201, "store: {}", r.status());
+    let skus: Vec<_> = (0..PRODUCTS)
+        .map(|i| format!("P{i:04}"))
+        .chain(["HOT".into()])
+        .collect();
+    let skus = Arc::new(skus);
+    let made = load::run(32, Duration::from_secs(120), {
+        let (client, central) = (client.clone(), central.url(""));
+        let skus = skus.clone();
+        move |c, n| {
+            let index = n as usize * 32 + c;
+            let (client, central, skus) = (client.clone(), central.clone(), skus.clone());
+            async move {
+                let Some(sku) = skus.get(index) else {
+                    return Outcome::Done;
+                };
+                let created = client
+                    .post(format!("{central}/v1/admin/products"))
+                    .json(&json!({"sku": sku, "name": sku, "price_cents": 100}))
+                    .send()
+                    .await;
+                let stock = if sku == "HOT" { HOT_STOCK } else { 900_000_000 };
+                let set = client
+                    .put(format!("{central}/v1/admin/stores/bench/stock/{sku}"))
+                    .json(&json!({"available": stock}))
+                    .send()
+                    .await;
+                match (created, set) {
+                    (Ok(a), Ok(b)) if a.status() == 201 && b.status() == 200 => Outcome::Ok,
+                    _ => Outcome::Failed,
+                }
+            }
+        }
+    })
+    .await;
+    ensure!(
+        made.failed == 0 && made.ok as usize == skus.len(),
+        "set-up failed"
+    );
+    Ok(())
+}
+
+async fn head(client: &reqwest::Client, central: &Server) -> anyhow::Result<u64> {
+    let page: Value = client
+        .get(central.url("/v1/replication/changes?from=0&limit=1"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    page["head"].as_u64().context("head")
+}
+
+/// 64 clients decrement one level until it refuses; then the level, the
+/// 200s and the change log must agree.
+async fn hot_level(
+    client: &reqwest::Client,
+    central: &Server,
+    limit: Duration,
+) -> anyhow::Result<(Measured, String)> {
+    let start = head(client, central).await?;
+    let url = central.url("/v1/stores/bench/adjustments");
+    let measured = load::run(CLIENTS, limit * 4, {
+        let client = client.clone();
+        move |c, n| {
+            let request = client
+                .post(&url)
+                .header("Idempotency-Key", format!("hot-{c}-{n}"))
+                .json(&json!({"sku": "HOT", "delta": -1}));
+            async move {
+                match request.send().await {
+                    Ok(r) if r.status() == 200 => Outcome::Ok,
+                    Ok(r) if r.status() == 422 => Outcome::Done,
+                    _ => Outcome::Failed,
+                }
+            }
+        }
+    })
+    .await;
+    let level: Value = client
+        .get(central.url("/v1/stores/bench/stock/HOT"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let (mut from, mut logged, mut below_zero) = (start, 0u64, false);
+    loop {
+        let page: Value = client
+            .get(central.url(&format!("/v1/replication/changes?from={from}&limit=1000")))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let events = page["events"].as_array().context("events")?;
+        if events.is_empty() {
+            break;
+        }
+        for e in events.iter().filter(|e| e["sku"] == "HOT") {
+            logged += 1;
+            below_zero |= e["available"].as_i64().unwrap_or(-1) < 0;
+        }
+        from = page["next_offset"].as_u64().context("next_offset")?;
+    }
+    let agree = level["available"] == 0
+        && measured.ok == HOT_STOCK as u64
+        && logged == HOT_STOCK as u64
+        && !below_zero;
+    let check = format!(
+        "final {}, {} × 200, {logged} events, below zero: {below_zero} → {}",
+        level["available"],
+        measured.ok,
+        if agree { "agree" } else { "MISMATCH" }
+    );
+    Ok((measured, check))
+}
+
+/// N idle long-polls on one store, then one write to it: how long until
+/// every waiter has its answer, and central's memory while they wait.
+async fn long_polls(central: &Server, waiters: usize) -> anyhow::Result<String> {
+    let client = http_client();
+    let from = head(&client, central).await?;
+    let url = central.url(&format!(
+        "/v1/replication/changes?from={from}&store=bench&wait=60"
+    ));
+    let polls: Vec<_> = (0..waiters)
+        .map(|_| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move {
+                let page: Value = client.get(&url).send().await.ok()?.json().await.ok()?;
+                let got = page["events"].as_array().is_some_and(|e| !e.is_empty());
+                got.then(Instant::now)
+            })
+        })
+        .collect();
+    // Wait until central counts every waiter.
+    let waiting_since = Instant::now();
+    loop {
+        let metrics = client
+            .get(central.url("/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let waiting = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("stockline_long_polls_active "))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if waiting as usize >= waiters {
+            break;
+        }
+        ensure!(
+            waiting_since.elapsed() < Duration::from_secs(50),
+            "only {waiting} waiting"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let rss = central.rss_mib().unwrap_or(f64::NAN);
+    let written = Instant::now();
+    let r = client
+        .post(central.url("/v1/stores/bench/adjustments"))
+        .header("Idempotency-Key", "wake-them-all")
+        .json(&json!({"sku": "P0001", "delta": -1}))
+        .send()
+        .await?;
+    ensure!(r.status() == 200);
+    let mut answered = 0;
+    let mut last = written;
+    for poll in polls {
+        if let Ok(Some(at)) = poll.await {
+            answered += 1;
+            last = last.max(at);
+        }
+    }
+    Ok(format!(
+        "{answered}/{waiters} answered, the last {:.0} ms after the write; central RSS {rss:.0} MiB while waiting",
+        (last - written).as_secs_f64() * 1000.0
+    ))
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name\t: ").map(str::to_owned))
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores, {cpu}")
+}
+
+#[derive(Default)]
+struct Table {
+    rows: Vec<[String; 5]>,
+}
+
+impl Table {
+    fn row(&mut self, name: &str, m: &Measured, unit: &str, note: &str) {
+        self.row_with(name, m, &format!("{:.0} {unit}", m.per_second()), note);
+    }
+
+    fn row_with(&mut self, name: &str, m: &Measured, rate: &str, note: &str) {
+        self.rows.push([
+            name.into(),
+            rate.into(),
+            format!("{:.2} / {:.2}", m.p50_ms(), m.p99_ms()),
+            format!("{} ok, {} failed", m.ok, m.failed),
+            note.into(),
+        ]);
+    }
+
+    fn text(&mut self, name: &str, result: &str, note: &str) {
+        self.rows.push([
+            name.into(),
+            result.into(),
+            "".into(),
+            "".into(),
+            note.into(),
+        ]);
+    }
+
+    fn print(&self) {
+        println!("| scenario | throughput | p50 / p99 ms | requests | notes |");
+        println!("|---|---|---|---|---|");
+        for [a, b, c, d, e] in &self.rows {
+            println!("| {a} | {b} | {c} | {d} | {e} |");
+        }
+    }
+}
