@@ -28,15 +28,30 @@ use auth::{Auth, StoreAccess};
 pub use config::Config;
 use http::limits::Limits;
 use ledger::{Ledger, Listeners, PrunePolicy};
-use replication::{Notifier, Positions};
+use replication::{Notifier, Positions, Tail};
 
-/// What every request handler gets.
+/// What every request handler gets: one `Arc`, so handing it to each
+/// extractor costs one reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub config: Arc<Config>,
     pub ledger: Ledger,
     pub read: SqlitePool,
     pub notifier: Arc<Notifier>,
+    /// The newest events, answering most change requests from memory.
+    pub tail: Arc<Tail>,
+    /// Known stores and their credential state.
+    pub access: Arc<StoreAccess>,
     pub auth: Arc<Auth>,
     pub positions: Arc<Positions>,
     pub limits: Limits,
@@ -58,9 +73,11 @@ impl App {
         let notifier = Arc::new(Notifier::default());
         let access = Arc::new(StoreAccess::load(&db.read).await?);
         let auth = Arc::new(Auth::new(&config, access.clone())?);
+        let tail = Arc::new(Tail::default());
         let listeners = Listeners {
             notifier: notifier.clone(),
-            access,
+            access: access.clone(),
+            tail: tail.clone(),
         };
         let (ledger, writer) = ledger::start(
             db.writer,
@@ -68,16 +85,18 @@ impl App {
             config.write_queue,
             config.group_commit_items,
         );
-        let state = AppState {
+        let state = AppState(Arc::new(Shared {
             limits: Limits::new(&config),
             config: Arc::new(config),
             ledger,
             read: db.read,
             notifier,
+            tail,
+            access,
             auth,
             positions: Arc::new(Positions::default()),
             shutdown: CancellationToken::new(),
-        };
+        }));
         let retention = tokio::spawn(retention(state.clone()));
         Ok(App {
             state,

@@ -102,7 +102,7 @@ pub async fn changes(
         wait: Duration::from_secs_f64(wait),
         store: params.store,
     };
-    let page = replication::changes(&state.read, &state.notifier, &query, &state.shutdown).await?;
+    let page = replication::changes(&state, &query).await?;
     // A store's node tells central how far it has followed (recorded once
     // the store is known to exist).
     if let Some(store) = store {

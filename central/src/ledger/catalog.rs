@@ -303,6 +303,7 @@ pub(super) fn prune(tx: &mut Tx<'_>, policy: PrunePolicy) -> anyhow::Result<Prun
             "UPDATE ledger_meta SET pruned_through = ? WHERE id = 1",
             [target],
         )?;
+        tx.note_pruned(target as u64);
     }
     let keys_pruned = tx.conn.execute(
         "DELETE FROM idempotency WHERE key IN

@@ -24,7 +24,10 @@ pub use refusal::Refusal;
 pub(crate) use writer::Effects;
 pub use writer::WriteError;
 
-use crate::{auth::StoreAccess, replication::Notifier};
+use crate::{
+    auth::StoreAccess,
+    replication::{Notifier, Tail},
+};
 
 /// An applied adjustment, or the refusal, and whether it was a replay.
 #[derive(Debug, Clone)]
@@ -136,6 +139,8 @@ pub struct Listeners {
     pub notifier: Arc<Notifier>,
     /// Store activation and credential changes, for token checks.
     pub access: Arc<StoreAccess>,
+    /// The newest events, for followers near the head.
+    pub tail: Arc<Tail>,
 }
 
 /// Starts the writer on a thread of its own; it runs until [`Ledger::shutdown`].

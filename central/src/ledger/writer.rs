@@ -15,7 +15,7 @@ use shared::{Change, Event};
 use tokio::sync::mpsc;
 
 use super::{Command, Listeners, apply, catalog, timestamp};
-use crate::{auth::Access, observability};
+use crate::{auth::Access, observability, replication::tail};
 
 /// Why a write got no answer from the ledger. Both are worth a retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -33,6 +33,10 @@ pub(crate) struct Effects {
     pub catalog: bool,
     /// Stores whose activation or credentials changed.
     pub access: Vec<(String, Access)>,
+    /// The events appended, for the in-memory tail of the log.
+    pub events: Vec<tail::Entry>,
+    /// Set when retention pruned the log up to this offset.
+    pub pruned_through: Option<u64>,
 }
 
 impl Effects {
@@ -40,6 +44,8 @@ impl Effects {
         self.stores.extend(other.stores);
         self.catalog |= other.catalog;
         self.access.extend(other.access);
+        self.events.extend(other.events);
+        self.pruned_through = other.pruned_through.or(self.pruned_through);
     }
 }
 
@@ -76,6 +82,7 @@ impl Tx<'_> {
             at: self.now(),
             change,
         };
+        let data = serde_json::value::to_raw_value(&event)?;
         self.conn
             .prepare_cached(
                 "INSERT INTO events (seq, at, kind, store_id, data) VALUES (?, ?, ?, ?, ?)",
@@ -85,16 +92,22 @@ impl Tx<'_> {
                 self.now_ms,
                 kind,
                 store_id,
-                serde_json::to_string(&event)?
+                data.get()
             ])?;
         self.head = offset;
-        match store_id {
+        match &store_id {
             Some(store) => {
-                self.effects.stores.insert(store);
+                self.effects.stores.insert(store.clone());
             }
             None => self.effects.catalog = true,
         }
+        self.effects.events.push((offset, store_id, data));
         Ok(offset)
+    }
+
+    /// Tells followers, once the group commits, that the log was pruned.
+    pub fn note_pruned(&mut self, through: u64) {
+        self.effects.pruned_through = Some(through);
     }
 
     /// Publishes a store's new access once the group commits.
@@ -205,7 +218,10 @@ pub(super) fn run(
     group_items: usize,
 ) {
     let mut head = match load_head(&conn) {
-        Ok(head) => head,
+        Ok((head, pruned_through)) => {
+            listeners.tail.reset(head, pruned_through);
+            head
+        }
         Err(error) => {
             tracing::error!(%error, "the writer could not read the ledger head; refusing writes");
             return;
@@ -248,13 +264,13 @@ pub(super) fn run(
     tracing::info!(head, "ledger writer stopped");
 }
 
-fn load_head(conn: &Connection) -> rusqlite::Result<u64> {
+/// The newest offset committed and the newest pruned.
+fn load_head(conn: &Connection) -> rusqlite::Result<(u64, u64)> {
     conn.query_row(
-        "SELECT head_offset FROM ledger_meta WHERE id = 1",
+        "SELECT head_offset, pruned_through FROM ledger_meta WHERE id = 1",
         [],
-        |r| r.get::<_, i64>(0),
+        |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
     )
-    .map(|h| h as u64)
 }
 
 fn commit_group(conn: &Connection, head: &mut u64, group: Vec<Command>, listeners: &Listeners) {
@@ -300,6 +316,8 @@ fn commit_group(conn: &Connection, head: &mut u64, group: Vec<Command>, listener
             for (store_id, access) in mem::take(&mut effects.access) {
                 listeners.access.set(store_id, access);
             }
+            let events = mem::take(&mut effects.events);
+            listeners.tail.extend(events, *head, effects.pruned_through);
             listeners.notifier.publish(*head, &effects);
             for answer in answers {
                 answer(Ok(()));

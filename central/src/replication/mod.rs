@@ -3,6 +3,7 @@
 
 mod notify;
 mod positions;
+pub mod tail;
 
 use std::time::Duration;
 
@@ -11,12 +12,13 @@ use serde_json::value::RawValue;
 use shared::{Product, Snapshot, StockLevel, Store};
 use sqlx::{SqliteConnection, SqlitePool};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 pub use notify::{Notifier, Subscription};
 pub use positions::Positions;
+pub use tail::Tail;
 
 use crate::{
+    AppState,
     error::AppError,
     ledger::{
         Refusal,
@@ -100,20 +102,15 @@ pub struct ChangesPage {
 /// Events after `from`. Returns at once if there are any; otherwise waits
 /// for a commit that concerns the caller, up to `wait`, and returns an empty
 /// page (with the offset scanned up to) if none comes or the server stops.
-pub async fn changes(
-    pool: &SqlitePool,
-    notifier: &Notifier,
-    query: &ChangesQuery,
-    shutdown: &CancellationToken,
-) -> Result<ChangesPage, AppError> {
+pub async fn changes(state: &AppState, query: &ChangesQuery) -> Result<ChangesPage, AppError> {
     // The first read also validates the store and the offset, so nothing is
     // subscribed on behalf of a request that is refused.
-    let mut page = read_page(pool, query).await?;
+    let mut page = page(state, query).await?;
     if !page.events.is_empty() || query.wait.is_zero() {
         return Ok(page);
     }
     let _waiting = crate::observability::LongPollGuard::enter();
-    let mut subscription = notifier.subscribe(query.store.as_deref());
+    let mut subscription = state.notifier.subscribe(query.store.as_deref());
     let deadline = Instant::now() + query.wait;
     loop {
         // A commit that concerns us may have landed between the read and the
@@ -123,15 +120,34 @@ pub async fn changes(
                 () = subscription.changed() => {}
                 // Read once more: a store's follower then moves past the
                 // other stores' events committed while it waited.
-                () = tokio::time::sleep_until(deadline) => return read_page(pool, query).await,
-                () = shutdown.cancelled() => return Ok(page),
+                () = tokio::time::sleep_until(deadline) => return self::page(state, query).await,
+                () = state.shutdown.cancelled() => return Ok(page),
             }
         }
-        page = read_page(pool, query).await?;
+        page = self::page(state, query).await?;
         if !page.events.is_empty() {
             return Ok(page);
         }
     }
+}
+
+/// A page from the in-memory tail when it holds one, else from SQLite.
+async fn page(state: &AppState, query: &ChangesQuery) -> Result<ChangesPage, AppError> {
+    let store = query.store.as_deref();
+    if store.is_none_or(|s| state.access.get(s).is_some()) {
+        match state.tail.page(query.from, query.limit, store) {
+            tail::Answer::Page(page) => return Ok(page),
+            tail::Answer::Gone { oldest, head } => {
+                return Err(AppError::OffsetGone {
+                    from: query.from,
+                    oldest,
+                    head,
+                });
+            }
+            tail::Answer::Unknown => {}
+        }
+    }
+    read_page(&state.read, query).await
 }
 
 async fn read_page(pool: &SqlitePool, query: &ChangesQuery) -> Result<ChangesPage, AppError> {

@@ -118,7 +118,7 @@ mod tests {
         Effects {
             stores: stores.iter().map(|s| s.to_string()).collect(),
             catalog,
-            access: Vec::new(),
+            ..Effects::default()
         }
     }
 

@@ -1,0 +1,165 @@
+//! The newest events of the change log, held in memory. The writer appends
+//! each committed group; followers near the head — nearly all of them, and
+//! every long-poll a commit wakes — are answered from here without SQLite.
+//! Anything older falls back to the database.
+
+use std::{
+    collections::VecDeque,
+    sync::{PoisonError, RwLock},
+};
+
+use serde_json::value::RawValue;
+
+use super::ChangesPage;
+
+/// How many of the newest events are kept.
+pub const CAPACITY: usize = 16_384;
+
+/// One committed event: its offset, store (`None`: catalogue-wide) and JSON.
+pub type Entry = (u64, Option<String>, Box<RawValue>);
+
+#[derive(Default)]
+struct Inner {
+    events: VecDeque<Entry>,
+    head: u64,
+    pruned_through: u64,
+}
+
+#[derive(Default)]
+pub struct Tail {
+    inner: RwLock<Inner>,
+}
+
+/// What the tail can say about a request.
+pub enum Answer {
+    Page(ChangesPage),
+    /// `from` was pruned: the client re-bootstraps.
+    Gone {
+        oldest: u64,
+        head: u64,
+    },
+    /// Older than the tail, or newer than it knows yet: ask the database.
+    Unknown,
+}
+
+impl Tail {
+    pub(crate) fn reset(&self, head: u64, pruned_through: u64) {
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        *inner = Inner {
+            events: VecDeque::new(),
+            head,
+            pruned_through,
+        };
+    }
+
+    /// Called by the writer after a commit, before anyone is woken.
+    pub(crate) fn extend(&self, events: Vec<Entry>, head: u64, pruned_through: Option<u64>) {
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        inner.events.extend(events);
+        let excess = inner.events.len().saturating_sub(CAPACITY);
+        inner.events.drain(..excess);
+        inner.head = head;
+        if let Some(pruned) = pruned_through {
+            inner.pruned_through = pruned;
+            while inner
+                .events
+                .front()
+                .is_some_and(|(offset, ..)| *offset <= pruned)
+            {
+                inner.events.pop_front();
+            }
+        }
+    }
+
+    /// The same page the database would give, if the tail holds it.
+    pub fn page(&self, from: u64, limit: u32, store: Option<&str>) -> Answer {
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        if from < inner.pruned_through {
+            return Answer::Gone {
+                oldest: inner.pruned_through,
+                head: inner.head,
+            };
+        }
+        let oldest_held = inner.events.front().map_or(inner.head + 1, |(o, ..)| *o);
+        if from > inner.head || from + 1 < oldest_held {
+            return Answer::Unknown;
+        }
+        let start = inner.events.partition_point(|(offset, ..)| *offset <= from);
+        let mut events = Vec::new();
+        let mut last = None;
+        for (offset, event_store, data) in inner.events.range(start..) {
+            if events.len() == limit as usize {
+                break;
+            }
+            if store.is_none() || event_store.is_none() || event_store.as_deref() == store {
+                events.push(data.clone());
+                last = Some(*offset);
+            }
+        }
+        // A full page ends at its last event; a short one saw up to head.
+        let next_offset = match last {
+            Some(offset) if events.len() == limit as usize => offset,
+            _ => inner.head,
+        };
+        Answer::Page(ChangesPage {
+            events,
+            next_offset,
+            head: inner.head,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(offset: u64, store: Option<&str>) -> Entry {
+        let json = format!(r#"{{"offset":{offset}}}"#);
+        (
+            offset,
+            store.map(str::to_owned),
+            RawValue::from_string(json).unwrap(),
+        )
+    }
+
+    fn offsets(answer: Answer) -> (Vec<String>, u64) {
+        match answer {
+            Answer::Page(p) => (
+                p.events.iter().map(|e| e.get().to_owned()).collect(),
+                p.next_offset,
+            ),
+            _ => panic!("expected a page"),
+        }
+    }
+
+    #[test]
+    fn pages_filter_and_fall_back() {
+        let tail = Tail::default();
+        tail.reset(10, 0);
+        tail.extend(
+            vec![entry(11, Some("a")), entry(12, Some("b")), entry(13, None)],
+            13,
+            None,
+        );
+        let (events, next) = offsets(tail.page(10, 10, Some("a")));
+        assert_eq!(events, [r#"{"offset":11}"#, r#"{"offset":13}"#]);
+        assert_eq!(next, 13);
+        let (events, next) = offsets(tail.page(10, 1, None));
+        assert_eq!((events.len(), next), (1, 11));
+        assert!(
+            matches!(tail.page(9, 10, None), Answer::Unknown),
+            "older than held"
+        );
+        assert!(
+            matches!(tail.page(14, 10, None), Answer::Unknown),
+            "newer than known"
+        );
+        tail.extend(Vec::new(), 13, Some(12));
+        assert!(matches!(
+            tail.page(11, 10, None),
+            Answer::Gone { oldest: 12, .. }
+        ));
+        let (events, _) = offsets(tail.page(12, 10, None));
+        assert_eq!(events, [r#"{"offset":13}"#]);
+    }
+}
