@@ -1,6 +1,8 @@
-//! The store node. The sync engine arrives with its own issue; for now the
-//! crate exposes the wire-protocol version it speaks, so the POS page and the
-//! build pipeline (wasm32, wasm-bindgen, trunk) are exercised end to end.
+//! The store node. [`engine`] is the sync logic in plain Rust (tested
+//! natively); the browser bindings over IndexedDB and fetch are still to come,
+//! so for now the wasm surface only says which API version it speaks.
+
+pub mod engine;
 
 use wasm_bindgen::prelude::*;
 

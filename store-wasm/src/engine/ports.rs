@@ -1,0 +1,94 @@
+//! The engine's three ports. The browser implements them with IndexedDB,
+//! fetch and `Date.now()`; tests with memory and a fake central.
+//!
+//! Futures here are not `Send`: in the browser everything runs on one thread.
+#![allow(async_fn_in_trait)]
+
+use shared::{AdjustRequest, AdjustResult, ChangesPage, Problem, Product, Snapshot, TokenResponse};
+
+use super::model::{Intent, Level, Replica};
+
+/// A storage failure; IndexedDB's quota errors land here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageError(pub String);
+
+impl std::fmt::Display for StorageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What one page of changes does to the replica, written in one transaction
+/// with the new offset, so a crash never applies half a page or skips one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PageWrite {
+    pub levels: Vec<(String, Level)>,
+    pub products: Vec<Product>,
+    pub offset: u64,
+    pub contact_ms: i64,
+}
+
+pub trait Storage {
+    async fn load(&self) -> Result<Replica, StorageError>;
+    /// Replaces levels, catalogue and offset (a snapshot) in one transaction;
+    /// intents are kept.
+    async fn replace(&self, replica: &Replica) -> Result<(), StorageError>;
+    async fn apply(&self, page: &PageWrite) -> Result<(), StorageError>;
+    /// Stores an intent (new or changed), and with it, in the same
+    /// transaction, a level central's answer brought.
+    async fn put_intent(
+        &self,
+        intent: &Intent,
+        level: Option<(&str, Level)>,
+        contact_ms: Option<i64>,
+    ) -> Result<(), StorageError>;
+}
+
+/// Why a call to central got no usable answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// No answer at all: offline, connection lost, timed out.
+    Network(String),
+    /// Central answered with a problem (status ≥ 400).
+    Problem(Box<Problem>),
+}
+
+impl TransportError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            TransportError::Network(_) => None,
+            TransportError::Problem(p) => Some(p.status),
+        }
+    }
+
+    /// Worth sending again later with the same key: no answer, a 5xx, a 429.
+    pub fn is_transient(&self) -> bool {
+        self.status().is_none_or(|s| s >= 500 || s == 429)
+    }
+}
+
+pub trait Transport {
+    async fn sign_in(&self, client_id: &str, secret: &str)
+    -> Result<TokenResponse, TransportError>;
+    async fn snapshot(&self, token: &str, store: &str) -> Result<Snapshot, TransportError>;
+    async fn changes(
+        &self,
+        token: &str,
+        store: &str,
+        from: u64,
+        wait_s: u32,
+    ) -> Result<ChangesPage, TransportError>;
+    async fn adjust(
+        &self,
+        token: &str,
+        store: &str,
+        key: &str,
+        request: &AdjustRequest,
+    ) -> Result<AdjustResult, TransportError>;
+}
+
+pub trait Clock {
+    fn now_ms(&self) -> i64;
+    /// Uniform in [0, 1), for jitter.
+    fn random(&self) -> f64;
+}

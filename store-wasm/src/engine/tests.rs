@@ -1,0 +1,626 @@
+//! The engine against a fake central (in memory, with switches for going
+//! offline, losing answers and expiring tokens) and memory storage.
+
+use std::{
+    cell::{Cell, RefCell},
+    collections::BTreeMap,
+    rc::Rc,
+};
+
+use futures::executor::block_on;
+use shared::{
+    AdjustKind, AdjustRequest, AdjustResult, Change, ChangesPage, ErrorCode, Event, Problem,
+    Product, Role, Snapshot, StockLevel, TokenResponse,
+};
+
+use super::*;
+
+const STORE: &str = "s1";
+
+#[derive(Default)]
+struct Central {
+    levels: BTreeMap<(String, String), (i64, u64)>,
+    products: Vec<Product>,
+    events: Vec<Event>,
+    pruned_through: u64,
+    answers: BTreeMap<String, Result<AdjustResult, Problem>>,
+    offline: bool,
+    lose_answers: bool,
+    sign_ins: u32,
+    /// The next this-many calls answer 401 (an expired or revoked token).
+    unauthorized: u32,
+    page_size: usize,
+}
+
+fn at() -> shared::Timestamp {
+    time::OffsetDateTime::UNIX_EPOCH
+}
+
+fn problem(status: u16, code: ErrorCode) -> Problem {
+    Problem::new(status, code, None)
+}
+
+impl Central {
+    fn head(&self) -> u64 {
+        self.events.last().map_or(self.pruned_through, |e| e.offset)
+    }
+
+    fn push(&mut self, change: Change) {
+        let offset = self.head() + 1;
+        self.events.push(Event {
+            offset,
+            at: at(),
+            change,
+        });
+    }
+
+    fn product(&mut self, sku: &str) {
+        let product = Product {
+            sku: sku.into(),
+            name: format!("Product {sku}"),
+            price_cents: 100,
+            active: true,
+            version: 1,
+            updated_at: at(),
+        };
+        self.products.push(product.clone());
+        self.push(Change::ProductCreated { product });
+    }
+
+    fn set(&mut self, store: &str, sku: &str, available: i64) {
+        let level = self.levels.entry((store.into(), sku.into())).or_default();
+        let previous = level.0;
+        *level = (available, level.1 + 1);
+        let version = level.1;
+        self.push(Change::StockSet {
+            store_id: store.into(),
+            sku: sku.into(),
+            previous,
+            available,
+            version,
+            reason: None,
+        });
+    }
+
+    fn gate(&mut self) -> Result<(), TransportError> {
+        if self.offline {
+            return Err(TransportError::Network("connection refused".into()));
+        }
+        if self.unauthorized > 0 {
+            self.unauthorized -= 1;
+            return Err(TransportError::Problem(Box::new(problem(
+                401,
+                ErrorCode::TokenExpired,
+            ))));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Default)]
+struct FakeCentral(Rc<RefCell<Central>>);
+
+impl Transport for FakeCentral {
+    async fn sign_in(
+        &self,
+        client_id: &str,
+        secret: &str,
+    ) -> Result<TokenResponse, TransportError> {
+        let mut c = self.0.borrow_mut();
+        if c.offline {
+            return Err(TransportError::Network("connection refused".into()));
+        }
+        c.sign_ins += 1;
+        assert_eq!((client_id, secret), (STORE, "secret"));
+        Ok(TokenResponse {
+            access_token: format!("token-{}", c.sign_ins),
+            token_type: "Bearer".into(),
+            expires_in: 900,
+            role: Role::Store,
+            store_id: Some(STORE.into()),
+        })
+    }
+
+    async fn snapshot(&self, _: &str, store: &str) -> Result<Snapshot, TransportError> {
+        let mut c = self.0.borrow_mut();
+        c.gate()?;
+        Ok(Snapshot {
+            offset: c.head(),
+            store_id: Some(store.into()),
+            stores: Vec::new(),
+            products: c.products.clone(),
+            levels: c
+                .levels
+                .iter()
+                .filter(|((s, _), _)| s == store)
+                .map(|((s, sku), (available, version))| StockLevel {
+                    store_id: s.clone(),
+                    sku: sku.clone(),
+                    available: *available,
+                    version: *version,
+                    updated_at: None,
+                })
+                .collect(),
+        })
+    }
+
+    async fn changes(
+        &self,
+        _: &str,
+        store: &str,
+        from: u64,
+        _: u32,
+    ) -> Result<ChangesPage, TransportError> {
+        let mut c = self.0.borrow_mut();
+        c.gate()?;
+        if from < c.pruned_through {
+            return Err(TransportError::Problem(Box::new(problem(
+                410,
+                ErrorCode::OffsetGone,
+            ))));
+        }
+        let limit = c.page_size.max(1);
+        let events: Vec<_> = c
+            .events
+            .iter()
+            .filter(|e| e.offset > from)
+            .filter(|e| e.store_id().is_none_or(|s| s == store))
+            .take(limit)
+            .cloned()
+            .collect();
+        let next_offset = match events.last() {
+            Some(e) if events.len() == limit => e.offset,
+            _ => c.head(),
+        };
+        Ok(ChangesPage {
+            events,
+            next_offset,
+            head: c.head(),
+        })
+    }
+
+    async fn adjust(
+        &self,
+        _: &str,
+        store: &str,
+        key: &str,
+        req: &AdjustRequest,
+    ) -> Result<AdjustResult, TransportError> {
+        let mut c = self.0.borrow_mut();
+        c.gate()?;
+        let answer = match c.answers.get(key) {
+            Some(saved) => saved.clone(),
+            None => {
+                let (available, version) = c
+                    .levels
+                    .get(&(store.into(), req.sku.clone()))
+                    .copied()
+                    .unwrap_or_default();
+                let next = available + req.delta;
+                let answer = if req.kind == AdjustKind::Guarded && req.delta < 0 && next < 0 {
+                    Err(problem(422, ErrorCode::InsufficientStock))
+                } else {
+                    c.levels
+                        .insert((store.into(), req.sku.clone()), (next, version + 1));
+                    c.push(Change::StockAdjusted {
+                        store_id: store.into(),
+                        sku: req.sku.clone(),
+                        delta: req.delta,
+                        adjust_kind: req.kind,
+                        available: next,
+                        version: version + 1,
+                        idempotency_key: key.into(),
+                        reason: None,
+                    });
+                    Ok(AdjustResult {
+                        store_id: store.into(),
+                        sku: req.sku.clone(),
+                        available: next,
+                        version: version + 1,
+                        offset: c.head(),
+                        discrepancy_offset: None,
+                    })
+                };
+                c.answers.insert(key.into(), answer.clone());
+                answer
+            }
+        };
+        if c.lose_answers {
+            return Err(TransportError::Network("connection reset".into()));
+        }
+        answer.map_err(|p| TransportError::Problem(Box::new(p)))
+    }
+}
+
+#[derive(Clone, Default)]
+struct MemoryStorage {
+    saved: Rc<RefCell<Replica>>,
+    fail_writes: Rc<Cell<bool>>,
+}
+
+impl MemoryStorage {
+    fn check(&self) -> Result<(), StorageError> {
+        if self.fail_writes.get() {
+            return Err(StorageError("QuotaExceededError".into()));
+        }
+        Ok(())
+    }
+}
+
+impl Storage for MemoryStorage {
+    async fn load(&self) -> Result<Replica, StorageError> {
+        Ok(self.saved.borrow().clone())
+    }
+
+    async fn replace(&self, replica: &Replica) -> Result<(), StorageError> {
+        self.check()?;
+        let mut saved = self.saved.borrow_mut();
+        let intents = std::mem::take(&mut saved.intents);
+        *saved = Replica {
+            intents,
+            ..replica.clone()
+        };
+        Ok(())
+    }
+
+    async fn apply(&self, page: &PageWrite) -> Result<(), StorageError> {
+        self.check()?;
+        let mut saved = self.saved.borrow_mut();
+        for (sku, level) in &page.levels {
+            saved.levels.insert(sku.clone(), *level);
+        }
+        for product in &page.products {
+            saved.products.insert(product.sku.clone(), product.clone());
+        }
+        saved.offset = Some(page.offset);
+        saved.last_contact_ms = Some(page.contact_ms);
+        Ok(())
+    }
+
+    async fn put_intent(
+        &self,
+        intent: &Intent,
+        level: Option<(&str, Level)>,
+        contact_ms: Option<i64>,
+    ) -> Result<(), StorageError> {
+        self.check()?;
+        let mut saved = self.saved.borrow_mut();
+        match saved.intents.iter_mut().find(|i| i.id == intent.id) {
+            Some(existing) => *existing = intent.clone(),
+            None => saved.intents.push(intent.clone()),
+        }
+        if let Some((sku, level)) = level {
+            saved.levels.insert(sku.into(), level);
+        }
+        if contact_ms.is_some() {
+            saved.last_contact_ms = contact_ms;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Default)]
+struct FakeClock(Rc<Cell<i64>>);
+
+impl Clock for FakeClock {
+    fn now_ms(&self) -> i64 {
+        self.0.get()
+    }
+
+    fn random(&self) -> f64 {
+        0.5
+    }
+}
+
+type TestEngine = Engine<MemoryStorage, FakeCentral, FakeClock>;
+
+struct Harness {
+    central: FakeCentral,
+    storage: MemoryStorage,
+    clock: FakeClock,
+}
+
+impl Harness {
+    /// Central with products A and B at 10 each in s1, and 5 of A in s2.
+    fn new() -> Harness {
+        let central = FakeCentral::default();
+        {
+            let mut c = central.0.borrow_mut();
+            c.page_size = 3;
+            c.product("A");
+            c.product("B");
+            c.set(STORE, "A", 10);
+            c.set(STORE, "B", 10);
+            c.set("s2", "A", 5);
+        }
+        Harness {
+            central,
+            storage: MemoryStorage::default(),
+            clock: FakeClock(Rc::new(Cell::new(1_000_000))),
+        }
+    }
+
+    fn engine(&self) -> TestEngine {
+        let config = Config::new(STORE, "secret");
+        block_on(Engine::open(
+            self.storage.clone(),
+            self.central.clone(),
+            self.clock.clone(),
+            config,
+        ))
+        .expect("open")
+    }
+
+    fn central(&self) -> std::cell::RefMut<'_, Central> {
+        self.central.0.borrow_mut()
+    }
+}
+
+/// Syncs until the replica is at central's head.
+fn catch_up(engine: &mut TestEngine) {
+    for _ in 0..100 {
+        block_on(engine.sync(0)).expect("sync");
+        if engine.status().lag == 0 && engine.replica().offset.is_some() {
+            return;
+        }
+    }
+    panic!("did not catch up");
+}
+
+#[test]
+fn bootstraps_then_follows_pages_in_order() {
+    let h = Harness::new();
+    let mut engine = h.engine();
+    assert!(
+        engine.view("A").is_none(),
+        "nothing before the first snapshot"
+    );
+    assert_eq!(
+        block_on(engine.sync(0)),
+        Ok(Synced::Bootstrapped { offset: 5 })
+    );
+    assert_eq!(engine.view("A").unwrap().central_available, 10);
+
+    for n in 0..7 {
+        h.central().set(STORE, "A", n);
+    }
+    h.central().set("s2", "A", 99);
+    catch_up(&mut engine);
+    let a = engine.view("A").unwrap();
+    assert_eq!((a.central_available, a.shown), (6, 6));
+    assert_eq!(engine.replica().levels["A"].version, 8);
+    assert_eq!(engine.replica().offset, Some(h.central().head()));
+    // What is stored is what is in memory.
+    let saved = h.storage.saved.borrow().clone();
+    assert_eq!(
+        (saved.offset, saved.levels.clone()),
+        (engine.replica().offset, engine.replica().levels.clone())
+    );
+}
+
+#[test]
+fn a_page_that_cannot_be_stored_is_not_applied_at_all() {
+    let h = Harness::new();
+    let mut engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
+    h.central().set(STORE, "A", 1);
+    h.central().set(STORE, "B", 2);
+    h.storage.fail_writes.set(true);
+    assert!(matches!(
+        block_on(engine.sync(0)),
+        Err(EngineError::Storage(_))
+    ));
+    assert_eq!(engine.replica().offset, Some(5), "offset not advanced");
+    assert_eq!(
+        engine.view("A").unwrap().central_available,
+        10,
+        "no half page"
+    );
+    h.storage.fail_writes.set(false);
+    catch_up(&mut engine);
+    assert_eq!(engine.view("A").unwrap().central_available, 1);
+    assert_eq!(engine.view("B").unwrap().central_available, 2);
+}
+
+#[test]
+fn an_offset_central_pruned_means_a_new_snapshot() {
+    let h = Harness::new();
+    let mut engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
+    h.central().set(STORE, "A", 3);
+    h.central().set(STORE, "A", 4);
+    let head = h.central().head();
+    h.central().pruned_through = head;
+    assert_eq!(
+        block_on(engine.sync(0)),
+        Ok(Synced::Bootstrapped { offset: head })
+    );
+    assert_eq!(engine.view("A").unwrap().central_available, 4);
+}
+
+#[test]
+fn offline_sales_queue_as_facts_and_drain_once_with_the_same_key() {
+    let h = Harness::new();
+    let mut engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
+    h.central().offline = true;
+    assert!(block_on(engine.sync(0)).is_err());
+    assert!(!engine.status().online);
+
+    let sale = block_on(engine.sell("A", 3, "sale-1".into())).unwrap();
+    assert_eq!(
+        sale.kind,
+        AdjustKind::Recorded,
+        "offline: the sale happened"
+    );
+    let view = engine.view("A").unwrap();
+    assert_eq!(
+        (view.central_available, view.pending_delta, view.shown),
+        (10, -3, 7)
+    );
+
+    for _ in 0..3 {
+        let flushed = block_on(engine.flush()).unwrap();
+        assert_eq!(
+            flushed,
+            Flushed {
+                applied: 0,
+                rejected: 0,
+                pending: 1
+            }
+        );
+    }
+    assert_eq!(engine.intents()[0].attempts, 3);
+    assert!(
+        h.storage.saved.borrow().intents[0].is_pending(),
+        "stored as pending"
+    );
+
+    h.central().offline = false;
+    assert_eq!(block_on(engine.flush()).unwrap().applied, 1);
+    assert_eq!(h.central().answers.len(), 1, "one key, once");
+    assert_eq!(h.central().levels[&(STORE.into(), "A".into())].0, 7);
+    // The answer updated the level: the intent no longer counts, no double.
+    let view = engine.view("A").unwrap();
+    assert_eq!(
+        (view.central_available, view.pending_delta, view.shown),
+        (7, 0, 7)
+    );
+    catch_up(&mut engine);
+    assert_eq!(engine.view("A").unwrap().shown, 7);
+}
+
+#[test]
+fn a_lost_answer_is_retried_with_the_same_key_and_applied_once() {
+    let h = Harness::new();
+    let mut engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
+    block_on(engine.sell("A", 2, "sale-1".into())).unwrap();
+    h.central().lose_answers = true;
+    assert_eq!(block_on(engine.flush()).unwrap().pending, 1);
+    assert_eq!(
+        h.central().levels[&(STORE.into(), "A".into())].0,
+        8,
+        "applied at central"
+    );
+    h.central().lose_answers = false;
+    assert_eq!(block_on(engine.flush()).unwrap().applied, 1);
+    assert_eq!(
+        h.central().levels[&(STORE.into(), "A".into())].0,
+        8,
+        "not applied twice"
+    );
+    assert_eq!(engine.view("A").unwrap().shown, 8);
+}
+
+#[test]
+fn a_refused_intent_is_final_and_does_not_block_the_queue() {
+    let h = Harness::new();
+    let mut engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
+    assert!(engine.status().online);
+    let big = block_on(engine.sell("A", 50, "too-many".into())).unwrap();
+    assert_eq!(big.kind, AdjustKind::Guarded, "online: central decides");
+    block_on(engine.sell("B", 1, "fine".into())).unwrap();
+    assert_eq!(
+        block_on(engine.flush()).unwrap(),
+        Flushed {
+            applied: 1,
+            rejected: 1,
+            pending: 0
+        }
+    );
+    match &engine.intents()[0].status {
+        IntentStatus::Rejected { problem } => assert!(is_out_of_stock(problem)),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        engine.view("A").unwrap().shown,
+        10,
+        "a refusal never counts"
+    );
+    assert_eq!(engine.view("B").unwrap().shown, 9);
+    assert_eq!(
+        block_on(engine.flush()).unwrap(),
+        Flushed::default(),
+        "nothing resent"
+    );
+}
+
+#[test]
+fn reads_say_when_they_are_stale() {
+    let h = Harness::new();
+    let mut engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
+    let fresh = engine.view("A").unwrap();
+    assert!(!fresh.stale);
+    assert_eq!(fresh.age_ms, Some(0));
+    h.clock.0.set(h.clock.0.get() + 31_000);
+    let old = engine.view("A").unwrap();
+    assert!(old.stale && engine.status().stale);
+    assert_eq!(old.age_ms, Some(31_000));
+    catch_up(&mut engine);
+    assert!(!engine.view("A").unwrap().stale);
+}
+
+#[test]
+fn a_401_means_one_new_sign_in_not_a_loop() {
+    let h = Harness::new();
+    let mut engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
+    assert_eq!(h.central().sign_ins, 1);
+    h.central().unauthorized = 1;
+    block_on(engine.sync(0)).unwrap();
+    assert_eq!(h.central().sign_ins, 2, "signed in again once");
+    h.central().unauthorized = 10;
+    let err = block_on(engine.sync(0)).unwrap_err();
+    assert!(matches!(err, EngineError::Refused(ref p) if p.status == 401));
+    assert_eq!(h.central().sign_ins, 3, "one more try, then the error");
+}
+
+#[test]
+fn tokens_are_renewed_before_they_expire() {
+    let h = Harness::new();
+    let mut engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
+    h.clock.0.set(h.clock.0.get() + 800_000);
+    block_on(engine.sync(0)).unwrap();
+    assert_eq!(h.central().sign_ins, 1, "still valid");
+    h.clock.0.set(h.clock.0.get() + 50_000);
+    block_on(engine.sync(0)).unwrap();
+    assert_eq!(h.central().sign_ins, 2, "renewed within the margin");
+}
+
+#[test]
+fn the_queue_survives_a_reopen() {
+    let h = Harness::new();
+    let mut engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
+    h.central().offline = true;
+    block_on(engine.sell("A", 1, "kept".into())).unwrap();
+    drop(engine);
+    let reopened = h.engine();
+    assert_eq!(reopened.intents().len(), 1);
+    assert_eq!(reopened.view("A").unwrap().shown, 9);
+}
+
+#[test]
+fn a_storage_refusal_is_said_plainly_and_nothing_is_acknowledged() {
+    let h = Harness::new();
+    let mut engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
+    h.storage.fail_writes.set(true);
+    let err = block_on(engine.sell("A", 1, "no-room".into())).unwrap_err();
+    assert_eq!(
+        err,
+        EngineError::Storage(StorageError("QuotaExceededError".into()))
+    );
+    assert!(
+        engine.intents().is_empty(),
+        "not acknowledged, so not queued"
+    );
+    assert!(matches!(
+        block_on(engine.sell("ZZ", 1, "x".into())),
+        Err(EngineError::Invalid(_))
+    ));
+}
