@@ -152,6 +152,12 @@ pub struct Config {
     )]
     pub admin_rate_limit_per_second: u32,
 
+    /// Origins allowed to call the API from a browser (comma-separated; `*`
+    /// for any). Empty: same-origin only, e.g. the POS page served by trunk's
+    /// proxy or by central itself.
+    #[arg(long = "cors-origin", env = "STOCKLINE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
     /// Burst on admin routes.
     #[arg(long, env = "STOCKLINE_ADMIN_RATE_LIMIT_BURST", default_value_t = 50)]
     pub admin_rate_limit_burst: u32,

@@ -16,7 +16,7 @@ use std::any::Any;
 use axum::{
     Router,
     extract::{DefaultBodyLimit, State},
-    http::{StatusCode, header},
+    http::{HeaderName, StatusCode, header},
     middleware::{from_fn, from_fn_with_state},
     response::{IntoResponse, Response},
     routing::get,
@@ -24,6 +24,7 @@ use axum::{
 use shared::ErrorCode;
 use tower_http::{
     catch_panic::CatchPanicLayer,
+    cors::{AllowMethods, AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::{DefaultOnResponse, TraceLayer},
 };
@@ -68,9 +69,34 @@ pub fn router(state: AppState) -> Router {
                 .make_span_with(observability::request_span)
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
+        .layer(cors(&state.config.cors_origins))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Cross-origin access for the configured origins; none by default.
+fn cors(origins: &[String]) -> CorsLayer {
+    let origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(origin)
+        .allow_methods(AllowMethods::any())
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("x-api-key"),
+            HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            header::RETRY_AFTER,
+            HeaderName::from_static(REPLAYED_HEADER),
+            HeaderName::from_static("x-request-id"),
+        ])
 }
 
 /// Prometheus text exposition.
