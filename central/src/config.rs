@@ -155,7 +155,11 @@ pub struct Config {
     /// Origins allowed to call the API from a browser (comma-separated; `*`
     /// for any). Empty: same-origin only, e.g. the POS page served by trunk's
     /// proxy or by central itself.
-    #[arg(long = "cors-origin", env = "STOCKLINE_CORS_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        long = "cors-origin",
+        env = "STOCKLINE_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
     pub cors_origins: Vec<String>,
 
     /// Burst on admin routes.

@@ -115,10 +115,16 @@ async fn health_and_docs() {
 async fn cors_only_for_configured_origins() {
     let preflight = |app: &TestApp| {
         app.client
-            .request(reqwest::Method::OPTIONS, app.url("/v1/stores/s1/adjustments"))
+            .request(
+                reqwest::Method::OPTIONS,
+                app.url("/v1/stores/s1/adjustments"),
+            )
             .header("origin", "http://till.example")
             .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "authorization,idempotency-key,content-type")
+            .header(
+                "access-control-request-headers",
+                "authorization,idempotency-key,content-type",
+            )
             .send()
     };
     let closed = TestApp::spawn().await;
@@ -127,7 +133,13 @@ async fn cors_only_for_configured_origins() {
 
     let open = TestApp::spawn_with(|c| c.cors_origins = vec!["http://till.example".into()]).await;
     let r = preflight(&open).await.unwrap();
-    assert_eq!(r.headers()["access-control-allow-origin"], "http://till.example");
-    let allowed = r.headers()["access-control-allow-headers"].to_str().unwrap().to_owned();
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://till.example"
+    );
+    let allowed = r.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(allowed.contains("idempotency-key") && allowed.contains("authorization"));
 }

@@ -15,6 +15,8 @@ mod ports;
 #[cfg(test)]
 mod tests;
 
+use std::cell::{Cell, RefCell};
+
 use shared::{
     AdjustKind, AdjustRequest, Change, ChangesPage, ErrorCode, Event, Problem, Snapshot, StockLevel,
 };
@@ -101,16 +103,25 @@ pub struct Status {
     pub last_contact_ms: Option<i64>,
 }
 
+/// What the engine knows; borrowed only between awaits, never across one,
+/// so reads answer at once even while a long-poll is in flight.
+struct State {
+    replica: Replica,
+    token: Option<(String, i64)>,
+    online: bool,
+    head: u64,
+    backoff: Backoff,
+}
+
 pub struct Engine<S, T, C> {
     storage: S,
     transport: T,
     clock: C,
     config: Config,
-    replica: Replica,
-    token: Option<(String, i64)>,
-    online: bool,
-    head: u64,
-    pub backoff: Backoff,
+    state: RefCell<State>,
+    /// One forwarding round at a time: two would send the same intent twice
+    /// (harmless with its key, but wasteful).
+    flushing: Cell<bool>,
 }
 
 impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
@@ -126,58 +137,67 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             transport,
             clock,
             config,
-            head: replica.offset.unwrap_or(0),
-            replica,
-            token: None,
-            online: false,
-            backoff: Backoff::default(),
+            state: RefCell::new(State {
+                head: replica.offset.unwrap_or(0),
+                replica,
+                token: None,
+                online: false,
+                backoff: Backoff::default(),
+            }),
+            flushing: Cell::new(false),
         })
     }
 
-    pub fn replica(&self) -> &Replica {
-        &self.replica
+    pub fn replica(&self) -> Replica {
+        self.state.borrow().replica.clone()
     }
 
-    pub fn intents(&self) -> &[Intent] {
-        &self.replica.intents
+    pub fn intents(&self) -> Vec<Intent> {
+        self.state.borrow().replica.intents.clone()
     }
 
-    fn age_ms(&self) -> Option<i64> {
-        self.replica
+    fn age_ms(&self, state: &State) -> Option<i64> {
+        state
+            .replica
             .last_contact_ms
             .map(|at| (self.clock.now_ms() - at).max(0))
     }
 
-    fn is_stale(&self) -> bool {
-        self.age_ms()
+    fn is_stale(&self, state: &State) -> bool {
+        self.age_ms(state)
             .is_none_or(|age| age > self.config.stale_after_ms)
     }
 
     pub fn status(&self) -> Status {
+        let state = self.state.borrow();
         Status {
-            online: self.online,
-            stale: self.is_stale(),
-            offset: self.replica.offset,
-            lag: self.head.saturating_sub(self.replica.offset.unwrap_or(0)),
-            queued: self
+            online: state.online,
+            stale: self.is_stale(&state),
+            offset: state.replica.offset,
+            lag: state.head.saturating_sub(state.replica.offset.unwrap_or(0)),
+            queued: state
                 .replica
                 .intents
                 .iter()
                 .filter(|i| i.is_pending())
                 .count(),
-            last_contact_ms: self.replica.last_contact_ms,
+            last_contact_ms: state.replica.last_contact_ms,
         }
     }
 
     /// What the till shows for `sku`: central's figure plus this till's
     /// intents central's figure does not include yet.
     pub fn view(&self, sku: &str) -> Option<StockView> {
-        let product = self.replica.products.get(sku);
-        let level = self.replica.levels.get(sku);
+        self.view_in(&self.state.borrow(), sku)
+    }
+
+    fn view_in(&self, state: &State, sku: &str) -> Option<StockView> {
+        let product = state.replica.products.get(sku);
+        let level = state.replica.levels.get(sku);
         if product.is_none() && level.is_none() {
             return None;
         }
-        let counted: Vec<_> = self
+        let counted: Vec<_> = state
             .replica
             .intents
             .iter()
@@ -193,34 +213,31 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             pending_delta,
             shown: central + pending_delta,
             pending_intents: counted.len(),
-            stale: self.is_stale(),
-            age_ms: self.age_ms(),
+            stale: self.is_stale(state),
+            age_ms: self.age_ms(state),
         })
     }
 
     /// Active products whose sku or name contains `filter` (any case).
     pub fn list(&self, filter: &str) -> Vec<StockView> {
         let filter = filter.to_lowercase();
-        self.replica
+        let state = self.state.borrow();
+        state
+            .replica
             .products
             .values()
             .filter(|p| p.active)
             .filter(|p| {
                 p.sku.to_lowercase().contains(&filter) || p.name.to_lowercase().contains(&filter)
             })
-            .filter_map(|p| self.view(&p.sku))
+            .filter_map(|p| self.view_in(&state, &p.sku))
             .collect()
     }
 
     /// A sale. Offline it is a recorded fact (the goods left the shop);
     /// online it is guarded, so central can refuse what the shelf lacks.
-    pub async fn sell(
-        &mut self,
-        sku: &str,
-        quantity: i64,
-        id: String,
-    ) -> Result<Intent, EngineError> {
-        let kind = if self.online {
+    pub async fn sell(&self, sku: &str, quantity: i64, id: String) -> Result<Intent, EngineError> {
+        let kind = if self.state.borrow().online {
             AdjustKind::Guarded
         } else {
             AdjustKind::Recorded
@@ -230,7 +247,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
 
     /// A restock: always guarded (it cannot go below zero anyway).
     pub async fn restock(
-        &mut self,
+        &self,
         sku: &str,
         quantity: i64,
         id: String,
@@ -239,7 +256,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
     }
 
     async fn record(
-        &mut self,
+        &self,
         sku: &str,
         delta: i64,
         kind: AdjustKind,
@@ -248,7 +265,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         if delta == 0 || delta.abs() > shared::validate::MAX_QUANTITY {
             return Err(EngineError::Invalid("quantity must be positive".into()));
         }
-        if !self.replica.products.contains_key(sku) {
+        if !self.state.borrow().replica.products.contains_key(sku) {
             return Err(EngineError::Invalid(format!("unknown sku {sku}")));
         }
         let intent = Intent {
@@ -263,14 +280,14 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         };
         // Stored before anything else: an acknowledged intent is never lost.
         self.storage.put_intent(&intent, None, None).await?;
-        self.replica.intents.push(intent.clone());
+        self.state.borrow_mut().replica.intents.push(intent.clone());
         Ok(intent)
     }
 
     /// A valid token, signing in when there is none or it is about to expire.
-    async fn token(&mut self) -> Result<String, TransportError> {
+    async fn token(&self) -> Result<String, TransportError> {
         let now = self.clock.now_ms();
-        if let Some((token, expires)) = &self.token
+        if let Some((token, expires)) = &self.state.borrow().token
             && now + self.config.refresh_margin_ms < *expires
         {
             return Ok(token.clone());
@@ -280,20 +297,20 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             .sign_in(&self.config.store_id, &self.config.client_secret)
             .await?;
         let expires = now + answer.expires_in as i64 * 1000;
-        self.token = Some((answer.access_token.clone(), expires));
+        self.state.borrow_mut().token = Some((answer.access_token.clone(), expires));
         Ok(answer.access_token)
     }
 
     /// Runs a call with a token; a 401 means one fresh sign-in and one more
     /// try, never a loop.
     async fn authed<R>(
-        &mut self,
+        &self,
         call: impl AsyncFn(&T, &str) -> Result<R, TransportError>,
     ) -> Result<R, TransportError> {
         let token = self.token().await?;
         match call(&self.transport, &token).await {
             Err(e) if e.status() == Some(401) => {
-                self.token = None;
+                self.state.borrow_mut().token = None;
                 let token = self.token().await?;
                 call(&self.transport, &token).await
             }
@@ -301,30 +318,31 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         }
     }
 
-    fn heard_from_central(&mut self) {
-        self.online = true;
-        self.replica.last_contact_ms = Some(self.clock.now_ms());
-        self.backoff.reset();
+    fn heard_from_central(&self) {
+        let mut state = self.state.borrow_mut();
+        state.online = true;
+        state.replica.last_contact_ms = Some(self.clock.now_ms());
+        state.backoff.reset();
     }
 
-    fn note_failure(&mut self, error: &TransportError) {
+    fn note_failure(&self, error: &TransportError) {
         if error.is_transient() {
-            self.online = false;
+            self.state.borrow_mut().online = false;
         }
     }
 
     /// One replication step: a snapshot if there is no offset, else one
     /// page of changes (long-polled up to `wait_s`).
-    pub async fn sync(&mut self, wait_s: u32) -> Result<Synced, EngineError> {
-        let Some(from) = self.replica.offset else {
+    pub async fn sync(&self, wait_s: u32) -> Result<Synced, EngineError> {
+        let Some(from) = self.state.borrow().replica.offset else {
             return self.bootstrap().await;
         };
-        let store = self.config.store_id.clone();
+        let store = &self.config.store_id;
         let page = self
-            .authed(async |t: &T, token: &str| t.changes(token, &store, from, wait_s).await)
+            .authed(async |t: &T, token: &str| t.changes(token, store, from, wait_s).await)
             .await;
         match page {
-            Ok(page) => self.apply(page).await,
+            Ok(page) => self.apply(from, page).await,
             Err(e) if e.status() == Some(410) => self.bootstrap().await,
             Err(e) => {
                 self.note_failure(&e);
@@ -333,10 +351,10 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         }
     }
 
-    async fn bootstrap(&mut self) -> Result<Synced, EngineError> {
-        let store = self.config.store_id.clone();
+    async fn bootstrap(&self) -> Result<Synced, EngineError> {
+        let store = &self.config.store_id;
         let snapshot = self
-            .authed(async |t: &T, token: &str| t.snapshot(token, &store).await)
+            .authed(async |t: &T, token: &str| t.snapshot(token, store).await)
             .await
             .inspect_err(|e| self.note_failure(e))?;
         let Snapshot {
@@ -345,7 +363,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             levels,
             ..
         } = snapshot;
-        let mut next = Replica {
+        let next = Replica {
             offset: Some(offset),
             last_contact_ms: Some(self.clock.now_ms()),
             levels: levels
@@ -364,59 +382,86 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             intents: Vec::new(),
         };
         self.storage.replace(&next).await?;
-        next.intents = std::mem::take(&mut self.replica.intents);
-        self.replica = next;
-        self.head = self.head.max(offset);
+        {
+            let mut state = self.state.borrow_mut();
+            let intents = std::mem::take(&mut state.replica.intents);
+            state.replica = Replica { intents, ..next };
+            state.head = state.head.max(offset);
+        }
         self.heard_from_central();
         Ok(Synced::Bootstrapped { offset })
     }
 
-    /// Applies one page: what it changes and the new offset are stored in
-    /// one transaction, then taken into memory.
-    async fn apply(&mut self, page: ChangesPage) -> Result<Synced, EngineError> {
+    /// Applies one page fetched from `from`: what it changes and the new
+    /// offset are stored in one transaction, then taken into memory.
+    async fn apply(&self, from: u64, page: ChangesPage) -> Result<Synced, EngineError> {
         let mut write = PageWrite {
             offset: page.next_offset,
             contact_ms: self.clock.now_ms(),
             ..PageWrite::default()
         };
-        let mut levels = self.replica.levels.clone();
         let events = page.events.len();
-        for Event { change, .. } in page.events {
-            match change {
-                Change::StockAdjusted {
-                    store_id,
-                    sku,
-                    available,
-                    version,
-                    ..
-                }
-                | Change::StockSet {
-                    store_id,
-                    sku,
-                    available,
-                    version,
-                    ..
-                } if store_id == self.config.store_id => {
-                    let newer = levels.get(&sku).is_none_or(|l| version > l.version);
-                    if newer {
-                        let level = Level { available, version };
-                        levels.insert(sku.clone(), level);
-                        write.levels.push((sku, level));
+        {
+            let state = self.state.borrow();
+            let mut latest = std::collections::BTreeMap::new();
+            for Event { change, .. } in page.events {
+                match change {
+                    Change::StockAdjusted {
+                        store_id,
+                        sku,
+                        available,
+                        version,
+                        ..
                     }
+                    | Change::StockSet {
+                        store_id,
+                        sku,
+                        available,
+                        version,
+                        ..
+                    } if store_id == self.config.store_id => {
+                        let known = latest
+                            .get(&sku)
+                            .or_else(|| state.replica.levels.get(&sku))
+                            .map(|l: &Level| l.version);
+                        if known.is_none_or(|v| version > v) {
+                            latest.insert(sku, Level { available, version });
+                        }
+                    }
+                    Change::ProductCreated { product }
+                    | Change::ProductUpdated { product }
+                    | Change::ProductDeleted { product } => write.products.push(product),
+                    _ => {}
                 }
-                Change::ProductCreated { product }
-                | Change::ProductUpdated { product }
-                | Change::ProductDeleted { product } => write.products.push(product),
-                _ => {}
             }
+            write.levels = latest.into_iter().collect();
         }
         self.storage.apply(&write).await?;
-        self.replica.levels = levels;
-        for product in write.products {
-            self.replica.products.insert(product.sku.clone(), product);
+        {
+            let mut state = self.state.borrow_mut();
+            if state.replica.offset != Some(from) {
+                // Another step moved the replica meanwhile; its state stands.
+                return Ok(Synced::Applied {
+                    events: 0,
+                    offset: state.replica.offset.unwrap_or(from),
+                });
+            }
+            for (sku, level) in &write.levels {
+                let newer = state
+                    .replica
+                    .levels
+                    .get(sku)
+                    .is_none_or(|l| level.version > l.version);
+                if newer {
+                    state.replica.levels.insert(sku.clone(), *level);
+                }
+            }
+            for product in write.products {
+                state.replica.products.insert(product.sku.clone(), product);
+            }
+            state.replica.offset = Some(write.offset);
+            state.head = page.head.max(write.offset);
         }
-        self.replica.offset = Some(write.offset);
-        self.head = page.head.max(write.offset);
         self.heard_from_central();
         Ok(Synced::Applied {
             events,
@@ -427,17 +472,31 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
     /// Forwards pending intents in order. A refusal is final for its intent
     /// and the round goes on; no answer stops the round (the rest would fail
     /// too) and everything stays pending, to be sent again with its key.
-    pub async fn flush(&mut self) -> Result<Flushed, EngineError> {
+    pub async fn flush(&self) -> Result<Flushed, EngineError> {
+        if self.flushing.replace(true) {
+            return Ok(Flushed::default());
+        }
+        let result = self.flush_round().await;
+        self.flushing.set(false);
+        result
+    }
+
+    async fn flush_round(&self) -> Result<Flushed, EngineError> {
         let mut flushed = Flushed::default();
-        let store = self.config.store_id.clone();
-        let mut index = 0;
-        while index < self.replica.intents.len() {
-            let intent = &self.replica.intents[index];
-            if !intent.is_pending() {
-                index += 1;
-                continue;
-            }
-            let key = intent.id.clone();
+        let store = &self.config.store_id;
+        let mut after = 0;
+        loop {
+            let next = {
+                let state = self.state.borrow();
+                state.replica.intents[after.min(state.replica.intents.len())..]
+                    .iter()
+                    .position(Intent::is_pending)
+                    .map(|i| (after + i, state.replica.intents[after + i].clone()))
+            };
+            let Some((index, mut intent)) = next else {
+                break;
+            };
+            after = index + 1;
             let request = AdjustRequest {
                 sku: intent.sku.clone(),
                 delta: intent.delta,
@@ -445,22 +504,18 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                 expected_version: None,
                 reason: None,
             };
+            let key = intent.id.clone();
             let answer = self
-                .authed(async |t: &T, token: &str| t.adjust(token, &store, &key, &request).await)
+                .authed(async |t: &T, token: &str| t.adjust(token, store, &key, &request).await)
                 .await;
-            let now = self.clock.now_ms();
-            let mut intent = self.replica.intents[index].clone();
             intent.attempts += 1;
             let mut level = None;
             let transient = match answer {
                 Ok(result) => {
-                    let current = self.replica.levels.get(&result.sku);
-                    if current.is_none_or(|l| result.version > l.version) {
-                        level = Some(Level {
-                            available: result.available,
-                            version: result.version,
-                        });
-                    }
+                    level = Some(Level {
+                        available: result.available,
+                        version: result.version,
+                    });
                     intent.status = IntentStatus::Applied { result };
                     intent.last_error = None;
                     flushed.applied += 1;
@@ -482,28 +537,41 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                 }
                 Err(TransportError::Network(_)) => unreachable!("a network error is transient"),
             };
-            let contact = (!transient).then_some(now);
+            // Only a level newer than the replica's is worth storing.
+            let level = level.filter(|new| {
+                let state = self.state.borrow();
+                state
+                    .replica
+                    .levels
+                    .get(&intent.sku)
+                    .is_none_or(|l| new.version > l.version)
+            });
+            let contact = (!transient).then(|| self.clock.now_ms());
             self.storage
                 .put_intent(&intent, level.map(|l| (intent.sku.as_str(), l)), contact)
                 .await?;
-            if let Some(level) = level {
-                self.replica.levels.insert(intent.sku.clone(), level);
+            {
+                let mut state = self.state.borrow_mut();
+                if let Some(level) = level {
+                    state.replica.levels.insert(intent.sku.clone(), level);
+                }
+                if let Some(slot) = state.replica.intents.iter_mut().find(|i| i.id == intent.id) {
+                    *slot = intent;
+                }
             }
-            self.replica.intents[index] = intent;
             if transient {
                 flushed.pending = self.status().queued;
                 return Ok(flushed);
             }
             self.heard_from_central();
-            index += 1;
         }
         Ok(flushed)
     }
 
     /// How long to wait before trying central again (exponential, jittered).
-    pub fn retry_delay_ms(&mut self) -> u64 {
+    pub fn retry_delay_ms(&self) -> u64 {
         let random = self.clock.random();
-        self.backoff.next_delay_ms(random)
+        self.state.borrow_mut().backoff.next_delay_ms(random)
     }
 }
 

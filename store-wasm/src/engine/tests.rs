@@ -30,6 +30,8 @@ struct Central {
     /// The next this-many calls answer 401 (an expired or revoked token).
     unauthorized: u32,
     page_size: usize,
+    /// When set, the next changes call waits for this before answering.
+    hold: Option<futures::channel::oneshot::Receiver<()>>,
 }
 
 fn at() -> shared::Timestamp {
@@ -151,6 +153,10 @@ impl Transport for FakeCentral {
         from: u64,
         _: u32,
     ) -> Result<ChangesPage, TransportError> {
+        let held = self.0.borrow_mut().hold.take();
+        if let Some(held) = held {
+            let _ = held.await;
+        }
         let mut c = self.0.borrow_mut();
         c.gate()?;
         if from < c.pruned_through {
@@ -357,7 +363,7 @@ impl Harness {
 }
 
 /// Syncs until the replica is at central's head.
-fn catch_up(engine: &mut TestEngine) {
+fn catch_up(engine: &TestEngine) {
     for _ in 0..100 {
         block_on(engine.sync(0)).expect("sync");
         if engine.status().lag == 0 && engine.replica().offset.is_some() {
@@ -370,7 +376,7 @@ fn catch_up(engine: &mut TestEngine) {
 #[test]
 fn bootstraps_then_follows_pages_in_order() {
     let h = Harness::new();
-    let mut engine = h.engine();
+    let engine = h.engine();
     assert!(
         engine.view("A").is_none(),
         "nothing before the first snapshot"
@@ -385,7 +391,7 @@ fn bootstraps_then_follows_pages_in_order() {
         h.central().set(STORE, "A", n);
     }
     h.central().set("s2", "A", 99);
-    catch_up(&mut engine);
+    catch_up(&engine);
     let a = engine.view("A").unwrap();
     assert_eq!((a.central_available, a.shown), (6, 6));
     assert_eq!(engine.replica().levels["A"].version, 8);
@@ -401,7 +407,7 @@ fn bootstraps_then_follows_pages_in_order() {
 #[test]
 fn a_page_that_cannot_be_stored_is_not_applied_at_all() {
     let h = Harness::new();
-    let mut engine = h.engine();
+    let engine = h.engine();
     block_on(engine.sync(0)).unwrap();
     h.central().set(STORE, "A", 1);
     h.central().set(STORE, "B", 2);
@@ -417,7 +423,7 @@ fn a_page_that_cannot_be_stored_is_not_applied_at_all() {
         "no half page"
     );
     h.storage.fail_writes.set(false);
-    catch_up(&mut engine);
+    catch_up(&engine);
     assert_eq!(engine.view("A").unwrap().central_available, 1);
     assert_eq!(engine.view("B").unwrap().central_available, 2);
 }
@@ -425,7 +431,7 @@ fn a_page_that_cannot_be_stored_is_not_applied_at_all() {
 #[test]
 fn an_offset_central_pruned_means_a_new_snapshot() {
     let h = Harness::new();
-    let mut engine = h.engine();
+    let engine = h.engine();
     block_on(engine.sync(0)).unwrap();
     h.central().set(STORE, "A", 3);
     h.central().set(STORE, "A", 4);
@@ -441,7 +447,7 @@ fn an_offset_central_pruned_means_a_new_snapshot() {
 #[test]
 fn offline_sales_queue_as_facts_and_drain_once_with_the_same_key() {
     let h = Harness::new();
-    let mut engine = h.engine();
+    let engine = h.engine();
     block_on(engine.sync(0)).unwrap();
     h.central().offline = true;
     assert!(block_on(engine.sync(0)).is_err());
@@ -486,14 +492,14 @@ fn offline_sales_queue_as_facts_and_drain_once_with_the_same_key() {
         (view.central_available, view.pending_delta, view.shown),
         (7, 0, 7)
     );
-    catch_up(&mut engine);
+    catch_up(&engine);
     assert_eq!(engine.view("A").unwrap().shown, 7);
 }
 
 #[test]
 fn a_lost_answer_is_retried_with_the_same_key_and_applied_once() {
     let h = Harness::new();
-    let mut engine = h.engine();
+    let engine = h.engine();
     block_on(engine.sync(0)).unwrap();
     block_on(engine.sell("A", 2, "sale-1".into())).unwrap();
     h.central().lose_answers = true;
@@ -516,7 +522,7 @@ fn a_lost_answer_is_retried_with_the_same_key_and_applied_once() {
 #[test]
 fn a_refused_intent_is_final_and_does_not_block_the_queue() {
     let h = Harness::new();
-    let mut engine = h.engine();
+    let engine = h.engine();
     block_on(engine.sync(0)).unwrap();
     assert!(engine.status().online);
     let big = block_on(engine.sell("A", 50, "too-many".into())).unwrap();
@@ -550,7 +556,7 @@ fn a_refused_intent_is_final_and_does_not_block_the_queue() {
 #[test]
 fn reads_say_when_they_are_stale() {
     let h = Harness::new();
-    let mut engine = h.engine();
+    let engine = h.engine();
     block_on(engine.sync(0)).unwrap();
     let fresh = engine.view("A").unwrap();
     assert!(!fresh.stale);
@@ -559,14 +565,14 @@ fn reads_say_when_they_are_stale() {
     let old = engine.view("A").unwrap();
     assert!(old.stale && engine.status().stale);
     assert_eq!(old.age_ms, Some(31_000));
-    catch_up(&mut engine);
+    catch_up(&engine);
     assert!(!engine.view("A").unwrap().stale);
 }
 
 #[test]
 fn a_401_means_one_new_sign_in_not_a_loop() {
     let h = Harness::new();
-    let mut engine = h.engine();
+    let engine = h.engine();
     block_on(engine.sync(0)).unwrap();
     assert_eq!(h.central().sign_ins, 1);
     h.central().unauthorized = 1;
@@ -581,7 +587,7 @@ fn a_401_means_one_new_sign_in_not_a_loop() {
 #[test]
 fn tokens_are_renewed_before_they_expire() {
     let h = Harness::new();
-    let mut engine = h.engine();
+    let engine = h.engine();
     block_on(engine.sync(0)).unwrap();
     h.clock.0.set(h.clock.0.get() + 800_000);
     block_on(engine.sync(0)).unwrap();
@@ -592,9 +598,39 @@ fn tokens_are_renewed_before_they_expire() {
 }
 
 #[test]
+fn reads_and_sales_go_on_while_a_long_poll_waits() {
+    let h = Harness::new();
+    let engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
+    h.central().set(STORE, "A", 4);
+    let (release, held) = futures::channel::oneshot::channel();
+    h.central().hold = Some(held);
+    block_on(async {
+        let sync = engine.sync(25);
+        let meanwhile = async {
+            // The sync is parked on the long-poll here.
+            let shown = engine.view("A").map(|v| v.shown);
+            let sold = engine.sell("B", 1, "during".into()).await;
+            release.send(()).unwrap();
+            (shown, sold)
+        };
+        let (synced, (shown, sold)) = futures::join!(sync, meanwhile);
+        assert_eq!(
+            shown,
+            Some(10),
+            "answered from the replica, without waiting"
+        );
+        assert!(sold.is_ok());
+        assert!(matches!(synced, Ok(Synced::Applied { events: 1, .. })));
+    });
+    assert_eq!(engine.view("A").unwrap().shown, 4);
+    assert_eq!(engine.view("B").unwrap().shown, 9);
+}
+
+#[test]
 fn the_queue_survives_a_reopen() {
     let h = Harness::new();
-    let mut engine = h.engine();
+    let engine = h.engine();
     block_on(engine.sync(0)).unwrap();
     h.central().offline = true;
     block_on(engine.sell("A", 1, "kept".into())).unwrap();
@@ -607,7 +643,7 @@ fn the_queue_survives_a_reopen() {
 #[test]
 fn a_storage_refusal_is_said_plainly_and_nothing_is_acknowledged() {
     let h = Harness::new();
-    let mut engine = h.engine();
+    let engine = h.engine();
     block_on(engine.sync(0)).unwrap();
     h.storage.fail_writes.set(true);
     let err = block_on(engine.sell("A", 1, "no-room".into())).unwrap_err();
