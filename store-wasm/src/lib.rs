@@ -1,7 +1,9 @@
-//! The store node. [`engine`] is the sync logic in plain Rust (tested
-//! natively); the browser bindings over IndexedDB and fetch are still to come,
-//! so for now the wasm surface only says which API version it speaks.
+//! The store node. [`engine`] is the sync logic in plain Rust, tested
+//! natively; `browser` (wasm32 only) implements its ports with IndexedDB and
+//! fetch and exposes the `StoreNode` class to the page.
 
+#[cfg(target_arch = "wasm32")]
+pub mod browser;
 pub mod engine;
 
 use wasm_bindgen::prelude::*;

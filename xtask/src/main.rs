@@ -91,12 +91,85 @@ fn test() -> anyhow::Result<()> {
     let mut wasm_build = vec!["build", "--target", "wasm32-unknown-unknown"];
     wasm_build.extend(WASM_CRATES);
     sh("cargo", &wasm_build)?;
-    step("native tests: shared, central (real server, real SQLite), end-to-end");
+    step("native tests: shared, central (real server, real SQLite), store engine, end-to-end");
     let mut tally = Tally::default();
-    let tests = tally.cargo_test(&["test", "--workspace"]);
+    let native = tally.cargo_test(&["test", "--workspace"], &[]);
+    let browser = native.and_then(|()| browser_tests(&mut tally));
     // One closing line over every test binary, whatever happened above.
     println!("\ntests: {} passed, {} failed", tally.passed, tally.failed);
-    tests
+    browser
+}
+
+/// The store node's tests in headless Chromium, against a real central
+/// started here on a free port with a fresh database.
+fn browser_tests(tally: &mut Tally) -> anyhow::Result<()> {
+    setup::chromium()?;
+    setup::wasm_bindgen()?;
+    step("starting central for the browser tests (fresh database, CORS open)");
+    sh("cargo", &["build", "-p", "central"])?;
+    let data = env::temp_dir().join(format!("stockline-browser-tests-{}", std::process::id()));
+    let key = format!("browser-tests-{}", std::process::id());
+    let mut central = Command::new(root().join("target/debug/central"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--cors-origin", "*"])
+        .args([
+            "--rate-limit",
+            "false",
+            "--admin-api-key",
+            &key,
+            "--data-dir",
+        ])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting central")?;
+    let addr = listening_addr(&mut central);
+    let result = addr.and_then(|addr| {
+        step(&format!(
+            "store node tests in headless Chromium against http://{addr}"
+        ));
+        tally.cargo_test(
+            &[
+                "test",
+                "-p",
+                "store-wasm",
+                "--target",
+                "wasm32-unknown-unknown",
+            ],
+            &[
+                ("STOCKLINE_CENTRAL_URL", format!("http://{addr}").into()),
+                ("STOCKLINE_ADMIN_KEY", key.clone().into()),
+                ("CHROMEDRIVER", "/usr/bin/chromedriver".into()),
+                (
+                    "WASM_BINDGEN_TEST_WEBDRIVER_JSON",
+                    root().join("store-wasm/webdriver.json").into(),
+                ),
+                ("PATH", setup::tool_path()),
+            ],
+        )
+    });
+    let _ = central.kill();
+    let _ = central.wait();
+    let _ = std::fs::remove_dir_all(&data);
+    result
+}
+
+/// Reads central's JSON log until its "listening" line; returns the address.
+fn listening_addr(central: &mut std::process::Child) -> anyhow::Result<String> {
+    let stdout = central.stdout.take().context("central's stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        let line = line?;
+        if line.contains(r#""message":"listening""#)
+            && let Some(rest) = line.split(r#""addr":""#).nth(1)
+            && let Some(addr) = rest.split('"').next()
+        {
+            let addr = addr.to_owned();
+            // Keep draining the log so central never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            return Ok(addr);
+        }
+    }
+    bail!("central exited before listening")
 }
 
 /// Sums cargo's per-binary "test result:" lines while passing output through.
@@ -107,9 +180,14 @@ struct Tally {
 }
 
 impl Tally {
-    fn cargo_test(&mut self, args: &[&str]) -> anyhow::Result<()> {
+    fn cargo_test(
+        &mut self,
+        args: &[&str],
+        envs: &[(&str, std::ffi::OsString)],
+    ) -> anyhow::Result<()> {
         let mut child = Command::new("cargo")
             .args(args)
+            .envs(envs.iter().map(|(k, v)| (k, v)))
             .current_dir(root())
             .stdout(Stdio::piped())
             .spawn()

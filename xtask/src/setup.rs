@@ -18,6 +18,32 @@ pub fn all() -> anyhow::Result<()> {
     wasm_bindgen()?;
     wasm_opt()?;
     trunk()?;
+    chromium()?;
+    Ok(())
+}
+
+/// Debian's Chromium and its WebDriver, for the browser tests.
+pub fn chromium() -> anyhow::Result<()> {
+    let have = |p: &str| std::path::Path::new(p).exists();
+    if have("/usr/bin/chromium") && have("/usr/bin/chromedriver") {
+        return Ok(());
+    }
+    step("installing Debian's chromium and chromium-driver (apt-get, ~1 min, once)");
+    sh("apt-get", &["update"])?;
+    let status = Command::new("apt-get")
+        .args([
+            "install",
+            "-y",
+            "--no-install-recommends",
+            "chromium",
+            "chromium-driver",
+        ])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .context("starting apt-get")?;
+    if !status.success() {
+        bail!("apt-get install chromium chromium-driver failed ({status})");
+    }
     Ok(())
 }
 

@@ -1,0 +1,113 @@
+//! [`Transport`] over `fetch` (gloo-net) and [`Clock`] over `Date`/`Math`.
+
+use gloo_net::http::{Request, RequestBuilder, Response};
+use serde::de::DeserializeOwned;
+use shared::{
+    AdjustRequest, AdjustResult, ChangesPage, ErrorCode, IDEMPOTENCY_KEY_HEADER, Problem, Snapshot,
+    TokenRequest, TokenResponse,
+};
+
+use crate::engine::{Clock, Transport, TransportError};
+
+pub struct HttpTransport {
+    /// Central's base URL, without a trailing slash ("" for same-origin).
+    base: String,
+}
+
+impl HttpTransport {
+    pub fn new(base: &str) -> Self {
+        HttpTransport {
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+fn bearer(request: RequestBuilder, token: &str) -> RequestBuilder {
+    request.header("Authorization", &format!("Bearer {token}"))
+}
+
+fn network(e: gloo_net::Error) -> TransportError {
+    TransportError::Network(e.to_string())
+}
+
+/// A 2xx body, or the problem central answered with.
+async fn answer<T: DeserializeOwned>(
+    response: Result<Response, gloo_net::Error>,
+) -> Result<T, TransportError> {
+    let response = response.map_err(network)?;
+    if response.ok() {
+        return response.json().await.map_err(network);
+    }
+    let status = response.status();
+    let problem = response
+        .json::<Problem>()
+        .await
+        .unwrap_or_else(|_| Problem::new(status, ErrorCode::Unknown, None));
+    Err(TransportError::Problem(Box::new(problem)))
+}
+
+impl Transport for HttpTransport {
+    async fn sign_in(
+        &self,
+        client_id: &str,
+        secret: &str,
+    ) -> Result<TokenResponse, TransportError> {
+        let body = TokenRequest::Store {
+            client_id: client_id.to_owned(),
+            client_secret: secret.to_owned(),
+        };
+        let request = Request::post(&self.url("/v1/auth/token"))
+            .json(&body)
+            .map_err(network)?;
+        answer(request.send().await).await
+    }
+
+    async fn snapshot(&self, token: &str, store: &str) -> Result<Snapshot, TransportError> {
+        let url = self.url(&format!("/v1/replication/snapshot?store={store}"));
+        answer(bearer(Request::get(&url), token).send().await).await
+    }
+
+    async fn changes(
+        &self,
+        token: &str,
+        store: &str,
+        from: u64,
+        wait_s: u32,
+    ) -> Result<ChangesPage, TransportError> {
+        let url = self.url(&format!(
+            "/v1/replication/changes?from={from}&store={store}&wait={wait_s}"
+        ));
+        answer(bearer(Request::get(&url), token).send().await).await
+    }
+
+    async fn adjust(
+        &self,
+        token: &str,
+        store: &str,
+        key: &str,
+        request: &AdjustRequest,
+    ) -> Result<AdjustResult, TransportError> {
+        let url = self.url(&format!("/v1/stores/{store}/adjustments"));
+        let request = bearer(Request::post(&url), token)
+            .header(IDEMPOTENCY_KEY_HEADER, key)
+            .json(request)
+            .map_err(network)?;
+        answer(request.send().await).await
+    }
+}
+
+pub struct JsClock;
+
+impl Clock for JsClock {
+    fn now_ms(&self) -> i64 {
+        js_sys::Date::now() as i64
+    }
+
+    fn random(&self) -> f64 {
+        js_sys::Math::random()
+    }
+}

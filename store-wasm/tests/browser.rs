@@ -1,0 +1,210 @@
+//! The store node in headless Chromium against a real central, started by
+//! `cargo xtask test` on a free port with a fresh database; its URL and an
+//! admin key arrive at build time (STOCKLINE_CENTRAL_URL, STOCKLINE_ADMIN_KEY).
+#![cfg(target_arch = "wasm32")]
+
+use gloo_net::http::Request;
+use serde_json::{Value, json};
+use shared::AdjustKind;
+use store_wasm::{
+    browser::{HttpTransport, IdbStorage, JsClock, StoreNode},
+    engine::{Config, Engine, IntentStatus, Synced},
+};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const SECRET: &str = "browser-test-secret-0123456789";
+
+fn central() -> &'static str {
+    option_env!("STOCKLINE_CENTRAL_URL")
+        .expect("run through `cargo xtask test`, which starts central")
+}
+
+fn admin_key() -> &'static str {
+    option_env!("STOCKLINE_ADMIN_KEY").expect("run through `cargo xtask test`")
+}
+
+/// An admin call to central; the status and JSON body.
+async fn admin(method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let url = format!("{}{path}", central());
+    let builder = match method {
+        "POST" => Request::post(&url),
+        "PUT" => Request::put(&url),
+        _ => Request::get(&url),
+    }
+    .header("X-API-Key", admin_key())
+    .header("Idempotency-Key", &uuid::Uuid::new_v4().to_string());
+    let response = match body {
+        Some(body) => builder.json(&body).unwrap().send().await,
+        None => builder.send().await,
+    }
+    .expect("central answers");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A store of its own for each test, with one product at `stock`.
+async fn fixture(stock: i64) -> (String, String) {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let (store, sku) = (format!("w{}", &id[..12]), format!("SKU-{}", &id[..12]));
+    let (status, _) = admin(
+        "POST",
+        "/v1/admin/stores",
+        Some(json!({"store_id": store, "name": "Browser test", "client_secret": SECRET})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let product = json!({"sku": sku, "name": "Browser test product", "price_cents": 150});
+    assert_eq!(
+        admin("POST", "/v1/admin/products", Some(product)).await.0,
+        201
+    );
+    let level = json!({"available": stock});
+    let path = format!("/v1/admin/stores/{store}/stock/{sku}");
+    assert_eq!(admin("PUT", &path, Some(level)).await.0, 200);
+    (store, sku)
+}
+
+async fn central_level(store: &str, sku: &str) -> i64 {
+    let (_, level) = admin("GET", &format!("/v1/stores/{store}/stock/{sku}"), None).await;
+    level["available"].as_i64().expect("a level")
+}
+
+type Node = Engine<IdbStorage, HttpTransport, JsClock>;
+
+async fn node(db: &str, url: &str, store: &str, stale_after_ms: i64) -> Node {
+    let mut config = Config::new(store, SECRET);
+    config.stale_after_ms = stale_after_ms;
+    let storage = IdbStorage::open(db).await.expect("IndexedDB opens");
+    Engine::open(storage, HttpTransport::new(url), JsClock, config)
+        .await
+        .expect("node opens")
+}
+
+#[wasm_bindgen_test]
+async fn bootstraps_follows_sells_and_survives_a_reopen() {
+    let (store, sku) = fixture(10).await;
+    let db = format!("test-{store}");
+    let engine = node(&db, central(), &store, 30_000).await;
+    assert!(matches!(
+        engine.sync(0).await,
+        Ok(Synced::Bootstrapped { .. })
+    ));
+    assert_eq!(engine.view(&sku).unwrap().central_available, 10);
+
+    // Another till sells two: the node follows by long-poll.
+    let sale = json!({"sku": sku, "delta": -2});
+    let (status, _) = admin(
+        "POST",
+        &format!("/v1/stores/{store}/adjustments"),
+        Some(sale),
+    )
+    .await;
+    assert_eq!(status, 200);
+    for _ in 0..5 {
+        engine.sync(5).await.expect("follow");
+        if engine.view(&sku).unwrap().central_available == 8 {
+            break;
+        }
+    }
+    assert_eq!(engine.view(&sku).unwrap().central_available, 8);
+
+    // A sale at this till: stored, forwarded, applied once.
+    let intent = engine
+        .sell(&sku, 3, uuid::Uuid::new_v4().to_string())
+        .await
+        .unwrap();
+    assert_eq!(intent.kind, AdjustKind::Guarded, "online: central decides");
+    assert_eq!(engine.flush().await.unwrap().applied, 1);
+    assert_eq!(central_level(&store, &sku).await, 5);
+    assert_eq!(engine.view(&sku).unwrap().shown, 5);
+
+    // IndexedDB keeps it all: a new node reads it without the network.
+    let offset = engine.replica().offset;
+    drop(engine);
+    let reopened = node(&db, "http://127.0.0.1:9", &store, 30_000).await;
+    assert_eq!(reopened.replica().offset, offset);
+    assert_eq!(reopened.view(&sku).unwrap().shown, 5);
+    let intents = reopened.intents();
+    assert_eq!(intents.len(), 1);
+    assert!(matches!(intents[0].status, IntentStatus::Applied { .. }));
+}
+
+#[wasm_bindgen_test]
+async fn offline_sales_queue_stale_and_drain_exactly_once() {
+    let (store, sku) = fixture(10).await;
+    let db = format!("test-{store}");
+    node(&db, central(), &store, 0).await.sync(0).await.unwrap();
+
+    // Central unreachable: reads still answer, stale; the sale queues.
+    let offline = node(&db, "http://127.0.0.1:9", &store, 0).await;
+    assert!(offline.sync(0).await.is_err());
+    let view = offline.view(&sku).unwrap();
+    assert!(view.stale);
+    assert_eq!(view.central_available, 10);
+    let sale = offline
+        .sell(&sku, 2, uuid::Uuid::new_v4().to_string())
+        .await
+        .unwrap();
+    assert_eq!(
+        sale.kind,
+        AdjustKind::Recorded,
+        "offline: the sale happened"
+    );
+    assert_eq!(offline.flush().await.unwrap().pending, 1);
+    assert_eq!(offline.view(&sku).unwrap().shown, 8);
+    assert_eq!(
+        central_level(&store, &sku).await,
+        10,
+        "nothing reached central"
+    );
+    drop(offline);
+
+    // Central back: the queue drains, and a second drain sends nothing.
+    let online = node(&db, central(), &store, 30_000).await;
+    assert_eq!(online.status().queued, 1, "the queue survived the reopen");
+    assert_eq!(online.flush().await.unwrap().applied, 1);
+    assert_eq!(online.flush().await.unwrap().applied, 0);
+    assert_eq!(central_level(&store, &sku).await, 8);
+    let (_, page) = admin(
+        "GET",
+        &format!("/v1/replication/changes?from=0&limit=1000&store={store}"),
+        None,
+    )
+    .await;
+    let applied = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["idempotency_key"] == sale.id.as_str())
+        .count();
+    assert_eq!(applied, 1, "exactly once in central's ledger");
+}
+
+#[wasm_bindgen_test]
+async fn the_js_class_answers_reads_at_once_and_syncs_on_demand() {
+    let (store, sku) = fixture(4).await;
+    let config = js_sys::JSON::parse(
+        &json!({"centralUrl": central(), "storeId": store, "clientSecret": SECRET,
+                "dbName": format!("test-js-{store}")})
+        .to_string(),
+    )
+    .unwrap();
+    let node = StoreNode::open(config).await.expect("open");
+    assert!(
+        node.get(&sku).unwrap().is_undefined(),
+        "nothing before the first sync"
+    );
+    JsFuture::from(node.sync_now()).await.expect("sync");
+    let view = node.get(&sku).unwrap();
+    let shown = js_sys::Reflect::get(&view, &JsValue::from_str("shown")).unwrap();
+    assert_eq!(shown.as_f64(), Some(4.0));
+    let refused = JsFuture::from(node.sell("NO-SUCH-SKU".into(), 1))
+        .await
+        .unwrap_err();
+    let code = js_sys::Reflect::get(&refused, &JsValue::from_str("code")).unwrap();
+    assert_eq!(code.as_string().as_deref(), Some("invalid"));
+}
