@@ -18,13 +18,19 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 const SECRET: &str = "browser-test-secret-0123456789";
 
+/// Set by `cargo xtask test`, which starts central for these tests.
 fn central() -> &'static str {
-    option_env!("STOCKLINE_CENTRAL_URL")
-        .expect("run through `cargo xtask test`, which starts central")
+    match option_env!("STOCKLINE_CENTRAL_URL") {
+        Some(url) => url,
+        None => panic!("run through `cargo xtask test`, which starts central"),
+    }
 }
 
 fn admin_key() -> &'static str {
-    option_env!("STOCKLINE_ADMIN_KEY").expect("run through `cargo xtask test`")
+    match option_env!("STOCKLINE_ADMIN_KEY") {
+        Some(key) => key,
+        None => panic!("run through `cargo xtask test`, which starts central"),
+    }
 }
 
 /// An admin call to central; the status and JSON body.

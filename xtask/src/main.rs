@@ -83,7 +83,12 @@ fn test() -> anyhow::Result<()> {
         ],
     )?;
     step("lints, wasm crates for wasm32");
-    let mut wasm_clippy = vec!["clippy", "--target", "wasm32-unknown-unknown"];
+    let mut wasm_clippy = vec![
+        "clippy",
+        "--all-targets",
+        "--target",
+        "wasm32-unknown-unknown",
+    ];
     wasm_clippy.extend(WASM_CRATES);
     wasm_clippy.extend(["--", "-D", "warnings"]);
     sh("cargo", &wasm_clippy)?;
