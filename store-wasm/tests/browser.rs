@@ -10,7 +10,7 @@ use store_wasm::{
     browser::{HttpTransport, IdbStorage, JsClock, StoreNode},
     engine::{Config, Engine, IntentStatus, Synced},
 };
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
@@ -213,4 +213,81 @@ async fn the_js_class_answers_reads_at_once_and_syncs_on_demand() {
         .unwrap_err();
     let code = js_sys::Reflect::get(&refused, &JsValue::from_str("code")).unwrap();
     assert_eq!(code.as_string().as_deref(), Some("invalid"));
+}
+
+/// Resolves after `ms` milliseconds.
+async fn sleep(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        web_sys::window()
+            .unwrap()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
+            .unwrap();
+    });
+    JsFuture::from(promise).await.unwrap();
+}
+
+fn shown(node: &StoreNode, sku: &str) -> Option<f64> {
+    let view = node.get(sku).ok()?;
+    js_sys::Reflect::get(&view, &JsValue::from_str("shown"))
+        .ok()?
+        .as_f64()
+}
+
+#[wasm_bindgen_test]
+async fn one_tab_syncs_and_the_others_follow_it() {
+    let (store, sku) = fixture(7).await;
+    let config = || {
+        js_sys::JSON::parse(
+            &json!({"centralUrl": central(), "storeId": store, "clientSecret": SECRET,
+                    "dbName": format!("test-tabs-{store}")})
+            .to_string(),
+        )
+        .unwrap()
+    };
+    // Two tabs of one till: the first takes the store's lock and syncs.
+    let leader = StoreNode::open(config()).await.unwrap();
+    let follower = StoreNode::open(config()).await.unwrap();
+    let heard = std::rc::Rc::new(std::cell::Cell::new(0));
+    let counter = heard.clone();
+    let callback =
+        wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || counter.set(counter.get() + 1));
+    follower.subscribe(
+        callback
+            .as_ref()
+            .unchecked_ref::<js_sys::Function>()
+            .clone(),
+    );
+    callback.forget();
+    leader.start().unwrap();
+    follower.start().unwrap();
+
+    // A sale at another till reaches both, though only one long-polls.
+    let sale = json!({"sku": sku, "delta": -3});
+    assert_eq!(
+        admin(
+            "POST",
+            &format!("/v1/stores/{store}/adjustments"),
+            Some(sale)
+        )
+        .await
+        .0,
+        200
+    );
+    for _ in 0..100 {
+        if shown(&leader, &sku) == Some(4.0) && shown(&follower, &sku) == Some(4.0) {
+            break;
+        }
+        sleep(100).await;
+    }
+    assert_eq!(
+        shown(&leader, &sku),
+        Some(4.0),
+        "the syncing tab followed central"
+    );
+    assert_eq!(
+        shown(&follower, &sku),
+        Some(4.0),
+        "the other tab followed the first"
+    );
+    assert!(heard.get() > 0, "the follower's subscribers were told");
 }

@@ -2,8 +2,11 @@
 //! JS clock, and the `StoreNode` class the POS page uses.
 
 mod node;
+mod runtime;
 mod storage;
 mod transport;
+
+type BrowserEngine = crate::engine::Engine<IdbStorage, HttpTransport, JsClock>;
 
 pub use node::StoreNode;
 pub use storage::IdbStorage;

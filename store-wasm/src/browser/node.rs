@@ -9,10 +9,8 @@ use serde_wasm_bindgen::Serializer;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use super::{HttpTransport, IdbStorage, JsClock};
+use super::{BrowserEngine, HttpTransport, IdbStorage, JsClock, runtime::Runtime};
 use crate::engine::{Config, Engine, EngineError};
-
-type BrowserEngine = Engine<IdbStorage, HttpTransport, JsClock>;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -54,6 +52,7 @@ fn js_error(error: EngineError) -> JsValue {
 #[wasm_bindgen]
 pub struct StoreNode {
     engine: Rc<BrowserEngine>,
+    runtime: Rc<Runtime>,
 }
 
 #[wasm_bindgen]
@@ -81,9 +80,22 @@ impl StoreNode {
         )
         .await
         .map_err(js_error)?;
+        let engine = Rc::new(engine);
         Ok(StoreNode {
-            engine: Rc::new(engine),
+            runtime: Runtime::new(engine.clone(), format!("{name}:sync")),
+            engine,
         })
+    }
+
+    /// Starts syncing in the background (one tab per store syncs; the
+    /// others follow it). Call once.
+    pub fn start(&self) -> Result<(), JsValue> {
+        self.runtime.start()
+    }
+
+    /// `callback()` runs whenever what `get`/`list`/`intents` answer changed.
+    pub fn subscribe(&self, callback: js_sys::Function) {
+        self.runtime.subscribe(callback);
     }
 
     /// The till's view of a sku, or `undefined`.
@@ -114,27 +126,31 @@ impl StoreNode {
 
     /// Records a sale (stored first, then forwarded); resolves to the intent.
     pub fn sell(&self, sku: String, quantity: i32) -> Promise {
-        let engine = self.engine.clone();
+        let (engine, runtime) = (self.engine.clone(), self.runtime.clone());
         future_to_promise(async move {
             let id = uuid::Uuid::new_v4().to_string();
             let intent = engine
                 .sell(&sku, i64::from(quantity), id)
                 .await
                 .map_err(js_error)?;
+            runtime.changed(true);
             let _ = engine.flush().await;
+            runtime.changed(true);
             to_js(&intent)
         })
     }
 
     pub fn restock(&self, sku: String, quantity: i32) -> Promise {
-        let engine = self.engine.clone();
+        let (engine, runtime) = (self.engine.clone(), self.runtime.clone());
         future_to_promise(async move {
             let id = uuid::Uuid::new_v4().to_string();
             let intent = engine
                 .restock(&sku, i64::from(quantity), id)
                 .await
                 .map_err(js_error)?;
+            runtime.changed(true);
             let _ = engine.flush().await;
+            runtime.changed(true);
             to_js(&intent)
         })
     }
@@ -142,7 +158,8 @@ impl StoreNode {
     /// Catches up with central and forwards the queue; resolves to status.
     #[wasm_bindgen(js_name = syncNow)]
     pub fn sync_now(&self) -> Promise {
-        let engine = self.engine.clone();
+        let (engine, runtime) = (self.engine.clone(), self.runtime.clone());
+        runtime.wake();
         future_to_promise(async move {
             loop {
                 engine.sync(0).await.map_err(js_error)?;
@@ -151,6 +168,7 @@ impl StoreNode {
                 }
             }
             engine.flush().await.map_err(js_error)?;
+            runtime.changed(true);
             let s = engine.status();
             to_js(&serde_json::json!({"online": s.online, "offset": s.offset, "queued": s.queued}))
         })

@@ -148,6 +148,16 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         })
     }
 
+    /// Re-reads the replica from storage: how a tab that does not sync
+    /// follows the one that does.
+    pub async fn reload(&self) -> Result<(), EngineError> {
+        let replica = self.storage.load().await?;
+        let mut state = self.state.borrow_mut();
+        state.head = state.head.max(replica.offset.unwrap_or(0));
+        state.replica = replica;
+        Ok(())
+    }
+
     pub fn replica(&self) -> Replica {
         self.state.borrow().replica.clone()
     }

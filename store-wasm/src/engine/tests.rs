@@ -628,6 +628,19 @@ fn reads_and_sales_go_on_while_a_long_poll_waits() {
 }
 
 #[test]
+fn a_following_tab_reloads_what_the_syncing_tab_stored() {
+    let h = Harness::new();
+    let leader = h.engine();
+    let follower = h.engine();
+    block_on(leader.sync(0)).unwrap();
+    block_on(leader.sell("A", 1, "from-leader".into())).unwrap();
+    assert!(follower.view("A").is_none(), "not yet");
+    block_on(follower.reload()).unwrap();
+    assert_eq!(follower.view("A").unwrap().shown, 9);
+    assert_eq!(follower.intents().len(), 1);
+}
+
+#[test]
 fn the_queue_survives_a_reopen() {
     let h = Harness::new();
     let engine = h.engine();

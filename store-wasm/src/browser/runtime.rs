@@ -1,0 +1,159 @@
+//! The node's life in a tab. One tab per store syncs: the one holding the
+//! store's Web Lock (`navigator.locks`); when it closes, another tab gets the
+//! lock and takes over. The others follow: the syncing tab stores each change
+//! in IndexedDB and says so on a BroadcastChannel, and they reload.
+
+use std::{cell::RefCell, rc::Rc};
+
+use futures::{FutureExt, channel::oneshot, future::select};
+use js_sys::{Function, Promise, Reflect};
+use wasm_bindgen::{JsCast, prelude::*};
+use wasm_bindgen_futures::{JsFuture, future_to_promise, spawn_local};
+use web_sys::{BroadcastChannel, MessageEvent};
+
+use super::BrowserEngine;
+use crate::engine::{EngineError, Synced};
+
+/// How long a long-poll waits at central before answering empty.
+const LONG_POLL_S: u32 = 25;
+
+pub struct Runtime {
+    pub engine: Rc<BrowserEngine>,
+    name: String,
+    channel: Option<BroadcastChannel>,
+    subscribers: RefCell<Vec<Function>>,
+    wake: RefCell<Option<oneshot::Sender<()>>>,
+}
+
+fn window() -> Option<web_sys::Window> {
+    web_sys::window()
+}
+
+/// Resolves after `ms` milliseconds.
+async fn sleep(ms: u64) {
+    let promise = Promise::new(&mut |resolve, _| {
+        if let Some(w) = window() {
+            let ms = ms.min(i32::MAX as u64) as i32;
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+impl Runtime {
+    pub fn new(engine: Rc<BrowserEngine>, name: String) -> Rc<Runtime> {
+        Rc::new(Runtime {
+            engine,
+            channel: BroadcastChannel::new(&name).ok(),
+            name,
+            subscribers: RefCell::new(Vec::new()),
+            wake: RefCell::new(None),
+        })
+    }
+
+    pub fn subscribe(&self, callback: Function) {
+        self.subscribers.borrow_mut().push(callback);
+    }
+
+    /// Tells this tab's subscribers, and with `broadcast` the other tabs.
+    pub fn changed(&self, broadcast: bool) {
+        for callback in self.subscribers.borrow().iter() {
+            let _ = callback.call0(&JsValue::NULL);
+        }
+        if broadcast && let Some(channel) = &self.channel {
+            let _ = channel.post_message(&JsValue::from_str("changed"));
+        }
+    }
+
+    /// Cuts a back-off wait short (the browser came online, or the cashier
+    /// asked to sync now).
+    pub fn wake(&self) {
+        if let Some(tx) = self.wake.borrow_mut().take() {
+            let _ = tx.send(());
+        }
+    }
+
+    async fn pause(&self, ms: u64) {
+        let (tx, rx) = oneshot::channel();
+        *self.wake.borrow_mut() = Some(tx);
+        select(Box::pin(sleep(ms)), rx.map(drop)).await;
+    }
+
+    /// Starts following: listen to other tabs and to `online`, and ask for
+    /// the store's lock; whoever holds it syncs until the tab closes.
+    pub fn start(self: &Rc<Self>) -> Result<(), JsValue> {
+        if let Some(channel) = &self.channel {
+            let me = Rc::downgrade(self);
+            let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |_| {
+                if let Some(me) = me.upgrade() {
+                    spawn_local(async move {
+                        if me.engine.reload().await.is_ok() {
+                            me.changed(false);
+                        }
+                    });
+                }
+            });
+            channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+            on_message.forget();
+        }
+        if let Some(w) = window() {
+            let me = Rc::downgrade(self);
+            let on_online = Closure::<dyn FnMut()>::new(move || {
+                if let Some(me) = me.upgrade() {
+                    me.wake();
+                }
+            });
+            w.add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref())?;
+            on_online.forget();
+        }
+        let me = self.clone();
+        let lead = Closure::once_into_js(move |_lock: JsValue| -> Promise {
+            future_to_promise(async move {
+                me.lead().await;
+                Ok(JsValue::UNDEFINED)
+            })
+        });
+        let locks = window()
+            .map(|w| Reflect::get(&w.navigator(), &"locks".into()))
+            .transpose()?
+            .filter(|l| !l.is_undefined());
+        match locks {
+            Some(locks) => {
+                let request: Function = Reflect::get(&locks, &"request".into())?.dyn_into()?;
+                request.call2(&locks, &JsValue::from_str(&self.name), &lead)?;
+            }
+            // No Web Locks (an old browser): this tab simply syncs.
+            None => {
+                let lead: Function = lead.dyn_into()?;
+                lead.call1(&JsValue::NULL, &JsValue::NULL)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The syncing tab's loop: long-poll, apply, forward the queue; back off
+    /// with jitter while central is unreachable.
+    async fn lead(&self) {
+        loop {
+            let synced = self.engine.sync(LONG_POLL_S).await;
+            let flushed = self.engine.flush().await;
+            let moved = matches!(synced, Ok(Synced::Bootstrapped { .. }))
+                || matches!(synced, Ok(Synced::Applied { events, .. }) if events > 0)
+                || flushed.is_ok_and(|f| f.applied + f.rejected > 0);
+            if moved {
+                self.changed(true);
+            }
+            match synced {
+                Ok(_) => {}
+                Err(EngineError::Offline(_)) | Err(EngineError::Storage(_)) => {
+                    self.changed(false);
+                    let delay = self.engine.retry_delay_ms();
+                    self.pause(delay).await;
+                }
+                // A refusal of the node itself (e.g. revoked credentials):
+                // retrying at once would not help either.
+                Err(_) => self.pause(self.engine.retry_delay_ms()).await,
+            }
+        }
+    }
+}
