@@ -54,6 +54,9 @@ fn args() -> anyhow::Result<Option<Args>> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("seed-node") {
+        return seed_node().await;
+    }
     let Some(args) = args()? else {
         return procs::serve_baseline().await;
     };
@@ -179,6 +182,65 @@ async fn main() -> anyhow::Result<()> {
         args.duration.as_secs_f64()
     );
     table.print();
+    Ok(())
+}
+
+/// For the store node benchmark: a store with `STOCKLINE_BENCH_SKUS`
+/// products (default 50,000), each stocked, on the central at
+/// `STOCKLINE_CENTRAL_URL` (admin key `STOCKLINE_ADMIN_KEY`).
+async fn seed_node() -> anyhow::Result<()> {
+    let central = std::env::var("STOCKLINE_CENTRAL_URL")?;
+    let key = std::env::var("STOCKLINE_ADMIN_KEY")?;
+    let skus: usize = std::env::var("STOCKLINE_BENCH_SKUS").map_or(Ok(50_000), |v| v.parse())?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-api-key", key.parse()?);
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?;
+    let r = client
+        .post(format!("{central}/v1/admin/stores"))
+        .json(&json!({"store_id": "node-bench", "name": "Node bench",
+                      "client_secret": "node-bench-secret-0123456789"}))
+        .send()
+        .await?;
+    ensure!(r.status() == 201, "store: {}", r.status());
+    let started = Instant::now();
+    let made = load::run(32, Duration::from_secs(600), {
+        let (client, central) = (client.clone(), central.clone());
+        move |c, n| {
+            let index = n as usize * 32 + c;
+            let (client, central) = (client.clone(), central.clone());
+            async move {
+                if index >= skus {
+                    return Outcome::Done;
+                }
+                let sku = format!("N{index:06}");
+                let created = client
+                    .post(format!("{central}/v1/admin/products"))
+                    .json(&json!({"sku": sku, "name": format!("Bench product {index}"), "price_cents": 199}))
+                    .send()
+                    .await;
+                let stocked = client
+                    .put(format!("{central}/v1/admin/stores/node-bench/stock/{sku}"))
+                    .json(&json!({"available": 1000}))
+                    .send()
+                    .await;
+                match (created, stocked) {
+                    (Ok(a), Ok(b)) if a.status() == 201 && b.status() == 200 => Outcome::Ok,
+                    _ => Outcome::Failed,
+                }
+            }
+        }
+    })
+    .await;
+    ensure!(
+        made.failed == 0 && made.ok as usize == skus,
+        "seeding failed"
+    );
+    eprintln!(
+        "seeded {skus} products with stock in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

@@ -26,8 +26,9 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("setup") => setup::all(),
         Some("bench") => bench(&args[1..]),
+        Some("bench-node") => bench_node(),
         _ => {
-            eprintln!("usage: cargo xtask <run|test|bench|setup>");
+            eprintln!("usage: cargo xtask <run|test|bench|bench-node|setup>");
             return ExitCode::from(2);
         }
     };
@@ -252,6 +253,82 @@ fn bench(extra: &[String]) -> anyhow::Result<()> {
         bail!("the benchmark failed ({status})");
     }
     Ok(())
+}
+
+/// The store node benchmark: a release central seeded with 50,000 products,
+/// then a bootstrap and 100 follow latencies measured in headless Chromium.
+fn bench_node() -> anyhow::Result<()> {
+    setup::wasm_target()?;
+    setup::chromium()?;
+    setup::wasm_bindgen()?;
+    step("building central and the seeder (release)");
+    sh(
+        "cargo",
+        &["build", "--release", "-p", "central", "-p", "bench"],
+    )?;
+    let data = env::temp_dir().join(format!("stockline-node-bench-{}", std::process::id()));
+    let key = format!("node-bench-{}", std::process::id());
+    let mut central = Command::new(root().join("target/release/central"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--cors-origin", "*"])
+        .args([
+            "--rate-limit",
+            "false",
+            "--admin-api-key",
+            &key,
+            "--data-dir",
+        ])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting central")?;
+    let result = listening_addr(&mut central).and_then(|addr| {
+        let url = format!("http://{addr}");
+        step("seeding 50,000 products with stock");
+        let seeded = Command::new(root().join("target/release/stockline-bench"))
+            .arg("seed-node")
+            .env("STOCKLINE_CENTRAL_URL", &url)
+            .env("STOCKLINE_ADMIN_KEY", &key)
+            .status()?;
+        if !seeded.success() {
+            bail!("seeding failed ({seeded})");
+        }
+        step("measuring the store node in headless Chromium");
+        let status = Command::new("cargo")
+            .args([
+                "test",
+                "--release",
+                "-p",
+                "store-wasm",
+                "--target",
+                "wasm32-unknown-unknown",
+            ])
+            .args([
+                "--test",
+                "node_bench",
+                "--",
+                "--include-ignored",
+                "--nocapture",
+            ])
+            .env("STOCKLINE_CENTRAL_URL", &url)
+            .env("STOCKLINE_ADMIN_KEY", &key)
+            .env("CHROMEDRIVER", "/usr/bin/chromedriver")
+            .env(
+                "WASM_BINDGEN_TEST_WEBDRIVER_JSON",
+                root().join("store-wasm/webdriver.json"),
+            )
+            .env("WASM_BINDGEN_TEST_TIMEOUT", "300")
+            .env("PATH", setup::tool_path())
+            .current_dir(root())
+            .status()?;
+        if !status.success() {
+            bail!("the node benchmark failed ({status})");
+        }
+        Ok(())
+    });
+    let _ = central.kill();
+    let _ = central.wait();
+    let _ = std::fs::remove_dir_all(&data);
+    result
 }
 
 fn run() -> anyhow::Result<()> {

@@ -50,8 +50,8 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, AppEr
         .execute(&state.read)
         .await
         .map_err(|_| unavailable("the database does not answer"))?;
-    if state.ledger.is_closed() {
-        return Err(unavailable("the ledger writer is not running"));
+    if state.ledger.is_closed() || !state.tail.is_ready() {
+        return Err(unavailable("the ledger writer is not running yet"));
     }
     Ok(Json(Health {
         status: "ready",

@@ -20,6 +20,9 @@ pub type Entry = (u64, Option<String>, Box<RawValue>);
 
 #[derive(Default)]
 struct Inner {
+    /// False until the writer has loaded the head: until then every
+    /// request goes to the database.
+    ready: bool,
     events: VecDeque<Entry>,
     head: u64,
     pruned_through: u64,
@@ -46,10 +49,19 @@ impl Tail {
     pub(crate) fn reset(&self, head: u64, pruned_through: u64) {
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         *inner = Inner {
+            ready: true,
             events: VecDeque::new(),
             head,
             pruned_through,
         };
+    }
+
+    /// True once the writer has loaded the ledger's head.
+    pub fn is_ready(&self) -> bool {
+        self.inner
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .ready
     }
 
     /// Called by the writer after a commit, before anyone is woken.
@@ -74,6 +86,9 @@ impl Tail {
     /// The same page the database would give, if the tail holds it.
     pub fn page(&self, from: u64, limit: u32, store: Option<&str>) -> Answer {
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        if !inner.ready {
+            return Answer::Unknown;
+        }
         if from < inner.pruned_through {
             return Answer::Gone {
                 oldest: inner.pruned_through,
@@ -130,6 +145,14 @@ mod tests {
             ),
             _ => panic!("expected a page"),
         }
+    }
+
+    #[test]
+    fn knows_nothing_until_the_writer_has_loaded_the_head() {
+        let tail = Tail::default();
+        assert!(matches!(tail.page(0, 10, None), Answer::Unknown));
+        tail.reset(7, 0);
+        assert!(matches!(tail.page(7, 10, None), Answer::Page(_)));
     }
 
     #[test]
