@@ -139,19 +139,42 @@ async fn bootstraps_follows_sells_and_survives_a_reopen() {
     assert!(matches!(intents[0].status, IntentStatus::Applied { .. }));
 }
 
+/// Central as the node sees it: through a proxy the test can cut.
+fn proxy() -> &'static str {
+    match option_env!("STOCKLINE_PROXY_URL") {
+        Some(url) => url,
+        None => panic!("run through `cargo xtask test`, which starts the proxy"),
+    }
+}
+
+/// Cuts (`down`) or restores (`up`) the network between node and central.
+async fn network(state: &str) {
+    let control = match option_env!("STOCKLINE_CHAOS_URL") {
+        Some(url) => url,
+        None => panic!("run through `cargo xtask test`"),
+    };
+    Request::post(&format!("{control}/{state}"))
+        .send()
+        .await
+        .expect("proxy control");
+}
+
 #[wasm_bindgen_test]
-async fn offline_sales_queue_stale_and_drain_exactly_once() {
+async fn central_down_queues_sales_stale_and_central_back_drains_them_once() {
     let (store, sku) = fixture(10).await;
     let db = format!("test-{store}");
-    node(&db, central(), &store, 0).await.sync(0).await.unwrap();
+    let engine = node(&db, proxy(), &store, 0).await;
+    engine.sync(0).await.unwrap();
+    assert!(engine.status().online);
 
     // Central unreachable: reads still answer, stale; the sale queues.
-    let offline = node(&db, "http://127.0.0.1:9", &store, 0).await;
-    assert!(offline.sync(0).await.is_err());
-    let view = offline.view(&sku).unwrap();
+    network("down").await;
+    assert!(engine.sync(0).await.is_err());
+    assert!(!engine.status().online);
+    let view = engine.view(&sku).unwrap();
     assert!(view.stale);
     assert_eq!(view.central_available, 10);
-    let sale = offline
+    let sale = engine
         .sell(&sku, 2, uuid::Uuid::new_v4().to_string())
         .await
         .unwrap();
@@ -160,20 +183,30 @@ async fn offline_sales_queue_stale_and_drain_exactly_once() {
         AdjustKind::Recorded,
         "offline: the sale happened"
     );
-    assert_eq!(offline.flush().await.unwrap().pending, 1);
-    assert_eq!(offline.view(&sku).unwrap().shown, 8);
+    assert_eq!(engine.flush().await.unwrap().pending, 1);
+    assert_eq!(
+        engine.flush().await.unwrap().pending,
+        1,
+        "retried, still queued"
+    );
+    assert_eq!(engine.view(&sku).unwrap().shown, 8);
     assert_eq!(
         central_level(&store, &sku).await,
         10,
         "nothing reached central"
     );
-    drop(offline);
+
+    // A reopened node (a page reload) still has the queue.
+    drop(engine);
+    let engine = node(&db, proxy(), &store, 30_000).await;
+    assert_eq!(engine.status().queued, 1);
 
     // Central back: the queue drains, and a second drain sends nothing.
-    let online = node(&db, central(), &store, 30_000).await;
-    assert_eq!(online.status().queued, 1, "the queue survived the reopen");
-    assert_eq!(online.flush().await.unwrap().applied, 1);
-    assert_eq!(online.flush().await.unwrap().applied, 0);
+    network("up").await;
+    assert_eq!(engine.flush().await.unwrap().applied, 1);
+    assert_eq!(engine.flush().await.unwrap().applied, 0);
+    engine.sync(0).await.unwrap();
+    assert_eq!(engine.view(&sku).unwrap().shown, 8);
     assert_eq!(central_level(&store, &sku).await, 8);
     let (_, page) = admin(
         "GET",
@@ -188,6 +221,11 @@ async fn offline_sales_queue_stale_and_drain_exactly_once() {
         .filter(|e| e["idempotency_key"] == sale.id.as_str())
         .count();
     assert_eq!(applied, 1, "exactly once in central's ledger");
+    let attempts = engine.intents()[0].attempts;
+    assert!(
+        attempts >= 3,
+        "sent again with the same key: {attempts} attempts"
+    );
 }
 
 #[wasm_bindgen_test]

@@ -8,6 +8,7 @@
 //! Each installs what is missing (and says so) before using it, so both work
 //! on a fresh machine that has only rustup/cargo and Debian's package manager.
 
+mod chaos;
 mod setup;
 
 use std::{
@@ -130,8 +131,9 @@ fn browser_tests(tally: &mut Tally) -> anyhow::Result<()> {
         .context("starting central")?;
     let addr = listening_addr(&mut central);
     let result = addr.and_then(|addr| {
+        let chaos = chaos::start(addr.parse()?)?;
         step(&format!(
-            "store node tests in headless Chromium against http://{addr}"
+            "store node tests in headless Chromium against http://{addr} (and through a cuttable proxy)"
         ));
         tally.cargo_test(
             &[
@@ -143,6 +145,8 @@ fn browser_tests(tally: &mut Tally) -> anyhow::Result<()> {
             ],
             &[
                 ("STOCKLINE_CENTRAL_URL", format!("http://{addr}").into()),
+                ("STOCKLINE_PROXY_URL", format!("http://{}", chaos.proxy).into()),
+                ("STOCKLINE_CHAOS_URL", format!("http://{}", chaos.control).into()),
                 ("STOCKLINE_ADMIN_KEY", key.clone().into()),
                 ("CHROMEDRIVER", "/usr/bin/chromedriver".into()),
                 (
