@@ -124,6 +124,28 @@ impl Change {
         }
     }
 
+    /// The level this event sets, for replicas: `(store, sku, available,
+    /// version)` of a stock adjustment or stocktake.
+    pub fn level(&self) -> Option<(&str, &str, i64, u64)> {
+        match self {
+            Change::StockAdjusted {
+                store_id,
+                sku,
+                available,
+                version,
+                ..
+            }
+            | Change::StockSet {
+                store_id,
+                sku,
+                available,
+                version,
+                ..
+            } => Some((store_id, sku, *available, *version)),
+            _ => None,
+        }
+    }
+
     /// Stable name of the event kind, as it appears in the `kind` field.
     pub fn kind(&self) -> &'static str {
         match self {

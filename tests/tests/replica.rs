@@ -41,26 +41,13 @@ impl Replica {
     fn apply(&mut self, page: ChangesPage) {
         for event in page.events {
             assert!(event.offset > self.offset, "events in order, none twice");
+            if let Some((store_id, sku, available, version)) = event.change.level() {
+                assert_eq!(store_id, STORE, "the filter keeps other stores out");
+                let previous = self.levels.insert(sku.to_owned(), (available, version));
+                let previous_version = previous.map_or(0, |(_, v)| v);
+                assert_eq!(previous_version + 1, version, "no level change skipped");
+            }
             match event.change {
-                Change::StockAdjusted {
-                    store_id,
-                    sku,
-                    available,
-                    version,
-                    ..
-                }
-                | Change::StockSet {
-                    store_id,
-                    sku,
-                    available,
-                    version,
-                    ..
-                } => {
-                    assert_eq!(store_id, STORE, "the filter keeps other stores out");
-                    let previous = self.levels.insert(sku, (available, version));
-                    let previous_version = previous.map_or(0, |(_, v)| v);
-                    assert_eq!(previous_version + 1, version, "no level change skipped");
-                }
                 Change::ProductCreated { product }
                 | Change::ProductUpdated { product }
                 | Change::ProductDeleted { product } => {
@@ -69,9 +56,7 @@ impl Replica {
                         (product.name, product.price_cents, product.active),
                     );
                 }
-                Change::Discrepancy { .. }
-                | Change::StoreCreated { .. }
-                | Change::StoreUpdated { .. } => {}
+                _ => {}
             }
             self.offset = event.offset;
         }

@@ -116,21 +116,8 @@ fn browser_tests(tally: &mut Tally) -> anyhow::Result<()> {
     sh("cargo", &["build", "-p", "central"])?;
     let data = env::temp_dir().join(format!("stockline-browser-tests-{}", std::process::id()));
     let key = format!("browser-tests-{}", std::process::id());
-    let mut central = Command::new(root().join("target/debug/central"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--cors-origin", "*"])
-        .args([
-            "--rate-limit",
-            "false",
-            "--admin-api-key",
-            &key,
-            "--data-dir",
-        ])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("starting central")?;
-    let addr = listening_addr(&mut central);
-    let result = addr.and_then(|addr| {
+    let (mut central, addr) = start_central("debug", &data, &key)?;
+    let result = (|| {
         let chaos = chaos::start(addr.parse()?)?;
         step(&format!(
             "store node tests in headless Chromium against http://{addr} (and through a cuttable proxy)"
@@ -145,8 +132,14 @@ fn browser_tests(tally: &mut Tally) -> anyhow::Result<()> {
             ],
             &[
                 ("STOCKLINE_CENTRAL_URL", format!("http://{addr}").into()),
-                ("STOCKLINE_PROXY_URL", format!("http://{}", chaos.proxy).into()),
-                ("STOCKLINE_CHAOS_URL", format!("http://{}", chaos.control).into()),
+                (
+                    "STOCKLINE_PROXY_URL",
+                    format!("http://{}", chaos.proxy).into(),
+                ),
+                (
+                    "STOCKLINE_CHAOS_URL",
+                    format!("http://{}", chaos.control).into(),
+                ),
                 ("STOCKLINE_ADMIN_KEY", key.clone().into()),
                 ("CHROMEDRIVER", "/usr/bin/chromedriver".into()),
                 (
@@ -156,11 +149,41 @@ fn browser_tests(tally: &mut Tally) -> anyhow::Result<()> {
                 ("PATH", setup::tool_path()),
             ],
         )
-    });
+    })();
     let _ = central.kill();
     let _ = central.wait();
     let _ = std::fs::remove_dir_all(&data);
     result
+}
+
+/// Starts a built central (`profile`: "debug" or "release") on a free port
+/// with a fresh database in `data`, CORS open and `key` as admin key;
+/// returns it with the address it listens on.
+fn start_central(
+    profile: &str,
+    data: &Path,
+    key: &str,
+) -> anyhow::Result<(std::process::Child, String)> {
+    let mut central = Command::new(root().join("target").join(profile).join("central"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--cors-origin", "*"])
+        .args([
+            "--rate-limit",
+            "false",
+            "--admin-api-key",
+            key,
+            "--data-dir",
+        ])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting central")?;
+    match listening_addr(&mut central) {
+        Ok(addr) => Ok((central, addr)),
+        Err(e) => {
+            let _ = central.kill();
+            Err(e)
+        }
+    }
 }
 
 /// Reads central's JSON log until its "listening" line; returns the address.
@@ -272,20 +295,8 @@ fn bench_node() -> anyhow::Result<()> {
     )?;
     let data = env::temp_dir().join(format!("stockline-node-bench-{}", std::process::id()));
     let key = format!("node-bench-{}", std::process::id());
-    let mut central = Command::new(root().join("target/release/central"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--cors-origin", "*"])
-        .args([
-            "--rate-limit",
-            "false",
-            "--admin-api-key",
-            &key,
-            "--data-dir",
-        ])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("starting central")?;
-    let result = listening_addr(&mut central).and_then(|addr| {
+    let (mut central, addr) = start_central("release", &data, &key)?;
+    let result = (|| {
         let url = format!("http://{addr}");
         step("seeding 50,000 products with stock");
         let seeded = Command::new(root().join("target/release/stockline-bench"))
@@ -328,7 +339,7 @@ fn bench_node() -> anyhow::Result<()> {
             bail!("the node benchmark failed ({status})");
         }
         Ok(())
-    });
+    })();
     let _ = central.kill();
     let _ = central.wait();
     let _ = std::fs::remove_dir_all(&data);

@@ -3,7 +3,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use serde_json::json;
-use shared::{Change, ChangesPage, Event};
+use shared::{ChangesPage, Event};
 use tokio::time::Instant;
 
 use crate::helpers::{TestApp, problem};
@@ -153,26 +153,8 @@ async fn pruned_offsets_are_gone_and_a_snapshot_resumes() {
 
 /// Folds events into per-(store, sku) (available, version).
 fn fold(state: &mut BTreeMap<(String, String), (i64, u64)>, events: &[Event]) {
-    for e in events {
-        match &e.change {
-            Change::StockAdjusted {
-                store_id,
-                sku,
-                available,
-                version,
-                ..
-            }
-            | Change::StockSet {
-                store_id,
-                sku,
-                available,
-                version,
-                ..
-            } => {
-                state.insert((store_id.clone(), sku.clone()), (*available, *version));
-            }
-            _ => {}
-        }
+    for (store, sku, available, version) in events.iter().filter_map(|e| e.change.level()) {
+        state.insert((store.to_owned(), sku.to_owned()), (available, version));
     }
 }
 

@@ -126,33 +126,12 @@ impl StoreNode {
 
     /// Records a sale (stored first, then forwarded); resolves to the intent.
     pub fn sell(&self, sku: String, quantity: i32) -> Promise {
-        let (engine, runtime) = (self.engine.clone(), self.runtime.clone());
-        future_to_promise(async move {
-            let id = uuid::Uuid::new_v4().to_string();
-            let intent = engine
-                .sell(&sku, i64::from(quantity), id)
-                .await
-                .map_err(js_error)?;
-            runtime.changed(true);
-            let _ = engine.flush().await;
-            runtime.changed(true);
-            to_js(&intent)
-        })
+        self.record(sku, i64::from(quantity), true)
     }
 
+    /// Records a restock, likewise.
     pub fn restock(&self, sku: String, quantity: i32) -> Promise {
-        let (engine, runtime) = (self.engine.clone(), self.runtime.clone());
-        future_to_promise(async move {
-            let id = uuid::Uuid::new_v4().to_string();
-            let intent = engine
-                .restock(&sku, i64::from(quantity), id)
-                .await
-                .map_err(js_error)?;
-            runtime.changed(true);
-            let _ = engine.flush().await;
-            runtime.changed(true);
-            to_js(&intent)
-        })
+        self.record(sku, i64::from(quantity), false)
     }
 
     /// Catches up with central and forwards the queue; resolves to status.
@@ -171,6 +150,26 @@ impl StoreNode {
             runtime.changed(true);
             let s = engine.status();
             to_js(&serde_json::json!({"online": s.online, "offset": s.offset, "queued": s.queued}))
+        })
+    }
+}
+
+impl StoreNode {
+    /// Stores the intent, tells the tabs, forwards the queue, tells them again.
+    fn record(&self, sku: String, quantity: i64, sale: bool) -> Promise {
+        let (engine, runtime) = (self.engine.clone(), self.runtime.clone());
+        future_to_promise(async move {
+            let id = uuid::Uuid::new_v4().to_string();
+            let intent = if sale {
+                engine.sell(&sku, quantity, id).await
+            } else {
+                engine.restock(&sku, quantity, id).await
+            }
+            .map_err(js_error)?;
+            runtime.changed(true);
+            let _ = engine.flush().await;
+            runtime.changed(true);
+            to_js(&intent)
         })
     }
 }

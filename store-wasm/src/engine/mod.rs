@@ -247,6 +247,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
     /// A sale. Offline it is a recorded fact (the goods left the shop);
     /// online it is guarded, so central can refuse what the shelf lacks.
     pub async fn sell(&self, sku: &str, quantity: i64, id: String) -> Result<Intent, EngineError> {
+        positive(quantity)?;
         let kind = if self.state.borrow().online {
             AdjustKind::Guarded
         } else {
@@ -262,6 +263,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         quantity: i64,
         id: String,
     ) -> Result<Intent, EngineError> {
+        positive(quantity)?;
         self.record(sku, quantity, AdjustKind::Guarded, id).await
     }
 
@@ -273,7 +275,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         id: String,
     ) -> Result<Intent, EngineError> {
         if delta == 0 || delta.abs() > shared::validate::MAX_QUANTITY {
-            return Err(EngineError::Invalid("quantity must be positive".into()));
+            return Err(EngineError::Invalid("the quantity must be positive".into()));
         }
         if !self.state.borrow().replica.products.contains_key(sku) {
             return Err(EngineError::Invalid(format!("unknown sku {sku}")));
@@ -415,29 +417,20 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             let state = self.state.borrow();
             let mut latest = std::collections::BTreeMap::new();
             for Event { change, .. } in page.events {
+                if let Some((store_id, sku, available, version)) = change.level() {
+                    if store_id != self.config.store_id {
+                        continue;
+                    }
+                    let known = latest
+                        .get(sku)
+                        .or_else(|| state.replica.levels.get(sku))
+                        .map(|l: &Level| l.version);
+                    if known.is_none_or(|v| version > v) {
+                        latest.insert(sku.to_owned(), Level { available, version });
+                    }
+                    continue;
+                }
                 match change {
-                    Change::StockAdjusted {
-                        store_id,
-                        sku,
-                        available,
-                        version,
-                        ..
-                    }
-                    | Change::StockSet {
-                        store_id,
-                        sku,
-                        available,
-                        version,
-                        ..
-                    } if store_id == self.config.store_id => {
-                        let known = latest
-                            .get(&sku)
-                            .or_else(|| state.replica.levels.get(&sku))
-                            .map(|l: &Level| l.version);
-                        if known.is_none_or(|v| version > v) {
-                            latest.insert(sku, Level { available, version });
-                        }
-                    }
                     Change::ProductCreated { product }
                     | Change::ProductUpdated { product }
                     | Change::ProductDeleted { product } => write.products.push(product),
@@ -582,6 +575,15 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
     pub fn retry_delay_ms(&self) -> u64 {
         let random = self.clock.random();
         self.state.borrow_mut().backoff.next_delay_ms(random)
+    }
+}
+
+/// A sale or restock counts a positive number of items.
+fn positive(quantity: i64) -> Result<(), EngineError> {
+    if quantity > 0 {
+        Ok(())
+    } else {
+        Err(EngineError::Invalid("the quantity must be positive".into()))
     }
 }
 

@@ -672,4 +672,18 @@ fn a_storage_refusal_is_said_plainly_and_nothing_is_acknowledged() {
         block_on(engine.sell("ZZ", 1, "x".into())),
         Err(EngineError::Invalid(_))
     ));
+    h.storage.fail_writes.set(false);
+    for quantity in [0, -3] {
+        let sold = block_on(engine.sell("A", quantity, "neg".into()));
+        assert!(
+            matches!(sold, Err(EngineError::Invalid(_))),
+            "a sale of {quantity}"
+        );
+        let stocked = block_on(engine.restock("A", quantity, "neg".into()));
+        assert!(
+            matches!(stocked, Err(EngineError::Invalid(_))),
+            "a restock of {quantity}"
+        );
+    }
+    assert!(engine.intents().is_empty());
 }
