@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use shared::AdjustKind;
 use store_wasm::{
     browser::{HttpTransport, IdbStorage, JsClock, StoreNode},
-    engine::{Config, Engine, IntentStatus, Synced},
+    engine::{Config, Engine, IntentStatus, Storage, Synced},
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -124,7 +124,7 @@ async fn bootstraps_follows_sells_and_survives_a_reopen() {
         .await
         .unwrap();
     assert_eq!(intent.kind, AdjustKind::Guarded, "online: central decides");
-    assert_eq!(engine.flush().await.unwrap().applied, 1);
+    assert_eq!(engine.flush().await.applied, 1);
     assert_eq!(central_level(&store, &sku).await, 5);
     assert_eq!(engine.view(&sku).unwrap().shown, 5);
 
@@ -183,12 +183,8 @@ async fn central_down_queues_sales_stale_and_central_back_drains_them_once() {
         AdjustKind::Recorded,
         "offline: the sale happened"
     );
-    assert_eq!(engine.flush().await.unwrap().pending, 1);
-    assert_eq!(
-        engine.flush().await.unwrap().pending,
-        1,
-        "retried, still queued"
-    );
+    assert_eq!(engine.flush().await.pending, 1);
+    assert_eq!(engine.flush().await.pending, 1, "retried, still queued");
     assert_eq!(engine.view(&sku).unwrap().shown, 8);
     assert_eq!(
         central_level(&store, &sku).await,
@@ -203,8 +199,8 @@ async fn central_down_queues_sales_stale_and_central_back_drains_them_once() {
 
     // Central back: the queue drains, and a second drain sends nothing.
     network("up").await;
-    assert_eq!(engine.flush().await.unwrap().applied, 1);
-    assert_eq!(engine.flush().await.unwrap().applied, 0);
+    assert_eq!(engine.flush().await.applied, 1);
+    assert_eq!(engine.flush().await.applied, 0);
     engine.sync(0).await.unwrap();
     assert_eq!(engine.view(&sku).unwrap().shown, 8);
     assert_eq!(central_level(&store, &sku).await, 8);
@@ -328,4 +324,127 @@ async fn one_tab_syncs_and_the_others_follow_it() {
         "the other tab followed the first"
     );
     assert!(heard.get() > 0, "the follower's subscribers were told");
+}
+
+/// A second product for a fixture's store, at `stock`.
+async fn another_product(store: &str, stock: i64) -> String {
+    let sku = format!("SKU-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let product = json!({"sku": sku, "name": "Second product", "price_cents": 99});
+    assert_eq!(
+        admin("POST", "/v1/admin/products", Some(product)).await.0,
+        201
+    );
+    let path = format!("/v1/admin/stores/{store}/stock/{sku}");
+    let level = json!({"available": stock});
+    assert_eq!(admin("PUT", &path, Some(level)).await.0, 200);
+    sku
+}
+
+#[wasm_bindgen_test]
+async fn a_basket_applies_whole_or_not_at_all_at_central() {
+    let (store, sku) = fixture(5).await;
+    let scarce = another_product(&store, 1).await;
+    let engine = node(&format!("test-basket-{store}"), central(), &store, 30_000).await;
+    engine.sync(0).await.unwrap();
+    let line = |sku: &str, quantity| store_wasm::engine::BasketLine {
+        sku: sku.to_owned(),
+        quantity,
+        id: uuid::Uuid::new_v4().to_string(),
+    };
+
+    // One line cannot be served: nothing of the basket is sold.
+    let basket = vec![line(&sku, 2), line(&scarce, 3)];
+    engine.sell_basket("basket-1".into(), basket).await.unwrap();
+    let flushed = engine.flush().await;
+    assert_eq!((flushed.applied, flushed.rejected), (0, 2));
+    assert_eq!(central_level(&store, &sku).await, 5);
+    assert_eq!(central_level(&store, &scarce).await, 1);
+    let codes: Vec<_> = engine
+        .intents()
+        .iter()
+        .map(|i| match &i.status {
+            IntentStatus::Rejected { problem } => problem.code.as_str(),
+            _ => "not refused",
+        })
+        .collect();
+    assert_eq!(codes, ["batch_aborted", "insufficient_stock"]);
+
+    // A basket that fits: both lines, in one request.
+    let basket = vec![line(&sku, 2), line(&scarce, 1)];
+    engine.sell_basket("basket-2".into(), basket).await.unwrap();
+    assert_eq!(engine.flush().await.applied, 2);
+    assert_eq!(central_level(&store, &sku).await, 3);
+    assert_eq!(central_level(&store, &scarce).await, 0);
+    assert_eq!(engine.view(&sku).unwrap().shown, 3);
+}
+
+#[wasm_bindgen_test]
+async fn nearby_asks_central_and_names_the_stores() {
+    let (store, sku) = fixture(6).await;
+    let engine = node(&format!("test-nearby-{store}"), central(), &store, 30_000).await;
+    engine.sync(0).await.unwrap();
+    assert_eq!(
+        engine.store_name(&store).as_deref(),
+        Some("Browser test"),
+        "stores come with the snapshot"
+    );
+    let nearby = engine.nearby(&sku).await.unwrap();
+    let mine = nearby.iter().find(|n| n.store_id == store).unwrap();
+    assert_eq!(
+        (mine.available, mine.name.as_deref()),
+        (6, Some("Browser test"))
+    );
+
+    // Kept in IndexedDB: a reopened node knows the names offline.
+    drop(engine);
+    let reopened = node(
+        &format!("test-nearby-{store}"),
+        "http://127.0.0.1:9",
+        &store,
+        0,
+    )
+    .await;
+    assert_eq!(reopened.store_name(&store).as_deref(), Some("Browser test"));
+    assert!(matches!(
+        reopened.nearby(&sku).await,
+        Err(store_wasm::engine::EngineError::Offline(_))
+    ));
+}
+
+#[wasm_bindgen_test]
+async fn a_version_1_database_is_upgraded_in_place_with_its_queue() {
+    // A till that ran the first schema: five stores, one queued sale.
+    use idb::DatabaseEvent;
+    let name = format!("test-upgrade-{}", uuid::Uuid::new_v4().simple());
+    let factory = idb::Factory::new().unwrap();
+    let mut request = factory.open(&name, Some(1)).unwrap();
+    request.on_upgrade_needed(|event| {
+        let db = event.database().unwrap();
+        for store in ["base", "stock", "catalog", "meta", "intents"] {
+            db.create_object_store(store, idb::ObjectStoreParams::new())
+                .unwrap();
+        }
+    });
+    let db = request.await.unwrap();
+    let queued = json!({"id": "sale-1", "sku": "SKU-1", "delta": -1, "kind": "recorded",
+                        "created_at_ms": 1, "attempts": 0, "last_error": null,
+                        "status": "pending"});
+    let tx = db
+        .transaction(&["intents"], idb::TransactionMode::ReadWrite)
+        .unwrap();
+    tx.object_store("intents")
+        .unwrap()
+        .put(
+            &JsValue::from_str(&queued.to_string()),
+            Some(&JsValue::from_str("sale-1")),
+        )
+        .unwrap();
+    tx.commit().unwrap().await.unwrap();
+    db.close();
+
+    let storage = IdbStorage::open(&name).await.expect("upgraded");
+    let replica = storage.load().await.unwrap();
+    assert_eq!(replica.intents.len(), 1, "the queue survives the upgrade");
+    assert_eq!(replica.intents[0].id, "sale-1");
+    assert!(replica.stores.is_empty());
 }

@@ -1,6 +1,8 @@
 //! The browser side of the store node: IndexedDB storage, fetch transport,
-//! JS clock, and the `StoreNode` class the POS page uses.
+//! JS clock; [`Node`] for the POS page and the `StoreNode` class for JS.
 
+#[cfg(feature = "js-api")]
+mod js;
 mod node;
 mod runtime;
 mod storage;
@@ -8,6 +10,8 @@ mod transport;
 
 type BrowserEngine = crate::engine::Engine<IdbStorage, HttpTransport, JsClock>;
 
-pub use node::StoreNode;
+#[cfg(feature = "js-api")]
+pub use js::{StoreNode, js_error};
+pub use node::{Node, Options};
 pub use storage::IdbStorage;
 pub use transport::{HttpTransport, JsClock};

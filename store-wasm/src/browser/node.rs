@@ -1,175 +1,169 @@
-//! The JS API: a `StoreNode` class over the engine. Every method that may
-//! touch the network returns a Promise; reads answer at once.
+//! The store node in a tab: [`Node`] for Rust callers (the POS page), and
+//! the `StoreNode` class for JavaScript, a thin layer over it. Reads answer
+//! at once from memory; writes are stored, then forwarded.
 
 use std::rc::Rc;
 
-use js_sys::{Promise, Reflect};
-use serde::{Deserialize, Serialize};
-use serde_wasm_bindgen::Serializer;
-use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
+use serde::Deserialize;
 
 use super::{BrowserEngine, HttpTransport, IdbStorage, JsClock, runtime::Runtime};
-use crate::engine::{Config, Engine, EngineError};
+use crate::engine::{BasketLine, Config, Engine, EngineError, Intent, Nearby, Status};
 
-#[derive(Deserialize)]
+/// How to open a node (`camelCase` from JS).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct NodeConfig {
-    /// Central's base URL; "" when the page is served from central's origin.
-    central_url: String,
-    store_id: String,
-    client_secret: String,
+pub struct Options {
+    /// Central's base URL; "" when the page is served from central's origin
+    /// (or through trunk's proxy).
+    pub central_url: String,
+    pub store_id: String,
+    pub client_secret: String,
     /// Defaults to one database per central and store.
-    db_name: Option<String>,
-    stale_after_ms: Option<i64>,
+    pub db_name: Option<String>,
+    pub stale_after_ms: Option<i64>,
 }
 
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    value
-        .serialize(&Serializer::json_compatible())
-        .map_err(|e| JsValue::from(e.to_string()))
-}
-
-/// A JS `Error` with a stable `code` the page can branch on.
-fn js_error(error: EngineError) -> JsValue {
-    let (code, message) = match &error {
-        EngineError::Offline(reason) => ("offline".to_owned(), reason.clone()),
-        EngineError::Refused(problem) => (
-            problem.code.as_str().to_owned(),
-            problem
-                .detail
-                .clone()
-                .unwrap_or_else(|| problem.title.clone()),
-        ),
-        EngineError::Storage(e) => ("storage".to_owned(), e.to_string()),
-        EngineError::Invalid(reason) => ("invalid".to_owned(), reason.clone()),
-    };
-    let js = js_sys::Error::new(&message);
-    let _ = Reflect::set(&js, &"code".into(), &code.into());
-    js.into()
-}
-
-#[wasm_bindgen]
-pub struct StoreNode {
+/// A store node in this tab. Cloning is cheap: clones share one engine.
+#[derive(Clone)]
+pub struct Node {
     engine: Rc<BrowserEngine>,
     runtime: Rc<Runtime>,
 }
 
-#[wasm_bindgen]
-impl StoreNode {
-    /// `open({centralUrl, storeId, clientSecret, dbName?, staleAfterMs?})`.
-    pub async fn open(config: JsValue) -> Result<StoreNode, JsValue> {
-        let config: NodeConfig =
-            serde_wasm_bindgen::from_value(config).map_err(|e| JsValue::from(e.to_string()))?;
-        let name = config
+fn new_key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl Node {
+    /// Opens the store's IndexedDB replica; no network needed.
+    pub async fn open(options: Options) -> Result<Node, EngineError> {
+        let name = options
             .db_name
             .clone()
-            .unwrap_or_else(|| format!("stockline:{}:{}", config.central_url, config.store_id));
-        let storage = IdbStorage::open(&name)
-            .await
-            .map_err(|e| js_error(EngineError::Storage(e)))?;
-        let mut engine_config = Config::new(config.store_id, config.client_secret);
-        if let Some(ms) = config.stale_after_ms {
-            engine_config.stale_after_ms = ms;
+            .unwrap_or_else(|| format!("stockline:{}:{}", options.central_url, options.store_id));
+        let storage = IdbStorage::open(&name).await?;
+        let mut config = Config::new(options.store_id, options.client_secret);
+        if let Some(ms) = options.stale_after_ms {
+            config.stale_after_ms = ms;
         }
-        let engine = Engine::open(
-            storage,
-            HttpTransport::new(&config.central_url),
-            JsClock,
-            engine_config,
-        )
-        .await
-        .map_err(js_error)?;
-        let engine = Rc::new(engine);
-        Ok(StoreNode {
+        let transport = HttpTransport::new(&options.central_url);
+        let engine = Rc::new(Engine::open(storage, transport, JsClock, config).await?);
+        Ok(Node {
             runtime: Runtime::new(engine.clone(), format!("{name}:sync")),
             engine,
         })
     }
 
+    /// The engine, for reads: `view`, `list`, `intents`, `status`.
+    pub fn engine(&self) -> &BrowserEngine {
+        &self.engine
+    }
+
     /// Starts syncing in the background (one tab per store syncs; the
     /// others follow it). Call once.
-    pub fn start(&self) -> Result<(), JsValue> {
+    pub fn start(&self) -> Result<(), wasm_bindgen::JsValue> {
         self.runtime.start()
     }
 
-    /// `callback()` runs whenever what `get`/`list`/`intents` answer changed.
-    pub fn subscribe(&self, callback: js_sys::Function) {
-        self.runtime.subscribe(callback);
+    /// `callback` runs whenever what the reads answer changed.
+    pub fn subscribe(&self, callback: impl Fn() + 'static) {
+        self.runtime.subscribe(Rc::new(callback));
     }
 
-    /// The till's view of a sku, or `undefined`.
-    pub fn get(&self, sku: &str) -> Result<JsValue, JsValue> {
-        match self.engine.view(sku) {
-            Some(view) => to_js(&view),
-            None => Ok(JsValue::UNDEFINED),
-        }
+    /// Signs in afresh: checks the store's credentials with central.
+    pub async fn sign_in(&self) -> Result<(), EngineError> {
+        let signed_in = self.engine.sign_in().await;
+        self.runtime.changed(false);
+        signed_in
     }
 
-    /// Products whose sku or name contains `filter`.
-    pub fn list(&self, filter: &str) -> Result<JsValue, JsValue> {
-        to_js(&self.engine.list(filter))
+    pub async fn sell(&self, sku: &str, quantity: i64) -> Result<Intent, EngineError> {
+        let intent = self.engine.sell(sku, quantity, new_key()).await;
+        self.forward(intent).await
     }
 
-    pub fn intents(&self) -> Result<JsValue, JsValue> {
-        to_js(&self.engine.intents())
+    pub async fn restock(&self, sku: &str, quantity: i64) -> Result<Intent, EngineError> {
+        let intent = self.engine.restock(sku, quantity, new_key()).await;
+        self.forward(intent).await
     }
 
-    /// `{online, stale, offset, lag, queued, lastContactMs}`.
-    pub fn status(&self) -> Result<JsValue, JsValue> {
-        let s = self.engine.status();
-        to_js(&serde_json::json!({
-            "online": s.online, "stale": s.stale, "offset": s.offset, "lag": s.lag,
-            "queued": s.queued, "lastContactMs": s.last_contact_ms,
-        }))
+    /// A basket of `(sku, quantity)` lines, sold all or nothing.
+    pub async fn sell_basket(&self, lines: &[(String, i64)]) -> Result<Vec<Intent>, EngineError> {
+        let lines = lines
+            .iter()
+            .map(|(sku, quantity)| BasketLine {
+                sku: sku.clone(),
+                quantity: *quantity,
+                id: new_key(),
+            })
+            .collect();
+        let intents = self.engine.sell_basket(new_key(), lines).await;
+        self.forward(intents).await
     }
 
-    /// Records a sale (stored first, then forwarded); resolves to the intent.
-    pub fn sell(&self, sku: String, quantity: i32) -> Promise {
-        self.record(sku, i64::from(quantity), true)
+    /// After recording: tell the tabs, forward the queue at once, tell them
+    /// again, and answer with the intents as they stand then.
+    async fn forward<T: Recorded>(
+        &self,
+        recorded: Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
+        let recorded = recorded?;
+        self.runtime.changed(true);
+        self.engine.flush().await;
+        self.runtime.changed(true);
+        Ok(recorded.refreshed(&self.engine.intents()))
     }
 
-    /// Records a restock, likewise.
-    pub fn restock(&self, sku: String, quantity: i32) -> Promise {
-        self.record(sku, i64::from(quantity), false)
-    }
-
-    /// Catches up with central and forwards the queue; resolves to status.
-    #[wasm_bindgen(js_name = syncNow)]
-    pub fn sync_now(&self) -> Promise {
-        let (engine, runtime) = (self.engine.clone(), self.runtime.clone());
-        runtime.wake();
-        future_to_promise(async move {
+    /// Catches up with central and forwards the queue.
+    pub async fn sync_now(&self) -> Result<Status, EngineError> {
+        self.runtime.request_sync();
+        if self.runtime.is_leading() {
             loop {
-                engine.sync(0).await.map_err(js_error)?;
-                if engine.status().lag == 0 {
+                self.engine.sync(0).await?;
+                if self.engine.status().lag == 0 {
                     break;
                 }
             }
-            engine.flush().await.map_err(js_error)?;
-            runtime.changed(true);
-            let s = engine.status();
-            to_js(&serde_json::json!({"online": s.online, "offset": s.offset, "queued": s.queued}))
-        })
+        } else {
+            // The syncing tab catches up; this one reads what it stored.
+            self.engine.reload().await?;
+        }
+        self.engine.flush().await;
+        self.runtime.changed(true);
+        Ok(self.engine.status())
+    }
+
+    /// Every store's figure for `sku`, asked of central now.
+    pub async fn nearby(&self, sku: &str) -> Result<Vec<Nearby>, EngineError> {
+        let nearby = self.engine.nearby(sku).await;
+        self.runtime.changed(false);
+        nearby
+    }
+
+    /// Takes a finished intent off the panel, in every tab.
+    pub async fn dismiss(&self, id: &str) -> Result<(), EngineError> {
+        self.engine.dismiss(id).await?;
+        self.runtime.changed(true);
+        Ok(())
     }
 }
 
-impl StoreNode {
-    /// Stores the intent, tells the tabs, forwards the queue, tells them again.
-    fn record(&self, sku: String, quantity: i64, sale: bool) -> Promise {
-        let (engine, runtime) = (self.engine.clone(), self.runtime.clone());
-        future_to_promise(async move {
-            let id = uuid::Uuid::new_v4().to_string();
-            let intent = if sale {
-                engine.sell(&sku, quantity, id).await
-            } else {
-                engine.restock(&sku, quantity, id).await
-            }
-            .map_err(js_error)?;
-            runtime.changed(true);
-            let _ = engine.flush().await;
-            runtime.changed(true);
-            to_js(&intent)
-        })
+/// What a write returns, brought up to date after the forwarding round.
+trait Recorded {
+    fn refreshed(self, now: &[Intent]) -> Self;
+}
+
+impl Recorded for Intent {
+    fn refreshed(self, now: &[Intent]) -> Self {
+        now.iter()
+            .find(|i| i.id == self.id)
+            .cloned()
+            .unwrap_or(self)
+    }
+}
+
+impl Recorded for Vec<Intent> {
+    fn refreshed(self, now: &[Intent]) -> Self {
+        self.into_iter().map(|i| i.refreshed(now)).collect()
     }
 }

@@ -3,7 +3,10 @@
 //! lock and takes over. The others follow: the syncing tab stores each change
 //! in IndexedDB and says so on a BroadcastChannel, and they reload.
 
-use std::{cell::RefCell, rc::Rc};
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+};
 
 use futures::{FutureExt, channel::oneshot, future::select};
 use js_sys::{Function, Promise, Reflect};
@@ -17,12 +20,18 @@ use crate::engine::{EngineError, Synced};
 /// How long a long-poll waits at central before answering empty.
 const LONG_POLL_S: u32 = 25;
 
+/// What tabs tell each other on the store's channel.
+const CHANGED: &str = "changed";
+const SYNC_NOW: &str = "sync-now";
+
 pub struct Runtime {
     pub engine: Rc<BrowserEngine>,
     name: String,
     channel: Option<BroadcastChannel>,
-    subscribers: RefCell<Vec<Function>>,
+    subscribers: RefCell<Vec<Rc<dyn Fn()>>>,
     wake: RefCell<Option<oneshot::Sender<()>>>,
+    /// Whether this tab holds the store's lock and syncs.
+    leading: Cell<bool>,
 }
 
 fn window() -> Option<web_sys::Window> {
@@ -48,20 +57,42 @@ impl Runtime {
             name,
             subscribers: RefCell::new(Vec::new()),
             wake: RefCell::new(None),
+            leading: Cell::new(false),
         })
     }
 
-    pub fn subscribe(&self, callback: Function) {
+    pub fn subscribe(&self, callback: Rc<dyn Fn()>) {
         self.subscribers.borrow_mut().push(callback);
+    }
+
+    pub fn is_leading(&self) -> bool {
+        self.leading.get()
     }
 
     /// Tells this tab's subscribers, and with `broadcast` the other tabs.
     pub fn changed(&self, broadcast: bool) {
-        for callback in self.subscribers.borrow().iter() {
-            let _ = callback.call0(&JsValue::NULL);
+        // Cloned first: a subscriber may subscribe another while we call.
+        let subscribers = self.subscribers.borrow().clone();
+        for callback in subscribers {
+            callback();
         }
-        if broadcast && let Some(channel) = &self.channel {
-            let _ = channel.post_message(&JsValue::from_str("changed"));
+        if broadcast {
+            self.post(CHANGED);
+        }
+    }
+
+    fn post(&self, message: &str) {
+        if let Some(channel) = &self.channel {
+            let _ = channel.post_message(&JsValue::from_str(message));
+        }
+    }
+
+    /// Asks the syncing tab, this one or another, to catch up now.
+    pub fn request_sync(&self) {
+        if self.leading.get() {
+            self.wake();
+        } else {
+            self.post(SYNC_NOW);
         }
     }
 
@@ -84,14 +115,19 @@ impl Runtime {
     pub fn start(self: &Rc<Self>) -> Result<(), JsValue> {
         if let Some(channel) = &self.channel {
             let me = Rc::downgrade(self);
-            let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |_| {
-                if let Some(me) = me.upgrade() {
-                    spawn_local(async move {
-                        if me.engine.reload().await.is_ok() {
-                            me.changed(false);
-                        }
-                    });
+            let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+                let Some(me) = me.upgrade() else {
+                    return;
+                };
+                if event.data().as_string().as_deref() == Some(SYNC_NOW) {
+                    me.request_sync();
+                    return;
                 }
+                spawn_local(async move {
+                    if me.engine.reload().await.is_ok() {
+                        me.changed(false);
+                    }
+                });
             });
             channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
             on_message.forget();
@@ -134,12 +170,17 @@ impl Runtime {
     /// The syncing tab's loop: long-poll, apply, forward the queue; back off
     /// with jitter while central is unreachable.
     async fn lead(&self) {
+        self.leading.set(true);
+        // Another tab may have synced up to now: start from what it stored.
+        if self.engine.reload().await.is_ok() {
+            self.changed(false);
+        }
         loop {
             let synced = self.engine.sync(LONG_POLL_S).await;
             let flushed = self.engine.flush().await;
             let moved = matches!(synced, Ok(Synced::Bootstrapped { .. }))
                 || matches!(synced, Ok(Synced::Applied { events, .. }) if events > 0)
-                || flushed.is_ok_and(|f| f.applied + f.rejected > 0);
+                || flushed.applied + flushed.rejected > 0;
             if moved {
                 self.changed(true);
             }

@@ -10,16 +10,17 @@
 
 use idb::{Database, DatabaseEvent, Factory, ObjectStoreParams, TransactionMode};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use shared::Product;
+use shared::{Product, Store};
 use wasm_bindgen::JsValue;
 
 use crate::engine::{Intent, Level, PageWrite, Replica, Storage, StorageError};
 
 /// Bump with a new step in `upgrade`.
-const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_VERSION: u32 = 2;
 const BASE: &str = "base";
 const STOCK: &str = "stock";
 const CATALOG: &str = "catalog";
+const STORES: &str = "stores";
 const META: &str = "meta";
 const INTENTS: &str = "intents";
 
@@ -67,6 +68,10 @@ impl IdbStorage {
                 for store in [BASE, STOCK, CATALOG, META, INTENTS] {
                     let _ = db.create_object_store(store, ObjectStoreParams::new());
                 }
+            }
+            // v2: the chain's stores, by id (names for "available nearby").
+            if old < 2 {
+                let _ = db.create_object_store(STORES, ObjectStoreParams::new());
             }
         });
         let db = request.await.map_err(failed)?;
@@ -125,7 +130,7 @@ impl Storage for IdbStorage {
         let tx = self
             .db
             .transaction(
-                &[BASE, STOCK, CATALOG, META, INTENTS],
+                &[BASE, STOCK, CATALOG, STORES, META, INTENTS],
                 TransactionMode::ReadOnly,
             )
             .map_err(failed)?;
@@ -172,6 +177,10 @@ impl Storage for IdbStorage {
             let product: Product = from_js(value)?;
             replica.products.insert(product.sku.clone(), product);
         }
+        for value in all(STORES).await? {
+            let store: Store = from_js(value)?;
+            replica.stores.insert(store.store_id.clone(), store);
+        }
         replica.intents = all(INTENTS)
             .await?
             .into_iter()
@@ -182,8 +191,8 @@ impl Storage for IdbStorage {
     }
 
     async fn replace(&self, replica: &Replica) -> Result<(), StorageError> {
-        self.write(&[BASE, STOCK, CATALOG, META], |tx| {
-            for store in [STOCK, CATALOG] {
+        self.write(&[BASE, STOCK, CATALOG, STORES, META], |tx| {
+            for store in [STOCK, CATALOG, STORES] {
                 tx.object_store(store)
                     .map_err(failed)?
                     .clear()
@@ -191,6 +200,9 @@ impl Storage for IdbStorage {
             }
             put(tx, BASE, "levels", &replica.levels)?;
             put(tx, BASE, "catalog", &replica.products)?;
+            for store in replica.stores.values() {
+                put(tx, STORES, &store.store_id, store)?;
+            }
             put(tx, META, "offset", &replica.offset)?;
             put(tx, META, "contact", &replica.last_contact_ms)
         })
@@ -198,12 +210,15 @@ impl Storage for IdbStorage {
     }
 
     async fn apply(&self, page: &PageWrite) -> Result<(), StorageError> {
-        self.write(&[STOCK, CATALOG, META], |tx| {
+        self.write(&[STOCK, CATALOG, STORES, META], |tx| {
             for (sku, level) in &page.levels {
                 put_level(tx, sku, *level)?;
             }
             for product in &page.products {
                 put(tx, CATALOG, &product.sku, product)?;
+            }
+            for store in &page.stores {
+                put(tx, STORES, &store.store_id, store)?;
             }
             put(tx, META, "offset", &page.offset)?;
             put(tx, META, "contact", &page.contact_ms)
@@ -211,19 +226,32 @@ impl Storage for IdbStorage {
         .await
     }
 
-    async fn put_intent(
+    async fn put_intents(
         &self,
-        intent: &Intent,
-        level: Option<(&str, Level)>,
+        intents: &[Intent],
+        levels: &[(String, Level)],
         contact_ms: Option<i64>,
     ) -> Result<(), StorageError> {
         self.write(&[INTENTS, STOCK, META], |tx| {
-            put(tx, INTENTS, &intent.id, intent)?;
-            if let Some((sku, level)) = level {
-                put_level(tx, sku, level)?;
+            for intent in intents {
+                put(tx, INTENTS, &intent.id, intent)?;
+            }
+            for (sku, level) in levels {
+                put_level(tx, sku, *level)?;
             }
             if let Some(contact) = contact_ms {
                 put(tx, META, "contact", &contact)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_intents(&self, ids: &[String]) -> Result<(), StorageError> {
+        self.write(&[INTENTS], |tx| {
+            let store = tx.object_store(INTENTS).map_err(failed)?;
+            for id in ids {
+                store.delete(JsValue::from_str(id)).map_err(failed)?;
             }
             Ok(())
         })

@@ -3,8 +3,8 @@
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use shared::{
-    AdjustRequest, AdjustResult, ChangesPage, ErrorCode, IDEMPOTENCY_KEY_HEADER, Problem, Snapshot,
-    TokenRequest, TokenResponse,
+    AdjustRequest, AdjustResult, BatchAdjustRequest, BatchAdjustResponse, ChangesPage, ErrorCode,
+    IDEMPOTENCY_KEY_HEADER, Problem, ProductAvailability, Snapshot, TokenRequest, TokenResponse,
 };
 
 use crate::engine::{Clock, Transport, TransportError};
@@ -26,8 +26,20 @@ impl HttpTransport {
     }
 }
 
+/// How long a call may take before the node gives up on it: `fetch` itself
+/// never does on a silent network, and a hung long-poll would stall syncing.
+const CALL_TIMEOUT_MS: u32 = 15_000;
+/// A snapshot of a large catalogue takes longer to download.
+const SNAPSHOT_TIMEOUT_MS: u32 = 120_000;
+
 fn bearer(request: RequestBuilder, token: &str) -> RequestBuilder {
     request.header("Authorization", &format!("Bearer {token}"))
+}
+
+/// Aborts the call after `ms` (the browser's `AbortSignal.timeout`).
+fn within(request: RequestBuilder, ms: u32) -> RequestBuilder {
+    let signal = web_sys::AbortSignal::timeout_with_u32(ms);
+    request.abort_signal(Some(&signal))
 }
 
 fn network(e: gloo_net::Error) -> TransportError {
@@ -60,7 +72,7 @@ impl Transport for HttpTransport {
             client_id: client_id.to_owned(),
             client_secret: secret.to_owned(),
         };
-        let request = Request::post(&self.url("/v1/auth/token"))
+        let request = within(Request::post(&self.url("/v1/auth/token")), CALL_TIMEOUT_MS)
             .json(&body)
             .map_err(network)?;
         answer(request.send().await).await
@@ -68,7 +80,8 @@ impl Transport for HttpTransport {
 
     async fn snapshot(&self, token: &str, store: &str) -> Result<Snapshot, TransportError> {
         let url = self.url(&format!("/v1/replication/snapshot?store={store}"));
-        answer(bearer(Request::get(&url), token).send().await).await
+        let request = within(bearer(Request::get(&url), token), SNAPSHOT_TIMEOUT_MS);
+        answer(request.send().await).await
     }
 
     async fn changes(
@@ -81,7 +94,9 @@ impl Transport for HttpTransport {
         let url = self.url(&format!(
             "/v1/replication/changes?from={from}&store={store}&wait={wait_s}"
         ));
-        answer(bearer(Request::get(&url), token).send().await).await
+        let timeout = wait_s.saturating_mul(1000).saturating_add(CALL_TIMEOUT_MS);
+        let request = within(bearer(Request::get(&url), token), timeout);
+        answer(request.send().await).await
     }
 
     async fn adjust(
@@ -92,10 +107,33 @@ impl Transport for HttpTransport {
         request: &AdjustRequest,
     ) -> Result<AdjustResult, TransportError> {
         let url = self.url(&format!("/v1/stores/{store}/adjustments"));
-        let request = bearer(Request::post(&url), token)
+        let request = within(bearer(Request::post(&url), token), CALL_TIMEOUT_MS)
             .header(IDEMPOTENCY_KEY_HEADER, key)
             .json(request)
             .map_err(network)?;
+        answer(request.send().await).await
+    }
+
+    async fn adjust_batch(
+        &self,
+        token: &str,
+        store: &str,
+        request: &BatchAdjustRequest,
+    ) -> Result<BatchAdjustResponse, TransportError> {
+        let url = self.url(&format!("/v1/stores/{store}/adjustments/batch"));
+        let request = within(bearer(Request::post(&url), token), CALL_TIMEOUT_MS)
+            .json(request)
+            .map_err(network)?;
+        answer(request.send().await).await
+    }
+
+    async fn availability(
+        &self,
+        token: &str,
+        sku: &str,
+    ) -> Result<ProductAvailability, TransportError> {
+        let url = self.url(&format!("/v1/products/{sku}"));
+        let request = within(bearer(Request::get(&url), token), CALL_TIMEOUT_MS);
         answer(request.send().await).await
     }
 }

@@ -1,8 +1,10 @@
 //! What the store node keeps: the replica of central's state for its store,
 //! and the intents it has not finished forwarding.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
-use shared::{AdjustKind, AdjustResult, Problem, Product};
+use shared::{AdjustKind, AdjustResult, Problem, Product, Store};
 
 /// Central's level for one sku of this store, as replicated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -11,13 +13,15 @@ pub struct Level {
     pub version: u64,
 }
 
-/// Where a write intent stands.
+/// Where a write intent stands: pending → sent → applied | rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum IntentStatus {
-    /// Stored, not yet answered by central (never sent, or sent and the
-    /// answer was lost): forwarded again with the same key.
+    /// Stored, never sent.
     Pending,
+    /// Sent at least once without an answer (offline, lost, 5xx): central
+    /// may or may not have it, so it goes again with the same key.
+    Sent,
     /// Central applied it.
     Applied { result: AdjustResult },
     /// Central refused it for good (a 4xx): shown to the cashier.
@@ -32,6 +36,10 @@ pub struct Intent {
     pub sku: String,
     pub delta: i64,
     pub kind: AdjustKind,
+    /// The lines of one basket share this id and go to central as one
+    /// atomic batch: all apply or none does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basket: Option<String>,
     pub created_at_ms: i64,
     pub attempts: u32,
     pub last_error: Option<String>,
@@ -40,17 +48,18 @@ pub struct Intent {
 }
 
 impl Intent {
-    pub fn is_pending(&self) -> bool {
-        matches!(self.status, IntentStatus::Pending)
+    /// Not answered by central yet: to be forwarded (again).
+    pub fn is_unanswered(&self) -> bool {
+        matches!(self.status, IntentStatus::Pending | IntentStatus::Sent)
     }
 
     /// Whether this intent's delta is not yet part of the replica's level:
-    /// pending ones, and applied ones the replica has not caught up with.
+    /// unanswered ones, and applied ones the replica has not caught up with.
     /// (A refused one never counts.) Comparing versions, not offsets, also
     /// covers an answer that updated the level directly.
     pub fn counts_above(&self, level: Option<&Level>) -> bool {
         match &self.status {
-            IntentStatus::Pending => true,
+            IntentStatus::Pending | IntentStatus::Sent => true,
             IntentStatus::Applied { result } => level.is_none_or(|l| result.version > l.version),
             IntentStatus::Rejected { .. } => false,
         }
@@ -76,6 +85,15 @@ pub struct StockView {
     pub age_ms: Option<i64>,
 }
 
+/// One store's figure for a sku, as central answered ("available nearby").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nearby {
+    pub store_id: String,
+    /// The store's display name, when the replica knows the store.
+    pub name: Option<String>,
+    pub available: i64,
+}
+
 /// The node's state as persisted: loaded whole at open, changed in small
 /// transactions (see [`crate::engine::Storage`]).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -83,8 +101,10 @@ pub struct Replica {
     /// `None` until the first snapshot.
     pub offset: Option<u64>,
     pub last_contact_ms: Option<i64>,
-    pub levels: std::collections::BTreeMap<String, Level>,
-    pub products: std::collections::BTreeMap<String, Product>,
+    pub levels: BTreeMap<String, Level>,
+    pub products: BTreeMap<String, Product>,
+    /// Every store of the chain, for names ("available nearby").
+    pub stores: BTreeMap<String, Store>,
     /// In creation order.
     pub intents: Vec<Intent>,
 }

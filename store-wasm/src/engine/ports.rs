@@ -4,7 +4,10 @@
 //! Futures here are not `Send`: in the browser everything runs on one thread.
 #![allow(async_fn_in_trait)]
 
-use shared::{AdjustRequest, AdjustResult, ChangesPage, Problem, Product, Snapshot, TokenResponse};
+use shared::{
+    AdjustRequest, AdjustResult, BatchAdjustRequest, BatchAdjustResponse, ChangesPage, Problem,
+    Product, ProductAvailability, Snapshot, Store, TokenResponse,
+};
 
 use super::model::{Intent, Level, Replica};
 
@@ -24,6 +27,7 @@ impl std::fmt::Display for StorageError {
 pub struct PageWrite {
     pub levels: Vec<(String, Level)>,
     pub products: Vec<Product>,
+    pub stores: Vec<Store>,
     pub offset: u64,
     pub contact_ms: i64,
 }
@@ -34,14 +38,17 @@ pub trait Storage {
     /// intents are kept.
     async fn replace(&self, replica: &Replica) -> Result<(), StorageError>;
     async fn apply(&self, page: &PageWrite) -> Result<(), StorageError>;
-    /// Stores an intent (new or changed), and with it, in the same
-    /// transaction, a level central's answer brought.
-    async fn put_intent(
+    /// Stores intents (new or changed: a sale, a basket's lines, central's
+    /// answers) and, in the same transaction, the levels those answers
+    /// brought and the time central was last heard from.
+    async fn put_intents(
         &self,
-        intent: &Intent,
-        level: Option<(&str, Level)>,
+        intents: &[Intent],
+        levels: &[(String, Level)],
         contact_ms: Option<i64>,
     ) -> Result<(), StorageError>;
+    /// Forgets finished intents (pruned, or dismissed by the cashier).
+    async fn delete_intents(&self, ids: &[String]) -> Result<(), StorageError>;
 }
 
 /// Why a call to central got no usable answer.
@@ -85,6 +92,19 @@ pub trait Transport {
         key: &str,
         request: &AdjustRequest,
     ) -> Result<AdjustResult, TransportError>;
+    /// A basket: `request.atomic` lines, each with its own key.
+    async fn adjust_batch(
+        &self,
+        token: &str,
+        store: &str,
+        request: &BatchAdjustRequest,
+    ) -> Result<BatchAdjustResponse, TransportError>;
+    /// A product's availability in every store of the chain.
+    async fn availability(
+        &self,
+        token: &str,
+        sku: &str,
+    ) -> Result<ProductAvailability, TransportError>;
 }
 
 pub trait Clock {

@@ -1,5 +1,7 @@
 //! The engine against a fake central (in memory, with switches for going
 //! offline, losing answers and expiring tokens) and memory storage.
+// The fake answers with whole problems, as central's wire answers do.
+#![allow(clippy::result_large_err)]
 
 use std::{
     cell::{Cell, RefCell},
@@ -9,8 +11,9 @@ use std::{
 
 use futures::executor::block_on;
 use shared::{
-    AdjustKind, AdjustRequest, AdjustResult, Change, ChangesPage, ErrorCode, Event, Problem,
-    Product, Role, Snapshot, StockLevel, TokenResponse,
+    AdjustKind, AdjustRequest, AdjustResult, BatchAdjustRequest, BatchAdjustResponse,
+    BatchItemResult, Change, ChangesPage, ErrorCode, Event, Problem, Product, ProductAvailability,
+    Role, Snapshot, StockLevel, Store, StoreAvailability, TokenResponse,
 };
 
 use super::*;
@@ -21,7 +24,10 @@ const STORE: &str = "s1";
 struct Central {
     levels: BTreeMap<(String, String), (i64, u64)>,
     products: Vec<Product>,
+    stores: Vec<Store>,
     events: Vec<Event>,
+    /// Batch requests received, to see a basket go as one.
+    batches: u32,
     pruned_through: u64,
     answers: BTreeMap<String, Result<AdjustResult, Problem>>,
     offline: bool,
@@ -67,6 +73,56 @@ impl Central {
         };
         self.products.push(product.clone());
         self.push(Change::ProductCreated { product });
+    }
+
+    fn store(&mut self, id: &str, name: &str) {
+        let store = Store {
+            store_id: id.into(),
+            name: name.into(),
+            active: true,
+            created_at: at(),
+        };
+        self.stores.push(store.clone());
+        self.push(Change::StoreCreated { store });
+    }
+
+    /// Applies one adjustment as central would (guarded ones never below
+    /// zero), without saving its key.
+    fn decide(
+        &mut self,
+        store: &str,
+        key: &str,
+        req: &AdjustRequest,
+    ) -> Result<AdjustResult, Problem> {
+        let (available, version) = self
+            .levels
+            .get(&(store.into(), req.sku.clone()))
+            .copied()
+            .unwrap_or_default();
+        let next = available + req.delta;
+        if req.kind == AdjustKind::Guarded && req.delta < 0 && next < 0 {
+            return Err(problem(422, ErrorCode::InsufficientStock));
+        }
+        self.levels
+            .insert((store.into(), req.sku.clone()), (next, version + 1));
+        self.push(Change::StockAdjusted {
+            store_id: store.into(),
+            sku: req.sku.clone(),
+            delta: req.delta,
+            adjust_kind: req.kind,
+            available: next,
+            version: version + 1,
+            idempotency_key: key.into(),
+            reason: None,
+        });
+        Ok(AdjustResult {
+            store_id: store.into(),
+            sku: req.sku.clone(),
+            available: next,
+            version: version + 1,
+            offset: self.head(),
+            discrepancy_offset: None,
+        })
     }
 
     fn set(&mut self, store: &str, sku: &str, available: i64) {
@@ -129,7 +185,7 @@ impl Transport for FakeCentral {
         Ok(Snapshot {
             offset: c.head(),
             store_id: Some(store.into()),
-            stores: Vec::new(),
+            stores: c.stores.clone(),
             products: c.products.clone(),
             levels: c
                 .levels
@@ -197,36 +253,7 @@ impl Transport for FakeCentral {
         let answer = match c.answers.get(key) {
             Some(saved) => saved.clone(),
             None => {
-                let (available, version) = c
-                    .levels
-                    .get(&(store.into(), req.sku.clone()))
-                    .copied()
-                    .unwrap_or_default();
-                let next = available + req.delta;
-                let answer = if req.kind == AdjustKind::Guarded && req.delta < 0 && next < 0 {
-                    Err(problem(422, ErrorCode::InsufficientStock))
-                } else {
-                    c.levels
-                        .insert((store.into(), req.sku.clone()), (next, version + 1));
-                    c.push(Change::StockAdjusted {
-                        store_id: store.into(),
-                        sku: req.sku.clone(),
-                        delta: req.delta,
-                        adjust_kind: req.kind,
-                        available: next,
-                        version: version + 1,
-                        idempotency_key: key.into(),
-                        reason: None,
-                    });
-                    Ok(AdjustResult {
-                        store_id: store.into(),
-                        sku: req.sku.clone(),
-                        available: next,
-                        version: version + 1,
-                        offset: c.head(),
-                        discrepancy_offset: None,
-                    })
-                };
+                let answer = c.decide(store, key, req);
                 c.answers.insert(key.into(), answer.clone());
                 answer
             }
@@ -235,6 +262,101 @@ impl Transport for FakeCentral {
             return Err(TransportError::Network("connection reset".into()));
         }
         answer.map_err(|p| TransportError::Problem(Box::new(p)))
+    }
+
+    async fn adjust_batch(
+        &self,
+        _: &str,
+        store: &str,
+        req: &BatchAdjustRequest,
+    ) -> Result<BatchAdjustResponse, TransportError> {
+        let mut c = self.0.borrow_mut();
+        c.gate()?;
+        c.batches += 1;
+        assert!(req.atomic, "a basket goes as an atomic batch");
+        let known: Vec<_> = req
+            .items
+            .iter()
+            .map(|i| c.answers.get(&i.idempotency_key).cloned())
+            .collect();
+        let answers: Vec<_> = if known.iter().all(Option::is_some) {
+            known.into_iter().flatten().collect()
+        } else {
+            // All or nothing: decide on a copy, keep it only if all passed.
+            let (levels, events) = (c.levels.clone(), c.events.clone());
+            let decided: Vec<_> = req
+                .items
+                .iter()
+                .map(|i| c.decide(store, &i.idempotency_key, &i.request()))
+                .collect();
+            let answers: Vec<_> = if decided.iter().all(Result::is_ok) {
+                decided
+            } else {
+                (c.levels, c.events) = (levels, events);
+                decided
+                    .into_iter()
+                    .map(|d| match d {
+                        Ok(_) => Err(problem(424, ErrorCode::BatchAborted)),
+                        refused => refused,
+                    })
+                    .collect()
+            };
+            for (item, answer) in req.items.iter().zip(&answers) {
+                c.answers
+                    .insert(item.idempotency_key.clone(), answer.clone());
+            }
+            answers
+        };
+        if c.lose_answers {
+            return Err(TransportError::Network("connection reset".into()));
+        }
+        Ok(BatchAdjustResponse {
+            atomic: true,
+            committed: answers.iter().all(Result::is_ok),
+            results: req
+                .items
+                .iter()
+                .zip(answers)
+                .map(|(item, answer)| BatchItemResult {
+                    idempotency_key: item.idempotency_key.clone(),
+                    status: answer.as_ref().map_or_else(|p| p.status, |_| 200),
+                    problem: answer.clone().err(),
+                    result: answer.ok(),
+                })
+                .collect(),
+        })
+    }
+
+    async fn availability(
+        &self,
+        _: &str,
+        sku: &str,
+    ) -> Result<ProductAvailability, TransportError> {
+        let mut c = self.0.borrow_mut();
+        c.gate()?;
+        let product = c
+            .products
+            .iter()
+            .find(|p| p.sku == sku)
+            .cloned()
+            .ok_or_else(|| {
+                TransportError::Problem(Box::new(problem(404, ErrorCode::ProductNotFound)))
+            })?;
+        let stores: Vec<_> = c
+            .levels
+            .iter()
+            .filter(|((_, s), _)| s == sku)
+            .map(|((store_id, _), (available, version))| StoreAvailability {
+                store_id: store_id.clone(),
+                available: *available,
+                version: *version,
+            })
+            .collect();
+        Ok(ProductAvailability {
+            product,
+            total: stores.iter().map(|s| s.available).sum(),
+            stores,
+        })
     }
 }
 
@@ -278,29 +400,43 @@ impl Storage for MemoryStorage {
         for product in &page.products {
             saved.products.insert(product.sku.clone(), product.clone());
         }
+        for store in &page.stores {
+            saved.stores.insert(store.store_id.clone(), store.clone());
+        }
         saved.offset = Some(page.offset);
         saved.last_contact_ms = Some(page.contact_ms);
         Ok(())
     }
 
-    async fn put_intent(
+    async fn put_intents(
         &self,
-        intent: &Intent,
-        level: Option<(&str, Level)>,
+        intents: &[Intent],
+        levels: &[(String, Level)],
         contact_ms: Option<i64>,
     ) -> Result<(), StorageError> {
         self.check()?;
         let mut saved = self.saved.borrow_mut();
-        match saved.intents.iter_mut().find(|i| i.id == intent.id) {
-            Some(existing) => *existing = intent.clone(),
-            None => saved.intents.push(intent.clone()),
+        for intent in intents {
+            match saved.intents.iter_mut().find(|i| i.id == intent.id) {
+                Some(existing) => *existing = intent.clone(),
+                None => saved.intents.push(intent.clone()),
+            }
         }
-        if let Some((sku, level)) = level {
-            saved.levels.insert(sku.into(), level);
+        for (sku, level) in levels {
+            saved.levels.insert(sku.clone(), *level);
         }
         if contact_ms.is_some() {
             saved.last_contact_ms = contact_ms;
         }
+        Ok(())
+    }
+
+    async fn delete_intents(&self, ids: &[String]) -> Result<(), StorageError> {
+        self.check()?;
+        self.saved
+            .borrow_mut()
+            .intents
+            .retain(|i| !ids.contains(&i.id));
         Ok(())
     }
 }
@@ -466,7 +602,7 @@ fn offline_sales_queue_as_facts_and_drain_once_with_the_same_key() {
     );
 
     for _ in 0..3 {
-        let flushed = block_on(engine.flush()).unwrap();
+        let flushed = block_on(engine.flush());
         assert_eq!(
             flushed,
             Flushed {
@@ -477,13 +613,14 @@ fn offline_sales_queue_as_facts_and_drain_once_with_the_same_key() {
         );
     }
     assert_eq!(engine.intents()[0].attempts, 3);
-    assert!(
-        h.storage.saved.borrow().intents[0].is_pending(),
-        "stored as pending"
+    assert_eq!(
+        h.storage.saved.borrow().intents[0].status,
+        IntentStatus::Sent,
+        "stored as sent, unanswered"
     );
 
     h.central().offline = false;
-    assert_eq!(block_on(engine.flush()).unwrap().applied, 1);
+    assert_eq!(block_on(engine.flush()).applied, 1);
     assert_eq!(h.central().answers.len(), 1, "one key, once");
     assert_eq!(h.central().levels[&(STORE.into(), "A".into())].0, 7);
     // The answer updated the level: the intent no longer counts, no double.
@@ -503,14 +640,14 @@ fn a_lost_answer_is_retried_with_the_same_key_and_applied_once() {
     block_on(engine.sync(0)).unwrap();
     block_on(engine.sell("A", 2, "sale-1".into())).unwrap();
     h.central().lose_answers = true;
-    assert_eq!(block_on(engine.flush()).unwrap().pending, 1);
+    assert_eq!(block_on(engine.flush()).pending, 1);
     assert_eq!(
         h.central().levels[&(STORE.into(), "A".into())].0,
         8,
         "applied at central"
     );
     h.central().lose_answers = false;
-    assert_eq!(block_on(engine.flush()).unwrap().applied, 1);
+    assert_eq!(block_on(engine.flush()).applied, 1);
     assert_eq!(
         h.central().levels[&(STORE.into(), "A".into())].0,
         8,
@@ -529,7 +666,7 @@ fn a_refused_intent_is_final_and_does_not_block_the_queue() {
     assert_eq!(big.kind, AdjustKind::Guarded, "online: central decides");
     block_on(engine.sell("B", 1, "fine".into())).unwrap();
     assert_eq!(
-        block_on(engine.flush()).unwrap(),
+        block_on(engine.flush()),
         Flushed {
             applied: 1,
             rejected: 1,
@@ -547,7 +684,7 @@ fn a_refused_intent_is_final_and_does_not_block_the_queue() {
     );
     assert_eq!(engine.view("B").unwrap().shown, 9);
     assert_eq!(
-        block_on(engine.flush()).unwrap(),
+        block_on(engine.flush()),
         Flushed::default(),
         "nothing resent"
     );
@@ -654,10 +791,12 @@ fn the_queue_survives_a_reopen() {
 }
 
 #[test]
-fn a_storage_refusal_is_said_plainly_and_nothing_is_acknowledged() {
+fn offline_a_storage_refusal_is_said_plainly_and_nothing_is_acknowledged() {
     let h = Harness::new();
     let engine = h.engine();
     block_on(engine.sync(0)).unwrap();
+    h.central().offline = true;
+    assert!(block_on(engine.sync(0)).is_err());
     h.storage.fail_writes.set(true);
     let err = block_on(engine.sell("A", 1, "no-room".into())).unwrap_err();
     assert_eq!(
@@ -668,12 +807,57 @@ fn a_storage_refusal_is_said_plainly_and_nothing_is_acknowledged() {
         engine.intents().is_empty(),
         "not acknowledged, so not queued"
     );
+    assert_eq!(
+        engine.status().storage_error.as_deref(),
+        Some("QuotaExceededError"),
+        "the page can say why"
+    );
+    h.storage.fail_writes.set(false);
+    block_on(engine.sell("A", 1, "room-again".into())).unwrap();
+    assert_eq!(engine.status().storage_error, None, "cleared by a write");
+}
+
+#[test]
+fn online_a_storage_refusal_sells_straight_through_central() {
+    let h = Harness::new();
+    let engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
+    h.storage.fail_writes.set(true);
+    let sale = block_on(engine.sell("A", 2, "no-room".into())).unwrap();
+    assert!(
+        matches!(sale.status, IntentStatus::Applied { .. }),
+        "acknowledged once central applied it: {sale:?}"
+    );
+    assert_eq!(h.central().levels[&(STORE.into(), "A".into())].0, 8);
+    assert_eq!(engine.view("A").unwrap().shown, 8);
+    assert!(engine.status().storage_error.is_some());
+    assert!(
+        h.storage.saved.borrow().intents.is_empty(),
+        "nothing stored"
+    );
+
+    // Central's answer lost too: not confirmed, and sent again with its key
+    // (from memory) until it is answered, applied once.
+    h.central().lose_answers = true;
+    let err = block_on(engine.sell("B", 1, "unconfirmed".into())).unwrap_err();
+    assert!(matches!(err, EngineError::Storage(_)), "{err:?}");
+    assert_eq!(engine.status().queued, 1, "kept in memory, unanswered");
+    h.central().lose_answers = false;
+    assert_eq!(block_on(engine.flush()).applied, 1);
+    assert_eq!(h.central().levels[&(STORE.into(), "B".into())].0, 9);
+    assert_eq!(h.central().answers.len(), 2, "each key once");
+}
+
+#[test]
+fn bad_quantities_and_unknown_skus_are_refused_before_queueing() {
+    let h = Harness::new();
+    let engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
     assert!(matches!(
         block_on(engine.sell("ZZ", 1, "x".into())),
         Err(EngineError::Invalid(_))
     ));
-    h.storage.fail_writes.set(false);
-    for quantity in [0, -3] {
+    for quantity in [0, -3, shared::validate::MAX_QUANTITY + 1] {
         let sold = block_on(engine.sell("A", quantity, "neg".into()));
         assert!(
             matches!(sold, Err(EngineError::Invalid(_))),
@@ -685,5 +869,252 @@ fn a_storage_refusal_is_said_plainly_and_nothing_is_acknowledged() {
             "a restock of {quantity}"
         );
     }
+    let line = |sku: &str, quantity| BasketLine {
+        sku: sku.into(),
+        quantity,
+        id: format!("line-{sku}-{quantity}"),
+    };
+    for lines in [
+        vec![],
+        vec![line("A", 1), line("B", 0)],
+        vec![line("A", 1), line("ZZ", 1)],
+        (0..=MAX_BASKET_LINES as i64)
+            .map(|n| line("A", n + 1))
+            .collect(),
+    ] {
+        let sold = block_on(engine.sell_basket("b".into(), lines));
+        assert!(matches!(sold, Err(EngineError::Invalid(_))), "{sold:?}");
+    }
     assert!(engine.intents().is_empty());
+}
+
+fn basket(lines: &[(&str, i64)]) -> Vec<BasketLine> {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(n, (sku, quantity))| BasketLine {
+            sku: (*sku).into(),
+            quantity: *quantity,
+            id: format!("line-{n}-{sku}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_basket_goes_as_one_atomic_batch_and_applies_whole() {
+    let h = Harness::new();
+    let engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
+    let lines =
+        block_on(engine.sell_basket("basket-1".into(), basket(&[("A", 2), ("B", 3)]))).unwrap();
+    assert_eq!(lines.len(), 2);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.basket.as_deref() == Some("basket-1"))
+    );
+    assert_eq!(h.storage.saved.borrow().intents.len(), 2, "both stored");
+    assert_eq!(
+        (
+            engine.view("A").unwrap().shown,
+            engine.view("B").unwrap().shown
+        ),
+        (8, 7)
+    );
+
+    let flushed = block_on(engine.flush());
+    assert_eq!((flushed.applied, flushed.rejected), (2, 0));
+    assert_eq!(h.central().batches, 1, "one request for the basket");
+    assert_eq!(h.central().levels[&(STORE.into(), "A".into())].0, 8);
+    assert_eq!(h.central().levels[&(STORE.into(), "B".into())].0, 7);
+    catch_up(&engine);
+    assert_eq!(
+        (
+            engine.view("A").unwrap().shown,
+            engine.view("B").unwrap().shown
+        ),
+        (8, 7)
+    );
+}
+
+#[test]
+fn a_basket_with_a_line_central_refuses_applies_nothing() {
+    let h = Harness::new();
+    let engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
+    block_on(engine.sell_basket("b".into(), basket(&[("A", 2), ("B", 50)]))).unwrap();
+    block_on(engine.sell("A", 1, "after".into())).unwrap();
+    let flushed = block_on(engine.flush());
+    assert_eq!(
+        (flushed.applied, flushed.rejected),
+        (1, 2),
+        "the sale behind it went on"
+    );
+    let intents = engine.intents();
+    let problem = |i: &Intent| match &i.status {
+        IntentStatus::Rejected { problem } => problem.code,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert_eq!(problem(&intents[0]), ErrorCode::BatchAborted);
+    assert_eq!(problem(&intents[1]), ErrorCode::InsufficientStock);
+    assert_eq!(
+        h.central().levels[&(STORE.into(), "A".into())].0,
+        9,
+        "only the later sale"
+    );
+    assert_eq!(h.central().levels[&(STORE.into(), "B".into())].0, 10);
+    assert_eq!(
+        engine.view("B").unwrap().shown,
+        10,
+        "a refusal never counts"
+    );
+}
+
+#[test]
+fn an_offline_basket_is_recorded_and_a_lost_answer_replays_whole() {
+    let h = Harness::new();
+    let engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
+    h.central().offline = true;
+    assert!(block_on(engine.sync(0)).is_err());
+    let lines = block_on(engine.sell_basket("b".into(), basket(&[("A", 12), ("B", 1)]))).unwrap();
+    assert!(
+        lines.iter().all(|l| l.kind == AdjustKind::Recorded),
+        "the goods left"
+    );
+    assert_eq!(block_on(engine.flush()).pending, 2);
+    assert!(
+        engine
+            .intents()
+            .iter()
+            .all(|i| i.status == IntentStatus::Sent)
+    );
+
+    h.central().offline = false;
+    h.central().lose_answers = true;
+    assert_eq!(block_on(engine.flush()).pending, 2, "applied, answer lost");
+    h.central().lose_answers = false;
+    assert_eq!(block_on(engine.flush()).applied, 2, "replayed");
+    assert_eq!(
+        h.central().levels[&(STORE.into(), "A".into())].0,
+        -2,
+        "a fact below zero"
+    );
+    assert_eq!(h.central().levels[&(STORE.into(), "B".into())].0, 9);
+    assert_eq!(h.central().answers.len(), 2, "each key once");
+}
+
+#[test]
+fn refused_credentials_keep_the_queue_and_say_so() {
+    let h = Harness::new();
+    let engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
+    block_on(engine.sell("A", 1, "kept".into())).unwrap();
+    h.central().unauthorized = 10;
+    let flushed = block_on(engine.flush());
+    assert_eq!(flushed.pending, 1, "a 401 is no answer about the sale");
+    assert_eq!(engine.intents()[0].status, IntentStatus::Sent);
+    assert_eq!(
+        engine.status().signed_out.map(|p| p.status),
+        Some(401),
+        "the page can ask for a new sign-in"
+    );
+    h.central().unauthorized = 0;
+    assert_eq!(block_on(engine.flush()).applied, 1);
+    assert_eq!(engine.status().signed_out, None);
+}
+
+#[test]
+fn applied_intents_are_pruned_once_the_replica_has_them() {
+    let h = Harness::new();
+    let engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
+    for n in 0..60 {
+        block_on(engine.restock("A", 1, format!("r-{n}"))).unwrap();
+    }
+    block_on(engine.sell("A", 500, "refused".into())).unwrap();
+    assert_eq!(block_on(engine.flush()).applied, 60);
+    catch_up(&engine);
+    let intents = engine.intents();
+    assert_eq!(intents.len(), 51, "the newest 50 applied, and the refusal");
+    assert_eq!(
+        h.storage.saved.borrow().intents.len(),
+        51,
+        "stored likewise"
+    );
+    assert_eq!(intents[0].id, "r-10", "the oldest went first");
+    assert_eq!(engine.view("A").unwrap().shown, 70, "nothing counted twice");
+
+    // The cashier dismisses the refusal; an unanswered one cannot be.
+    block_on(engine.dismiss("refused")).unwrap();
+    assert!(engine.intents().iter().all(|i| i.id != "refused"));
+    h.central().offline = true;
+    block_on(engine.sell("A", 1, "queued".into())).unwrap();
+    assert!(matches!(
+        block_on(engine.dismiss("queued")),
+        Err(EngineError::Invalid(_))
+    ));
+}
+
+#[test]
+fn lists_put_an_exact_sku_first_and_stop_at_the_limit() {
+    let h = Harness::new();
+    {
+        let mut c = h.central();
+        c.product("AB");
+        c.product("XA");
+    }
+    let engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
+    let skus = |filter: &str, limit| -> Vec<String> {
+        engine
+            .list(filter, limit)
+            .into_iter()
+            .map(|v| v.sku)
+            .collect()
+    };
+    assert_eq!(skus("a", 10), ["A", "AB", "XA"], "exact (any case) first");
+    assert_eq!(skus("b", 10), ["B", "AB"]);
+    assert_eq!(skus("product xa", 10), ["XA"], "by name, any case");
+    assert_eq!(skus("", 2), ["A", "AB"]);
+    assert!(skus("nothing", 10).is_empty());
+}
+
+#[test]
+fn nearby_names_the_other_stores_from_the_replica() {
+    let h = Harness::new();
+    {
+        let mut c = h.central();
+        c.store(STORE, "Downtown");
+        c.store("s2", "Harbourside");
+    }
+    let engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
+    h.central().store("s3", "Airport");
+    h.central().set("s3", "A", 4);
+    catch_up(&engine);
+    assert_eq!(
+        engine.store_name("s3").as_deref(),
+        Some("Airport"),
+        "followed"
+    );
+    let mut nearby = block_on(engine.nearby("A")).unwrap();
+    nearby.sort_by(|a, b| a.store_id.cmp(&b.store_id));
+    let seen: Vec<_> = nearby
+        .iter()
+        .map(|n| (n.store_id.as_str(), n.name.as_deref(), n.available))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("s1", Some("Downtown"), 10),
+            ("s2", Some("Harbourside"), 5),
+            ("s3", Some("Airport"), 4)
+        ]
+    );
+    h.central().offline = true;
+    assert!(matches!(
+        block_on(engine.nearby("A")),
+        Err(EngineError::Offline(_))
+    ));
 }

@@ -1,0 +1,456 @@
+//! Write intents: a sale, restock or basket is stored first (that is when
+//! the till may say "done"), then forwarded with each intent's id as its
+//! idempotency key, and sent again with the same key until central answers.
+//! A refusal is final for its intent and never blocks the ones behind it.
+
+use std::collections::{BTreeMap, HashSet};
+
+use shared::{
+    AdjustKind, AdjustRequest, AdjustResult, BatchAdjustRequest, BatchItem, ErrorCode, Problem,
+    validate::MAX_QUANTITY,
+};
+
+use super::{
+    Clock, Engine, EngineError, Intent, IntentStatus, Level, Storage, StorageError, Transport,
+    TransportError,
+};
+
+/// Most lines in one basket (central takes up to 500 per batch).
+pub const MAX_BASKET_LINES: usize = 100;
+/// Applied intents the replica already includes, kept for the cashier's
+/// panel; older ones are forgotten so the queue never grows without end.
+const KEEP_APPLIED: usize = 50;
+
+/// One line of a basket: `quantity` items of `sku` sold, under key `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasketLine {
+    pub sku: String,
+    pub quantity: i64,
+    pub id: String,
+}
+
+/// What forwarding the queue did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flushed {
+    pub applied: usize,
+    pub rejected: usize,
+    /// Still unanswered: central could not be reached (the round stopped).
+    pub pending: usize,
+}
+
+/// Central's answer for one intent: applied, or refused for good.
+type Answer = Result<AdjustResult, Problem>;
+
+impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
+    /// A sale. Offline it is a recorded fact (the goods left the shop);
+    /// online it is guarded, so central can refuse what the shelf lacks.
+    pub async fn sell(&self, sku: &str, quantity: i64, id: String) -> Result<Intent, EngineError> {
+        let intent = self.intent(sku, -checked(quantity)?, self.sale_kind(), id, None)?;
+        self.queue_one(intent).await
+    }
+
+    /// A restock: always guarded (it cannot go below zero anyway).
+    pub async fn restock(
+        &self,
+        sku: &str,
+        quantity: i64,
+        id: String,
+    ) -> Result<Intent, EngineError> {
+        let intent = self.intent(sku, checked(quantity)?, AdjustKind::Guarded, id, None)?;
+        self.queue_one(intent).await
+    }
+
+    /// A basket sold as one: its lines go to central as one atomic batch,
+    /// so all of them apply or none does.
+    pub async fn sell_basket(
+        &self,
+        basket: String,
+        lines: Vec<BasketLine>,
+    ) -> Result<Vec<Intent>, EngineError> {
+        if lines.is_empty() || lines.len() > MAX_BASKET_LINES {
+            return Err(EngineError::Invalid(format!(
+                "a basket holds 1 to {MAX_BASKET_LINES} lines"
+            )));
+        }
+        let kind = self.sale_kind();
+        let intents = lines
+            .into_iter()
+            .map(|line| {
+                let delta = -checked(line.quantity)?;
+                self.intent(&line.sku, delta, kind, line.id, Some(basket.clone()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.queue(intents).await
+    }
+
+    fn sale_kind(&self) -> AdjustKind {
+        if self.state.borrow().online {
+            AdjustKind::Guarded
+        } else {
+            AdjustKind::Recorded
+        }
+    }
+
+    /// A new intent, checked here so the queue never holds one central
+    /// could only refuse for its shape.
+    fn intent(
+        &self,
+        sku: &str,
+        delta: i64,
+        kind: AdjustKind,
+        id: String,
+        basket: Option<String>,
+    ) -> Result<Intent, EngineError> {
+        if !self.state.borrow().replica.products.contains_key(sku) {
+            return Err(EngineError::Invalid(format!("unknown sku {sku}")));
+        }
+        Ok(Intent {
+            id,
+            sku: sku.to_owned(),
+            delta,
+            kind,
+            basket,
+            created_at_ms: self.clock.now_ms(),
+            attempts: 0,
+            last_error: None,
+            status: IntentStatus::Pending,
+        })
+    }
+
+    async fn queue_one(&self, intent: Intent) -> Result<Intent, EngineError> {
+        self.queue(vec![intent])
+            .await?
+            .pop()
+            .ok_or_else(|| EngineError::Invalid("nothing was recorded".into()))
+    }
+
+    /// Stores new intents before anything else: an acknowledged intent is
+    /// never lost. If the device refuses to store them, they go straight to
+    /// central while it is reachable, acknowledged only once it answered.
+    async fn queue(&self, intents: Vec<Intent>) -> Result<Vec<Intent>, EngineError> {
+        match self.stored(self.storage.put_intents(&intents, &[], None).await) {
+            Ok(()) => {
+                let mut state = self.state.borrow_mut();
+                state.replica.intents.extend(intents.iter().cloned());
+                Ok(intents)
+            }
+            Err(refused) if !self.state.borrow().online => Err(refused.into()),
+            Err(refused) => {
+                let (answered, unanswered) = self.forward(intents).await;
+                // Kept in memory only: unanswered ones are sent again with
+                // their keys for as long as this page stays open.
+                self.take_in(&answered, &self.newer_levels(&answered));
+                if unanswered {
+                    return Err(EngineError::Storage(StorageError(format!(
+                        "{refused}; central did not answer either, so it is not confirmed \
+                         (sent again while this page stays open)"
+                    ))));
+                }
+                self.heard_from_central();
+                Ok(answered)
+            }
+        }
+    }
+
+    /// Forwards unanswered intents in order, a basket's lines together. A
+    /// refusal is final for its intent and the round goes on; no answer
+    /// stops the round (the rest would fail too) and everything stays
+    /// queued, to be sent again with its key.
+    pub async fn flush(&self) -> Flushed {
+        if self.flushing.replace(true) {
+            return Flushed::default();
+        }
+        let flushed = self.flush_round().await;
+        self.flushing.set(false);
+        self.prune().await;
+        flushed
+    }
+
+    async fn flush_round(&self) -> Flushed {
+        let mut flushed = Flushed::default();
+        let mut tried = HashSet::new();
+        loop {
+            let group = self.next_group(&tried);
+            if group.is_empty() {
+                return flushed;
+            }
+            tried.extend(group.iter().map(|i| i.id.clone()));
+            let (answered, unanswered) = self.forward(group).await;
+            for intent in &answered {
+                match intent.status {
+                    IntentStatus::Applied { .. } => flushed.applied += 1,
+                    IntentStatus::Rejected { .. } => flushed.rejected += 1,
+                    IntentStatus::Pending | IntentStatus::Sent => {}
+                }
+            }
+            // Central's answers are its truth: taken into memory even if the
+            // device refuses to store them (the stored copies are then sent
+            // again later and answered the same).
+            let levels = self.newer_levels(&answered);
+            let contact = (!unanswered).then(|| self.clock.now_ms());
+            let _ = self.stored(self.storage.put_intents(&answered, &levels, contact).await);
+            self.take_in(&answered, &levels);
+            if unanswered {
+                flushed.pending = self.status().queued;
+                return flushed;
+            }
+            self.heard_from_central();
+        }
+    }
+
+    /// The first unanswered intent not tried in this round, with the other
+    /// unanswered lines of its basket.
+    fn next_group(&self, tried: &HashSet<String>) -> Vec<Intent> {
+        let state = self.state.borrow();
+        let intents = &state.replica.intents;
+        let Some(first) = intents
+            .iter()
+            .find(|i| i.is_unanswered() && !tried.contains(&i.id))
+        else {
+            return Vec::new();
+        };
+        match &first.basket {
+            None => vec![first.clone()],
+            Some(basket) => intents
+                .iter()
+                .filter(|i| i.is_unanswered() && i.basket.as_ref() == Some(basket))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Sends one intent, or one basket as an atomic batch, and returns the
+    /// intents with their new status, and whether central left them
+    /// unanswered (unreachable, a 5xx, or the till's credentials refused).
+    async fn forward(&self, mut group: Vec<Intent>) -> (Vec<Intent>, bool) {
+        let answers = if group.len() == 1 && group[0].basket.is_none() {
+            self.send_one(&group[0]).await.map(|a| vec![Some(a)])
+        } else {
+            self.send_basket(&group).await
+        };
+        let mut unanswered = false;
+        match answers {
+            Ok(answers) => {
+                for (intent, answer) in group.iter_mut().zip(answers) {
+                    intent.attempts += 1;
+                    match answer {
+                        Some(Ok(result)) => {
+                            intent.status = IntentStatus::Applied { result };
+                            intent.last_error = None;
+                        }
+                        Some(Err(problem)) => {
+                            intent.last_error = problem.detail.clone();
+                            intent.status = IntentStatus::Rejected { problem };
+                        }
+                        None => {
+                            intent.status = IntentStatus::Sent;
+                            unanswered = true;
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                self.note_failure(&error);
+                let reason = match &error {
+                    TransportError::Network(reason) => reason.clone(),
+                    TransportError::Problem(p) => format!("central answered {}", p.status),
+                };
+                for intent in &mut group {
+                    intent.attempts += 1;
+                    intent.status = IntentStatus::Sent;
+                    intent.last_error = Some(reason.clone());
+                }
+                unanswered = true;
+            }
+        }
+        (group, unanswered)
+    }
+
+    async fn send_one(&self, intent: &Intent) -> Result<Answer, TransportError> {
+        let request = AdjustRequest {
+            sku: intent.sku.clone(),
+            delta: intent.delta,
+            kind: intent.kind,
+            expected_version: None,
+            reason: None,
+        };
+        let (store, key) = (&self.config.store_id, &intent.id);
+        let answer = self
+            .authed(async |t: &T, token: &str| t.adjust(token, store, key, &request).await)
+            .await;
+        match answer {
+            Ok(result) => Ok(Ok(result)),
+            Err(TransportError::Problem(problem)) if is_refusal(&problem) => Ok(Err(*problem)),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// A basket's answers, line by line (`None`: central's answer lacked
+    /// the line, so it is sent again).
+    async fn send_basket(&self, lines: &[Intent]) -> Result<Vec<Option<Answer>>, TransportError> {
+        let request = BatchAdjustRequest {
+            atomic: true,
+            items: lines
+                .iter()
+                .map(|i| BatchItem {
+                    idempotency_key: i.id.clone(),
+                    sku: i.sku.clone(),
+                    delta: i.delta,
+                    kind: i.kind,
+                    expected_version: None,
+                    reason: None,
+                })
+                .collect(),
+        };
+        let store = &self.config.store_id;
+        let answer = self
+            .authed(async |t: &T, token: &str| t.adjust_batch(token, store, &request).await)
+            .await;
+        let mut response = match answer {
+            Ok(response) => response,
+            // The whole request refused (e.g. a line central finds invalid).
+            Err(TransportError::Problem(problem)) if is_refusal(&problem) => {
+                return Ok(vec![Some(Err(*problem)); lines.len()]);
+            }
+            Err(error) => return Err(error),
+        };
+        Ok(lines
+            .iter()
+            .map(|line| {
+                let at = response
+                    .results
+                    .iter()
+                    .position(|r| r.idempotency_key == line.id)?;
+                let item = response.results.swap_remove(at);
+                Some(match (item.result, item.problem) {
+                    (Some(result), _) if item.status == 200 => Ok(result),
+                    (_, Some(problem)) => Err(problem),
+                    _ => Err(Problem::new(item.status, ErrorCode::Unknown, None)),
+                })
+            })
+            .collect())
+    }
+
+    /// The levels applied answers bring that are newer than the replica's.
+    fn newer_levels(&self, intents: &[Intent]) -> Vec<(String, Level)> {
+        let state = self.state.borrow();
+        let mut latest: BTreeMap<String, Level> = BTreeMap::new();
+        for intent in intents {
+            let IntentStatus::Applied { result } = &intent.status else {
+                continue;
+            };
+            let known = latest
+                .get(&intent.sku)
+                .or_else(|| state.replica.levels.get(&intent.sku))
+                .map(|l| l.version);
+            if known.is_none_or(|v| result.version > v) {
+                let level = Level {
+                    available: result.available,
+                    version: result.version,
+                };
+                latest.insert(intent.sku.clone(), level);
+            }
+        }
+        latest.into_iter().collect()
+    }
+
+    /// Takes answered intents and the levels they brought into memory.
+    fn take_in(&self, intents: &[Intent], levels: &[(String, Level)]) {
+        let mut state = self.state.borrow_mut();
+        for (sku, level) in levels {
+            let newer = state
+                .replica
+                .levels
+                .get(sku)
+                .is_none_or(|l| level.version > l.version);
+            if newer {
+                state.replica.levels.insert(sku.clone(), *level);
+            }
+        }
+        for intent in intents {
+            match state.replica.intents.iter_mut().find(|i| i.id == intent.id) {
+                Some(slot) => *slot = intent.clone(),
+                None => state.replica.intents.push(intent.clone()),
+            }
+        }
+    }
+
+    /// Takes a finished intent (refused or applied) off the cashier's panel.
+    pub async fn dismiss(&self, id: &str) -> Result<(), EngineError> {
+        let unanswered = {
+            let state = self.state.borrow();
+            let intent = state.replica.intents.iter().find(|i| i.id == id);
+            intent.map(Intent::is_unanswered)
+        };
+        match unanswered {
+            None => return Err(EngineError::Invalid(format!("no intent {id}"))),
+            Some(true) => {
+                return Err(EngineError::Invalid(
+                    "central has not answered it yet; it stays queued".into(),
+                ));
+            }
+            Some(false) => {}
+        }
+        self.stored(self.storage.delete_intents(&[id.to_owned()]).await)?;
+        self.state
+            .borrow_mut()
+            .replica
+            .intents
+            .retain(|i| i.id != id);
+        Ok(())
+    }
+
+    /// Forgets applied intents the replica already includes, beyond the
+    /// newest few kept for the panel. Refused ones stay until dismissed.
+    pub(super) async fn prune(&self) {
+        let doomed: HashSet<String> = {
+            let state = self.state.borrow();
+            let settled: Vec<_> = state
+                .replica
+                .intents
+                .iter()
+                .filter(|i| {
+                    matches!(i.status, IntentStatus::Applied { .. })
+                        && !i.counts_above(state.replica.levels.get(&i.sku))
+                })
+                .collect();
+            settled
+                .iter()
+                .rev()
+                .skip(KEEP_APPLIED)
+                .map(|i| i.id.clone())
+                .collect()
+        };
+        if doomed.is_empty() {
+            return;
+        }
+        let ids: Vec<String> = doomed.iter().cloned().collect();
+        if self.stored(self.storage.delete_intents(&ids).await).is_ok() {
+            let mut state = self.state.borrow_mut();
+            state.replica.intents.retain(|i| !doomed.contains(&i.id));
+        }
+    }
+}
+
+/// A sale or restock counts a positive number of items, within central's
+/// bound.
+fn checked(quantity: i64) -> Result<i64, EngineError> {
+    if quantity > 0 && quantity <= MAX_QUANTITY {
+        Ok(quantity)
+    } else {
+        Err(EngineError::Invalid(format!(
+            "the quantity must be a whole number from 1 to {MAX_QUANTITY}"
+        )))
+    }
+}
+
+/// A final answer about the intent itself: any 4xx but 401 (the till's
+/// credentials, not the sale) and 429 (come back later).
+fn is_refusal(problem: &Problem) -> bool {
+    (400..500).contains(&problem.status) && !matches!(problem.status, 401 | 429)
+}
+
+/// Problems a refused intent may carry, named for the till's wording.
+pub fn is_out_of_stock(problem: &Problem) -> bool {
+    problem.code == ErrorCode::InsufficientStock
+}

@@ -1,0 +1,109 @@
+//! The store's session with central: a token renewed before it expires, one
+//! fresh sign-in on a 401 (never a loop), and what each call tells the node
+//! about its contact with central.
+
+use super::{Clock, Engine, EngineError, Nearby, Storage, Transport, TransportError};
+
+impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
+    /// A valid token, signing in when there is none or it is about to expire.
+    async fn token(&self) -> Result<String, TransportError> {
+        let now = self.clock.now_ms();
+        if let Some((token, expires)) = &self.state.borrow().token
+            && now + self.config.refresh_margin_ms < *expires
+        {
+            return Ok(token.clone());
+        }
+        let answer = self
+            .transport
+            .sign_in(&self.config.store_id, &self.config.client_secret)
+            .await
+            .inspect_err(|e| self.note_refusal(e))?;
+        let expires = now + answer.expires_in as i64 * 1000;
+        let mut state = self.state.borrow_mut();
+        state.token = Some((answer.access_token.clone(), expires));
+        state.signed_out = None;
+        Ok(answer.access_token)
+    }
+
+    /// Runs a call with a token; a 401 means one fresh sign-in and one more
+    /// try, never a loop.
+    pub(super) async fn authed<R>(
+        &self,
+        call: impl AsyncFn(&T, &str) -> Result<R, TransportError>,
+    ) -> Result<R, TransportError> {
+        let token = self.token().await?;
+        match call(&self.transport, &token).await {
+            Err(e) if e.status() == Some(401) => {
+                self.state.borrow_mut().token = None;
+                let token = self.token().await?;
+                call(&self.transport, &token)
+                    .await
+                    .inspect_err(|e| self.note_refusal(e))
+            }
+            other => other,
+        }
+    }
+
+    /// Signs in afresh: how the page checks the credentials a cashier typed.
+    pub async fn sign_in(&self) -> Result<(), EngineError> {
+        self.state.borrow_mut().token = None;
+        self.token().await.inspect_err(|e| self.note_failure(e))?;
+        self.heard_from_central();
+        Ok(())
+    }
+
+    /// A 401 that a fresh sign-in did not cure: the till's credentials are
+    /// no longer good, which the page must say (sales stay queued).
+    fn note_refusal(&self, error: &TransportError) {
+        if let TransportError::Problem(problem) = error
+            && problem.status == 401
+        {
+            self.state.borrow_mut().signed_out = Some((**problem).clone());
+        }
+    }
+
+    pub(super) fn heard_from_central(&self) {
+        let mut state = self.state.borrow_mut();
+        state.online = true;
+        state.replica.last_contact_ms = Some(self.clock.now_ms());
+        state.backoff.reset();
+        // Central took a call with the till's token: its credentials hold.
+        state.signed_out = None;
+    }
+
+    pub(super) fn note_failure(&self, error: &TransportError) {
+        if error.is_transient() {
+            self.state.borrow_mut().online = false;
+        }
+    }
+
+    /// How long to wait before trying central again (exponential, jittered).
+    pub fn retry_delay_ms(&self) -> u64 {
+        let random = self.clock.random();
+        self.state.borrow_mut().backoff.next_delay_ms(random)
+    }
+
+    /// Every store's figure for `sku`, asked of central now: the one read
+    /// that needs the network ("available nearby").
+    pub async fn nearby(&self, sku: &str) -> Result<Vec<Nearby>, EngineError> {
+        let answer = self
+            .authed(async |t: &T, token: &str| t.availability(token, sku).await)
+            .await
+            .inspect_err(|e| self.note_failure(e))?;
+        self.heard_from_central();
+        let state = self.state.borrow();
+        Ok(answer
+            .stores
+            .into_iter()
+            .map(|s| Nearby {
+                name: state
+                    .replica
+                    .stores
+                    .get(&s.store_id)
+                    .map(|st| st.name.clone()),
+                store_id: s.store_id,
+                available: s.available,
+            })
+            .collect())
+    }
+}
