@@ -162,6 +162,11 @@ pub struct Config {
     )]
     pub cors_origins: Vec<String>,
 
+    /// A built POS page to serve at `/` (what `trunk build --release` puts
+    /// in `dist/`), so the page and the API are one process and one origin.
+    #[arg(long, env = "STOCKLINE_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
+
     /// Burst on admin routes.
     #[arg(long, env = "STOCKLINE_ADMIN_RATE_LIMIT_BURST", default_value_t = 50)]
     pub admin_rate_limit_burst: u32,

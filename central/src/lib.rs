@@ -181,8 +181,14 @@ pub struct Running {
 
 impl Running {
     pub async fn start(config: Config) -> anyhow::Result<Running> {
+        Self::start_on(config, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// On a given address: a restarted central keeps its origin, so a page
+    /// it served (and that page's service worker and IndexedDB) finds it.
+    pub async fn start_on(config: Config, addr: SocketAddr) -> anyhow::Result<Running> {
         let app = App::open(config).await?;
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
         let signal = stop.clone().cancelled_owned();

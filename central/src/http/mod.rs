@@ -10,6 +10,7 @@ mod health;
 pub mod limits;
 mod replication;
 mod stock;
+mod web;
 
 use std::any::Any;
 
@@ -51,12 +52,17 @@ pub fn router(state: AppState) -> Router {
     let admin = limits.admin(admin::router().route_layer(from_fn(require_admin)));
     let v1 = limits.general(api.merge(admin).merge(auth::router()));
 
-    Router::new()
+    let router = Router::new()
         .merge(v1)
         .merge(health::router())
         .merge(docs::router())
-        .route("/metrics", get(metrics))
-        .fallback(route_not_found)
+        .route("/metrics", get(metrics));
+    // Anything else is the POS page's files when central serves them.
+    let router = match &state.config.web_dir {
+        Some(dir) => router.fallback_service(web::router(dir)),
+        None => router.fallback(route_not_found),
+    };
+    router
         .method_not_allowed_fallback(method_not_allowed)
         // Layers run outermost last-added: request id, span, panic guard,
         // metrics, then the principal, which rate limits and routes use.
@@ -108,7 +114,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-async fn route_not_found() -> AppError {
+pub(crate) async fn route_not_found() -> AppError {
     AppError::invalid(
         StatusCode::NOT_FOUND,
         ErrorCode::RouteNotFound,

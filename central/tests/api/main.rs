@@ -12,3 +12,4 @@ mod durability;
 mod errors;
 mod reads;
 mod replication;
+mod web;
