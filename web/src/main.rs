@@ -1,7 +1,7 @@
-//! POS page entry point. The till UI comes with its own issue; this binary is
-//! what trunk builds and serves today.
+//! The POS page's entry point: trunk builds this binary and its loader
+//! calls `main()` once the wasm is in.
 
 fn main() {
-    // Only meaningful in the browser; trunk's generated loader calls main().
-    let _ = store_wasm::api_version();
+    #[cfg(target_arch = "wasm32")]
+    web::app::start();
 }

@@ -9,6 +9,7 @@
 //! on a fresh machine that has only rustup/cargo and Debian's package manager.
 
 mod chaos;
+mod page;
 mod setup;
 
 use std::{
@@ -102,9 +103,10 @@ fn test() -> anyhow::Result<()> {
     let mut tally = Tally::default();
     let native = tally.cargo_test(&["test", "--workspace"], &[]);
     let browser = native.and_then(|()| browser_tests(&mut tally));
+    let pos = browser.and_then(|()| page::browser_tests(&mut tally, &page::build()?));
     // One closing line over every test binary, whatever happened above.
     println!("\ntests: {} passed, {} failed", tally.passed, tally.failed);
-    browser
+    pos
 }
 
 /// The store node's tests in headless Chromium, against a real central
@@ -207,13 +209,13 @@ fn listening_addr(central: &mut std::process::Child) -> anyhow::Result<String> {
 
 /// Sums cargo's per-binary "test result:" lines while passing output through.
 #[derive(Default)]
-struct Tally {
+pub struct Tally {
     passed: u64,
     failed: u64,
 }
 
 impl Tally {
-    fn cargo_test(
+    pub fn cargo_test(
         &mut self,
         args: &[&str],
         envs: &[(&str, std::ffi::OsString)],
@@ -371,9 +373,13 @@ fn run() -> anyhow::Result<()> {
         .current_dir(&root)
         .spawn()
         .context("starting central")?;
-    step("serving the POS page with trunk on http://127.0.0.1:8081 (API proxied to central)");
+    // trunk runs cargo offline (Trunk.toml): every crate must be here first.
+    sh("cargo", &["fetch"])?;
+    step(
+        "serving the POS page with trunk on http://127.0.0.1:8081 (release build; API proxied to central)",
+    );
     let served = Command::new("trunk")
-        .arg("serve")
+        .args(["serve", "--release"])
         .env("PATH", setup::tool_path())
         .current_dir(&root)
         .status();

@@ -1,0 +1,374 @@
+//! What the POS tests stand on: a real central (in this process, on a fixed
+//! port so a restart keeps the page's origin, with a real SQLite file)
+//! serving the page trunk built, and real Chromium sessions driven over
+//! WebDriver by Debian's chromedriver.
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use central::{Config, Running, config::Secret};
+use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+pub const ADMIN_KEY: &str = "pos-tests-admin-key";
+pub const SECRET: &str = "pos-test-secret-0123456789";
+/// Long enough for a till to come back through its retry back-off.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Set by `cargo xtask test` after `trunk build --release`.
+fn dist() -> PathBuf {
+    match std::env::var_os("STOCKLINE_WEB_DIST") {
+        Some(dir) => PathBuf::from(dir),
+        None => panic!(
+            "STOCKLINE_WEB_DIST is unset: run through `cargo xtask test`, which builds the page"
+        ),
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Central, stoppable and restartable on the same address and database.
+pub struct Central {
+    config: Config,
+    pub addr: SocketAddr,
+    server: Option<Running>,
+    pub http: reqwest::Client,
+    _data: TempDir,
+}
+
+impl Central {
+    pub async fn start() -> Central {
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::with_data_dir(data.path());
+        config.admin_api_keys = vec![Secret::new(ADMIN_KEY)];
+        config.rate_limit = false;
+        config.web_dir = Some(dist());
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-api-key", ADMIN_KEY.parse().expect("header"));
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("client");
+        let mut central = Central {
+            config,
+            addr,
+            server: None,
+            http,
+            _data: data,
+        };
+        central.up().await;
+        central
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Graceful stop, as on SIGTERM: the tills see central gone.
+    pub async fn down(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("central stops cleanly");
+        }
+    }
+
+    /// Starts again on the same address and database.
+    pub async fn up(&mut self) {
+        let started = Instant::now();
+        loop {
+            // The port may linger for a moment after a stop.
+            match Running::start_on(self.config.clone(), self.addr).await {
+                Ok(server) => {
+                    self.server = Some(server);
+                    return;
+                }
+                Err(e) if started.elapsed() < Duration::from_secs(10) => {
+                    eprintln!("central not up yet: {e:#}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("central does not start: {e:#}"),
+            }
+        }
+    }
+
+    pub async fn admin(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
+        let url = self.url(path);
+        let request = match method {
+            "POST" => self.http.post(url).json(&body),
+            "PUT" => self.http.put(url).json(&body),
+            _ => self.http.get(url),
+        };
+        let response = request.send().await.expect("central answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A store with `SECRET`, and products at the given stock in it.
+    pub async fn seed(&self, store: &str, products: &[(&str, &str, i64)]) {
+        let body =
+            json!({"store_id": store, "name": format!("Store {store}"), "client_secret": SECRET});
+        assert_eq!(self.admin("POST", "/v1/admin/stores", body).await.0, 201);
+        for (sku, name, stock) in products {
+            let product = json!({"sku": sku, "name": name, "price_cents": 250});
+            assert_eq!(
+                self.admin("POST", "/v1/admin/products", product).await.0,
+                201
+            );
+            let path = format!("/v1/admin/stores/{store}/stock/{sku}");
+            assert_eq!(
+                self.admin("PUT", &path, json!({"available": stock}))
+                    .await
+                    .0,
+                200
+            );
+        }
+    }
+
+    pub async fn level(&self, store: &str, sku: &str) -> i64 {
+        let (_, level) = self
+            .admin(
+                "GET",
+                &format!("/v1/stores/{store}/stock/{sku}"),
+                Value::Null,
+            )
+            .await;
+        level["available"].as_i64().expect("a level")
+    }
+
+    /// A sale made elsewhere (another system, straight to central).
+    pub async fn sell_elsewhere(&self, store: &str, sku: &str, quantity: i64) {
+        let response = self
+            .http
+            .post(self.url(&format!("/v1/stores/{store}/adjustments")))
+            .header("Idempotency-Key", format!("elsewhere-{}", free_port()))
+            .json(&json!({"sku": sku, "delta": -quantity}))
+            .send()
+            .await
+            .expect("central answers");
+        assert_eq!(response.status(), 200, "the sale elsewhere");
+    }
+
+    /// How many events of the change log carry `key`: exactly-once means 1.
+    pub async fn events_with_key(&self, store: &str, key: &str) -> usize {
+        let path = format!("/v1/replication/changes?from=0&limit=1000&store={store}");
+        let (_, page) = self.admin("GET", &path, Value::Null).await;
+        page["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter(|e| e["idempotency_key"] == key)
+            .count()
+    }
+}
+
+/// Debian's chromedriver on a free port, killed with the test.
+pub struct Driver {
+    child: Child,
+    pub url: String,
+}
+
+impl Driver {
+    pub async fn start() -> Driver {
+        let port = free_port();
+        let binary =
+            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let child = Command::new(&binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {binary}: {e} (cargo xtask test installs it)"));
+        let url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while reqwest::get(format!("{url}/status")).await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "chromedriver did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Driver { child, url }
+    }
+
+    /// A new browser, with a profile of its own: another till.
+    pub async fn till(&self) -> Till {
+        let capabilities = json!({
+            "goog:chromeOptions": {
+                "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync", "--no-first-run",
+                         "--window-size=1280,900"]
+            }
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("an object literal")
+        };
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .expect("a browser session");
+        Till { client }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One browser: a till, as a cashier sees it.
+pub struct Till {
+    pub client: Client,
+}
+
+impl Till {
+    pub async fn css(&self, selector: &str) -> Element {
+        let found = self
+            .client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(selector))
+            .await;
+        match found {
+            Ok(element) => element,
+            Err(e) => {
+                let shot = self.screenshot("failure").await;
+                panic!("no {selector} on the page ({e}); see {}", shot.display())
+            }
+        }
+    }
+
+    pub async fn text(&self, selector: &str) -> String {
+        match self.client.find(Locator::Css(selector)).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    pub async fn visible(&self, selector: &str) -> bool {
+        match self.client.find(Locator::Css(selector)).await {
+            Ok(e) => e.is_displayed().await.unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+
+    /// Waits until `selector`'s text contains `wanted`.
+    pub async fn until_text(&self, selector: &str, wanted: &str) -> String {
+        self.until(selector, wanted, |text| text.contains(wanted))
+            .await
+    }
+
+    /// Waits until `selector`'s text satisfies `ok` (`wanted` says what for
+    /// the failure message).
+    async fn until(&self, selector: &str, wanted: &str, ok: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let text = self.text(selector).await;
+            if ok(&text) {
+                return text;
+            }
+            if started.elapsed() > PATIENCE {
+                let shot = self.screenshot("failure").await;
+                panic!(
+                    "{selector} never said “{wanted}”; it says “{text}” (see {})",
+                    shot.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Runs a script; `arguments[0]` is the callback of an async one.
+    pub async fn eval(&self, script: &str) -> Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .expect("script runs")
+    }
+
+    pub async fn eval_async(&self, script: &str) -> Value {
+        self.client
+            .execute_async(script, vec![])
+            .await
+            .expect("script runs")
+    }
+
+    /// Opens the page and signs in as `store` with its secret.
+    pub async fn sign_in(&self, central: &Central, store: &str) {
+        self.client
+            .goto(&central.url("/"))
+            .await
+            .expect("page loads");
+        let store_field = self.css("#signin-store").await;
+        store_field.clear().await.expect("clear");
+        store_field.send_keys(store).await.expect("type");
+        let secret = self.css("#signin-secret").await;
+        secret.clear().await.expect("clear");
+        secret.send_keys(SECRET).await.expect("type");
+        self.css("#signin-submit")
+            .await
+            .click()
+            .await
+            .expect("submit");
+        self.css("#till:not([hidden])").await;
+        self.until_text("#status", "Online").await;
+    }
+
+    /// Clears the search box with Esc, as a cashier does, and types
+    /// `query` (as a scanner would, without Enter).
+    pub async fn search(&self, query: &str) {
+        let search = self.css("#search").await;
+        let keys = format!("{}{query}", fantoccini::key::Key::Escape);
+        search.send_keys(&keys).await.expect("type");
+    }
+
+    /// Sets a row's quantity and presses one of its buttons.
+    pub async fn act(&self, sku: &str, quantity: u32, action: &str) {
+        let row = format!("tr[data-sku='{sku}']");
+        let input = self.css(&format!("{row} input[data-qty]")).await;
+        input.clear().await.expect("clear");
+        input.send_keys(&quantity.to_string()).await.expect("type");
+        self.css(&format!("{row} button[data-action='{action}']"))
+            .await
+            .click()
+            .await
+            .expect("click");
+    }
+
+    /// Waits until the row of `sku` shows exactly `wanted` as its stock.
+    pub async fn until_stock(&self, sku: &str, wanted: &str) {
+        let selector = format!("tr[data-sku='{sku}'] td.stock .figure");
+        self.until(&selector, wanted, |text| text == wanted).await;
+    }
+
+    /// Types a sku and Enter into the search box, as a barcode scanner does.
+    pub async fn scan(&self, sku: &str) {
+        self.search(&format!("{sku}{}", fantoccini::key::Key::Enter))
+            .await;
+    }
+
+    /// Saves a screenshot under `tests/artifacts/` for a person to look at.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("artifacts");
+        std::fs::create_dir_all(&dir).expect("artifacts dir");
+        let path = dir.join(format!("{name}.png"));
+        let png = self.client.screenshot().await.expect("screenshot");
+        std::fs::write(&path, png).expect("write screenshot");
+        path
+    }
+}

@@ -1,0 +1,6 @@
+//! Stockline's POS page, built and served by trunk. [`wording`] is what the
+//! till says (plain Rust, tested natively); `app` (wasm32 only) is the page.
+
+#[cfg(target_arch = "wasm32")]
+pub mod app;
+pub mod wording;

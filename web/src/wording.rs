@@ -1,0 +1,422 @@
+//! What the till says, in plain words: stock figures with pending intents
+//! apart, ages, and central's refusals with what to do about them. Pure
+//! functions, tested natively.
+
+use shared::{ErrorCode, Problem};
+use store_wasm::engine::{EngineError, Intent, IntentStatus, Status, StockView};
+
+/// "1 sale" / "2 sales".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A stock figure as the till shows it: what is on the shelf by this till's
+/// reckoning, then central's figure and what is still pending, apart.
+pub fn stock(view: &StockView) -> (String, Option<String>) {
+    let headline = format!("{} in stock", view.shown);
+    if view.pending_intents == 0 {
+        return (headline, None);
+    }
+    let what = match view.pending_delta.signum() {
+        -1 => count(view.pending_intents, "sale", "sales"),
+        1 => count(view.pending_intents, "restock", "restocks"),
+        _ => count(view.pending_intents, "change", "changes"),
+    };
+    (
+        format!("{headline}, {what} pending"),
+        Some(format!(
+            "central: {} · this till: {:+}",
+            view.central_available, view.pending_delta
+        )),
+    )
+}
+
+/// "just now", "12 s ago", "3 min ago", "2 h ago", "2 days ago".
+pub fn age(ms: Option<i64>) -> String {
+    let Some(ms) = ms else {
+        return "never".into();
+    };
+    let s = ms.max(0) / 1000;
+    match s {
+        0..=1 => "just now".into(),
+        2..=59 => format!("{s} s ago"),
+        60..=3599 => format!("{} min ago", s / 60),
+        3600..=172_799 => format!("{} h ago", s / 3600),
+        _ => format!("{} days ago", s / 86_400),
+    }
+}
+
+/// Minor units as a price: 199 → "1.99".
+pub fn money(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let cents = cents.unsigned_abs();
+    format!("{sign}{}.{:02}", cents / 100, cents % 100)
+}
+
+/// The connection line of the status bar.
+pub fn connection(status: &Status, now_ms: i64) -> String {
+    let contact = age(status.last_contact_ms.map(|at| now_ms - at));
+    let mut parts = vec![
+        if status.online { "Online" } else { "Offline" }.to_owned(),
+        format!("last contact {contact}"),
+    ];
+    if status.lag > 0 {
+        parts.push(format!(
+            "{} behind",
+            count(status.lag as usize, "event", "events")
+        ));
+    }
+    parts.push(if status.queued == 0 {
+        "nothing queued".into()
+    } else {
+        format!("{} queued", count(status.queued, "intent", "intents"))
+    });
+    parts.join(" · ")
+}
+
+/// The banner shown while the figures may be old.
+pub fn stale_banner(status: &Status, now_ms: i64) -> Option<String> {
+    if !status.stale {
+        return None;
+    }
+    let since = match status.last_contact_ms {
+        Some(at) => format!("central last answered {}", age(Some(now_ms - at))),
+        None => "central has not answered yet".into(),
+    };
+    Some(format!(
+        "Stock figures may be out of date: {since}. Sales are kept on this till and sent \
+         when central is back."
+    ))
+}
+
+/// Why central refused an intent, and what the cashier can do.
+pub struct Refusal {
+    pub reason: String,
+    pub advice: &'static str,
+}
+
+pub fn refusal(problem: &Problem) -> Refusal {
+    let current = problem.current.as_ref().map(|l| l.available);
+    let (reason, advice) = match problem.code {
+        ErrorCode::InsufficientStock => (
+            match current {
+                Some(n) => format!("Not enough stock: central has {n}"),
+                None => "Not enough stock".into(),
+            },
+            "Check the shelf: sell what is there, or ask a manager to count the stock.",
+        ),
+        ErrorCode::BatchAborted => (
+            "Not sold: another line of the basket was refused".into(),
+            "Sell the basket again without the refused line.",
+        ),
+        ErrorCode::ProductNotFound => (
+            "Unknown product".into(),
+            "Check the sku; the catalogue may have changed.",
+        ),
+        ErrorCode::ProductInactive => (
+            "This product is withdrawn from sale".into(),
+            "Do not sell it; ask a manager.",
+        ),
+        ErrorCode::VersionConflict => (
+            "The stock changed meanwhile".into(),
+            "Look at the new figure and try again.",
+        ),
+        ErrorCode::ForbiddenStore | ErrorCode::Forbidden => (
+            "This till may not change that stock".into(),
+            "Sign in as the right store.",
+        ),
+        _ => (
+            problem
+                .detail
+                .clone()
+                .unwrap_or_else(|| problem.title.clone()),
+            "Try again; if it happens again, ask a manager.",
+        ),
+    };
+    Refusal { reason, advice }
+}
+
+/// "Sale of 2 × SKU-0001 Coffee beans".
+pub fn intent_title(intent: &Intent, name: Option<&str>) -> String {
+    let what = if intent.delta < 0 { "Sale" } else { "Restock" };
+    let basket = if intent.basket.is_some() {
+        "Basket: "
+    } else {
+        ""
+    };
+    let name = name.map(|n| format!(" {n}")).unwrap_or_default();
+    format!(
+        "{basket}{what} of {} × {}{name}",
+        intent.delta.unsigned_abs(),
+        intent.sku
+    )
+}
+
+/// A short label (for the badge) and what it means for the cashier.
+pub fn intent_state(intent: &Intent) -> (&'static str, String) {
+    match &intent.status {
+        IntentStatus::Pending => (
+            "queued",
+            "Kept on this till; sent as soon as central answers.".into(),
+        ),
+        IntentStatus::Sent => (
+            "sent",
+            format!(
+                "Waiting for central's answer ({}{}); sent again with the same key, never twice.",
+                count(intent.attempts as usize, "attempt", "attempts"),
+                intent
+                    .last_error
+                    .as_ref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            ),
+        ),
+        IntentStatus::Applied { result } => (
+            "applied",
+            format!("Applied: central now has {}.", result.available),
+        ),
+        IntentStatus::Rejected { problem } => {
+            let Refusal { reason, advice } = refusal(problem);
+            ("refused", format!("{reason}. {advice}"))
+        }
+    }
+}
+
+/// What the till says right after a sale or restock was recorded.
+pub fn outcome(intent: &Intent) -> String {
+    let what = format!("{} × {}", intent.delta.unsigned_abs(), intent.sku);
+    let verb = if intent.delta < 0 {
+        "Sold"
+    } else {
+        "Restocked"
+    };
+    match &intent.status {
+        IntentStatus::Applied { result } => {
+            format!("{verb} {what}: central now has {}.", result.available)
+        }
+        IntentStatus::Pending | IntentStatus::Sent => {
+            format!("Queued: {what} is kept on this till and sent when central answers.")
+        }
+        IntentStatus::Rejected { problem } => {
+            let Refusal { reason, advice } = refusal(problem);
+            format!("Refused: {what}. {reason}. {advice}")
+        }
+    }
+}
+
+/// The same for a basket, line by line folded into one sentence.
+pub fn basket_outcome(lines: &[Intent]) -> String {
+    let refused = lines.iter().find_map(|l| match &l.status {
+        IntentStatus::Rejected { problem } if problem.code != ErrorCode::BatchAborted => {
+            Some((l, problem))
+        }
+        _ => None,
+    });
+    if let Some((line, problem)) = refused {
+        let Refusal { reason, advice } = refusal(problem);
+        return format!(
+            "Basket refused, nothing sold: {} × {}. {reason}. {advice}",
+            line.delta.unsigned_abs(),
+            line.sku
+        );
+    }
+    let lines_said = count(lines.len(), "line", "lines");
+    if lines
+        .iter()
+        .all(|l| matches!(l.status, IntentStatus::Applied { .. }))
+    {
+        format!("Basket sold: {lines_said}.")
+    } else if lines.iter().any(Intent::is_unanswered) {
+        format!("Basket queued: {lines_said}, sent together when central answers.")
+    } else {
+        format!("Basket refused, nothing sold: {lines_said}.")
+    }
+}
+
+/// An error of the node, for the message line.
+pub fn engine_error(error: &EngineError) -> String {
+    match error {
+        EngineError::Offline(reason) => format!("Central does not answer ({reason})."),
+        EngineError::Refused(problem) => {
+            let Refusal { reason, advice } = refusal(problem);
+            format!("{reason}. {advice}")
+        }
+        EngineError::Storage(e) => format!("This device refused to store it: {e}."),
+        EngineError::Invalid(reason) => {
+            let mut said = reason.clone();
+            if let Some(first) = said.get_mut(..1) {
+                first.make_ascii_uppercase();
+            }
+            format!("{said}.")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::{AdjustKind, AdjustResult, StockLevel};
+
+    use super::*;
+
+    fn view(central: i64, delta: i64, intents: usize) -> StockView {
+        StockView {
+            sku: "SKU-1".into(),
+            name: Some("Coffee".into()),
+            price_cents: Some(450),
+            central_available: central,
+            pending_delta: delta,
+            shown: central + delta,
+            pending_intents: intents,
+            stale: false,
+            age_ms: Some(0),
+        }
+    }
+
+    #[test]
+    fn stock_shows_pending_intents_apart() {
+        assert_eq!(stock(&view(4, 0, 0)), ("4 in stock".into(), None));
+        let (headline, detail) = stock(&view(4, -1, 1));
+        assert_eq!(headline, "3 in stock, 1 sale pending");
+        assert_eq!(detail.as_deref(), Some("central: 4 · this till: -1"));
+        assert_eq!(stock(&view(4, 5, 2)).0, "9 in stock, 2 restocks pending");
+        assert_eq!(stock(&view(4, 0, 2)).0, "4 in stock, 2 changes pending");
+    }
+
+    #[test]
+    fn ages_and_money_read_naturally() {
+        assert_eq!(age(None), "never");
+        assert_eq!(age(Some(300)), "just now");
+        assert_eq!(age(Some(12_000)), "12 s ago");
+        assert_eq!(age(Some(185_000)), "3 min ago");
+        assert_eq!(age(Some(7_300_000)), "2 h ago");
+        assert_eq!(age(Some(3 * 86_400_000)), "3 days ago");
+        assert_eq!(money(199), "1.99");
+        assert_eq!(money(5), "0.05");
+        assert_eq!(money(-250), "-2.50");
+    }
+
+    fn status(online: bool, stale: bool, queued: usize, lag: u64) -> Status {
+        Status {
+            online,
+            stale,
+            offset: Some(10),
+            lag,
+            queued,
+            last_contact_ms: Some(1_000),
+            storage_error: None,
+            signed_out: None,
+        }
+    }
+
+    #[test]
+    fn the_status_bar_and_banner_say_where_the_till_stands() {
+        assert_eq!(
+            connection(&status(true, false, 0, 0), 3_000),
+            "Online · last contact 2 s ago · nothing queued"
+        );
+        assert_eq!(
+            connection(&status(false, true, 1, 3), 121_000),
+            "Offline · last contact 2 min ago · 3 events behind · 1 intent queued"
+        );
+        assert_eq!(stale_banner(&status(true, false, 0, 0), 3_000), None);
+        let banner = stale_banner(&status(false, true, 0, 0), 121_000).unwrap();
+        assert!(
+            banner.contains("central last answered 2 min ago"),
+            "{banner}"
+        );
+    }
+
+    fn intent(status: IntentStatus) -> Intent {
+        Intent {
+            id: "k".into(),
+            sku: "SKU-1".into(),
+            delta: -2,
+            kind: AdjustKind::Guarded,
+            basket: None,
+            created_at_ms: 0,
+            attempts: 3,
+            last_error: Some("connection refused".into()),
+            status,
+        }
+    }
+
+    #[test]
+    fn refusals_say_why_and_what_to_do() {
+        let mut problem = Problem::new(422, ErrorCode::InsufficientStock, None);
+        problem.current = Some(StockLevel {
+            store_id: "s".into(),
+            sku: "SKU-1".into(),
+            available: 1,
+            version: 4,
+            updated_at: None,
+        });
+        let (label, detail) = intent_state(&intent(IntentStatus::Rejected { problem }));
+        assert_eq!(label, "refused");
+        assert!(
+            detail.starts_with("Not enough stock: central has 1."),
+            "{detail}"
+        );
+        assert!(detail.contains("Check the shelf"), "{detail}");
+        let aborted = Problem::new(424, ErrorCode::BatchAborted, None);
+        assert!(
+            refusal(&aborted)
+                .reason
+                .contains("another line of the basket")
+        );
+    }
+
+    #[test]
+    fn intents_read_as_what_happened() {
+        let sent = intent(IntentStatus::Sent);
+        assert_eq!(
+            intent_title(&sent, Some("Coffee")),
+            "Sale of 2 × SKU-1 Coffee"
+        );
+        let (label, detail) = intent_state(&sent);
+        assert_eq!(label, "sent");
+        assert!(
+            detail.contains("3 attempts: connection refused"),
+            "{detail}"
+        );
+        let applied = intent(IntentStatus::Applied {
+            result: AdjustResult {
+                store_id: "s".into(),
+                sku: "SKU-1".into(),
+                available: 7,
+                version: 2,
+                offset: 9,
+                discrepancy_offset: None,
+            },
+        });
+        assert_eq!(intent_state(&applied).1, "Applied: central now has 7.");
+        assert_eq!(outcome(&applied), "Sold 2 × SKU-1: central now has 7.");
+        assert!(outcome(&sent).starts_with("Queued: 2 × SKU-1"));
+    }
+
+    #[test]
+    fn a_basket_says_which_line_stopped_it() {
+        let refused = |code, status| {
+            let mut i = intent(IntentStatus::Rejected {
+                problem: Problem::new(status, code, None),
+            });
+            i.basket = Some("b".into());
+            i
+        };
+        let mut short = refused(ErrorCode::InsufficientStock, 422);
+        short.sku = "SKU-2".into();
+        let said = basket_outcome(&[refused(ErrorCode::BatchAborted, 424), short]);
+        assert!(
+            said.starts_with("Basket refused, nothing sold: 2 × SKU-2. Not enough stock"),
+            "{said}"
+        );
+        let queued = basket_outcome(&[intent(IntentStatus::Pending), intent(IntentStatus::Sent)]);
+        assert_eq!(
+            queued,
+            "Basket queued: 2 lines, sent together when central answers."
+        );
+        assert_eq!(
+            engine_error(&EngineError::Invalid("unknown sku X".into())),
+            "Unknown sku X."
+        );
+    }
+}
