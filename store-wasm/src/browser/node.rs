@@ -117,16 +117,16 @@ impl Node {
     /// Catches up with central and forwards the queue.
     pub async fn sync_now(&self) -> Result<Status, EngineError> {
         self.runtime.request_sync();
-        if self.runtime.is_leading() {
+        if self.runtime.is_following() {
+            // The syncing tab catches up; this one reads what it stored.
+            self.engine.reload().await?;
+        } else {
             loop {
                 self.engine.sync(0).await?;
                 if self.engine.status().lag == 0 {
                     break;
                 }
             }
-        } else {
-            // The syncing tab catches up; this one reads what it stored.
-            self.engine.reload().await?;
         }
         self.engine.flush().await;
         self.runtime.changed(true);

@@ -32,6 +32,8 @@ pub struct Runtime {
     wake: RefCell<Option<oneshot::Sender<()>>>,
     /// Whether this tab holds the store's lock and syncs.
     leading: Cell<bool>,
+    /// Whether `start` ran: until then no tab may be syncing for this one.
+    started: Cell<bool>,
 }
 
 fn window() -> Option<web_sys::Window> {
@@ -58,6 +60,7 @@ impl Runtime {
             subscribers: RefCell::new(Vec::new()),
             wake: RefCell::new(None),
             leading: Cell::new(false),
+            started: Cell::new(false),
         })
     }
 
@@ -65,8 +68,10 @@ impl Runtime {
         self.subscribers.borrow_mut().push(callback);
     }
 
-    pub fn is_leading(&self) -> bool {
-        self.leading.get()
+    /// Whether another tab syncs for this one (this one started and waits
+    /// for the store's lock).
+    pub fn is_following(&self) -> bool {
+        self.started.get() && !self.leading.get()
     }
 
     /// Tells this tab's subscribers, and with `broadcast` the other tabs.
@@ -89,10 +94,10 @@ impl Runtime {
 
     /// Asks the syncing tab, this one or another, to catch up now.
     pub fn request_sync(&self) {
-        if self.leading.get() {
-            self.wake();
-        } else {
+        if self.is_following() {
             self.post(SYNC_NOW);
+        } else {
+            self.wake();
         }
     }
 
@@ -113,6 +118,9 @@ impl Runtime {
     /// Starts following: listen to other tabs and to `online`, and ask for
     /// the store's lock; whoever holds it syncs until the tab closes.
     pub fn start(self: &Rc<Self>) -> Result<(), JsValue> {
+        if self.started.replace(true) {
+            return Ok(());
+        }
         if let Some(channel) = &self.channel {
             let me = Rc::downgrade(self);
             let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
