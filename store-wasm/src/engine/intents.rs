@@ -341,8 +341,8 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             };
             let known = latest
                 .get(&intent.sku)
-                .or_else(|| state.replica.levels.get(&intent.sku))
-                .map(|l| l.version);
+                .map(|l| l.version)
+                .or_else(|| state.replica.version(&intent.sku));
             if known.is_none_or(|v| result.version > v) {
                 let level = Level {
                     available: result.available,
@@ -358,14 +358,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
     fn take_in(&self, intents: &[Intent], levels: &[(String, Level)]) {
         let mut state = self.state.borrow_mut();
         for (sku, level) in levels {
-            let newer = state
-                .replica
-                .levels
-                .get(sku)
-                .is_none_or(|l| level.version > l.version);
-            if newer {
-                state.replica.levels.insert(sku.clone(), *level);
-            }
+            state.replica.take_level(sku, *level);
         }
         for intent in intents {
             match state.replica.intents.iter_mut().find(|i| i.id == intent.id) {

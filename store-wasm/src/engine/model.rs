@@ -108,3 +108,18 @@ pub struct Replica {
     /// In creation order.
     pub intents: Vec<Intent>,
 }
+
+impl Replica {
+    /// The version of `sku`'s level, if the replica has one.
+    pub fn version(&self, sku: &str) -> Option<u64> {
+        self.levels.get(sku).map(|l| l.version)
+    }
+
+    /// Takes a level from central (an event, an answer) unless the replica
+    /// already has it or a newer one: versions only move forward.
+    pub fn take_level(&mut self, sku: &str, level: Level) {
+        if self.version(sku).is_none_or(|v| level.version > v) {
+            self.levels.insert(sku.to_owned(), level);
+        }
+    }
+}

@@ -102,8 +102,8 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                     }
                     let known = latest
                         .get(sku)
-                        .or_else(|| state.replica.levels.get(sku))
-                        .map(|l: &Level| l.version);
+                        .map(|l: &Level| l.version)
+                        .or_else(|| state.replica.version(sku));
                     if known.is_none_or(|v| version > v) {
                         latest.insert(sku.to_owned(), Level { available, version });
                     }
@@ -132,14 +132,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                 });
             }
             for (sku, level) in &write.levels {
-                let newer = state
-                    .replica
-                    .levels
-                    .get(sku)
-                    .is_none_or(|l| level.version > l.version);
-                if newer {
-                    state.replica.levels.insert(sku.clone(), *level);
-                }
+                state.replica.take_level(sku, *level);
             }
             for product in write.products {
                 state.replica.products.insert(product.sku.clone(), product);
