@@ -7,10 +7,10 @@ use std::rc::Rc;
 use serde::Deserialize;
 
 use super::{BrowserEngine, HttpTransport, IdbStorage, JsClock, runtime::Runtime};
-use crate::engine::{BasketLine, Config, Engine, EngineError, Intent, Nearby, Status};
+use crate::engine::{BasketLine, Config, Engine, EngineError, Intent, Nearby, Status, Synced};
 
 /// How to open a node (`camelCase` from JS).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Options {
     /// Central's base URL; "" when the page is served from central's origin
@@ -34,9 +34,31 @@ fn new_key() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// Asks the browser to keep this origin's data under storage pressure: the
+/// queue holds sales not yet sent. (Browsers may say no; the till still
+/// works, with the usual eviction risk, and says so in the console.)
+fn persist_storage() {
+    let Some(storage) = web_sys::window().map(|w| w.navigator().storage()) else {
+        return;
+    };
+    let Ok(asked) = storage.persist() else {
+        return;
+    };
+    wasm_bindgen_futures::spawn_local(async move {
+        let granted = wasm_bindgen_futures::JsFuture::from(asked).await;
+        if granted.ok().and_then(|g| g.as_bool()) != Some(true) {
+            web_sys::console::info_1(
+                &"storage is not persistent: the browser may evict queued sales under pressure"
+                    .into(),
+            );
+        }
+    });
+}
+
 impl Node {
     /// Opens the store's IndexedDB replica; no network needed.
     pub async fn open(options: Options) -> Result<Node, EngineError> {
+        persist_storage();
         let name = options
             .db_name
             .clone()
@@ -77,41 +99,38 @@ impl Node {
         signed_in
     }
 
+    /// A sale, acknowledged once stored on this device (the intent, still
+    /// pending): forwarding goes on in the background, and subscribers hear
+    /// of central's answer.
     pub async fn sell(&self, sku: &str, quantity: i64) -> Result<Intent, EngineError> {
-        let intent = self.engine.sell(sku, quantity, new_key()).await;
-        self.forward(intent).await
+        let intent = self.engine.sell(sku, quantity, new_key()).await?;
+        self.runtime.forward();
+        Ok(intent)
     }
 
+    /// A restock, likewise.
     pub async fn restock(&self, sku: &str, quantity: i64) -> Result<Intent, EngineError> {
-        let intent = self.engine.restock(sku, quantity, new_key()).await;
-        self.forward(intent).await
+        let intent = self.engine.restock(sku, quantity, new_key()).await?;
+        self.runtime.forward();
+        Ok(intent)
     }
 
-    /// A basket of `(sku, quantity)` lines, sold all or nothing.
+    /// A basket of `(sku, quantity)` lines, sold all or nothing; likewise.
     pub async fn sell_basket(&self, lines: &[(String, i64)]) -> Result<Vec<Intent>, EngineError> {
+        let basket = new_key();
         let lines = lines
             .iter()
-            .map(|(sku, quantity)| BasketLine {
+            .enumerate()
+            .map(|(n, (sku, quantity))| BasketLine {
                 sku: sku.clone(),
                 quantity: *quantity,
-                id: new_key(),
+                // Sorts in line order wherever the lines are listed.
+                id: format!("{basket}.{n:03}"),
             })
             .collect();
-        let intents = self.engine.sell_basket(new_key(), lines).await;
-        self.forward(intents).await
-    }
-
-    /// After recording: tell the tabs, forward the queue at once, tell them
-    /// again, and answer with the intents as they stand then.
-    async fn forward<T: Recorded>(
-        &self,
-        recorded: Result<T, EngineError>,
-    ) -> Result<T, EngineError> {
-        let recorded = recorded?;
-        self.runtime.changed(true);
-        self.engine.flush().await;
-        self.runtime.changed(true);
-        Ok(recorded.refreshed(&self.engine.intents()))
+        let intents = self.engine.sell_basket(basket, lines).await?;
+        self.runtime.forward();
+        Ok(intents)
     }
 
     /// Catches up with central and forwards the queue.
@@ -121,14 +140,13 @@ impl Node {
             // The syncing tab catches up; this one reads what it stored.
             self.engine.reload().await?;
         } else {
-            loop {
-                self.engine.sync(0).await?;
-                if self.engine.status().lag == 0 {
-                    break;
-                }
-            }
+            // Until caught up, or another step (a long-poll) is running,
+            // which answers as soon as there is anything new.
+            while !matches!(self.engine.sync(0).await?, Synced::Busy)
+                && self.engine.status().lag > 0
+            {}
+            self.engine.flush().await;
         }
-        self.engine.flush().await;
         self.runtime.changed(true);
         Ok(self.engine.status())
     }
@@ -145,25 +163,5 @@ impl Node {
         self.engine.dismiss(id).await?;
         self.runtime.changed(true);
         Ok(())
-    }
-}
-
-/// What a write returns, brought up to date after the forwarding round.
-trait Recorded {
-    fn refreshed(self, now: &[Intent]) -> Self;
-}
-
-impl Recorded for Intent {
-    fn refreshed(self, now: &[Intent]) -> Self {
-        now.iter()
-            .find(|i| i.id == self.id)
-            .cloned()
-            .unwrap_or(self)
-    }
-}
-
-impl Recorded for Vec<Intent> {
-    fn refreshed(self, now: &[Intent]) -> Self {
-        self.into_iter().map(|i| i.refreshed(now)).collect()
     }
 }

@@ -1,7 +1,8 @@
 //! The node's life in a tab. One tab per store syncs: the one holding the
 //! store's Web Lock (`navigator.locks`); when it closes, another tab gets the
-//! lock and takes over. The others follow: the syncing tab stores each change
-//! in IndexedDB and says so on a BroadcastChannel, and they reload.
+//! lock and takes over. The syncing tab alone talks to central: it
+//! long-polls, forwards every tab's intents, and tells the others on a
+//! BroadcastChannel what changed and how central is; they re-read IndexedDB.
 
 use std::{
     cell::{Cell, RefCell},
@@ -22,10 +23,14 @@ const LONG_POLL_S: u32 = 25;
 
 /// What tabs tell each other on the store's channel.
 const CHANGED: &str = "changed";
+/// "I stored intents": the syncing tab forwards them.
+const FLUSH: &str = "flush";
 const SYNC_NOW: &str = "sync-now";
+/// `status:<online>:<last contact ms>`, from the syncing tab.
+const STATUS: &str = "status:";
 
 pub struct Runtime {
-    pub engine: Rc<BrowserEngine>,
+    engine: Rc<BrowserEngine>,
     name: String,
     channel: Option<BroadcastChannel>,
     subscribers: RefCell<Vec<Rc<dyn Fn()>>>,
@@ -34,6 +39,9 @@ pub struct Runtime {
     leading: Cell<bool>,
     /// Whether `start` ran: until then no tab may be syncing for this one.
     started: Cell<bool>,
+    /// A reload is running; another was asked for meanwhile.
+    reloading: Cell<bool>,
+    reload_again: Cell<bool>,
 }
 
 fn window() -> Option<web_sys::Window> {
@@ -61,6 +69,8 @@ impl Runtime {
             wake: RefCell::new(None),
             leading: Cell::new(false),
             started: Cell::new(false),
+            reloading: Cell::new(false),
+            reload_again: Cell::new(false),
         })
     }
 
@@ -101,6 +111,23 @@ impl Runtime {
         }
     }
 
+    /// After intents were stored here: the syncing tab forwards them (this
+    /// one, or the one holding the lock, told over the channel).
+    pub fn forward(self: &Rc<Self>) {
+        self.changed(false);
+        if self.is_following() {
+            self.post(FLUSH);
+            return;
+        }
+        let me = self.clone();
+        spawn_local(async move {
+            let flushed = me.engine.flush().await;
+            if flushed.applied + flushed.rejected > 0 || flushed.pending > 0 {
+                me.changed(true);
+            }
+        });
+    }
+
     /// Cuts a back-off wait short (the browser came online, or the cashier
     /// asked to sync now).
     pub fn wake(&self) {
@@ -115,6 +142,51 @@ impl Runtime {
         select(Box::pin(sleep(ms)), rx.map(drop)).await;
     }
 
+    /// Re-reads what the syncing tab stored; one at a time, and once more
+    /// if asked again meanwhile, so a burst of messages is one or two reads.
+    async fn reload(&self) {
+        if self.reloading.replace(true) {
+            self.reload_again.set(true);
+            return;
+        }
+        loop {
+            self.reload_again.set(false);
+            if let Err(e) = self.engine.reload().await {
+                web_sys::console::warn_1(
+                    &format!("the till could not re-read its data: {e:?}").into(),
+                );
+            }
+            if !self.reload_again.get() {
+                break;
+            }
+        }
+        self.reloading.set(false);
+        self.changed(false);
+    }
+
+    /// What a message from another tab asks of this one.
+    async fn heard(&self, message: &str) {
+        if let Some(status) = message.strip_prefix(STATUS) {
+            if !self.leading.get() {
+                let mut parts = status.split(':');
+                let online = parts.next() == Some("true");
+                let contact = parts.next().and_then(|c| c.parse().ok());
+                self.engine.follow_status(online, contact);
+                self.changed(false);
+            }
+            return;
+        }
+        match message {
+            SYNC_NOW => self.request_sync(),
+            FLUSH if self.leading.get() => {
+                self.reload().await;
+                self.engine.flush().await;
+                self.changed(true);
+            }
+            _ => self.reload().await,
+        }
+    }
+
     /// Starts following: listen to other tabs and to `online`, and ask for
     /// the store's lock; whoever holds it syncs until the tab closes.
     pub fn start(self: &Rc<Self>) -> Result<(), JsValue> {
@@ -124,18 +196,10 @@ impl Runtime {
         if let Some(channel) = &self.channel {
             let me = Rc::downgrade(self);
             let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-                let Some(me) = me.upgrade() else {
+                let (Some(me), Some(message)) = (me.upgrade(), event.data().as_string()) else {
                     return;
                 };
-                if event.data().as_string().as_deref() == Some(SYNC_NOW) {
-                    me.request_sync();
-                    return;
-                }
-                spawn_local(async move {
-                    if me.engine.reload().await.is_ok() {
-                        me.changed(false);
-                    }
-                });
+                spawn_local(async move { me.heard(&message).await });
             });
             channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
             on_message.forget();
@@ -175,33 +239,42 @@ impl Runtime {
         Ok(())
     }
 
+    /// Tells the other tabs how central is, as this tab last found it.
+    fn post_status(&self) {
+        let status = self.engine.status();
+        let contact = status
+            .last_contact_ms
+            .map_or_else(String::new, |c| c.to_string());
+        self.post(&format!("{STATUS}{}:{contact}", status.online));
+    }
+
     /// The syncing tab's loop: long-poll, apply, forward the queue; back off
     /// with jitter while central is unreachable.
     async fn lead(&self) {
         self.leading.set(true);
-        // Another tab may have synced up to now: start from what it stored.
-        if self.engine.reload().await.is_ok() {
-            self.changed(false);
-        }
+        // Another tab may have synced up to now: start from what it stored,
+        // and catch up at once rather than after a long-poll.
+        self.reload().await;
+        let mut wait = 0;
         loop {
-            let synced = self.engine.sync(LONG_POLL_S).await;
+            let synced = self.engine.sync(wait).await;
             let flushed = self.engine.flush().await;
             let moved = matches!(synced, Ok(Synced::Bootstrapped { .. }))
                 || matches!(synced, Ok(Synced::Applied { events, .. }) if events > 0)
                 || flushed.applied + flushed.rejected > 0;
-            if moved {
-                self.changed(true);
-            }
+            self.changed(moved);
+            self.post_status();
             match synced {
-                Ok(_) => {}
-                Err(EngineError::Offline(_)) | Err(EngineError::Storage(_)) => {
-                    self.changed(false);
+                Ok(_) => wait = LONG_POLL_S,
+                // Central unreachable, or refusing the till itself (e.g.
+                // revoked credentials): retrying at once would not help.
+                Err(EngineError::Offline(_) | EngineError::Refused(_)) => {
                     let delay = self.engine.retry_delay_ms();
                     self.pause(delay).await;
                 }
-                // A refusal of the node itself (e.g. revoked credentials):
-                // retrying at once would not help either.
-                Err(_) => self.pause(self.engine.retry_delay_ms()).await,
+                Err(EngineError::Storage(_) | EngineError::Invalid(_)) => {
+                    self.pause(self.engine.retry_delay_ms()).await;
+                }
             }
         }
     }

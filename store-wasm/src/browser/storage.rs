@@ -3,17 +3,24 @@
 //! one IndexedDB transaction, committed before the engine moves on.
 //!
 //! A snapshot is stored as two records in `base` (every level, every
-//! product); pages of changes then write one record per changed sku in
-//! `stock` and `catalog`, which loading lays over the base. Bootstrapping
-//! 50,000 skus as 100,000 puts took seconds; as two records it takes
-//! milliseconds.
+//! product); pages of changes then write one record per changed key in
+//! `stock`, `catalog` and `stores`, which loading lays over the base.
+//! Bootstrapping 50,000 skus as 100,000 puts took seconds; as two records it
+//! takes milliseconds.
+//!
+//! Two tabs (or a page and an answer in one) may commit in either order, so
+//! writes read before they write: a level's version never moves back, and an
+//! intent's answer never goes back to unanswered.
 
+use std::{cell::Cell, rc::Rc};
+
+use futures::future::{Either, select};
 use idb::{Database, DatabaseEvent, Factory, ObjectStoreParams, TransactionMode};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use shared::{Product, Store};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
-use crate::engine::{Intent, Level, PageWrite, Replica, Storage, StorageError};
+use crate::engine::{Intent, Level, PageWrite, Recent, Replica, Storage, StorageError};
 
 /// Bump with a new step in `upgrade`.
 const SCHEMA_VERSION: u32 = 2;
@@ -53,6 +60,9 @@ fn from_js<T: DeserializeOwned>(value: JsValue) -> Result<T, StorageError> {
 
 pub struct IdbStorage {
     db: Database,
+    /// A newer version of the till upgraded the database from another tab:
+    /// this tab's connection is closed and it must be reloaded.
+    outdated: Rc<Cell<bool>>,
 }
 
 impl IdbStorage {
@@ -74,8 +84,44 @@ impl IdbStorage {
                 let _ = db.create_object_store(STORES, ObjectStoreParams::new());
             }
         });
-        let db = request.await.map_err(failed)?;
-        Ok(IdbStorage { db })
+        // An older till in another tab that does not let go would leave this
+        // one waiting forever on a blank screen: say what to do instead.
+        let (blocked, on_blocked) = futures::channel::oneshot::channel();
+        request.on_blocked(move |_| {
+            let _ = blocked.send(());
+        });
+        let mut db = match select(Box::pin(request.into_future()), on_blocked).await {
+            Either::Left((opened, _)) => opened.map_err(failed)?,
+            Either::Right(_) => {
+                return Err(StorageError(
+                    "another tab runs an older version of the till: close the till's other \
+                     tabs, then reload this one"
+                        .into(),
+                ));
+            }
+        };
+        let outdated = Rc::new(Cell::new(false));
+        let flag = outdated.clone();
+        db.on_version_change(move |event| {
+            // Let the newer till upgrade; this tab stops writing.
+            if let Some(target) = event.target()
+                && let Ok(close) = js_sys::Reflect::get(&target, &"close".into())
+                && let Ok(close) = close.dyn_into::<js_sys::Function>()
+            {
+                let _ = close.call0(&target);
+            }
+            flag.set(true);
+        });
+        Ok(IdbStorage { db, outdated })
+    }
+
+    fn usable(&self) -> Result<(), StorageError> {
+        if self.outdated.get() {
+            return Err(StorageError(
+                "a newer version of the till took over this device's data: reload this page".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Writes in one read-write transaction over `stores` and waits until
@@ -83,13 +129,14 @@ impl IdbStorage {
     async fn write(
         &self,
         stores: &[&str],
-        fill: impl FnOnce(&idb::Transaction) -> Result<(), StorageError>,
+        fill: impl AsyncFnOnce(&idb::Transaction) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
+        self.usable()?;
         let tx = self
             .db
             .transaction(stores, TransactionMode::ReadWrite)
             .map_err(failed)?;
-        if let Err(e) = fill(&tx) {
+        if let Err(e) = fill(&tx).await {
             let _ = tx.abort();
             return Err(e);
         }
@@ -117,7 +164,41 @@ fn put<T: Serialize>(
     Ok(())
 }
 
-fn put_level(tx: &idb::Transaction, sku: &str, level: Level) -> Result<(), StorageError> {
+async fn get<T: DeserializeOwned>(
+    tx: &idb::Transaction,
+    store: &str,
+    key: &str,
+) -> Result<Option<T>, StorageError> {
+    let found = tx
+        .object_store(store)
+        .map_err(failed)?
+        .get(JsValue::from_str(key))
+        .map_err(failed)?
+        .await
+        .map_err(failed)?;
+    found.map(from_js).transpose()
+}
+
+async fn all<T: DeserializeOwned>(
+    tx: &idb::Transaction,
+    store: &str,
+) -> Result<Vec<T>, StorageError> {
+    let values = tx
+        .object_store(store)
+        .map_err(failed)?
+        .get_all(None, None)
+        .map_err(failed)?
+        .await
+        .map_err(failed)?;
+    values.into_iter().map(from_js).collect()
+}
+
+/// Stores a level unless a newer one is stored already.
+async fn put_level(tx: &idb::Transaction, sku: &str, level: Level) -> Result<(), StorageError> {
+    let stored: Option<StoredLevel> = get(tx, STOCK, sku).await?;
+    if stored.is_some_and(|s| s.level.version >= level.version) {
+        return Ok(());
+    }
     let stored = StoredLevel {
         sku: sku.to_owned(),
         level,
@@ -125,8 +206,27 @@ fn put_level(tx: &idb::Transaction, sku: &str, level: Level) -> Result<(), Stora
     put(tx, STOCK, sku, &stored)
 }
 
+/// Stores an intent merged with the stored copy (see [`Intent::merge`]).
+async fn put_intent(tx: &idb::Transaction, intent: &Intent) -> Result<(), StorageError> {
+    let merged = match get::<Intent>(tx, INTENTS, &intent.id).await? {
+        Some(mut stored) => {
+            stored.merge(intent.clone());
+            stored
+        }
+        None => intent.clone(),
+    };
+    put(tx, INTENTS, &intent.id, &merged)
+}
+
+/// Oldest first; a basket's lines (ids `<basket>.<nnn>`) in their order.
+fn in_order(mut intents: Vec<Intent>) -> Vec<Intent> {
+    intents.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+    intents
+}
+
 impl Storage for IdbStorage {
     async fn load(&self) -> Result<Replica, StorageError> {
+        self.usable()?;
         let tx = self
             .db
             .transaction(
@@ -134,64 +234,58 @@ impl Storage for IdbStorage {
                 TransactionMode::ReadOnly,
             )
             .map_err(failed)?;
-        let all = async |name: &str| -> Result<Vec<JsValue>, StorageError> {
-            let store = tx.object_store(name).map_err(failed)?;
-            store
-                .get_all(None, None)
-                .map_err(failed)?
-                .await
-                .map_err(failed)
-        };
-        let one = async |name: &str, key: &str| -> Result<Option<JsValue>, StorageError> {
-            let store = tx.object_store(name).map_err(failed)?;
-            store
-                .get(JsValue::from_str(key))
-                .map_err(failed)?
-                .await
-                .map_err(failed)
-        };
         let mut replica = Replica {
-            offset: one(META, "offset")
-                .await?
-                .map(from_js)
-                .transpose()?
-                .flatten(),
-            last_contact_ms: one(META, "contact")
-                .await?
-                .map(from_js)
-                .transpose()?
-                .flatten(),
+            offset: get::<Option<u64>>(&tx, META, "offset").await?.flatten(),
+            base: get::<Option<u64>>(&tx, META, "base").await?.flatten(),
+            last_contact_ms: get::<Option<i64>>(&tx, META, "contact").await?.flatten(),
             ..Replica::default()
         };
-        if let Some(levels) = one(BASE, "levels").await? {
-            replica.levels = from_js(levels)?;
+        if let Some(levels) = get(&tx, BASE, "levels").await? {
+            replica.levels = levels;
         }
-        if let Some(products) = one(BASE, "catalog").await? {
-            replica.products = from_js(products)?;
+        if let Some(products) = get(&tx, BASE, "catalog").await? {
+            replica.products = products;
         }
-        for value in all(STOCK).await? {
-            let stored: StoredLevel = from_js(value)?;
-            replica.levels.insert(stored.sku, stored.level);
+        for stored in all::<StoredLevel>(&tx, STOCK).await? {
+            // A late writer may have stored an older level over a newer base.
+            replica.take_level(&stored.sku, stored.level);
         }
-        for value in all(CATALOG).await? {
-            let product: Product = from_js(value)?;
-            replica.products.insert(product.sku.clone(), product);
+        for product in all::<Product>(&tx, CATALOG).await? {
+            replica.take_product(product);
         }
-        for value in all(STORES).await? {
-            let store: Store = from_js(value)?;
+        for store in all::<Store>(&tx, STORES).await? {
             replica.stores.insert(store.store_id.clone(), store);
         }
-        replica.intents = all(INTENTS)
-            .await?
-            .into_iter()
-            .map(from_js)
-            .collect::<Result<_, _>>()?;
-        replica.intents.sort_by_key(|i: &Intent| i.created_at_ms);
+        replica.intents = in_order(all(&tx, INTENTS).await?);
         Ok(replica)
     }
 
+    async fn load_recent(&self) -> Result<Recent, StorageError> {
+        self.usable()?;
+        let tx = self
+            .db
+            .transaction(
+                &[STOCK, CATALOG, STORES, META, INTENTS],
+                TransactionMode::ReadOnly,
+            )
+            .map_err(failed)?;
+        Ok(Recent {
+            offset: get::<Option<u64>>(&tx, META, "offset").await?.flatten(),
+            base: get::<Option<u64>>(&tx, META, "base").await?.flatten(),
+            last_contact_ms: get::<Option<i64>>(&tx, META, "contact").await?.flatten(),
+            levels: all::<StoredLevel>(&tx, STOCK)
+                .await?
+                .into_iter()
+                .map(|s| (s.sku, s.level))
+                .collect(),
+            products: all(&tx, CATALOG).await?,
+            stores: all(&tx, STORES).await?,
+            intents: in_order(all(&tx, INTENTS).await?),
+        })
+    }
+
     async fn replace(&self, replica: &Replica) -> Result<(), StorageError> {
-        self.write(&[BASE, STOCK, CATALOG, STORES, META], |tx| {
+        self.write(&[BASE, STOCK, CATALOG, STORES, META], async |tx| {
             for store in [STOCK, CATALOG, STORES] {
                 tx.object_store(store)
                     .map_err(failed)?
@@ -204,21 +298,25 @@ impl Storage for IdbStorage {
                 put(tx, STORES, &store.store_id, store)?;
             }
             put(tx, META, "offset", &replica.offset)?;
+            put(tx, META, "base", &replica.base)?;
             put(tx, META, "contact", &replica.last_contact_ms)
         })
         .await
     }
 
     async fn apply(&self, page: &PageWrite) -> Result<(), StorageError> {
-        self.write(&[STOCK, CATALOG, STORES, META], |tx| {
+        self.write(&[STOCK, CATALOG, STORES, META, INTENTS], async |tx| {
             for (sku, level) in &page.levels {
-                put_level(tx, sku, *level)?;
+                put_level(tx, sku, *level).await?;
             }
             for product in &page.products {
                 put(tx, CATALOG, &product.sku, product)?;
             }
             for store in &page.stores {
                 put(tx, STORES, &store.store_id, store)?;
+            }
+            for intent in &page.intents {
+                put_intent(tx, intent).await?;
             }
             put(tx, META, "offset", &page.offset)?;
             put(tx, META, "contact", &page.contact_ms)
@@ -232,12 +330,12 @@ impl Storage for IdbStorage {
         levels: &[(String, Level)],
         contact_ms: Option<i64>,
     ) -> Result<(), StorageError> {
-        self.write(&[INTENTS, STOCK, META], |tx| {
+        self.write(&[INTENTS, STOCK, META], async |tx| {
             for intent in intents {
-                put(tx, INTENTS, &intent.id, intent)?;
+                put_intent(tx, intent).await?;
             }
             for (sku, level) in levels {
-                put_level(tx, sku, *level)?;
+                put_level(tx, sku, *level).await?;
             }
             if let Some(contact) = contact_ms {
                 put(tx, META, "contact", &contact)?;
@@ -248,7 +346,7 @@ impl Storage for IdbStorage {
     }
 
     async fn delete_intents(&self, ids: &[String]) -> Result<(), StorageError> {
-        self.write(&[INTENTS], |tx| {
+        self.write(&[INTENTS], async |tx| {
             let store = tx.object_store(INTENTS).map_err(failed)?;
             for id in ids {
                 store.delete(JsValue::from_str(id)).map_err(failed)?;

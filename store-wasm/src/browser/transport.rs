@@ -3,7 +3,7 @@
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use shared::{
-    AdjustRequest, AdjustResult, BatchAdjustRequest, BatchAdjustResponse, ChangesPage, ErrorCode,
+    AdjustRequest, AdjustResult, BatchAdjustRequest, BatchAdjustResponse, ChangesPage,
     IDEMPOTENCY_KEY_HEADER, Problem, ProductAvailability, Snapshot, TokenRequest, TokenResponse,
 };
 
@@ -55,11 +55,15 @@ async fn answer<T: DeserializeOwned>(
         return response.json().await.map_err(network);
     }
     let status = response.status();
-    let problem = response
-        .json::<Problem>()
-        .await
-        .unwrap_or_else(|_| Problem::new(status, ErrorCode::Unknown, None));
-    Err(TransportError::Problem(Box::new(problem)))
+    match response.json::<Problem>().await {
+        Ok(problem) => Err(TransportError::Problem(Box::new(problem))),
+        // Not central's problem+json: a proxy's error page, a captive
+        // portal. That says nothing about the request, so it is retried,
+        // never taken as central refusing a sale.
+        Err(_) => Err(TransportError::Network(format!(
+            "an answer {status} that did not come from central"
+        ))),
+    }
 }
 
 impl Transport for HttpTransport {

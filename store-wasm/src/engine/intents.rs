@@ -46,7 +46,8 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
     /// online it is guarded, so central can refuse what the shelf lacks.
     pub async fn sell(&self, sku: &str, quantity: i64, id: String) -> Result<Intent, EngineError> {
         let intent = self.intent(sku, -checked(quantity)?, self.sale_kind(), id, None)?;
-        self.queue_one(intent).await
+        let [intent] = self.queue([intent]).await?;
+        Ok(intent)
     }
 
     /// A restock: always guarded (it cannot go below zero anyway).
@@ -57,7 +58,8 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         id: String,
     ) -> Result<Intent, EngineError> {
         let intent = self.intent(sku, checked(quantity)?, AdjustKind::Guarded, id, None)?;
-        self.queue_one(intent).await
+        let [intent] = self.queue([intent]).await?;
+        Ok(intent)
     }
 
     /// A basket sold as one: its lines go to central as one atomic batch,
@@ -117,39 +119,42 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         })
     }
 
-    async fn queue_one(&self, intent: Intent) -> Result<Intent, EngineError> {
-        self.queue(vec![intent])
-            .await?
-            .pop()
-            .ok_or_else(|| EngineError::Invalid("nothing was recorded".into()))
-    }
-
     /// Stores new intents before anything else: an acknowledged intent is
     /// never lost. If the device refuses to store them, they go straight to
     /// central while it is reachable, acknowledged only once it answered.
-    async fn queue(&self, intents: Vec<Intent>) -> Result<Vec<Intent>, EngineError> {
-        match self.stored(self.storage.put_intents(&intents, &[], None).await) {
+    async fn queue<I>(&self, intents: I) -> Result<I, EngineError>
+    where
+        I: AsRef<[Intent]> + AsMut<[Intent]>,
+    {
+        let mut intents = intents;
+        let refused = match self.stored(self.storage.put_intents(intents.as_ref(), &[], None).await)
+        {
             Ok(()) => {
                 let mut state = self.state.borrow_mut();
-                state.replica.intents.extend(intents.iter().cloned());
-                Ok(intents)
+                state
+                    .replica
+                    .intents
+                    .extend(intents.as_ref().iter().cloned());
+                return Ok(intents);
             }
-            Err(refused) if !self.state.borrow().online => Err(refused.into()),
-            Err(refused) => {
-                let (answered, unanswered) = self.forward(intents).await;
-                // Kept in memory only: unanswered ones are sent again with
-                // their keys for as long as this page stays open.
-                self.take_in(&answered, &self.newer_levels(&answered));
-                if unanswered {
-                    return Err(EngineError::Storage(StorageError(format!(
-                        "{refused}; central did not answer either, so it is not confirmed \
-                         (sent again while this page stays open)"
-                    ))));
-                }
-                self.heard_from_central();
-                Ok(answered)
-            }
+            Err(refused) => refused,
+        };
+        if !self.state.borrow().online {
+            return Err(refused.into());
         }
+        let (answered, unanswered) = self.forward(intents.as_ref().to_vec()).await;
+        // Kept in memory only; unanswered ones are sent again with their
+        // keys for as long as this page stays open.
+        self.take_in(&answered, &self.newer_levels(&answered));
+        if unanswered {
+            return Err(EngineError::Storage(StorageError(format!(
+                "{refused}; central did not answer either: the sale may still go through, \
+                 so do not ring it up again (it is sent again while this page stays open)"
+            ))));
+        }
+        self.heard_from_central();
+        intents.as_mut().clone_from_slice(&answered);
+        Ok(intents)
     }
 
     /// Forwards unanswered intents in order, a basket's lines together. A
@@ -360,29 +365,30 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         for (sku, level) in levels {
             state.replica.take_level(sku, *level);
         }
-        for intent in intents {
-            match state.replica.intents.iter_mut().find(|i| i.id == intent.id) {
-                Some(slot) => *slot = intent.clone(),
-                None => state.replica.intents.push(intent.clone()),
-            }
-        }
+        state.replica.take_intents(intents.iter().cloned());
     }
 
-    /// Takes a finished intent (refused or applied) off the cashier's panel.
+    /// Whether the cashier may take an intent off the panel: once it no
+    /// longer counts in what the till shows (refused, or applied and in the
+    /// replica), so dismissing it never moves a figure.
+    pub fn may_dismiss(&self, intent: &Intent) -> bool {
+        let state = self.state.borrow();
+        !intent.is_unanswered() && !intent.counts_above(state.replica.levels.get(&intent.sku))
+    }
+
+    /// Takes a settled intent off the cashier's panel.
     pub async fn dismiss(&self, id: &str) -> Result<(), EngineError> {
-        let unanswered = {
+        let intent = {
             let state = self.state.borrow();
-            let intent = state.replica.intents.iter().find(|i| i.id == id);
-            intent.map(Intent::is_unanswered)
+            state.replica.intents.iter().find(|i| i.id == id).cloned()
         };
-        match unanswered {
-            None => return Err(EngineError::Invalid(format!("no intent {id}"))),
-            Some(true) => {
-                return Err(EngineError::Invalid(
-                    "central has not answered it yet; it stays queued".into(),
-                ));
-            }
-            Some(false) => {}
+        let Some(intent) = intent else {
+            return Err(EngineError::Invalid(format!("no intent {id}")));
+        };
+        if !self.may_dismiss(&intent) {
+            return Err(EngineError::Invalid(
+                "it still counts in the stock shown: it can go once central's figure has it".into(),
+            ));
         }
         self.stored(self.storage.delete_intents(&[id.to_owned()]).await)?;
         self.state
@@ -437,13 +443,8 @@ fn checked(quantity: i64) -> Result<i64, EngineError> {
     }
 }
 
-/// A final answer about the intent itself: any 4xx but 401 (the till's
-/// credentials, not the sale) and 429 (come back later).
+/// A final answer about the intent itself: central's 4xx, but 401 (the
+/// till's credentials, not the sale), 408 and 429 (come back later).
 fn is_refusal(problem: &Problem) -> bool {
-    (400..500).contains(&problem.status) && !matches!(problem.status, 401 | 429)
-}
-
-/// Problems a refused intent may carry, named for the till's wording.
-pub fn is_out_of_stock(problem: &Problem) -> bool {
-    problem.code == ErrorCode::InsufficientStock
+    (400..500).contains(&problem.status) && !matches!(problem.status, 401 | 408 | 429)
 }

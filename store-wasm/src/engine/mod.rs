@@ -26,12 +26,12 @@ use std::cell::{Cell, RefCell};
 use shared::Problem;
 
 pub use backoff::Backoff;
-pub use intents::{BasketLine, Flushed, MAX_BASKET_LINES, is_out_of_stock};
-pub use model::{Intent, IntentStatus, Level, Nearby, Replica, StockView};
+pub use intents::{BasketLine, Flushed, MAX_BASKET_LINES};
+pub use model::{Intent, IntentStatus, Level, Nearby, Recent, Replica, StockView};
 pub use ports::{Clock, PageWrite, Storage, StorageError, Transport, TransportError};
 pub use replicate::Synced;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub store_id: String,
     pub client_secret: String,
@@ -39,6 +39,17 @@ pub struct Config {
     pub stale_after_ms: i64,
     /// Tokens are renewed this long before they expire.
     pub refresh_margin_ms: i64,
+}
+
+/// Never prints the secret.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("store_id", &self.store_id)
+            .field("stale_after_ms", &self.stale_after_ms)
+            .field("refresh_margin_ms", &self.refresh_margin_ms)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Config {
@@ -108,6 +119,9 @@ struct State {
     head: u64,
     backoff: Backoff,
     storage_error: Option<String>,
+    /// The device refused a page or snapshot: memory is ahead of storage,
+    /// which gets the whole replica again once it takes writes.
+    unstored: bool,
     signed_out: Option<Problem>,
 }
 
@@ -120,6 +134,9 @@ pub struct Engine<S, T, C> {
     /// One forwarding round at a time: two would send the same intent twice
     /// (harmless with its key, but wasteful).
     flushing: Cell<bool>,
+    /// One replication step at a time: an older page landing after a newer
+    /// one would move the stored offset back.
+    syncing: Cell<bool>,
 }
 
 impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
@@ -142,9 +159,11 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                 online: false,
                 backoff: Backoff::default(),
                 storage_error: None,
+                unstored: false,
                 signed_out: None,
             }),
             flushing: Cell::new(false),
+            syncing: Cell::new(false),
         })
     }
 
@@ -152,24 +171,44 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         &self.config.store_id
     }
 
-    /// Re-reads the replica from storage: how a tab that does not sync
-    /// follows the one that does.
+    /// Catches up with what the syncing tab stored: how a tab that does not
+    /// sync follows. The base (the whole catalogue) is re-read only when the
+    /// syncing tab stored a new snapshot; otherwise just what changed since.
     pub async fn reload(&self) -> Result<(), EngineError> {
-        let replica = self.storage.load().await?;
+        let recent = self.storage.load_recent().await?;
+        if recent.base != self.state.borrow().replica.base {
+            let mut whole = self.storage.load().await?;
+            let mut state = self.state.borrow_mut();
+            let stored = std::mem::replace(&mut whole.intents, state.replica.intents.clone());
+            whole.follow_intents(stored);
+            state.replica = whole;
+            state.head = state.head.max(state.replica.offset.unwrap_or(0));
+            return Ok(());
+        }
         let mut state = self.state.borrow_mut();
-        state.head = state.head.max(replica.offset.unwrap_or(0));
-        // Intents only this tab holds (the device refused to store them)
-        // stay until central has answered them.
-        let unstored: Vec<_> = state
-            .replica
-            .intents
-            .iter()
-            .filter(|i| i.is_unanswered() && !replica.intents.iter().any(|s| s.id == i.id))
-            .cloned()
-            .collect();
-        state.replica = replica;
-        state.replica.intents.extend(unstored);
+        let replica = &mut state.replica;
+        for (sku, level) in recent.levels {
+            replica.take_level(&sku, level);
+        }
+        for product in recent.products {
+            replica.take_product(product);
+        }
+        for store in recent.stores {
+            replica.stores.insert(store.store_id.clone(), store);
+        }
+        replica.offset = replica.offset.max(recent.offset);
+        replica.last_contact_ms = replica.last_contact_ms.max(recent.last_contact_ms);
+        replica.follow_intents(recent.intents);
+        state.head = state.head.max(state.replica.offset.unwrap_or(0));
         Ok(())
+    }
+
+    /// What the syncing tab says of central: a tab that follows sells as it
+    /// would (guarded while central answers) and ages its figures alike.
+    pub fn follow_status(&self, online: bool, last_contact_ms: Option<i64>) {
+        let mut state = self.state.borrow_mut();
+        state.online = online;
+        state.replica.last_contact_ms = state.replica.last_contact_ms.max(last_contact_ms);
     }
 
     pub fn replica(&self) -> Replica {
@@ -270,9 +309,15 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
     }
 
     /// Notes how a storage write went: the page says plainly when the device
-    /// refuses to store, until a write succeeds again.
+    /// refuses to store, until writes succeed again and the replica is
+    /// stored whole.
     fn stored(&self, result: Result<(), StorageError>) -> Result<(), StorageError> {
-        self.state.borrow_mut().storage_error = result.as_ref().err().map(ToString::to_string);
+        let mut state = self.state.borrow_mut();
+        match &result {
+            Err(e) => state.storage_error = Some(e.to_string()),
+            Ok(()) if !state.unstored => state.storage_error = None,
+            Ok(()) => {}
+        }
         result
     }
 

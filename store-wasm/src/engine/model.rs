@@ -53,6 +53,22 @@ impl Intent {
         matches!(self.status, IntentStatus::Pending | IntentStatus::Sent)
     }
 
+    /// Takes what another copy of this intent knows (another tab's, a
+    /// stored one, an answer): an answer, once had, is never replaced by
+    /// "unanswered", and sent never goes back to pending.
+    pub fn merge(&mut self, other: Intent) {
+        let attempts = self.attempts.max(other.attempts);
+        let rank = |i: &Intent| match i.status {
+            IntentStatus::Pending => 0,
+            IntentStatus::Sent => 1,
+            IntentStatus::Applied { .. } | IntentStatus::Rejected { .. } => 2,
+        };
+        if rank(&other) >= rank(self) {
+            *self = other;
+        }
+        self.attempts = attempts;
+    }
+
     /// Whether this intent's delta is not yet part of the replica's level:
     /// unanswered ones, and applied ones the replica has not caught up with.
     /// (A refused one never counts.) Comparing versions, not offsets, also
@@ -100,6 +116,9 @@ pub struct Nearby {
 pub struct Replica {
     /// `None` until the first snapshot.
     pub offset: Option<u64>,
+    /// The offset of the snapshot the stored base came from: a tab that
+    /// follows re-reads the whole replica only when it moved.
+    pub base: Option<u64>,
     pub last_contact_ms: Option<i64>,
     pub levels: BTreeMap<String, Level>,
     pub products: BTreeMap<String, Product>,
@@ -122,4 +141,51 @@ impl Replica {
             self.levels.insert(sku.to_owned(), level);
         }
     }
+
+    /// Likewise for a product.
+    pub fn take_product(&mut self, product: Product) {
+        let known = self.products.get(&product.sku).map(|p| p.version);
+        if known.is_none_or(|v| product.version >= v) {
+            self.products.insert(product.sku.clone(), product);
+        }
+    }
+
+    /// Follows the stored list of intents (what another tab pruned or
+    /// dismissed goes) while keeping what this tab knows better: answers not
+    /// stored yet, and unanswered intents the device refused to store.
+    pub fn follow_intents(&mut self, stored: Vec<Intent>) {
+        let mut followed = stored;
+        for mine in std::mem::take(&mut self.intents) {
+            match followed.iter_mut().find(|s| s.id == mine.id) {
+                Some(stored) => stored.merge(mine),
+                None if mine.is_unanswered() => followed.push(mine),
+                None => {}
+            }
+        }
+        self.intents = followed;
+    }
+
+    /// Takes another copy of intents (see [`Intent::merge`]); new ones are
+    /// appended in order.
+    pub fn take_intents(&mut self, intents: impl IntoIterator<Item = Intent>) {
+        for intent in intents {
+            match self.intents.iter_mut().find(|i| i.id == intent.id) {
+                Some(known) => known.merge(intent),
+                None => self.intents.push(intent),
+            }
+        }
+    }
+}
+
+/// What a following tab reads to catch up with the syncing one: everything
+/// but the base, which it re-reads only when `base` moved.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recent {
+    pub offset: Option<u64>,
+    pub base: Option<u64>,
+    pub last_contact_ms: Option<i64>,
+    pub levels: Vec<(String, Level)>,
+    pub products: Vec<Product>,
+    pub stores: Vec<Store>,
+    pub intents: Vec<Intent>,
 }

@@ -9,7 +9,7 @@ use shared::{
     Product, ProductAvailability, Snapshot, Store, TokenResponse,
 };
 
-use super::model::{Intent, Level, Replica};
+use super::model::{Intent, Level, Recent, Replica};
 
 /// A storage failure; IndexedDB's quota errors land here.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,14 +28,23 @@ pub struct PageWrite {
     pub levels: Vec<(String, Level)>,
     pub products: Vec<Product>,
     pub stores: Vec<Store>,
+    /// This till's intents the page shows applied (their answers had not
+    /// come back yet).
+    pub intents: Vec<Intent>,
     pub offset: u64,
     pub contact_ms: i64,
 }
 
+/// Writes never move a level's version back, nor an intent's answer back to
+/// unanswered ([`Intent::merge`]): two tabs, or a page and an answer, may
+/// commit in either order.
 pub trait Storage {
     async fn load(&self) -> Result<Replica, StorageError>;
-    /// Replaces levels, catalogue and offset (a snapshot) in one transaction;
-    /// intents are kept.
+    /// Everything but the base, for a tab that follows (see [`Recent`]).
+    async fn load_recent(&self) -> Result<Recent, StorageError>;
+    /// Replaces levels, catalogue, stores and offset (a snapshot, or the
+    /// whole replica after the device refused pages) in one transaction,
+    /// with `replica.offset` as the new base; intents are kept.
     async fn replace(&self, replica: &Replica) -> Result<(), StorageError>;
     async fn apply(&self, page: &PageWrite) -> Result<(), StorageError>;
     /// Stores intents (new or changed: a sale, a basket's lines, central's
@@ -68,9 +77,11 @@ impl TransportError {
         }
     }
 
-    /// Worth sending again later with the same key: no answer, a 5xx, a 429.
+    /// Worth sending again later with the same key: no answer, a 5xx, a
+    /// 408 or a 429.
     pub fn is_transient(&self) -> bool {
-        self.status().is_none_or(|s| s >= 500 || s == 429)
+        self.status()
+            .is_none_or(|s| s >= 500 || s == 408 || s == 429)
     }
 }
 

@@ -1,25 +1,46 @@
 //! Following central: a snapshot when the node has no offset (or central
 //! pruned it: 410), then one page of changes at a time. Each is stored with
-//! its offset in one transaction before memory moves, so a crash or reload
-//! never applies half a page or skips one.
+//! its offset in one transaction, so a crash or reload never applies half a
+//! page or skips one. If the device refuses to store, memory follows anyway
+//! (the till's figures stay live) and storage gets the whole replica once
+//! it takes writes again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use shared::{Change, ChangesPage, Event, Snapshot, StockLevel};
+use shared::{AdjustResult, Change, ChangesPage, Event, Snapshot, StockLevel};
 
-use super::{Clock, Engine, EngineError, Level, PageWrite, Replica, Storage, Transport};
+use super::{
+    Clock, Engine, EngineError, IntentStatus, Level, PageWrite, Replica, Storage, StorageError,
+    Transport,
+};
 
 /// What one replication step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Synced {
-    Bootstrapped { offset: u64 },
-    Applied { events: usize, offset: u64 },
+    Bootstrapped {
+        offset: u64,
+    },
+    Applied {
+        events: usize,
+        offset: u64,
+    },
+    /// Another step was running; this one did nothing.
+    Busy,
 }
 
 impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
     /// One replication step: a snapshot if there is no offset, else one
-    /// page of changes (long-polled up to `wait_s`).
+    /// page of changes (long-polled up to `wait_s`). One at a time.
     pub async fn sync(&self, wait_s: u32) -> Result<Synced, EngineError> {
+        if self.syncing.replace(true) {
+            return Ok(Synced::Busy);
+        }
+        let synced = self.step(wait_s).await;
+        self.syncing.set(false);
+        synced
+    }
+
+    async fn step(&self, wait_s: u32) -> Result<Synced, EngineError> {
         let Some(from) = self.state.borrow().replica.offset else {
             return self.bootstrap().await;
         };
@@ -43,6 +64,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             .authed(async |t: &T, token: &str| t.snapshot(token, store).await)
             .await
             .inspect_err(|e| self.note_failure(e))?;
+        self.heard_from_central();
         let Snapshot {
             offset,
             products,
@@ -52,6 +74,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         } = snapshot;
         let next = Replica {
             offset: Some(offset),
+            base: Some(offset),
             last_contact_ms: Some(self.clock.now_ms()),
             levels: levels
                 .into_iter()
@@ -72,78 +95,61 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                 .collect(),
             intents: Vec::new(),
         };
-        self.stored(self.storage.replace(&next).await)?;
+        let stored = self.storage.replace(&next).await;
         {
             let mut state = self.state.borrow_mut();
             let intents = std::mem::take(&mut state.replica.intents);
             state.replica = Replica { intents, ..next };
             state.head = state.head.max(offset);
+            state.unstored = stored.is_err();
         }
-        self.heard_from_central();
+        // A refusal shows in the status; the replica still follows in memory.
+        let _ = self.stored(stored);
         Ok(Synced::Bootstrapped { offset })
     }
 
     /// Applies one page fetched from `from`: what it changes and the new
     /// offset are stored in one transaction, then taken into memory.
     async fn apply(&self, from: u64, page: ChangesPage) -> Result<Synced, EngineError> {
-        let mut write = PageWrite {
-            offset: page.next_offset,
-            contact_ms: self.clock.now_ms(),
-            ..PageWrite::default()
-        };
+        self.heard_from_central();
         let events = page.events.len();
-        {
+        let write = {
             let state = self.state.borrow();
-            let mut latest = BTreeMap::new();
-            for Event { change, .. } in page.events {
-                if let Some((store_id, sku, available, version)) = change.level() {
-                    if store_id != self.config.store_id {
-                        continue;
-                    }
-                    let known = latest
-                        .get(sku)
-                        .map(|l: &Level| l.version)
-                        .or_else(|| state.replica.version(sku));
-                    if known.is_none_or(|v| version > v) {
-                        latest.insert(sku.to_owned(), Level { available, version });
-                    }
-                    continue;
-                }
-                match change {
-                    Change::ProductCreated { product }
-                    | Change::ProductUpdated { product }
-                    | Change::ProductDeleted { product } => write.products.push(product),
-                    Change::StoreCreated { store } | Change::StoreUpdated { store } => {
-                        write.stores.push(store)
-                    }
-                    _ => {}
-                }
+            if state.replica.offset != Some(from) {
+                // A snapshot moved the replica meanwhile; its state stands.
+                return Ok(Synced::Busy);
             }
-            write.levels = latest.into_iter().collect();
-        }
-        self.stored(self.storage.apply(&write).await)?;
+            self.page_write(&state.replica, page.events, page.next_offset)
+        };
+        let unstored = self.state.borrow().unstored;
+        let stored = if unstored {
+            Ok(())
+        } else {
+            self.storage.apply(&write).await
+        };
         {
             let mut state = self.state.borrow_mut();
-            if state.replica.offset != Some(from) {
-                // Another step moved the replica meanwhile; its state stands.
-                return Ok(Synced::Applied {
-                    events: 0,
-                    offset: state.replica.offset.unwrap_or(from),
-                });
-            }
+            let replica = &mut state.replica;
             for (sku, level) in &write.levels {
-                state.replica.take_level(sku, *level);
+                replica.take_level(sku, *level);
             }
             for product in write.products {
-                state.replica.products.insert(product.sku.clone(), product);
+                replica.take_product(product);
             }
             for store in write.stores {
-                state.replica.stores.insert(store.store_id.clone(), store);
+                replica.stores.insert(store.store_id.clone(), store);
             }
-            state.replica.offset = Some(write.offset);
+            replica.take_intents(write.intents);
+            replica.offset = Some(write.offset);
+            replica.last_contact_ms = Some(write.contact_ms);
             state.head = page.head.max(write.offset);
+            state.unstored |= stored.is_err();
         }
-        self.heard_from_central();
+        // A refusal shows in the status; the replica still follows in memory.
+        let _ = self.stored(stored);
+        if unstored {
+            let _ = self.store_whole().await;
+        }
         if events > 0 {
             self.prune().await;
         }
@@ -151,5 +157,97 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             events,
             offset: write.offset,
         })
+    }
+
+    /// What a page does to the replica: the newest level per sku of this
+    /// store, catalogue and store changes, and this till's unanswered
+    /// intents the page shows applied (so they stop counting on top of the
+    /// level that now has them, even if their answer never comes).
+    fn page_write(&self, replica: &Replica, events: Vec<Event>, offset: u64) -> PageWrite {
+        let mut write = PageWrite {
+            offset,
+            contact_ms: self.clock.now_ms(),
+            ..PageWrite::default()
+        };
+        let unanswered: HashMap<&str, _> = replica
+            .intents
+            .iter()
+            .filter(|i| i.is_unanswered())
+            .map(|i| (i.id.as_str(), i))
+            .collect();
+        let mut latest = BTreeMap::new();
+        for Event { offset, change, .. } in events {
+            if let Some((store_id, sku, available, version)) = change.level() {
+                if store_id != self.config.store_id {
+                    continue;
+                }
+                let known = latest
+                    .get(sku)
+                    .map(|l: &Level| l.version)
+                    .or_else(|| replica.version(sku));
+                if known.is_none_or(|v| version > v) {
+                    latest.insert(sku.to_owned(), Level { available, version });
+                }
+            }
+            match change {
+                Change::StockAdjusted {
+                    store_id,
+                    sku,
+                    available,
+                    version,
+                    idempotency_key,
+                    ..
+                } => {
+                    if let Some(intent) = unanswered.get(idempotency_key.as_str()) {
+                        let mut answered = (*intent).clone();
+                        answered.status = IntentStatus::Applied {
+                            result: AdjustResult {
+                                store_id,
+                                sku,
+                                available,
+                                version,
+                                offset,
+                                discrepancy_offset: None,
+                            },
+                        };
+                        answered.last_error = None;
+                        write.intents.push(answered);
+                    }
+                }
+                Change::ProductCreated { product }
+                | Change::ProductUpdated { product }
+                | Change::ProductDeleted { product } => write.products.push(product),
+                Change::StoreCreated { store } | Change::StoreUpdated { store } => {
+                    write.stores.push(store)
+                }
+                _ => {}
+            }
+        }
+        write.levels = latest.into_iter().collect();
+        write
+    }
+
+    /// Stores the whole replica after the device refused pages: storage is
+    /// consistent again (as a snapshot at the current offset, with the
+    /// intents' answers) once this succeeds.
+    async fn store_whole(&self) -> Result<(), StorageError> {
+        let replica = self.state.borrow().replica.clone();
+        let replica = Replica {
+            base: replica.offset,
+            ..replica
+        };
+        let stored = match self.storage.replace(&replica).await {
+            Ok(()) => self.storage.put_intents(&replica.intents, &[], None).await,
+            refused => refused,
+        };
+        if let Err(e) = stored {
+            self.state.borrow_mut().storage_error = Some(e.to_string());
+            return Err(e);
+        }
+        let mut state = self.state.borrow_mut();
+        state.unstored = false;
+        state.storage_error = None;
+        state.replica.base = replica.base;
+        Ok(())
     }
 }

@@ -19,9 +19,9 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             .await
             .inspect_err(|e| self.note_refusal(e))?;
         let expires = now + answer.expires_in as i64 * 1000;
-        let mut state = self.state.borrow_mut();
-        state.token = Some((answer.access_token.clone(), expires));
-        state.signed_out = None;
+        self.state.borrow_mut().token = Some((answer.access_token.clone(), expires));
+        // Central answered: the till is online, whatever the call after.
+        self.heard_from_central();
         Ok(answer.access_token)
     }
 
@@ -48,7 +48,6 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
     pub async fn sign_in(&self) -> Result<(), EngineError> {
         self.state.borrow_mut().token = None;
         self.token().await.inspect_err(|e| self.note_failure(e))?;
-        self.heard_from_central();
         Ok(())
     }
 

@@ -380,6 +380,19 @@ impl Storage for MemoryStorage {
         Ok(self.saved.borrow().clone())
     }
 
+    async fn load_recent(&self) -> Result<Recent, StorageError> {
+        let saved = self.saved.borrow();
+        Ok(Recent {
+            offset: saved.offset,
+            base: saved.base,
+            last_contact_ms: saved.last_contact_ms,
+            levels: saved.levels.clone().into_iter().collect(),
+            products: saved.products.values().cloned().collect(),
+            stores: saved.stores.values().cloned().collect(),
+            intents: saved.intents.clone(),
+        })
+    }
+
     async fn replace(&self, replica: &Replica) -> Result<(), StorageError> {
         self.check()?;
         let mut saved = self.saved.borrow_mut();
@@ -395,14 +408,15 @@ impl Storage for MemoryStorage {
         self.check()?;
         let mut saved = self.saved.borrow_mut();
         for (sku, level) in &page.levels {
-            saved.levels.insert(sku.clone(), *level);
+            saved.take_level(sku, *level);
         }
         for product in &page.products {
-            saved.products.insert(product.sku.clone(), product.clone());
+            saved.take_product(product.clone());
         }
         for store in &page.stores {
             saved.stores.insert(store.store_id.clone(), store.clone());
         }
+        saved.take_intents(page.intents.iter().cloned());
         saved.offset = Some(page.offset);
         saved.last_contact_ms = Some(page.contact_ms);
         Ok(())
@@ -416,14 +430,9 @@ impl Storage for MemoryStorage {
     ) -> Result<(), StorageError> {
         self.check()?;
         let mut saved = self.saved.borrow_mut();
-        for intent in intents {
-            match saved.intents.iter_mut().find(|i| i.id == intent.id) {
-                Some(existing) => *existing = intent.clone(),
-                None => saved.intents.push(intent.clone()),
-            }
-        }
+        saved.take_intents(intents.iter().cloned());
         for (sku, level) in levels {
-            saved.levels.insert(sku.clone(), *level);
+            saved.take_level(sku, *level);
         }
         if contact_ms.is_some() {
             saved.last_contact_ms = contact_ms;
@@ -541,27 +550,166 @@ fn bootstraps_then_follows_pages_in_order() {
 }
 
 #[test]
-fn a_page_that_cannot_be_stored_is_not_applied_at_all() {
+fn a_page_the_device_refuses_keeps_storage_whole_and_the_figures_live() {
     let h = Harness::new();
     let engine = h.engine();
     block_on(engine.sync(0)).unwrap();
     h.central().set(STORE, "A", 1);
     h.central().set(STORE, "B", 2);
     h.storage.fail_writes.set(true);
-    assert!(matches!(
-        block_on(engine.sync(0)),
-        Err(EngineError::Storage(_))
-    ));
-    assert_eq!(engine.replica().offset, Some(5), "offset not advanced");
-    assert_eq!(
-        engine.view("A").unwrap().central_available,
-        10,
-        "no half page"
-    );
-    h.storage.fail_writes.set(false);
+    assert!(block_on(engine.sync(0)).is_ok(), "central answered");
+    assert_eq!(engine.view("A").unwrap().central_available, 1, "live");
+    assert!(engine.status().storage_error.is_some(), "said plainly");
+    {
+        let saved = h.storage.saved.borrow();
+        assert_eq!(
+            saved.offset,
+            Some(5),
+            "storage: the page whole or not at all"
+        );
+        assert_eq!(saved.levels["A"].available, 10);
+    }
+    // More pages while storage refuses, then it takes writes again.
+    h.central().set(STORE, "A", 3);
     catch_up(&engine);
-    assert_eq!(engine.view("A").unwrap().central_available, 1);
-    assert_eq!(engine.view("B").unwrap().central_available, 2);
+    h.storage.fail_writes.set(false);
+    block_on(engine.sync(0)).unwrap();
+    let saved = h.storage.saved.borrow().clone();
+    assert_eq!(saved.offset, engine.replica().offset, "stored whole again");
+    assert_eq!(saved.base, saved.offset);
+    assert_eq!(saved.levels, engine.replica().levels);
+    assert_eq!(engine.status().storage_error, None);
+    assert_eq!(engine.view("A").unwrap().central_available, 3);
+}
+
+#[test]
+fn a_sale_whose_answer_is_lost_is_answered_by_its_event_and_never_counted_twice() {
+    let h = Harness::new();
+    let engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
+    block_on(engine.sell("A", 2, "sale-1".into())).unwrap();
+    h.central().lose_answers = true;
+    assert_eq!(block_on(engine.flush()).pending, 1, "applied, answer lost");
+    // The change log brings the sale before any answer does.
+    catch_up(&engine);
+    let view = engine.view("A").unwrap();
+    assert_eq!((view.central_available, view.shown), (8, 8), "not 6");
+    assert!(matches!(
+        engine.intents()[0].status,
+        IntentStatus::Applied { .. }
+    ));
+    assert!(
+        matches!(
+            h.storage.saved.borrow().intents[0].status,
+            IntentStatus::Applied { .. }
+        ),
+        "stored with the page"
+    );
+    h.central().lose_answers = false;
+    assert_eq!(
+        block_on(engine.flush()),
+        Flushed::default(),
+        "nothing to send"
+    );
+}
+
+#[test]
+fn an_answer_is_never_overwritten_by_a_tab_that_did_not_get_one() {
+    let h = Harness::new();
+    let leader = h.engine();
+    block_on(leader.sync(0)).unwrap();
+    block_on(leader.sell("A", 1, "sale-1".into())).unwrap();
+    let follower = h.engine();
+    assert!(follower.intents()[0].is_unanswered());
+    assert_eq!(block_on(leader.flush()).applied, 1);
+
+    // The other tab, behind, tries the same intent and gets no answer.
+    h.central().offline = true;
+    assert_eq!(block_on(follower.flush()).pending, 1);
+    assert!(
+        matches!(
+            h.storage.saved.borrow().intents[0].status,
+            IntentStatus::Applied { .. }
+        ),
+        "the stored answer stands"
+    );
+    block_on(follower.reload()).unwrap();
+    assert!(matches!(
+        follower.intents()[0].status,
+        IntentStatus::Applied { .. }
+    ));
+    assert_eq!(follower.view("A").unwrap().shown, 9);
+}
+
+#[test]
+fn one_replication_step_at_a_time() {
+    let h = Harness::new();
+    let engine = h.engine();
+    block_on(engine.sync(0)).unwrap();
+    h.central().set(STORE, "A", 4);
+    let (release, held) = futures::channel::oneshot::channel();
+    h.central().hold = Some(held);
+    block_on(async {
+        let long_poll = engine.sync(25);
+        let meanwhile = async {
+            let second = engine.sync(0).await;
+            release.send(()).unwrap();
+            second
+        };
+        let (first, second) = futures::join!(long_poll, meanwhile);
+        assert_eq!(second, Ok(Synced::Busy));
+        assert!(matches!(first, Ok(Synced::Applied { events: 1, .. })));
+    });
+}
+
+#[test]
+fn a_sign_in_is_contact_and_a_following_tab_takes_the_leaders_status() {
+    let h = Harness::new();
+    let leader = h.engine();
+    block_on(leader.sync(0)).unwrap();
+    let follower = h.engine();
+    assert!(!follower.status().online, "no contact of its own");
+    assert_eq!(
+        block_on(follower.sell("A", 1, "f-1".into())).unwrap().kind,
+        AdjustKind::Recorded
+    );
+    let at = h.clock.0.get();
+    follower.follow_status(true, Some(at));
+    assert!(follower.status().online && !follower.status().stale);
+    assert_eq!(
+        block_on(follower.sell("A", 1, "f-2".into())).unwrap().kind,
+        AdjustKind::Guarded,
+        "sells as the syncing tab would"
+    );
+
+    let fresh = h.engine();
+    assert!(!fresh.status().online);
+    block_on(fresh.sign_in()).unwrap();
+    assert!(fresh.status().online, "central answered the sign-in");
+}
+
+#[test]
+fn a_following_tab_rereads_the_base_only_after_a_new_snapshot() {
+    let h = Harness::new();
+    let leader = h.engine();
+    block_on(leader.sync(0)).unwrap();
+    let follower = h.engine();
+    let base = follower.replica().base;
+    h.central().set(STORE, "A", 7);
+    catch_up(&leader);
+    block_on(follower.reload()).unwrap();
+    assert_eq!(follower.view("A").unwrap().shown, 7);
+    assert_eq!(follower.replica().base, base);
+
+    // Central pruned the offset: the leader re-bootstraps; the follower
+    // takes the new base whole.
+    h.central().set(STORE, "B", 1);
+    let head = h.central().head();
+    h.central().pruned_through = head;
+    catch_up(&leader);
+    block_on(follower.reload()).unwrap();
+    assert_eq!(follower.replica().base, Some(head));
+    assert_eq!(follower.replica().levels, leader.replica().levels);
 }
 
 #[test]
@@ -674,7 +822,9 @@ fn a_refused_intent_is_final_and_does_not_block_the_queue() {
         }
     );
     match &engine.intents()[0].status {
-        IntentStatus::Rejected { problem } => assert!(is_out_of_stock(problem)),
+        IntentStatus::Rejected { problem } => {
+            assert_eq!(problem.code, ErrorCode::InsufficientStock)
+        }
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert_eq!(
