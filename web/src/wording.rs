@@ -53,34 +53,43 @@ pub fn money(cents: i64) -> String {
     format!("{sign}{}.{:02}", cents / 100, cents % 100)
 }
 
-/// The connection line of the status bar.
-pub fn connection(status: &Status, now_ms: i64) -> String {
-    let contact = age(status.last_contact_ms.map(|at| now_ms - at));
-    let mut parts = vec![
-        if status.online { "Online" } else { "Offline" }.to_owned(),
-        format!("last contact {contact}"),
-    ];
+/// The status bar's state: announced to screen readers when it changes, so
+/// it holds no ticking age.
+pub fn state(status: &Status) -> String {
+    let online = if status.online { "Online" } else { "Offline" };
+    let queued = if status.queued == 0 {
+        "nothing queued".to_owned()
+    } else {
+        format!("{} queued", count(status.queued, "intent", "intents"))
+    };
+    format!("{online} · {queued}")
+}
+
+/// The status bar's contact line: how long ago central answered, how far
+/// behind the replica is.
+pub fn contact(status: &Status, now_ms: i64) -> String {
+    let mut said = format!(
+        "last contact {}",
+        age(status.last_contact_ms.map(|at| now_ms - at))
+    );
     if status.lag > 0 {
-        parts.push(format!(
-            "{} behind",
+        said.push_str(&format!(
+            " · {} behind",
             count(status.lag as usize, "event", "events")
         ));
     }
-    parts.push(if status.queued == 0 {
-        "nothing queued".into()
-    } else {
-        format!("{} queued", count(status.queued, "intent", "intents"))
-    });
-    parts.join(" · ")
+    said
 }
 
-/// The banner shown while the figures may be old.
-pub fn stale_banner(status: &Status, now_ms: i64) -> Option<String> {
+/// The banner shown while the figures may be old; `since` is the local
+/// time central last answered. Its text does not tick, so it is announced
+/// once.
+pub fn stale_banner(status: &Status, since: Option<&str>) -> Option<String> {
     if !status.stale {
         return None;
     }
-    let since = match status.last_contact_ms {
-        Some(at) => format!("central last answered {}", age(Some(now_ms - at))),
+    let since = match since {
+        Some(at) => format!("central last answered at {at}"),
         None => "central has not answered yet".into(),
     };
     Some(format!(
@@ -215,7 +224,8 @@ pub fn basket_outcome(lines: &[Intent]) -> String {
     if let Some((line, problem)) = refused {
         let Refusal { reason, advice } = refusal(problem);
         return format!(
-            "Basket refused, nothing sold: {} × {}. {reason}. {advice}",
+            "Basket refused, nothing sold: {} × {}. {reason}. {advice} The basket is back \
+             to sell again without that line.",
             line.delta.unsigned_abs(),
             line.sku
         );
@@ -310,20 +320,30 @@ mod tests {
 
     #[test]
     fn the_status_bar_and_banner_say_where_the_till_stands() {
+        assert_eq!(state(&status(true, false, 0, 0)), "Online · nothing queued");
         assert_eq!(
-            connection(&status(true, false, 0, 0), 3_000),
-            "Online · last contact 2 s ago · nothing queued"
+            state(&status(false, true, 1, 3)),
+            "Offline · 1 intent queued"
         );
         assert_eq!(
-            connection(&status(false, true, 1, 3), 121_000),
-            "Offline · last contact 2 min ago · 3 events behind · 1 intent queued"
+            contact(&status(true, false, 0, 0), 3_000),
+            "last contact 2 s ago"
         );
-        assert_eq!(stale_banner(&status(true, false, 0, 0), 3_000), None);
-        let banner = stale_banner(&status(false, true, 0, 0), 121_000).unwrap();
+        assert_eq!(
+            contact(&status(false, true, 1, 3), 121_000),
+            "last contact 2 min ago · 3 events behind"
+        );
+        assert_eq!(
+            stale_banner(&status(true, false, 0, 0), Some("14:02:11")),
+            None
+        );
+        let banner = stale_banner(&status(false, true, 0, 0), Some("14:02:11")).unwrap();
         assert!(
-            banner.contains("central last answered 2 min ago"),
+            banner.contains("central last answered at 14:02:11"),
             "{banner}"
         );
+        let never = stale_banner(&status(false, true, 0, 0), None).unwrap();
+        assert!(never.contains("central has not answered yet"), "{never}");
     }
 
     fn intent(status: IntentStatus) -> Intent {

@@ -31,6 +31,16 @@ fn dist() -> PathBuf {
     }
 }
 
+/// A key no other write of this test run uses.
+fn unique_key(prefix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{prefix}-{}-{nanos}-{n}", std::process::id())
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -151,7 +161,7 @@ impl Central {
         let response = self
             .http
             .post(self.url(&format!("/v1/stores/{store}/adjustments")))
-            .header("Idempotency-Key", format!("elsewhere-{}", free_port()))
+            .header("Idempotency-Key", unique_key("elsewhere"))
             .json(&json!({"sku": sku, "delta": -quantity}))
             .send()
             .await
@@ -250,6 +260,19 @@ impl Till {
                 let shot = self.screenshot("failure").await;
                 panic!("no {selector} on the page ({e}); see {}", shot.display())
             }
+        }
+    }
+
+    /// An attribute of the first element matching `selector`, found again
+    /// if the page redrew it meanwhile (a live list does).
+    pub async fn attr(&self, selector: &str, name: &str) -> String {
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(value)) = self.css(selector).await.attr(name).await {
+                return value;
+            }
+            assert!(started.elapsed() < PATIENCE, "no {name} on {selector}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

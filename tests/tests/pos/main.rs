@@ -39,13 +39,7 @@ async fn sign_in_find_a_product_and_sell_one() {
         .await;
     till.until_stock("COF-1", "4 in stock").await;
     assert_eq!(central.level(STORE, "COF-1").await, 4, "central's ledger");
-    let key = till
-        .css("#intents li.applied")
-        .await
-        .attr("data-id")
-        .await
-        .unwrap()
-        .expect("the intent's key");
+    let key = till.attr("#intents li.applied", "data-id").await;
     assert_eq!(central.events_with_key(STORE, &key).await, 1);
 
     // The main screen, for a person to look at.
@@ -140,6 +134,46 @@ async fn a_sale_at_one_till_shows_on_the_other_without_reload() {
     two.client.close().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Chromium and the trunk-built page: cargo xtask test runs it"]
+async fn two_tabs_of_one_till_one_syncs_the_other_follows() {
+    let central = Central::start().await;
+    central.seed(STORE, &[("COF-1", "Coffee beans", 9)]).await;
+    let driver = Driver::start().await;
+    let till = driver.till().await;
+    till.sign_in(&central, STORE).await;
+    let first = till.client.window().await.unwrap();
+    till.search("COF-1").await;
+    till.until_stock("COF-1", "9 in stock").await;
+
+    // A second tab of the same browser: the till opens signed in, and
+    // follows the first tab, which holds the store's lock and syncs.
+    let second = till.client.new_window(true).await.unwrap().handle;
+    till.client.switch_to_window(second.clone()).await.unwrap();
+    till.client.goto(&central.url("/")).await.unwrap();
+    till.css("#till:not([hidden])").await;
+    till.until_text("#status", "Online").await;
+    till.search("COF-1").await;
+    till.until_stock("COF-1", "9 in stock").await;
+
+    // A sale in the following tab: stored there, forwarded by the syncing
+    // one, answered back to it.
+    till.act("COF-1", 2, "sell").await;
+    till.until_text("#message", "Sold 2 × COF-1: central now has 7.")
+        .await;
+    till.until_stock("COF-1", "7 in stock").await;
+    assert_eq!(central.level(STORE, "COF-1").await, 7);
+    let key = till.attr("#intents li.applied", "data-id").await;
+    assert_eq!(central.events_with_key(STORE, &key).await, 1, "sent once");
+
+    // A sale elsewhere reaches both tabs.
+    central.sell_elsewhere(STORE, "COF-1", 3).await;
+    till.until_stock("COF-1", "4 in stock").await;
+    till.client.switch_to_window(first).await.unwrap();
+    till.until_stock("COF-1", "4 in stock").await;
+    till.client.close().await.unwrap();
+}
+
 /// Waits until the service worker controls the page and has the shell.
 async fn until_offline_ready(till: &Till) {
     let started = std::time::Instant::now();
@@ -181,13 +215,7 @@ async fn offline_sale_survives_a_reload_and_drains_once() {
     till.until_text("#message", "Queued: 1 × COF-1").await;
     till.until_stock("COF-1", "4 in stock, 1 sale pending")
         .await;
-    let key = till
-        .css("#intents li[data-id]")
-        .await
-        .attr("data-id")
-        .await
-        .unwrap()
-        .expect("the queued intent");
+    let key = till.attr("#intents li[data-id]", "data-id").await;
 
     // Reload with central still down: the service worker opens the till,
     // and the queue is intact.

@@ -9,25 +9,60 @@ use store_wasm::{
     browser::{Node, Options},
     engine::EngineError,
 };
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
-use web_sys::{Document, Element, Event, HtmlButtonElement, HtmlInputElement, Storage};
+use web_sys::{
+    Document, Element, Event, HtmlButtonElement, HtmlInputElement, HtmlOptionElement, Storage,
+};
 
 use super::dom::{by_id, listen, set_text, show};
 use shared::ErrorCode;
 
 const KEY: &str = "stockline.signin";
 
-/// The demo stores `cargo xtask run` seeds: choosing one fills its secret.
-const DEMO_STORES: [&str; 3] = ["store-001", "store-002", "store-003"];
+/// The demo stores `central serve --demo` seeds (with the `demo` feature):
+/// choosing one fills in its secret.
+#[cfg(feature = "demo")]
+const DEMO_STORES: [(&str, &str); 3] = [
+    ("store-001", "Downtown"),
+    ("store-002", "Harbourside"),
+    ("store-003", "Airport"),
+];
+#[cfg(not(feature = "demo"))]
+const DEMO_STORES: [(&str, &str); 0] = [];
 
 fn demo_secret(store: &str) -> Option<String> {
     DEMO_STORES
-        .contains(&store)
+        .iter()
+        .any(|(id, _)| *id == store)
         .then(|| format!("demo-secret-{store}"))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Offers the demo stores in the form, the first one filled in.
+fn offer_demo_stores(
+    doc: &Document,
+    store: &HtmlInputElement,
+    secret: &HtmlInputElement,
+) -> Result<(), JsValue> {
+    let Some((first, _)) = DEMO_STORES.first() else {
+        return Ok(());
+    };
+    let list: Element = by_id(doc, "demo-stores")?;
+    for (id, name) in DEMO_STORES {
+        let option: HtmlOptionElement = doc.create_element("option")?.dyn_into()?;
+        option.set_value(id);
+        option.set_text_content(Some(name));
+        list.append_child(&option)?;
+    }
+    show(&by_id(doc, "signin-demo-hint")?, true);
+    if store.value().is_empty() {
+        store.set_value(first);
+        secret.set_value(&demo_secret(first).unwrap_or_default());
+    }
+    Ok(())
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credentials {
     /// "" when the page is served by central (or proxied to it).
     pub central_url: String,
@@ -100,10 +135,7 @@ pub fn show_form(
     let secret: HtmlInputElement = by_id(doc, "signin-secret")?;
     let submit: HtmlButtonElement = by_id(doc, "signin-submit")?;
     let error: Element = by_id(doc, "signin-error")?;
-    if store.value().is_empty() {
-        store.set_value(DEMO_STORES[0]);
-        secret.set_value(&demo_secret(DEMO_STORES[0]).unwrap_or_default());
-    }
+    offer_demo_stores(doc, &store, &secret)?;
     show(&section, true);
     let _ = store.focus();
 
@@ -112,7 +144,7 @@ pub fn show_form(
         let typed_by_hand = !secret_in.value().is_empty()
             && !DEMO_STORES
                 .iter()
-                .any(|s| demo_secret(s) == Some(secret_in.value()));
+                .any(|(s, _)| demo_secret(s) == Some(secret_in.value()));
         if let Some(demo) = demo_secret(&store_in.value())
             && !typed_by_hand
         {

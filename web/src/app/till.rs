@@ -3,7 +3,11 @@
 //! says something changed (a sale here, a long-poll answer, another tab),
 //! and the status line once a second so ages stay true.
 
-use std::{cell::RefCell, collections::HashMap, rc::Rc};
+use std::{
+    cell::RefCell,
+    collections::{HashMap, HashSet},
+    rc::Rc,
+};
 
 use store_wasm::{browser::Node, engine::StockView};
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
@@ -26,6 +30,7 @@ struct Regions {
     screen: Element,
     store: Element,
     status: Element,
+    contact: Element,
     sync_now: HtmlButtonElement,
     sign_out: HtmlButtonElement,
     stale: Element,
@@ -48,6 +53,7 @@ impl Regions {
             screen: by_id(doc, "till")?,
             store: by_id(doc, "store-name")?,
             status: by_id(doc, "status")?,
+            contact: by_id(doc, "contact")?,
             sync_now: by_id(doc, "sync-now")?,
             sign_out: by_id(doc, "sign-out")?,
             stale: by_id(doc, "stale-banner")?,
@@ -82,8 +88,23 @@ struct Ui {
     rows: Vec<Row>,
     /// (sku, quantity), in the order scanned.
     basket: Vec<(String, i64)>,
-    /// What the intents panel shows: (id, state label), to redraw on change.
-    intents: Vec<(String, &'static str)>,
+    /// A basket sale is being stored: another Ctrl+Enter must not sell it twice.
+    selling_basket: bool,
+    /// Rows whose sale or restock is being stored: a double click is one sale.
+    recording: HashSet<String>,
+    /// The intents of the last action: the message line follows their
+    /// answers ("Queued…" becomes "Sold…" when central answers).
+    watching: Option<Watch>,
+    /// What the intents panel shows (id, state, detail), to redraw on change.
+    intents: Vec<(String, &'static str, String)>,
+}
+
+struct Watch {
+    ids: Vec<String>,
+    basket: bool,
+    /// A basket's lines, put back in the basket if central refuses it (to
+    /// sell again without the line that stopped it); taken once.
+    lines: Option<Vec<(String, i64)>>,
 }
 
 pub struct Till {
@@ -124,12 +145,54 @@ impl Till {
 
     fn render(&self) {
         self.render_status();
+        self.follow_watched();
         if let Err(e) = self.render_results() {
             web_sys::console::error_1(&e);
         }
         if let Err(e) = self.render_intents() {
             web_sys::console::error_1(&e);
         }
+    }
+
+    /// Says what became of the last action's intents, as central answers.
+    fn follow_watched(&self) {
+        let (said, refused_lines) = {
+            let mut ui = self.ui.borrow_mut();
+            let Some(watch) = &mut ui.watching else {
+                return;
+            };
+            let intents: Vec<_> = self
+                .node
+                .engine()
+                .intents()
+                .into_iter()
+                .filter(|i| watch.ids.contains(&i.id))
+                .collect();
+            if intents.len() != watch.ids.len() {
+                return;
+            }
+            let went_well = intents.iter().all(intent_went_well);
+            let text = if watch.basket {
+                wording::basket_outcome(&intents)
+            } else {
+                wording::outcome(&intents[0])
+            };
+            let refused_lines = if went_well { None } else { watch.lines.take() };
+            ((text, !went_well), refused_lines)
+        };
+        self.say(&said.0, said.1);
+        if let Some(lines) = refused_lines {
+            for (sku, quantity) in lines {
+                self.put_in_basket(&sku, quantity);
+            }
+            self.render_basket();
+        }
+    }
+
+    fn watch(&self, ids: Vec<String>, lines: Option<Vec<(String, i64)>>) {
+        let basket = lines.is_some();
+        self.ui.borrow_mut().watching = Some(Watch { ids, basket, lines });
+        self.follow_watched();
     }
 
     /// Says what just happened; `warn` for what the cashier must act on.
@@ -163,10 +226,12 @@ impl Till {
         listen(&r.results, "click", move |e: Event| me.row_action(&e))?;
         let me = self.clone();
         listen(&r.results, "keydown", move |e: KeyboardEvent| {
-            // Enter in a row's quantity: that many into the basket.
+            // Enter in a row's quantity: that many into the basket. (On a
+            // button, Enter presses the button.)
             if e.key() == "Enter"
                 && !e.ctrl_key()
                 && !e.meta_key()
+                && closest_with(&e, "data-qty").is_some()
                 && let Some((row, sku)) = closest_with(&e, "data-sku")
                 && let Ok(quantity) = me.quantity(&row)
             {
@@ -177,7 +242,9 @@ impl Till {
         let me = self.clone();
         listen(&r.basket, "click", move |e: Event| me.basket_action(&e))?;
         let me = self.clone();
-        listen(&r.sell_basket, "click", move |_: Event| me.sell_basket())?;
+        listen(&r.sell_basket, "click", move |_: Event| {
+            me.sell_basket(false)
+        })?;
         let me = self.clone();
         listen(&r.clear_basket, "click", move |_: Event| {
             me.ui.borrow_mut().basket.clear();
@@ -189,8 +256,10 @@ impl Till {
             if let Some((_, id)) = closest_with(&e, "data-dismiss") {
                 let me = me.clone();
                 spawn_local(async move {
-                    if let Err(error) = me.node.dismiss(&id).await {
-                        me.say(&wording::engine_error(&error), true);
+                    match me.node.dismiss(&id).await {
+                        // The button is gone: keep the cashier in the panel.
+                        Ok(()) => me.focus("intents-title"),
+                        Err(error) => me.say(&wording::engine_error(&error), true),
                     }
                 });
             }
@@ -210,7 +279,7 @@ impl Till {
         listen(&self.doc, "keydown", move |e: KeyboardEvent| {
             if e.key() == "Enter" && (e.ctrl_key() || e.meta_key()) {
                 e.prevent_default();
-                me.sell_basket();
+                me.sell_basket(true);
             }
         })
     }
@@ -227,13 +296,17 @@ impl Till {
             .store_name(store)
             .map_or_else(|| store.to_owned(), |n| format!("{n} ({store})"));
         set_text(&r.store, &name);
-        set_text(&r.status, &wording::connection(&status, now));
+        // The live region changes only when the state does; the age ticks
+        // apart, unannounced.
+        set_text(&r.status, &wording::state(&status));
+        set_text(&r.contact, &wording::contact(&status, now));
         r.status.set_class_name(if status.online {
             "status online"
         } else {
             "status offline"
         });
-        match wording::stale_banner(&status, now) {
+        let since = status.last_contact_ms.map(clock_time);
+        match wording::stale_banner(&status, since.as_deref()) {
             Some(text) => {
                 set_text(&r.stale, &text);
                 show(&r.stale, true);
@@ -460,6 +533,9 @@ impl Till {
     }
 
     fn record(self: &Rc<Self>, sku: String, quantity: i64, restock: bool) {
+        if !self.ui.borrow_mut().recording.insert(sku.clone()) {
+            return;
+        }
         let me = self.clone();
         spawn_local(async move {
             let recorded = if restock {
@@ -467,12 +543,21 @@ impl Till {
             } else {
                 me.node.sell(&sku, quantity).await
             };
+            me.ui.borrow_mut().recording.remove(&sku);
             match recorded {
-                Ok(intent) => me.say(&wording::outcome(&intent), !intent_went_well(&intent)),
+                Ok(intent) => me.watch(vec![intent.id], None),
                 Err(e) => me.say(&wording::engine_error(&e), true),
             }
             me.render();
         });
+    }
+
+    /// Moves focus to an element of the page (one with `tabindex="-1"` when
+    /// it is not a control).
+    fn focus(&self, id: &str) {
+        if let Ok(e) = by_id::<web_sys::HtmlElement>(&self.doc, id) {
+            let _ = e.focus();
+        }
     }
 
     fn nearby(self: &Rc<Self>, sku: String) {
@@ -497,7 +582,9 @@ impl Till {
         panel.set_text_content(None);
         let name = self.node.engine().view(sku).and_then(|v| v.name);
         let title = format!("Available nearby: {sku} {}", name.unwrap_or_default());
-        add(panel, el(doc, "h3", "", title.trim())?)?;
+        let heading = add(panel, el(doc, "h3", "", title.trim())?)?;
+        heading.set_id("nearby-title");
+        heading.set_attribute("tabindex", "-1")?;
         let mine = self.node.engine().store_id().to_owned();
         match answer {
             Ok(mut stores) => {
@@ -527,19 +614,22 @@ impl Till {
         let close = button(doc, "Close", "close", "Close the nearby list")?;
         close.set_attribute("data-close", "")?;
         panel.append_child(&close)?;
+        self.focus("nearby-title");
         Ok(())
     }
 
     // ---- basket ----------------------------------------------------------
 
-    fn add_to_basket(&self, sku: &str, quantity: i64) {
-        {
-            let mut ui = self.ui.borrow_mut();
-            match ui.basket.iter_mut().find(|(s, _)| s == sku) {
-                Some((_, q)) => *q += quantity,
-                None => ui.basket.push((sku.to_owned(), quantity)),
-            }
+    fn put_in_basket(&self, sku: &str, quantity: i64) {
+        let mut ui = self.ui.borrow_mut();
+        match ui.basket.iter_mut().find(|(s, _)| s == sku) {
+            Some((_, q)) => *q += quantity,
+            None => ui.basket.push((sku.to_owned(), quantity)),
         }
+    }
+
+    fn add_to_basket(&self, sku: &str, quantity: i64) {
+        self.put_in_basket(sku, quantity);
         self.render_basket();
         self.say(&format!("Added {quantity} × {sku} to the basket."), false);
     }
@@ -626,40 +716,81 @@ impl Till {
         Ok(())
     }
 
-    fn sell_basket(self: &Rc<Self>) {
-        let lines = self.ui.borrow().basket.clone();
-        if lines.is_empty() {
-            return self.say("The basket is empty.", true);
-        }
+    /// Sells the basket as one atomic batch. `from_keys`: Ctrl+Enter, so
+    /// the search box gets focus back for the next scan (after a tap it
+    /// does not: that would pop up a tablet's keyboard).
+    fn sell_basket(self: &Rc<Self>, from_keys: bool) {
+        let lines = {
+            let mut ui = self.ui.borrow_mut();
+            if ui.selling_basket {
+                return;
+            }
+            if ui.basket.is_empty() {
+                drop(ui);
+                return self.say("The basket is empty.", true);
+            }
+            ui.selling_basket = true;
+            ui.basket.clone()
+        };
         let me = self.clone();
         self.regions.sell_basket.set_disabled(true);
         spawn_local(async move {
             match me.node.sell_basket(&lines).await {
                 Ok(intents) => {
-                    let sold = intents.iter().all(intent_went_well);
-                    me.say(&wording::basket_outcome(&intents), !sold);
-                    // A refused basket stays, to sell again without the line.
-                    if sold {
-                        me.ui.borrow_mut().basket.clear();
-                    }
+                    // Recorded: what was sold leaves the basket; lines
+                    // scanned meanwhile stay.
+                    me.take_out_of_basket(&lines);
+                    let ids = intents.into_iter().map(|i| i.id).collect();
+                    me.watch(ids, Some(lines));
                 }
                 Err(e) => me.say(&wording::engine_error(&e), true),
             }
+            me.ui.borrow_mut().selling_basket = false;
             me.render_basket();
             me.render();
-            let _ = me.regions.search.focus();
+            me.focus(if from_keys { "search" } else { "basket-title" });
         });
+    }
+
+    fn take_out_of_basket(&self, sold: &[(String, i64)]) {
+        let mut ui = self.ui.borrow_mut();
+        for (sku, quantity) in sold {
+            if let Some(at) = ui.basket.iter().position(|(s, _)| s == sku) {
+                ui.basket[at].1 -= quantity;
+                if ui.basket[at].1 <= 0 {
+                    ui.basket.remove(at);
+                }
+            }
+        }
     }
 
     // ---- intents ---------------------------------------------------------
 
+    /// Every refused and unanswered intent (the cashier must see them, however
+    /// long the queue was), then the newest applied ones, newest first.
     fn render_intents(&self) -> Result<(), JsValue> {
         let engine = self.node.engine();
         let intents = engine.intents();
-        let newest: Vec<_> = intents.iter().rev().take(INTENTS_SHOWN).collect();
-        let shown: Vec<_> = newest
+        let mut listed: Vec<_> = intents
             .iter()
-            .map(|i| (i.id.clone(), wording::intent_state(i).0))
+            .rev()
+            .filter(|i| !matches!(i.status, store_wasm::engine::IntentStatus::Applied { .. }))
+            .collect();
+        let room = INTENTS_SHOWN.saturating_sub(listed.len());
+        listed.extend(
+            intents
+                .iter()
+                .rev()
+                .filter(|i| matches!(i.status, store_wasm::engine::IntentStatus::Applied { .. }))
+                .take(room),
+        );
+        listed.sort_by(|a, b| (b.created_at_ms, &b.id).cmp(&(a.created_at_ms, &a.id)));
+        let shown: Vec<_> = listed
+            .iter()
+            .map(|i| {
+                let (label, detail) = wording::intent_state(i);
+                (i.id.clone(), label, detail)
+            })
             .collect();
         let mut ui = self.ui.borrow_mut();
         if ui.intents == shown {
@@ -667,11 +798,10 @@ impl Till {
         }
         let (doc, list) = (&self.doc, &self.regions.intents);
         list.set_text_content(None);
-        if newest.is_empty() {
+        if listed.is_empty() {
             add(list, el(doc, "li", "none", "No sales or restocks yet.")?)?;
         }
-        for intent in newest {
-            let (label, detail) = wording::intent_state(intent);
+        for (intent, (_, label, detail)) in listed.iter().zip(&shown) {
             let li = el(doc, "li", &format!("intent {label}"), "")?;
             li.set_attribute("data-id", &intent.id)?;
             let head = el(doc, "p", "head", "")?;
@@ -684,8 +814,8 @@ impl Till {
                 el(doc, "time", "", &clock_time(intent.created_at_ms))?,
             )?;
             li.append_child(&head)?;
-            add(&li, el(doc, "p", "detail", &detail)?)?;
-            if !intent.is_unanswered() {
+            add(&li, el(doc, "p", "detail", detail)?)?;
+            if engine.may_dismiss(intent) {
                 let dismiss = button(doc, "Dismiss", "dismiss", &format!("Dismiss: {title}"))?;
                 dismiss.set_attribute("data-dismiss", &intent.id)?;
                 li.append_child(&dismiss)?;
