@@ -379,7 +379,8 @@ fn run() -> anyhow::Result<()> {
         "serving the POS page with trunk on http://127.0.0.1:8081 (release build; API proxied to central)",
     );
     let served = Command::new("trunk")
-        .args(["serve", "--release"])
+        // `demo`: the sign-in form offers the demo stores central seeded.
+        .args(["serve", "--release", "--features", "demo"])
         .env("PATH", setup::tool_path())
         .current_dir(&root)
         .status();
