@@ -1,7 +1,13 @@
 //! The servers under test, each in its own process: central (release build)
 //! on a fresh database, and the baseline axum server.
 
-use std::{net::SocketAddr, path::Path, process::Stdio, time::Duration};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::{Duration, SystemTime},
+};
 
 use anyhow::{Context, bail};
 use serde_json::Value;
@@ -12,14 +18,120 @@ use tokio::{
 
 pub const ADMIN_KEY: &str = "bench-admin-key";
 
+/// How the servers are run.
+#[derive(Debug, Clone)]
+pub enum Wrap {
+    None,
+    /// Under valgrind's callgrind, profiles written to this directory.
+    Callgrind(PathBuf),
+}
+
+impl Wrap {
+    fn command(&self, program: &Path, name: &str) -> anyhow::Result<Command> {
+        Ok(match self {
+            Wrap::None => Command::new(program),
+            Wrap::Callgrind(dir) => {
+                std::fs::create_dir_all(dir)?;
+                let mut command = Command::new("valgrind");
+                command
+                    .arg("--tool=callgrind")
+                    .arg("--fair-sched=yes")
+                    .arg(format!(
+                        "--callgrind-out-file={}/{name}.%p",
+                        dir.canonicalize()?.display()
+                    ))
+                    .arg(program);
+                command
+            }
+        })
+    }
+}
+
+/// Something that knows how many requests it sent.
+pub trait Sent {
+    fn sent(&self) -> u64;
+}
+
+impl Sent for crate::load::Measured {
+    fn sent(&self) -> u64 {
+        self.ok + self.failed
+    }
+}
+
+impl<T: Sent, U> Sent for (T, U) {
+    fn sent(&self) -> u64 {
+        self.0.sent()
+    }
+}
+
+impl<T: Sent, E> Sent for Result<T, E> {
+    fn sent(&self) -> u64 {
+        self.as_ref().map_or(0, Sent::sent)
+    }
+}
+
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
     /// What central logged about itself when it started.
     pub started: Value,
+    /// Where the callgrind profiles go, when run under it.
+    profiles: Option<PathBuf>,
 }
 
 impl Server {
+    /// Runs a scenario; under callgrind, counts only the server's
+    /// instructions during it and prints them per request.
+    pub async fn profiled<T: Sent>(&self, name: &str, scenario: impl Future<Output = T>) -> T {
+        let (Some(dir), Some(pid)) = (&self.profiles, self.child.id()) else {
+            return scenario.await;
+        };
+        let control = |args: &[&str]| {
+            let status = std::process::Command::new("callgrind_control")
+                .args(args)
+                .arg(pid.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            if !status.is_ok_and(|s| s.success()) {
+                eprintln!("callgrind_control {args:?} failed");
+            }
+        };
+        control(&["--zero"]);
+        let since = SystemTime::now();
+        let result = scenario.await;
+        control(&[&format!("--dump={name}")]);
+        match newest_profile(dir, since).and_then(|p| Some((total_instructions(&p)?, p))) {
+            Some((instructions, path)) => {
+                let sent = result.sent().max(1);
+                eprintln!(
+                    "{name}: {instructions} instructions for {sent} requests: {} per request ({})",
+                    instructions / sent,
+                    path.display()
+                );
+            }
+            None => eprintln!("{name}: no callgrind dump found in {}", dir.display()),
+        }
+        result
+    }
+
+    /// SIGTERM, so the server shuts down in order (and a profiler writes
+    /// its data); killed if it has not stopped within a minute.
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+            if tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        }
+        let _ = self.child.kill().await;
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -66,11 +178,40 @@ async fn listening(mut child: Child) -> anyhow::Result<Server> {
         child,
         addr,
         started: found["fields"].clone(),
+        profiles: None,
     })
 }
 
-pub async fn central(binary: &Path, data_dir: &Path, synchronous: &str) -> anyhow::Result<Server> {
-    let child = Command::new(binary)
+/// The dump callgrind wrote last, after `since`.
+fn newest_profile(dir: &Path, since: SystemTime) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .filter(|(modified, _)| *modified >= since)
+        .max()
+        .map(|(_, path)| path)
+}
+
+/// The `summary:` (or `totals:`) line of a callgrind profile.
+fn total_instructions(path: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("summary:")
+                .or_else(|| l.strip_prefix("totals:"))
+        })
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+pub async fn central(
+    binary: &Path,
+    data_dir: &Path,
+    synchronous: &str,
+    wrap: &Wrap,
+) -> anyhow::Result<Server> {
+    let child = wrap
+        .command(binary, "central")?
         .args([
             "serve",
             "--listen",
@@ -86,17 +227,25 @@ pub async fn central(binary: &Path, data_dir: &Path, synchronous: &str) -> anyho
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;
-    listening(child).await
+    profiled(listening(child).await?, wrap)
 }
 
 /// This binary again, as the baseline server.
-pub async fn baseline() -> anyhow::Result<Server> {
-    let child = Command::new(std::env::current_exe()?)
+pub async fn baseline(wrap: &Wrap) -> anyhow::Result<Server> {
+    let child = wrap
+        .command(&std::env::current_exe()?, "baseline")?
         .arg("baseline-server")
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
-    listening(child).await
+    profiled(listening(child).await?, wrap)
+}
+
+fn profiled(mut server: Server, wrap: &Wrap) -> anyhow::Result<Server> {
+    if let Wrap::Callgrind(dir) = wrap {
+        server.profiles = Some(dir.clone());
+    }
+    Ok(server)
 }
 
 /// The HTTP ceiling: axum on tokio's default runtime (as central uses),
