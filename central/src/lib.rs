@@ -19,7 +19,7 @@ pub mod seed;
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
-use axum::Router;
+use axum::ServiceExt;
 use sqlx::SqlitePool;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -109,8 +109,9 @@ impl App {
         &self.state
     }
 
-    pub fn router(&self) -> Router {
-        http::router(self.state.clone())
+    /// The HTTP service: routes and the layers around them.
+    pub fn service(&self) -> http::HttpService {
+        http::service(self.state.clone())
     }
 
     /// Serves until `signal` resolves, then shuts down in order: stop
@@ -124,7 +125,7 @@ impl App {
         let shutdown = self.state.shutdown.clone();
         // Peer addresses let rate limiting key anonymous clients by IP.
         let service = self
-            .router()
+            .service()
             .into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, service)
             .with_graceful_shutdown(async move {

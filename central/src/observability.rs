@@ -4,7 +4,13 @@
 //! cannot drift apart unnoticed (a test checks the dashboard's queries
 //! against `/metrics`).
 
-use std::{sync::OnceLock, time::Instant};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::OnceLock,
+    task::{Context, Poll, ready},
+    time::Instant,
+};
 
 use axum::{
     extract::{MatchedPath, Request},
@@ -13,6 +19,7 @@ use axum::{
     response::Response,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tower::{Layer, Service};
 use tracing::Span;
 
 use crate::ledger::{Adjusted, Refusal};
@@ -135,20 +142,83 @@ impl Drop for LongPollGuard {
 }
 
 /// Middleware: request count and latency by matched route (never the raw
-/// path, which would make one series per sku).
+/// path, which would make one series per sku). It runs outside the router,
+/// so the route template comes back on the response ([`RouteLabelLayer`]).
 pub async fn http_metrics(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().to_string();
     let started = Instant::now();
     let response = next.run(request).await;
+    let route = response
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let status = response.status().as_u16().to_string();
     let labels = [("route", route), ("method", method), ("status", status)];
     metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
     metrics::histogram!(HTTP_DURATION, &labels).record(started.elapsed().as_secs_f64());
     response
+}
+
+/// Per route: copies the route template the router matched onto the
+/// response, for [`http_metrics`] outside the router.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteLabelLayer;
+
+impl<S> Layer<S> for RouteLabelLayer {
+    type Service = RouteLabel<S>;
+
+    fn layer(&self, inner: S) -> RouteLabel<S> {
+        RouteLabel(inner)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteLabel<S>(S);
+
+impl<S> Service<Request> for RouteLabel<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Labelled<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        Labelled {
+            inner: self.0.call(request),
+            route,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`RouteLabel`].
+    pub struct Labelled<F> {
+        #[pin]
+        inner: F,
+        route: Option<MatchedPath>,
+    }
+}
+
+impl<F, E> Future for Labelled<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready!(this.inner.poll(cx))?;
+        if let Some(route) = this.route.take() {
+            response.extensions_mut().insert(route);
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// The span of one request: its id (from `X-Request-Id`, or made), method
