@@ -45,7 +45,7 @@ pub(super) fn adjust(
 pub(super) fn batch(
     tx: &mut Tx<'_>,
     store_id: &str,
-    req: BatchAdjustRequest,
+    req: &BatchAdjustRequest,
 ) -> anyhow::Result<BatchOutcome> {
     let mut items = Vec::with_capacity(req.items.len());
     if !req.atomic {

@@ -94,14 +94,16 @@ fn write_product(tx: &Tx<'_>, p: &Product) -> anyhow::Result<()> {
 
 pub(super) fn create_product(
     tx: &mut Tx<'_>,
-    new: NewProduct,
+    new: &NewProduct,
 ) -> anyhow::Result<Result<Product, Refusal>> {
     if product(tx, &new.sku)?.is_some() {
-        return Ok(Err(Refusal::ProductExists { sku: new.sku }));
+        return Ok(Err(Refusal::ProductExists {
+            sku: new.sku.clone(),
+        }));
     }
     let created = Product {
-        sku: new.sku,
-        name: new.name,
+        sku: new.sku.clone(),
+        name: new.name.clone(),
         price_cents: new.price_cents,
         active: true,
         version: 1,
@@ -117,7 +119,7 @@ pub(super) fn create_product(
 pub(super) fn update_product(
     tx: &mut Tx<'_>,
     sku: &str,
-    update: ProductUpdate,
+    update: &ProductUpdate,
 ) -> anyhow::Result<Result<Product, Refusal>> {
     let Some(current) = product(tx, sku)? else {
         return Ok(Err(Refusal::ProductNotFound {
@@ -135,7 +137,7 @@ pub(super) fn update_product(
         return Ok(Err(Refusal::ProductVersionConflict { current, expected }));
     }
     let updated = Product {
-        name: update.name.unwrap_or(current.name),
+        name: update.name.clone().unwrap_or(current.name),
         price_cents: update.price_cents.unwrap_or(current.price_cents),
         version: current.version + 1,
         updated_at: tx.now(),
@@ -177,7 +179,7 @@ pub(super) fn delete_product(
 
 pub(super) fn create_store(
     tx: &mut Tx<'_>,
-    new: NewStore,
+    new: &NewStore,
     secret_hash: &str,
 ) -> anyhow::Result<Result<Store, Refusal>> {
     let inserted = tx
@@ -190,12 +192,12 @@ pub(super) fn create_store(
         .execute(params![new.store_id, new.name, tx.now_ms, secret_hash])?;
     if inserted == 0 {
         return Ok(Err(Refusal::StoreExists {
-            store_id: new.store_id,
+            store_id: new.store_id.clone(),
         }));
     }
     let store = Store {
-        store_id: new.store_id,
-        name: new.name,
+        store_id: new.store_id.clone(),
+        name: new.name.clone(),
         active: true,
         created_at: tx.now(),
     };
