@@ -200,22 +200,23 @@ fn level(tx: &mut Tx<'_>, store_id: &str, sku: &str) -> anyhow::Result<StockLeve
     Ok(target(tx, store_id, sku)?.level)
 }
 
-fn write_level(tx: &Tx<'_>, level: &StockLevel) -> anyhow::Result<()> {
-    tx.conn
-        .prepare_cached(
-            "INSERT INTO stock_levels (store_id, sku, available, version, updated_at)
-             VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (store_id, sku) DO UPDATE
-             SET available = excluded.available, version = excluded.version,
-                 updated_at = excluded.updated_at",
-        )?
-        .execute(params![
-            level.store_id,
-            level.sku,
-            level.available,
-            level.version as i64,
-            tx.now_ms
-        ])?;
+/// Writes a level's new state; `existed` says whether it was read from a
+/// row (a plain UPDATE costs less than an UPSERT's failed insert first).
+fn write_level(tx: &Tx<'_>, level: &StockLevel, existed: bool) -> anyhow::Result<()> {
+    let sql = if existed {
+        "UPDATE stock_levels SET available = ?3, version = ?4, updated_at = ?5
+         WHERE store_id = ?1 AND sku = ?2"
+    } else {
+        "INSERT INTO stock_levels (store_id, sku, available, version, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)"
+    };
+    tx.conn.prepare_cached(sql)?.execute(params![
+        level.store_id,
+        level.sku,
+        level.available,
+        level.version as i64,
+        tx.now_ms
+    ])?;
     Ok(())
 }
 
@@ -270,13 +271,15 @@ fn decide(
             delta: req.delta,
         }));
     }
+    // A level read from a row has its time; one never written has none.
+    let existed = level.updated_at.is_some();
     let next = StockLevel {
         available,
         version: level.version + 1,
         updated_at: Some(tx.now()),
         ..level
     };
-    write_level(tx, &next)?;
+    write_level(tx, &next, existed)?;
     let offset = tx.append(Change::StockAdjusted {
         store_id: store_id.to_owned(),
         sku: req.sku.clone(),
@@ -339,13 +342,14 @@ pub(super) fn set_stock(
         }));
     }
     let previous = level.available;
+    let existed = level.updated_at.is_some();
     let next = StockLevel {
         available: req.available,
         version: level.version + 1,
         updated_at: Some(tx.now()),
         ..level
     };
-    write_level(tx, &next)?;
+    write_level(tx, &next, existed)?;
     let offset = tx.append(Change::StockSet {
         store_id: store_id.to_owned(),
         sku: sku.to_owned(),
