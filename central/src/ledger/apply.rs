@@ -16,7 +16,7 @@ use super::{
 /// A single keyed adjustment: replayed if the key is known, else decided,
 /// applied and saved with its outcome.
 pub(super) fn adjust(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     store_id: &str,
     key: &str,
     req: &AdjustRequest,
@@ -43,7 +43,7 @@ pub(super) fn adjust(
 }
 
 pub(super) fn batch(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     store_id: &str,
     req: &BatchAdjustRequest,
 ) -> anyhow::Result<BatchOutcome> {
@@ -158,6 +158,15 @@ pub(super) fn batch(
     })
 }
 
+pub(super) const TARGET: &str = "SELECT EXISTS (SELECT 1 FROM stores WHERE store_id = ?1),
+        (SELECT active FROM products WHERE sku = ?2),
+        l.available, l.version, l.updated_at
+    FROM (SELECT 1) LEFT JOIN stock_levels l ON l.store_id = ?1 AND l.sku = ?2";
+
+pub(super) const UPDATE_LEVEL: &str =
+    "UPDATE stock_levels SET available = ?3, version = ?4, updated_at = ?5
+    WHERE store_id = ?1 AND sku = ?2";
+
 /// What the writer knows about a (store, sku) before changing it.
 struct Target {
     store_exists: bool,
@@ -165,15 +174,11 @@ struct Target {
     level: StockLevel,
 }
 
-fn target(tx: &Tx<'_>, store_id: &str, sku: &str) -> anyhow::Result<Target> {
+fn target(tx: &Tx<'_, '_>, store_id: &str, sku: &str) -> anyhow::Result<Target> {
     let (store_exists, product_active, available, version, updated_at) = tx
-        .conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM stores WHERE store_id = ?1),
-                    (SELECT active FROM products WHERE sku = ?2),
-                    l.available, l.version, l.updated_at
-             FROM (SELECT 1) LEFT JOIN stock_levels l ON l.store_id = ?1 AND l.sku = ?2",
-        )?
+        .prepared
+        .target
+        .borrow_mut()
         .query_row(params![store_id, sku], |r| {
             Ok((
                 r.get::<_, bool>(0)?,
@@ -196,34 +201,37 @@ fn target(tx: &Tx<'_>, store_id: &str, sku: &str) -> anyhow::Result<Target> {
     })
 }
 
-fn level(tx: &mut Tx<'_>, store_id: &str, sku: &str) -> anyhow::Result<StockLevel> {
+fn level(tx: &mut Tx<'_, '_>, store_id: &str, sku: &str) -> anyhow::Result<StockLevel> {
     Ok(target(tx, store_id, sku)?.level)
 }
 
 /// Writes a level's new state; `existed` says whether it was read from a
 /// row (a plain UPDATE costs less than an UPSERT's failed insert first).
-fn write_level(tx: &Tx<'_>, level: &StockLevel, existed: bool) -> anyhow::Result<()> {
-    let sql = if existed {
-        "UPDATE stock_levels SET available = ?3, version = ?4, updated_at = ?5
-         WHERE store_id = ?1 AND sku = ?2"
-    } else {
-        "INSERT INTO stock_levels (store_id, sku, available, version, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)"
-    };
-    tx.conn.prepare_cached(sql)?.execute(params![
+fn write_level(tx: &Tx<'_, '_>, level: &StockLevel, existed: bool) -> anyhow::Result<()> {
+    let values = params![
         level.store_id,
         level.sku,
         level.available,
         level.version as i64,
         tx.now_ms
-    ])?;
+    ];
+    if existed {
+        tx.prepared.update_level.borrow_mut().execute(values)?;
+    } else {
+        tx.conn
+            .prepare_cached(
+                "INSERT INTO stock_levels (store_id, sku, available, version, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(values)?;
+    }
     Ok(())
 }
 
 /// Decides an adjustment against the current level and applies it if it
 /// stands. Refusals change nothing.
 fn decide(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     store_id: &str,
     key: &str,
     req: &AdjustRequest,
@@ -313,7 +321,7 @@ fn decide(
 
 /// A stocktake: the level becomes the counted figure.
 pub(super) fn set_stock(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     store_id: &str,
     sku: &str,
     req: &SetStockRequest,

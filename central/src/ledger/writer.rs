@@ -9,14 +9,15 @@
 //! the thread talks to SQLite directly, so a group costs one hand-off between
 //! threads, not one per statement.
 
-use std::{collections::BTreeSet, mem, time::Instant};
+use std::{cell::RefCell, collections::BTreeSet, mem, time::Instant};
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, Statement, params};
 use shared::{Change, Event, Product, SetStockResult, Store};
 use tokio::sync::mpsc;
 
 use super::{
-    Adjusted, BatchOutcome, Command, Listeners, PruneReport, Refusal, apply, catalog, timestamp,
+    Adjusted, BatchOutcome, Command, Listeners, PruneReport, Refusal, apply, catalog, idempotency,
+    timestamp,
 };
 use crate::{auth::Access, observability, replication::tail};
 
@@ -52,9 +53,36 @@ impl Effects {
     }
 }
 
+/// The statements every adjustment runs, prepared once for the writer's
+/// life: `prepare_cached` hashed a statement's SQL and took it out of and
+/// back into its cache on every use.
+pub(crate) struct Prepared<'c> {
+    pub lookup_key: RefCell<Statement<'c>>,
+    pub save_key: RefCell<Statement<'c>>,
+    pub target: RefCell<Statement<'c>>,
+    pub update_level: RefCell<Statement<'c>>,
+    pub append: RefCell<Statement<'c>>,
+}
+
+impl<'c> Prepared<'c> {
+    fn new(conn: &'c Connection) -> rusqlite::Result<Self> {
+        let prepare = |sql| conn.prepare(sql).map(RefCell::new);
+        Ok(Prepared {
+            lookup_key: prepare(idempotency::LOOKUP)?,
+            save_key: prepare(idempotency::SAVE)?,
+            target: prepare(apply::TARGET)?,
+            update_level: prepare(apply::UPDATE_LEVEL)?,
+            append: prepare(APPEND)?,
+        })
+    }
+}
+
+const APPEND: &str = "INSERT INTO events (seq, at, kind, store_id, data) VALUES (?, ?, ?, ?, ?)";
+
 /// The open group transaction, as commands see it.
-pub(crate) struct Tx<'c> {
+pub(crate) struct Tx<'c, 'p> {
     pub conn: &'c Connection,
+    pub prepared: &'c Prepared<'p>,
     head: u64,
     effects: Effects,
     pub now_ms: i64,
@@ -66,7 +94,7 @@ pub(crate) struct Mark {
     effects: Effects,
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     pub fn exec(&self, sql: &'static str) -> rusqlite::Result<()> {
         self.conn.prepare_cached(sql)?.execute([]).map(drop)
     }
@@ -86,17 +114,13 @@ impl Tx<'_> {
             change,
         };
         let data = serde_json::value::to_raw_value(&event)?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO events (seq, at, kind, store_id, data) VALUES (?, ?, ?, ?, ?)",
-            )?
-            .execute(params![
-                offset as i64,
-                self.now_ms,
-                kind,
-                store_id,
-                data.get()
-            ])?;
+        self.prepared.append.borrow_mut().execute(params![
+            offset as i64,
+            self.now_ms,
+            kind,
+            store_id,
+            data.get()
+        ])?;
         self.head = offset;
         match &store_id {
             Some(store) => {
@@ -154,7 +178,7 @@ impl Command {
 
     /// Applies the command inside the open transaction. It only reads the
     /// command, so a group can be applied again after a rollback.
-    fn apply(&self, tx: &mut Tx<'_>) -> anyhow::Result<Answer> {
+    fn apply(&self, tx: &mut Tx<'_, '_>) -> anyhow::Result<Answer> {
         Ok(match self {
             Command::Adjust {
                 store_id, key, req, ..
@@ -252,6 +276,13 @@ pub(super) fn run(
             return;
         }
     };
+    let prepared = match Prepared::new(&conn) {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            tracing::error!(%error, "the writer could not prepare its statements; refusing writes");
+            return;
+        }
+    };
     listeners.notifier.publish(head, &Effects::default());
     let mut stopping = false;
     while !stopping {
@@ -280,9 +311,10 @@ pub(super) fn run(
         metrics::gauge!(observability::WRITER_QUEUE).set((rx.len() + group.len()) as f64);
         metrics::histogram!(observability::GROUP_SIZE).record(group.len() as f64);
         let started = Instant::now();
-        commit_group(&conn, &mut head, group, &listeners);
+        commit_group(&conn, &prepared, &mut head, group, &listeners);
         metrics::histogram!(observability::GROUP_DURATION).record(started.elapsed().as_secs_f64());
     }
+    drop(prepared);
     if let Err((_, error)) = conn.close() {
         tracing::warn!(%error, "closing the write connection");
     }
@@ -311,10 +343,16 @@ enum Applied {
 /// again with a savepoint per command, so only that command is refused. A
 /// savepoint per command in every group cost ~15% of the writer's work:
 /// each page a command touches was first copied to the statement journal.
-fn commit_group(conn: &Connection, head: &mut u64, group: Vec<Command>, listeners: &Listeners) {
+fn commit_group(
+    conn: &Connection,
+    prepared: &Prepared<'_>,
+    head: &mut u64,
+    group: Vec<Command>,
+    listeners: &Listeners,
+) {
     let size = group.len();
-    let applied = match apply_group(conn, *head, &group, false) {
-        Ok(Applied::CommandFailed) => apply_group(conn, *head, &group, true),
+    let applied = match apply_group(conn, prepared, *head, &group, false) {
+        Ok(Applied::CommandFailed) => apply_group(conn, prepared, *head, &group, true),
         other => other,
     };
     match applied {
@@ -352,12 +390,14 @@ fn commit_group(conn: &Connection, head: &mut u64, group: Vec<Command>, listener
 
 fn apply_group(
     conn: &Connection,
+    prepared: &Prepared<'_>,
     head: u64,
     group: &[Command],
     savepoints: bool,
 ) -> rusqlite::Result<Applied> {
     let mut tx = Tx {
         conn,
+        prepared,
         head,
         effects: Effects::default(),
         now_ms: super::now_ms(),
