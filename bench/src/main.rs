@@ -523,6 +523,14 @@ async fn long_polls(central: &Server, waiters: usize) -> anyhow::Result<String> 
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let rss = central.rss_mib().unwrap_or(f64::NAN);
+    // For looking at central's memory while the waiters wait (e.g. smaps).
+    if let Some(hold) = std::env::var("STOCKLINE_BENCH_HOLD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        eprintln!("holding {hold} s; central is pid {:?}", central.child.id());
+        tokio::time::sleep(Duration::from_secs(hold)).await;
+    }
     let written = Instant::now();
     let r = client
         .post(central.url("/v1/stores/bench/adjustments"))

@@ -80,11 +80,33 @@ pub struct Server {
 }
 
 impl Server {
-    /// Runs a scenario; under callgrind, counts only the server's
-    /// instructions during it and prints them per request.
+    /// Runs a scenario and prints the CPU time the server and this load
+    /// generator spent on it per request (user + system, from /proc: less
+    /// noisy than throughput on a shared machine). Under callgrind, prints
+    /// the server's instructions per request instead.
     pub async fn profiled<T: Sent>(&self, name: &str, scenario: impl Future<Output = T>) -> T {
-        let (Some(dir), Some(pid)) = (&self.profiles, self.child.id()) else {
+        let Some(pid) = self.child.id() else {
             return scenario.await;
+        };
+        let Some(dir) = &self.profiles else {
+            let before = (cpu_ticks(pid), cpu_ticks(std::process::id()));
+            let result = scenario.await;
+            let after = (cpu_ticks(pid), cpu_ticks(std::process::id()));
+            if let ((Some(s0), Some(c0)), (Some(s1), Some(c1))) = (before, after) {
+                let per = |a: u64, b: u64| {
+                    (b.saturating_sub(a)) as f64 * 1e6
+                        / ticks_per_second()
+                        / result.sent().max(1) as f64
+                };
+                eprintln!(
+                    "{name}: CPU per request: server {:.1} µs user + {:.1} µs system, load generator {:.1} µs + {:.1} µs",
+                    per(s0.0, s1.0),
+                    per(s0.1, s1.1),
+                    per(c0.0, c1.0),
+                    per(c0.1, c1.1),
+                );
+            }
+            return result;
         };
         let control = |args: &[&str]| {
             let status = std::process::Command::new("callgrind_control")
@@ -180,6 +202,19 @@ async fn listening(mut child: Child) -> anyhow::Result<Server> {
         started: found["fields"].clone(),
         profiles: None,
     })
+}
+
+/// User and system CPU time of a process so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some((fields.get(11)?.parse().ok()?, fields.get(12)?.parse().ok()?))
+}
+
+fn ticks_per_second() -> f64 {
+    // USER_HZ: 100 on every Linux this runs on.
+    100.0
 }
 
 /// The dump callgrind wrote last, after `since`.
