@@ -24,7 +24,10 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tower::{Layer, Service};
 use tracing::Span;
 
-use crate::ledger::{Adjusted, Refusal};
+use crate::{
+    auth::Principal,
+    ledger::{Adjusted, Refusal},
+};
 
 pub const HTTP_REQUESTS: &str = "stockline_http_requests_total";
 pub const HTTP_DURATION: &str = "stockline_http_request_duration_seconds";
@@ -280,21 +283,25 @@ where
     }
 }
 
-/// The span of one request: its id (from `X-Request-Id`, or made), method
-/// and path; handlers record the store and sku. No headers, no query: they
-/// may carry secrets.
+/// The span of one request: its id (from `X-Request-Id`, or made), method,
+/// path and principal; handlers record the store and sku. No headers, no
+/// query: they may carry secrets.
 pub fn request_span(request: &axum::http::Request<axum::body::Body>) -> Span {
     let id = request
         .headers()
         .get("x-request-id")
         .and_then(|v: &HeaderValue| v.to_str().ok())
         .unwrap_or("-");
+    let principal = request
+        .extensions()
+        .get::<Principal>()
+        .and_then(Principal::subject_display);
     tracing::info_span!(
         "request",
         request_id = %id,
         method = %request.method(),
         path = %request.uri().path(),
-        principal = tracing::field::Empty,
+        principal = principal.map(tracing::field::display),
         store_id = tracing::field::Empty,
         sku = tracing::field::Empty,
     )

@@ -17,7 +17,7 @@ use axum::{
     Router,
     extract::{DefaultBodyLimit, Request, State},
     http::{HeaderName, StatusCode, header},
-    middleware::{from_fn, from_fn_with_state},
+    middleware::from_fn,
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -36,7 +36,7 @@ pub use stock::REPLAYED_HEADER;
 
 use crate::{
     AppState,
-    auth::{identify, require_admin, require_signed_in},
+    auth::{AdmitLayer, IdentifyLayer, RequireLayer},
     error::AppError,
     observability,
 };
@@ -49,8 +49,8 @@ pub fn router(state: AppState) -> Router {
         .merge(stock::router())
         .merge(catalog::router())
         .merge(replication::router())
-        .route_layer(from_fn(require_signed_in));
-    let admin = limits.admin(admin::router().route_layer(from_fn(require_admin)));
+        .route_layer(RequireLayer::SignedIn);
+    let admin = limits.admin(admin::router().route_layer(RequireLayer::Admin));
     let v1 = limits.general(api.merge(admin).merge(auth::router()));
 
     Router::new()
@@ -65,9 +65,10 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The service central serves: the routes inside the layers every request
-/// goes through, outermost first: request id, span, CORS (when configured),
-/// panic guard, metrics, body limit, then the principal, which rate limits
-/// and routes use.
+/// goes through, outermost first: request id, the caller's identity (for
+/// the span), span, CORS (when configured), panic guard, metrics, body
+/// limit, then refusal of bad credentials. Rate limits and routes use the
+/// principal.
 ///
 /// The layers wrap the router as a whole, not each route (`Router::layer`
 /// would): a route is cloned for every request, and cloning a route that
@@ -77,6 +78,7 @@ pub fn service(state: AppState) -> HttpService {
     let stack = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(IdentifyLayer(state.auth.clone()))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(observability::request_span)
@@ -86,7 +88,7 @@ pub fn service(state: AppState) -> HttpService {
         .layer(CatchPanicLayer::custom(panicked))
         .layer(from_fn(observability::http_metrics))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .layer(from_fn_with_state(state.clone(), identify))
+        .layer(AdmitLayer)
         .service(router(state))
         .map_response(IntoResponse::into_response);
     HttpService(BoxCloneSyncService::new(stack))
