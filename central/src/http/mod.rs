@@ -9,6 +9,7 @@ pub mod extract;
 mod health;
 pub mod limits;
 mod replication;
+mod serve;
 mod stock;
 
 use std::{any::Any, convert::Infallible};
@@ -32,6 +33,7 @@ use tower_http::{
 use tracing::Level;
 
 pub use docs::ApiDoc;
+pub use serve::serve;
 pub use stock::REPLAYED_HEADER;
 
 use crate::{
