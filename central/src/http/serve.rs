@@ -29,6 +29,8 @@ use tower::ServiceExt;
 
 use super::HttpService;
 
+type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send>>;
+
 /// What an HTTP/2 connection without TLS starts with.
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -65,6 +67,8 @@ pub async fn serve(
         ));
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            // The rare protocols are boxed, so that every HTTP/1 connection's
+            // task is only as large as an HTTP/1 connection needs.
             let served = match protocol(&stream).await {
                 Protocol::Http1 => {
                     // No upgrades: central has no websocket routes.
@@ -73,17 +77,23 @@ pub async fn serve(
                     watcher.watch(connection).await.map_err(Into::into)
                 }
                 Protocol::Http2 => {
-                    let mut builder = http2::Builder::new(TokioExecutor::new());
-                    // As axum::serve: CONNECT for HTTP/2 websockets.
-                    builder.enable_connect_protocol();
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(connection).await.map_err(Into::into)
+                    let served: BoxFuture<_> = {
+                        let mut builder = http2::Builder::new(TokioExecutor::new());
+                        // As axum::serve: CONNECT for HTTP/2 websockets.
+                        builder.enable_connect_protocol();
+                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        Box::pin(watcher.watch(connection))
+                    };
+                    served.await.map_err(Into::into)
                 }
                 Protocol::Unsure => {
-                    let mut builder = auto::Builder::new(TokioExecutor::new());
-                    builder.http2().enable_connect_protocol();
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(connection.into_owned()).await
+                    let served: BoxFuture<_> = {
+                        let mut builder = auto::Builder::new(TokioExecutor::new());
+                        builder.http2().enable_connect_protocol();
+                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        Box::pin(watcher.watch(connection.into_owned()))
+                    };
+                    served.await
                 }
             };
             if let Err(error) = served {
