@@ -89,9 +89,18 @@ impl Server {
             return scenario.await;
         };
         let Some(dir) = &self.profiles else {
+            let groups = self.group_commits().await;
             let before = (cpu_ticks(pid), cpu_ticks(std::process::id()));
             let result = scenario.await;
             let after = (cpu_ticks(pid), cpu_ticks(std::process::id()));
+            if let (Some(g0), Some(g1)) = (groups, self.group_commits().await) {
+                let n = (g1[0] - g0[0]).max(1.0);
+                eprintln!(
+                    "{name}: {n} group commits, {:.1} commands and {:.2} ms each on average",
+                    (g1[1] - g0[1]) / n,
+                    (g1[2] - g0[2]) / n * 1000.0
+                );
+            }
             if let ((Some(s0), Some(c0)), (Some(s1), Some(c1))) = (before, after) {
                 let per = |a: u64, b: u64| {
                     (b.saturating_sub(a)) as f64 * 1e6
@@ -135,6 +144,20 @@ impl Server {
             None => eprintln!("{name}: no callgrind dump found in {}", dir.display()),
         }
         result
+    }
+
+    /// Central's group commits so far: count, commands, seconds.
+    async fn group_commits(&self) -> Option<[f64; 3]> {
+        let text = reqwest::get(self.url("/metrics")).await.ok()?.text().await.ok()?;
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        };
+        Some([
+            value("stockline_group_commit_size_count")?,
+            value("stockline_group_commit_size_sum")?,
+            value("stockline_group_commit_duration_seconds_sum")?,
+        ])
     }
 
     /// SIGTERM, so the server shuts down in order (and a profiler writes
