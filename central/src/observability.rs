@@ -307,11 +307,12 @@ pub fn request_span(request: &axum::http::Request<axum::body::Body>) -> Span {
     )
 }
 
-/// Records the store and sku a request is about on its span.
+/// Records the store and sku a request is about on its span, in one
+/// record: each record re-serialises the span's fields.
 pub fn record_target(store_id: &str, sku: Option<&str>) {
     let span = Span::current();
-    span.record("store_id", store_id);
-    if let Some(sku) = sku {
-        span.record("sku", sku);
-    }
+    match sku {
+        Some(sku) => tracing::record_all!(span, store_id = store_id, sku = sku),
+        None => tracing::record_all!(span, store_id = store_id),
+    };
 }
