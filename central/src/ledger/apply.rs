@@ -8,7 +8,7 @@ use shared::{
 
 use super::{
     Adjusted, BatchOutcome, Refusal,
-    idempotency::{self, Outcome, Saved},
+    idempotency::{self, Fingerprint, Outcome, Saved},
     timestamp,
     writer::Tx,
 };
@@ -20,9 +20,9 @@ pub(super) fn adjust(
     store_id: &str,
     key: &str,
     req: &AdjustRequest,
+    fingerprint: &Fingerprint,
 ) -> anyhow::Result<Adjusted> {
-    let fingerprint = idempotency::fingerprint(store_id, req)?;
-    match idempotency::lookup(tx, key, &fingerprint)? {
+    match idempotency::lookup(tx, key, fingerprint)? {
         Some(Saved::Replay(outcome)) => Ok(Adjusted {
             outcome,
             replayed: true,
@@ -33,7 +33,7 @@ pub(super) fn adjust(
         }),
         None => {
             let outcome = decide(tx, store_id, key, req)?;
-            idempotency::save(tx, key, &fingerprint, &outcome)?;
+            idempotency::save(tx, key, fingerprint, &outcome)?;
             Ok(Adjusted {
                 outcome,
                 replayed: false,
@@ -46,12 +46,18 @@ pub(super) fn batch(
     tx: &mut Tx<'_, '_>,
     store_id: &str,
     req: &BatchAdjustRequest,
+    fingerprints: &[Fingerprint],
 ) -> anyhow::Result<BatchOutcome> {
+    anyhow::ensure!(
+        fingerprints.len() == req.items.len(),
+        "a fingerprint per batch item"
+    );
     let mut items = Vec::with_capacity(req.items.len());
     if !req.atomic {
         // Independent lines: exactly as if each had been sent alone.
-        for item in &req.items {
-            let adjusted = adjust(tx, store_id, &item.idempotency_key, &item.request())?;
+        for (item, fingerprint) in req.items.iter().zip(fingerprints) {
+            let key = &item.idempotency_key;
+            let adjusted = adjust(tx, store_id, key, &item.request(), fingerprint)?;
             items.push((item.idempotency_key.clone(), adjusted));
         }
         return Ok(BatchOutcome {
@@ -65,14 +71,9 @@ pub(super) fn batch(
     // replay of the whole basket) or none is.
     let mut lines = Vec::with_capacity(req.items.len());
     let mut known = Vec::with_capacity(req.items.len());
-    for item in &req.items {
+    for (item, fingerprint) in req.items.iter().zip(fingerprints) {
         let request = item.request();
-        let fingerprint = idempotency::fingerprint(store_id, &request)?;
-        known.push(idempotency::lookup(
-            tx,
-            &item.idempotency_key,
-            &fingerprint,
-        )?);
+        known.push(idempotency::lookup(tx, &item.idempotency_key, fingerprint)?);
         lines.push((item, request, fingerprint));
     }
     if known.iter().all(|k| matches!(k, Some(Saved::Replay(_)))) {

@@ -8,11 +8,13 @@ use shared::{AdjustRequest, AdjustResult};
 
 use super::{Refusal, writer::Tx};
 
-pub(super) type Fingerprint = [u8; 32];
+pub(crate) type Fingerprint = [u8; 32];
 pub(super) type Outcome = Result<AdjustResult, Refusal>;
 
 /// The same adjustment gives the same fingerprint, whether it came alone or
-/// as a batch line, so a client may retry either way.
+/// as a batch line, so a client may retry either way. Computed by the
+/// caller before the command reaches the writer, which is the one thread
+/// every write passes through.
 pub(super) fn fingerprint(store_id: &str, req: &AdjustRequest) -> anyhow::Result<Fingerprint> {
     let canonical = serde_json::to_vec(&("adjust", store_id, req))?;
     Ok(Sha256::digest(canonical).into())

@@ -181,9 +181,18 @@ impl Command {
     fn apply(&self, tx: &mut Tx<'_, '_>) -> anyhow::Result<Answer> {
         Ok(match self {
             Command::Adjust {
-                store_id, key, req, ..
-            } => Answer::Adjusted(apply::adjust(tx, store_id, key, req)?),
-            Command::Batch { store_id, req, .. } => Answer::Batch(apply::batch(tx, store_id, req)?),
+                store_id,
+                key,
+                req,
+                fingerprint,
+                ..
+            } => Answer::Adjusted(apply::adjust(tx, store_id, key, req, fingerprint)?),
+            Command::Batch {
+                store_id,
+                req,
+                fingerprints,
+                ..
+            } => Answer::Batch(apply::batch(tx, store_id, req, fingerprints)?),
             Command::SetStock {
                 store_id, sku, req, ..
             } => Answer::Level(apply::set_stock(tx, store_id, sku, req)?),
