@@ -159,7 +159,12 @@ pub(super) fn batch(
     })
 }
 
-pub(super) const TARGET: &str = "SELECT EXISTS (SELECT 1 FROM stores WHERE store_id = ?1),
+/// A level's row proves its store exists (foreign key), so the stores
+/// table is only searched when there is no row: one index search less for
+/// nearly every adjustment.
+pub(super) const TARGET: &str = "SELECT
+        CASE WHEN l.version IS NULL
+            THEN EXISTS (SELECT 1 FROM stores WHERE store_id = ?1) ELSE 1 END,
         (SELECT active FROM products WHERE sku = ?2),
         l.available, l.version, l.updated_at
     FROM (SELECT 1) LEFT JOIN stock_levels l ON l.store_id = ?1 AND l.sku = ?2";
