@@ -16,7 +16,6 @@ use std::{
 use axum::{
     extract::{MatchedPath, Request},
     http::{HeaderValue, Method, StatusCode},
-    middleware::Next,
     response::Response,
 };
 use metrics::{Counter, Histogram};
@@ -167,21 +166,73 @@ impl Drop for LongPollGuard {
     }
 }
 
-/// Middleware: request count and latency by matched route (never the raw
-/// path, which would make one series per sku). It runs outside the router,
-/// so the route template comes back on the response ([`RouteLabelLayer`]).
-pub async fn http_metrics(request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let route = response
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str);
-    let (requests, duration) = http_series(route, &method, response.status());
-    requests.increment(1);
-    duration.record(started.elapsed().as_secs_f64());
-    response
+/// Layer: request count and latency by matched route (never the raw path,
+/// which would make one series per sku). It runs outside the router, so the
+/// route template comes back on the response ([`RouteLabelLayer`]). A plain
+/// tower layer: `from_fn` boxed two futures per request.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpMetricsLayer;
+
+impl<S> Layer<S> for HttpMetricsLayer {
+    type Service = HttpMetrics<S>;
+
+    fn layer(&self, inner: S) -> HttpMetrics<S> {
+        HttpMetrics(inner)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpMetrics<S>(S);
+
+impl<S> Service<Request> for HttpMetrics<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Measured<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        Measured {
+            method: request.method().clone(),
+            started: Instant::now(),
+            inner: self.0.call(request),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`HttpMetrics`].
+    pub struct Measured<F> {
+        #[pin]
+        inner: F,
+        method: Method,
+        started: Instant,
+    }
+}
+
+impl<F, E> Future for Measured<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = ready!(this.inner.poll(cx))?;
+        let route = response
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("unmatched", MatchedPath::as_str);
+        let (requests, duration) = http_series(route, this.method, response.status());
+        requests.increment(1);
+        duration.record(this.started.elapsed().as_secs_f64());
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// The handles of one route's series, by method and status.

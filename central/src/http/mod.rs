@@ -18,7 +18,6 @@ use axum::{
     Router,
     extract::{DefaultBodyLimit, Request, State},
     http::{HeaderName, StatusCode, header},
-    middleware::from_fn,
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -88,7 +87,7 @@ pub fn service(state: AppState) -> HttpService {
         )
         .option_layer(cors)
         .layer(CatchPanicLayer::custom(panicked))
-        .layer(from_fn(observability::http_metrics))
+        .layer(observability::HttpMetricsLayer)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(AdmitLayer)
         .service(router(state))
