@@ -148,7 +148,12 @@ impl Server {
 
     /// Central's group commits so far: count, commands, seconds.
     async fn group_commits(&self) -> Option<[f64; 3]> {
-        let text = reqwest::get(self.url("/metrics")).await.ok()?.text().await.ok()?;
+        let text = reqwest::get(self.url("/metrics"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
         let value = |name: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
