@@ -39,24 +39,39 @@ pub enum Outcome {
     Done,
 }
 
-/// Runs `clients` loops until `duration` passes or each says `Done`.
+/// How long a scenario runs.
+#[derive(Debug, Clone, Copy)]
+pub enum Limit {
+    Time(Duration),
+    /// This many requests in all, shared out between the clients: a fixed
+    /// amount of work, for counting instructions per request.
+    Requests(u64),
+}
+
+/// Runs `clients` loops until the limit is reached or each says `Done`.
 /// `request(client, n)` sends the client's n-th request.
-pub async fn run<F, Fut>(clients: usize, duration: Duration, request: F) -> Measured
+pub async fn run<F, Fut>(clients: usize, limit: Limit, request: F) -> Measured
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Outcome> + Send,
 {
     let request = Arc::new(request);
     let started = Instant::now();
-    let deadline = started + duration;
+    let (deadline, requests) = match limit {
+        Limit::Time(duration) => (Some(started + duration), u64::MAX),
+        Limit::Requests(n) => (None, n),
+    };
     let tasks: Vec<_> = (0..clients)
         .map(|client| {
             let request = request.clone();
+            // Client c sends requests c, c + clients, c + 2·clients, …
+            let mine =
+                requests / clients as u64 + u64::from((client as u64) < requests % clients as u64);
             tokio::spawn(async move {
                 let mut latency = Histogram::<u64>::new(3).expect("histogram");
                 let (mut ok, mut failed) = (0u64, 0u64);
                 let mut n = 0;
-                while Instant::now() < deadline {
+                while n < mine && deadline.is_none_or(|d| Instant::now() < d) {
                     let sent = Instant::now();
                     let outcome = request(client, n).await;
                     n += 1;

@@ -3,6 +3,11 @@
 //!
 //!   cargo xtask bench            (builds in release, then runs this)
 //!   stockline-bench --central target/release/central [--duration 5] [--waiters 10000]
+//!
+//! For profiling: `--only 1,2` runs those scenarios (4 replays the keys of 2);
+//! `--requests N` sends a fixed N per scenario instead of running for a time;
+//! `--callgrind DIR` runs both servers under valgrind's callgrind and prints
+//! the servers' instructions per request of each scenario (profiles in DIR).
 
 mod load;
 mod procs;
@@ -14,8 +19,8 @@ use std::{
 };
 
 use anyhow::{Context, ensure};
-use load::{Measured, Outcome};
-use procs::{ADMIN_KEY, Server};
+use load::{Limit, Measured, Outcome};
+use procs::{ADMIN_KEY, Server, Wrap};
 use serde_json::{Value, json};
 
 const CLIENTS: usize = 64;
@@ -25,17 +30,28 @@ const BATCH: usize = 100;
 
 struct Args {
     central: PathBuf,
-    duration: Duration,
+    limit: Limit,
     waiters: usize,
     synchronous: String,
+    /// Scenario numbers to run; empty: all.
+    only: Vec<u32>,
+    wrap: Wrap,
+}
+
+impl Args {
+    fn runs(&self, scenario: u32) -> bool {
+        self.only.is_empty() || self.only.contains(&scenario)
+    }
 }
 
 fn args() -> anyhow::Result<Option<Args>> {
     let mut args = Args {
         central: PathBuf::from("target/release/central"),
-        duration: Duration::from_secs(5),
+        limit: Limit::Time(Duration::from_secs(5)),
         waiters: 10_000,
         synchronous: "full".into(),
+        only: Vec::new(),
+        wrap: Wrap::None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -43,7 +59,15 @@ fn args() -> anyhow::Result<Option<Args>> {
         match arg.as_str() {
             "baseline-server" => return Ok(None),
             "--central" => args.central = value()?.into(),
-            "--duration" => args.duration = Duration::from_secs_f64(value()?.parse()?),
+            "--duration" => args.limit = Limit::Time(Duration::from_secs_f64(value()?.parse()?)),
+            "--requests" => args.limit = Limit::Requests(value()?.parse()?),
+            "--only" => {
+                args.only = value()?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?;
+            }
+            "--callgrind" => args.wrap = Wrap::Callgrind(value()?.into()),
             "--waiters" => args.waiters = value()?.parse()?,
             "--synchronous" => args.synchronous = value()?,
             other => anyhow::bail!("unknown argument {other}"),
@@ -63,20 +87,33 @@ async fn main() -> anyhow::Result<()> {
     // 10k long-polls need 10k sockets here and in central (which inherits it).
     let nofile = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
     let mut table = Table::default();
-
-    let baseline = procs::baseline().await?;
     let client = http_client();
-    let fixed = baseline.url("/fixed");
-    let base = load::run(CLIENTS, args.duration, {
-        let client = client.clone();
-        move |_, _| status_is(client.get(&fixed).send(), 200)
-    })
-    .await;
-    drop(baseline);
-    table.row("1. baseline: axum fixed JSON", &base, "req/s", "");
+    let limit = args.limit;
+
+    let mut base = None;
+    if args.runs(1) {
+        let baseline = procs::baseline(&args.wrap).await?;
+        let fixed = baseline.url("/fixed");
+        let measured = baseline
+            .profiled("1-baseline", async {
+                load::run(CLIENTS, limit, {
+                    let client = client.clone();
+                    move |_, _| status_is(client.get(&fixed).send(), 200)
+                })
+                .await
+            })
+            .await;
+        baseline.stop().await;
+        table.row("1. baseline: axum fixed JSON", &measured, "req/s", "");
+        base = Some(measured.per_second());
+    }
+    if args.only.iter().all(|&s| s == 1) && !args.only.is_empty() {
+        table.print();
+        return Ok(());
+    }
 
     let data = tempfile::tempdir()?;
-    let central = procs::central(&args.central, data.path(), &args.synchronous).await?;
+    let central = procs::central(&args.central, data.path(), &args.synchronous, &args.wrap).await?;
     let synchronous = central.started["synchronous"]
         .as_str()
         .unwrap_or("?")
@@ -84,103 +121,145 @@ async fn main() -> anyhow::Result<()> {
     setup(&client, &central).await?;
 
     let adjust_url = central.url("/v1/stores/bench/adjustments");
-    let adjust = load::run(CLIENTS, args.duration, {
-        let (client, url) = (client.clone(), adjust_url.clone());
-        move |c, n| {
-            let request = client
-                .post(&url)
-                .header("Idempotency-Key", format!("adj-{c}-{n}"))
-                .json(&json!({"sku": format!("P{c:04}"), "delta": -1}));
-            status_is(request.send(), 200)
-        }
-    })
-    .await;
-    let ratio = adjust.per_second() / base.per_second() * 100.0;
-    table.row(
-        "2. durable guarded adjustments, 64 clients, distinct skus",
-        &adjust,
-        "adj/s",
-        &format!("{ratio:.0}% of (1); target ≥ 40%, p99 < 20 ms"),
-    );
-
-    let hot = hot_level(&client, &central, args.duration).await?;
-    table.row(
-        "3. hot level: 64 clients to zero",
-        &hot.0,
-        "adj/s",
-        &format!("{}; target ≥ 5,000/s", hot.1),
-    );
-
-    let replays = load::run(CLIENTS, args.duration, {
-        let (client, url) = (client.clone(), adjust_url.clone());
-        move |c, n| {
-            let request = client
-                .post(&url)
-                .header("Idempotency-Key", format!("adj-{c}-{}", n % 100))
-                .json(&json!({"sku": format!("P{c:04}"), "delta": -1}));
-            async move {
-                match request.send().await {
-                    Ok(r) if r.headers().contains_key("idempotent-replayed") => Outcome::Ok,
-                    _ => Outcome::Failed,
-                }
-            }
-        }
-    })
-    .await;
-    table.row("4. idempotent replays", &replays, "replays/s", "");
-
-    let reads = load::run(CLIENTS, args.duration, {
-        let client = client.clone();
-        let base = central.url("/v1/stores/bench/stock/");
-        move |c, _| status_is(client.get(format!("{base}P{c:04}")).send(), 200)
-    })
-    .await;
-    table.row("5. reads: one level by sku", &reads, "reads/s", "");
-
-    let batch = load::run(16, args.duration, {
-        let client = client.clone();
-        let url = central.url("/v1/stores/bench/adjustments/batch");
-        move |c, n| {
-            let items: Vec<_> = (0..BATCH)
-                .map(|i| {
-                    json!({"idempotency_key": format!("b-{c}-{n}-{i}"),
-                           "sku": format!("P{:04}", (c * BATCH + i) % PRODUCTS), "delta": -1})
+    if args.runs(2) {
+        let adjust = central
+            .profiled("2-adjust", async {
+                load::run(CLIENTS, limit, {
+                    let (client, url) = (client.clone(), adjust_url.clone());
+                    move |c, n| {
+                        let request = client
+                            .post(&url)
+                            .header("Idempotency-Key", format!("adj-{c}-{n}"))
+                            .json(&json!({"sku": format!("P{c:04}"), "delta": -1}));
+                        status_is(request.send(), 200)
+                    }
                 })
-                .collect();
-            let request = client.post(&url).json(&json!({"items": items}));
-            async move {
-                match request.send().await {
-                    Ok(r) if r.status() == 200 => match r.json::<Value>().await {
-                        Ok(body) if all_applied(&body) => Outcome::Ok,
-                        _ => Outcome::Failed,
-                    },
-                    _ => Outcome::Failed,
-                }
-            }
-        }
-    })
-    .await;
-    let items = batch.per_second() * BATCH as f64;
-    table.row_with(
-        "7. batches of 100 adjustments, 16 clients",
-        &batch,
-        &format!("{items:.0} adj/s"),
-        "target ≥ 50,000 adj/s",
-    );
+                .await
+            })
+            .await;
+        let ratio = base.map_or_else(
+            || "baseline not run".to_owned(),
+            |b| format!("{:.0}% of (1)", adjust.per_second() / b * 100.0),
+        );
+        table.row(
+            "2. durable guarded adjustments, 64 clients, distinct skus",
+            &adjust,
+            "adj/s",
+            &format!("{ratio}; target ≥ 40%, p99 < 20 ms"),
+        );
+    }
 
-    let waiters = args.waiters.min(nofile.saturating_sub(500) as usize);
-    let polls = long_polls(&central, waiters).await?;
-    table.text(
-        &format!("6. {waiters} idle long-polls, then one write"),
-        &polls,
-        "target: all within 1 s, RSS < 200 MB",
-    );
+    if args.runs(3) {
+        let hot = central
+            .profiled("3-hot", hot_level(&client, &central, hot_limit(limit)))
+            .await?;
+        table.row(
+            "3. hot level: 64 clients to zero",
+            &hot.0,
+            "adj/s",
+            &format!("{}; target ≥ 5,000/s", hot.1),
+        );
+    }
+
+    if args.runs(4) {
+        let replays = central
+            .profiled("4-replays", async {
+                load::run(CLIENTS, limit, {
+                    let (client, url) = (client.clone(), adjust_url.clone());
+                    move |c, n| {
+                        let request = client
+                            .post(&url)
+                            .header("Idempotency-Key", format!("adj-{c}-{}", n % 100))
+                            .json(&json!({"sku": format!("P{c:04}"), "delta": -1}));
+                        async move {
+                            match request.send().await {
+                                Ok(r) if r.headers().contains_key("idempotent-replayed") => {
+                                    Outcome::Ok
+                                }
+                                _ => Outcome::Failed,
+                            }
+                        }
+                    }
+                })
+                .await
+            })
+            .await;
+        table.row("4. idempotent replays", &replays, "replays/s", "");
+    }
+
+    if args.runs(5) {
+        let reads = central
+            .profiled("5-reads", async {
+                load::run(CLIENTS, limit, {
+                    let client = client.clone();
+                    let base = central.url("/v1/stores/bench/stock/");
+                    move |c, _| status_is(client.get(format!("{base}P{c:04}")).send(), 200)
+                })
+                .await
+            })
+            .await;
+        table.row("5. reads: one level by sku", &reads, "reads/s", "");
+    }
+
+    if args.runs(7) {
+        // A batch is one request of 100 adjustments.
+        let batch_limit = match limit {
+            Limit::Requests(n) => Limit::Requests((n / BATCH as u64).max(16)),
+            time => time,
+        };
+        let batch = central
+            .profiled("7-batch", async {
+                load::run(16, batch_limit, {
+                    let client = client.clone();
+                    let url = central.url("/v1/stores/bench/adjustments/batch");
+                    move |c, n| {
+                        let items: Vec<_> = (0..BATCH)
+                            .map(|i| {
+                                json!({"idempotency_key": format!("b-{c}-{n}-{i}"),
+                                       "sku": format!("P{:04}", (c * BATCH + i) % PRODUCTS), "delta": -1})
+                            })
+                            .collect();
+                        let request = client.post(&url).json(&json!({"items": items}));
+                        async move {
+                            match request.send().await {
+                                Ok(r) if r.status() == 200 => match r.json::<Value>().await {
+                                    Ok(body) if all_applied(&body) => Outcome::Ok,
+                                    _ => Outcome::Failed,
+                                },
+                                _ => Outcome::Failed,
+                            }
+                        }
+                    }
+                })
+                .await
+            })
+            .await;
+        let items = batch.per_second() * BATCH as f64;
+        table.row_with(
+            "7. batches of 100 adjustments, 16 clients",
+            &batch,
+            &format!("{items:.0} adj/s"),
+            "target ≥ 50,000 adj/s",
+        );
+    }
+
+    if args.runs(6) {
+        let waiters = args.waiters.min(nofile.saturating_sub(500) as usize);
+        let polls = long_polls(&central, waiters).await?;
+        table.text(
+            &format!("6. {waiters} idle long-polls, then one write"),
+            &polls,
+            "target: all within 1 s, RSS < 200 MB",
+        );
+    }
+    central.stop().await;
 
     println!("\nStockline central benchmark — {}", machine());
-    println!(
-        "durability: WAL, synchronous={synchronous}; {}s per scenario\n",
-        args.duration.as_secs_f64()
-    );
+    let per_scenario = match limit {
+        Limit::Time(d) => format!("{}s per scenario", d.as_secs_f64()),
+        Limit::Requests(n) => format!("{n} requests per scenario"),
+    };
+    println!("durability: WAL, synchronous={synchronous}; {per_scenario}\n");
     table.print();
     Ok(())
 }
@@ -205,7 +284,7 @@ async fn seed_node() -> anyhow::Result<()> {
         .await?;
     ensure!(r.status() == 201, "store: {}", r.status());
     let started = Instant::now();
-    let made = load::run(32, Duration::from_secs(600), {
+    let made = load::run(32, Limit::Time(Duration::from_secs(600)), {
         let (client, central) = (client.clone(), central.clone());
         move |c, n| {
             let index = n as usize * 32 + c;
@@ -283,7 +362,7 @@ async fn setup(client: &reqwest::Client, central: &Server) -> anyhow::Result<()>
         .chain(["HOT".into()])
         .collect();
     let skus = Arc::new(skus);
-    let made = load::run(32, Duration::from_secs(120), {
+    let made = load::run(32, Limit::Time(Duration::from_secs(120)), {
         let (client, central) = (client.clone(), central.url(""));
         let skus = skus.clone();
         move |c, n| {
@@ -329,16 +408,25 @@ async fn head(client: &reqwest::Client, central: &Server) -> anyhow::Result<u64>
     page["head"].as_u64().context("head")
 }
 
+/// The hot level runs until the stock is gone: four times the others' time,
+/// or as many requests as it takes.
+fn hot_limit(limit: Limit) -> Limit {
+    match limit {
+        Limit::Time(d) => Limit::Time(d * 4),
+        Limit::Requests(_) => Limit::Requests(u64::MAX),
+    }
+}
+
 /// 64 clients decrement one level until it refuses; then the level, the
 /// 200s and the change log must agree.
 async fn hot_level(
     client: &reqwest::Client,
     central: &Server,
-    limit: Duration,
+    limit: Limit,
 ) -> anyhow::Result<(Measured, String)> {
     let start = head(client, central).await?;
     let url = central.url("/v1/stores/bench/adjustments");
-    let measured = load::run(CLIENTS, limit * 4, {
+    let measured = load::run(CLIENTS, limit, {
         let client = client.clone();
         move |c, n| {
             let request = client
@@ -397,6 +485,7 @@ async fn hot_level(
 async fn long_polls(central: &Server, waiters: usize) -> anyhow::Result<String> {
     let client = http_client();
     let from = head(&client, central).await?;
+    let rss_before = central.rss_mib().unwrap_or(f64::NAN);
     let url = central.url(&format!(
         "/v1/replication/changes?from={from}&store=bench&wait=60"
     ));
@@ -434,6 +523,14 @@ async fn long_polls(central: &Server, waiters: usize) -> anyhow::Result<String> 
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let rss = central.rss_mib().unwrap_or(f64::NAN);
+    // For looking at central's memory while the waiters wait (e.g. smaps).
+    if let Some(hold) = std::env::var("STOCKLINE_BENCH_HOLD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        eprintln!("holding {hold} s; central is pid {:?}", central.child.id());
+        tokio::time::sleep(Duration::from_secs(hold)).await;
+    }
     let written = Instant::now();
     let r = client
         .post(central.url("/v1/stores/bench/adjustments"))
@@ -451,7 +548,7 @@ async fn long_polls(central: &Server, waiters: usize) -> anyhow::Result<String> 
         }
     }
     Ok(format!(
-        "{answered}/{waiters} answered, the last {:.0} ms after the write; central RSS {rss:.0} MiB while waiting",
+        "{answered}/{waiters} answered, the last {:.0} ms after the write; central RSS {rss:.0} MiB while waiting ({rss_before:.0} MiB before)",
         (last - written).as_secs_f64() * 1000.0
     ))
 }

@@ -19,7 +19,6 @@ pub mod seed;
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
-use axum::Router;
 use sqlx::SqlitePool;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -109,8 +108,9 @@ impl App {
         &self.state
     }
 
-    pub fn router(&self) -> Router {
-        http::router(self.state.clone())
+    /// The HTTP service: routes and the layers around them.
+    pub fn service(&self) -> http::HttpService {
+        http::service(self.state.clone())
     }
 
     /// Serves until `signal` resolves, then shuts down in order: stop
@@ -122,18 +122,13 @@ impl App {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let shutdown = self.state.shutdown.clone();
-        // Peer addresses let rate limiting key anonymous clients by IP.
-        let service = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, service)
-            .with_graceful_shutdown(async move {
-                signal.await;
-                tracing::info!("shutting down");
-                shutdown.cancel();
-            })
-            .await
-            .context("serving HTTP");
+        let served = http::serve(listener, self.service(), async move {
+            signal.await;
+            tracing::info!("shutting down");
+            shutdown.cancel();
+        })
+        .await
+        .context("serving HTTP");
         self.close().await;
         served
     }

@@ -8,14 +8,16 @@ use central::{
 };
 use clap::Parser;
 use tokio::net::TcpListener;
-use tracing_subscriber::{EnvFilter, fmt};
+use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     // JSON logs, one object a line; RUST_LOG filters (default: info).
-    fmt()
-        .json()
+    // json-subscriber writes what tracing-subscriber's JSON format does, but
+    // keeps span fields as values: recording the principal, store and sku
+    // on a request's span no longer re-parses and re-writes its JSON.
+    json_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_current_span(true)
         .init();

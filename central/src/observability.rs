@@ -4,18 +4,29 @@
 //! cannot drift apart unnoticed (a test checks the dashboard's queries
 //! against `/metrics`).
 
-use std::{sync::OnceLock, time::Instant};
+use std::{
+    collections::HashMap,
+    future::Future,
+    pin::Pin,
+    sync::{OnceLock, PoisonError, RwLock},
+    task::{Context, Poll, ready},
+    time::Instant,
+};
 
 use axum::{
     extract::{MatchedPath, Request},
-    http::HeaderValue,
-    middleware::Next,
+    http::{HeaderValue, Method, StatusCode},
     response::Response,
 };
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tower::{Layer, Service};
 use tracing::Span;
 
-use crate::ledger::{Adjusted, Refusal};
+use crate::{
+    auth::Principal,
+    ledger::{Adjusted, Refusal},
+};
 
 pub const HTTP_REQUESTS: &str = "stockline_http_requests_total";
 pub const HTTP_DURATION: &str = "stockline_http_request_duration_seconds";
@@ -98,24 +109,45 @@ fn describe() {
 
 /// Counts an adjustment's outcome.
 pub fn adjustment(adjusted: &Adjusted) {
+    // Registered once: a lookup in the recorder per adjustment cost more
+    // than the count.
+    struct Counters {
+        replays: Counter,
+        discrepancies: Counter,
+        results: [Counter; 6],
+    }
+    static COUNTERS: OnceLock<Counters> = OnceLock::new();
+    const RESULTS: [&str; 6] = [
+        "applied",
+        "insufficient_stock",
+        "version_conflict",
+        "idempotency_key_reused",
+        "batch_aborted",
+        "refused",
+    ];
+    let counters = COUNTERS.get_or_init(|| Counters {
+        replays: metrics::counter!(REPLAYS),
+        discrepancies: metrics::counter!(DISCREPANCIES),
+        results: RESULTS.map(|result| metrics::counter!(ADJUSTMENTS, "result" => result)),
+    });
     if adjusted.replayed {
-        metrics::counter!(REPLAYS).increment(1);
+        counters.replays.increment(1);
         return;
     }
     let result = match &adjusted.outcome {
         Ok(applied) => {
             if applied.discrepancy_offset.is_some() {
-                metrics::counter!(DISCREPANCIES).increment(1);
+                counters.discrepancies.increment(1);
             }
-            "applied"
+            0
         }
-        Err(Refusal::InsufficientStock { .. }) => "insufficient_stock",
-        Err(Refusal::VersionConflict { .. }) => "version_conflict",
-        Err(Refusal::IdempotencyKeyReused) => "idempotency_key_reused",
-        Err(Refusal::BatchAborted) => "batch_aborted",
-        Err(_) => "refused",
+        Err(Refusal::InsufficientStock { .. }) => 1,
+        Err(Refusal::VersionConflict { .. }) => 2,
+        Err(Refusal::IdempotencyKeyReused) => 3,
+        Err(Refusal::BatchAborted) => 4,
+        Err(_) => 5,
     };
-    metrics::counter!(ADJUSTMENTS, "result" => result).increment(1);
+    counters.results[result].increment(1);
 }
 
 /// Keeps the long-poll gauge right however the wait ends.
@@ -134,48 +166,204 @@ impl Drop for LongPollGuard {
     }
 }
 
-/// Middleware: request count and latency by matched route (never the raw
-/// path, which would make one series per sku).
-pub async fn http_metrics(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().to_string();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("route", route), ("method", method), ("status", status)];
-    metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
-    metrics::histogram!(HTTP_DURATION, &labels).record(started.elapsed().as_secs_f64());
-    response
+/// Layer: request count and latency by matched route (never the raw path,
+/// which would make one series per sku). It runs outside the router, so the
+/// route template comes back on the response ([`RouteLabelLayer`]). A plain
+/// tower layer: `from_fn` boxed two futures per request.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpMetricsLayer;
+
+impl<S> Layer<S> for HttpMetricsLayer {
+    type Service = HttpMetrics<S>;
+
+    fn layer(&self, inner: S) -> HttpMetrics<S> {
+        HttpMetrics(inner)
+    }
 }
 
-/// The span of one request: its id (from `X-Request-Id`, or made), method
-/// and path; handlers record the store and sku. No headers, no query: they
-/// may carry secrets.
+#[derive(Debug, Clone)]
+pub struct HttpMetrics<S>(S);
+
+impl<S> Service<Request> for HttpMetrics<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Measured<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        Measured {
+            method: request.method().clone(),
+            started: Instant::now(),
+            inner: self.0.call(request),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`HttpMetrics`].
+    pub struct Measured<F> {
+        #[pin]
+        inner: F,
+        method: Method,
+        started: Instant,
+    }
+}
+
+impl<F, E> Future for Measured<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = ready!(this.inner.poll(cx))?;
+        let route = response
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("unmatched", MatchedPath::as_str);
+        let (requests, duration) = http_series(route, this.method, response.status());
+        requests.increment(1);
+        duration.record(this.started.elapsed().as_secs_f64());
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// The handles of one route's series, by method and status.
+type RouteSeries = Vec<(Method, StatusCode, Counter, Histogram)>;
+
+/// The request counter and latency histogram of a (route, method, status),
+/// registered on first use and kept: building the labelled key and looking
+/// it up in the recorder on every request cost ~7,000 instructions.
+fn http_series(route: &str, method: &Method, status: StatusCode) -> (Counter, Histogram) {
+    static SERIES: OnceLock<RwLock<HashMap<Box<str>, RouteSeries>>> = OnceLock::new();
+    let series = SERIES.get_or_init(RwLock::default);
+    let find = |known: &RouteSeries| {
+        known
+            .iter()
+            .find(|(m, s, ..)| m == method && *s == status)
+            .map(|(.., c, h)| (c.clone(), h.clone()))
+    };
+    {
+        let map = series.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = map.get(route).and_then(find) {
+            return found;
+        }
+    }
+    let mut map = series.write().unwrap_or_else(PoisonError::into_inner);
+    let known = map.entry(route.into()).or_default();
+    if let Some(found) = find(known) {
+        return found;
+    }
+    let labels = [
+        ("route", route.to_owned()),
+        ("method", method.to_string()),
+        ("status", status.as_u16().to_string()),
+    ];
+    let counter = metrics::counter!(HTTP_REQUESTS, &labels);
+    let histogram = metrics::histogram!(HTTP_DURATION, &labels);
+    known.push((method.clone(), status, counter.clone(), histogram.clone()));
+    (counter, histogram)
+}
+
+/// Per route: copies the route template the router matched onto the
+/// response, for [`http_metrics`] outside the router.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteLabelLayer;
+
+impl<S> Layer<S> for RouteLabelLayer {
+    type Service = RouteLabel<S>;
+
+    fn layer(&self, inner: S) -> RouteLabel<S> {
+        RouteLabel(inner)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteLabel<S>(S);
+
+impl<S> Service<Request> for RouteLabel<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Labelled<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        Labelled {
+            inner: self.0.call(request),
+            route,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`RouteLabel`].
+    pub struct Labelled<F> {
+        #[pin]
+        inner: F,
+        route: Option<MatchedPath>,
+    }
+}
+
+impl<F, E> Future for Labelled<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready!(this.inner.poll(cx))?;
+        if let Some(route) = this.route.take() {
+            response.extensions_mut().insert(route);
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// The span of one request: its id (from `X-Request-Id`, or made), method,
+/// path and principal; handlers record the store and sku. No headers, no
+/// query: they may carry secrets.
 pub fn request_span(request: &axum::http::Request<axum::body::Body>) -> Span {
     let id = request
         .headers()
         .get("x-request-id")
         .and_then(|v: &HeaderValue| v.to_str().ok())
         .unwrap_or("-");
+    let principal = request
+        .extensions()
+        .get::<Principal>()
+        .and_then(Principal::subject_display);
     tracing::info_span!(
         "request",
         request_id = %id,
         method = %request.method(),
         path = %request.uri().path(),
-        principal = tracing::field::Empty,
+        principal = principal.map(tracing::field::display),
         store_id = tracing::field::Empty,
         sku = tracing::field::Empty,
     )
 }
 
-/// Records the store and sku a request is about on its span.
+/// Records the store and sku a request is about on its span, in one
+/// record: each record re-serialises the span's fields.
 pub fn record_target(store_id: &str, sku: Option<&str>) {
     let span = Span::current();
-    span.record("store_id", store_id);
-    if let Some(sku) = sku {
-        span.record("sku", sku);
-    }
+    match sku {
+        Some(sku) => tracing::record_all!(span, store_id = store_id, sku = sku),
+        None => tracing::record_all!(span, store_id = store_id),
+    };
 }

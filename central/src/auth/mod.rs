@@ -3,49 +3,60 @@
 //! Stores sign in with their client id and secret and get a short-lived JWT
 //! (HS256, `role: store`, their store id, and the credential generation it
 //! was issued at). Admins use an `X-API-Key` from the configuration, or an
-//! admin JWT obtained with one. [`identify`] turns the request's credentials
-//! into a [`Principal`] once, up front; routes then require what they need.
+//! admin JWT obtained with one. [`IdentifyLayer`] turns the request's
+//! credentials into a [`Principal`] once, up front; routes then require what
+//! they need ([`RequireLayer`]).
 
 mod access;
+mod layers;
 mod secrets;
 
 use std::{sync::Arc, time::Duration};
 
-use axum::{
-    extract::{FromRequestParts, Request, State},
-    http::{HeaderMap, StatusCode, header, request::Parts},
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
+use axum::extract::FromRequestParts;
+use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use shared::{ErrorCode, Role, TokenResponse};
 
 pub use access::{Access, StoreAccess};
+pub use layers::{AdmitLayer, IdentifyLayer, RequireLayer};
 pub use secrets::{generate as generate_secret, hash as hash_secret, verify as verify_secret};
 
-use crate::{AppState, config::Config, error::AppError};
+use crate::{config::Config, error::AppError};
 
 pub const API_KEY_HEADER: &str = "x-api-key";
 const ISSUER: &str = "stockline-central";
 
-/// Who is calling, as established by [`identify`].
+/// Who is calling, as established by [`Identify`]. Cloned by every
+/// extractor that asks, so its strings are shared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     Anonymous,
-    Store { store_id: String },
-    Admin { subject: String },
+    Store { store_id: Arc<str> },
+    Admin { subject: Arc<str> },
 }
 
 impl Principal {
     /// A stable name for rate limiting and logs; never a secret.
     pub fn subject(&self) -> Option<String> {
-        match self {
-            Principal::Anonymous => None,
-            Principal::Store { store_id } => Some(format!("store:{store_id}")),
-            Principal::Admin { subject } => Some(subject.clone()),
+        self.subject_display().map(|s| s.to_string())
+    }
+
+    /// [`Self::subject`] without making a string.
+    pub fn subject_display(&self) -> Option<impl std::fmt::Display + '_> {
+        struct Subject<'a>(&'a Principal);
+        impl std::fmt::Display for Subject<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match self.0 {
+                    Principal::Anonymous => Ok(()),
+                    Principal::Store { store_id } => write!(f, "store:{store_id}"),
+                    Principal::Admin { subject } => f.write_str(subject),
+                }
+            }
         }
+        (*self != Principal::Anonymous).then_some(Subject(self))
     }
 
     pub fn store_id(&self) -> Option<&str> {
@@ -59,13 +70,13 @@ impl Principal {
     pub fn may_write_store(&self, store_id: &str) -> Result<(), AppError> {
         match self {
             Principal::Admin { .. } => Ok(()),
-            Principal::Store { store_id: own } if own == store_id => Ok(()),
+            Principal::Store { store_id: own } if **own == *store_id => Ok(()),
             Principal::Store { store_id: own } => Err(AppError::invalid(
                 StatusCode::FORBIDDEN,
                 ErrorCode::ForbiddenStore,
                 format!("signed in as store '{own}', cannot write store '{store_id}'"),
             )),
-            Principal::Anonymous => Err(unauthorized()),
+            Principal::Anonymous => Err(unauthorized().into()),
         }
     }
 }
@@ -102,21 +113,45 @@ pub struct Auth {
     decoding: DecodingKey,
     validation: Validation,
     ttl: Duration,
-    /// SHA-256 of each configured API key: keys are never held in clear.
-    api_keys: Vec<[u8; 32]>,
+    /// SHA-256 of each configured API key (keys are never held in clear),
+    /// and the admin subject it stands for.
+    api_keys: Vec<([u8; 32], Arc<str>)>,
     pub access: Arc<StoreAccess>,
 }
 
-fn unauthorized() -> AppError {
-    AppError::invalid(
+/// Why a request's credentials were refused. Copied into the request
+/// (extensions must be `Clone`), answered by [`Admit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    status: StatusCode,
+    code: ErrorCode,
+    detail: &'static str,
+}
+
+impl From<Refused> for AppError {
+    fn from(r: Refused) -> Self {
+        AppError::invalid(r.status, r.code, r.detail)
+    }
+}
+
+fn refused(status: StatusCode, code: ErrorCode, detail: &'static str) -> Refused {
+    Refused {
+        status,
+        code,
+        detail,
+    }
+}
+
+fn unauthorized() -> Refused {
+    refused(
         StatusCode::UNAUTHORIZED,
         ErrorCode::Unauthorized,
         "send Authorization: Bearer <token> (POST /v1/auth/token) or X-API-Key",
     )
 }
 
-fn invalid_token(detail: &str) -> AppError {
-    AppError::invalid(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, detail)
+fn invalid_token(detail: &'static str) -> Refused {
+    refused(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, detail)
 }
 
 impl Auth {
@@ -132,7 +167,11 @@ impl Auth {
         let api_keys = config
             .admin_api_keys
             .iter()
-            .map(|k| Sha256::digest(k.expose().as_bytes()).into())
+            .map(|k| {
+                let digest: [u8; 32] = Sha256::digest(k.expose().as_bytes()).into();
+                let short: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+                (digest, Arc::from(format!("admin:key-{short}")))
+            })
             .collect::<Vec<_>>();
         if api_keys.is_empty() {
             tracing::warn!("no admin API key configured: admin routes are closed");
@@ -184,24 +223,24 @@ impl Auth {
     }
 
     /// The admin subject an API key stands for, if it is a configured key.
-    pub fn admin_for_key(&self, key: &str) -> Option<String> {
+    pub fn admin_for_key(&self, key: &str) -> Option<Arc<str>> {
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        self.api_keys.contains(&digest).then(|| {
-            let short: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
-            format!("admin:key-{short}")
-        })
+        self.api_keys
+            .iter()
+            .find(|(known, _)| *known == digest)
+            .map(|(_, subject)| subject.clone())
     }
 
     /// The caller's principal. Credentials that are present must be valid:
     /// a bad key or token is refused here, never treated as anonymous.
-    pub fn principal(&self, headers: &HeaderMap) -> Result<Principal, AppError> {
+    pub fn principal(&self, headers: &HeaderMap) -> Result<Principal, Refused> {
         if let Some(key) = headers.get(API_KEY_HEADER) {
             let subject = key
                 .to_str()
                 .ok()
                 .and_then(|k| self.admin_for_key(k))
                 .ok_or_else(|| {
-                    AppError::invalid(
+                    refused(
                         StatusCode::UNAUTHORIZED,
                         ErrorCode::InvalidApiKey,
                         "unknown API key",
@@ -219,7 +258,7 @@ impl Auth {
             .ok_or_else(|| invalid_token("expected 'Authorization: Bearer <token>'"))?;
         let claims = jsonwebtoken::decode::<Claims>(token.trim(), &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => AppError::invalid(
+                ErrorKind::ExpiredSignature => refused(
                     StatusCode::UNAUTHORIZED,
                     ErrorCode::TokenExpired,
                     "the token has expired; sign in again at POST /v1/auth/token",
@@ -229,14 +268,16 @@ impl Auth {
             .claims;
         match (claims.role, claims.store_id, claims.generation) {
             (Role::Admin, _, _) => Ok(Principal::Admin {
-                subject: claims.sub,
+                subject: claims.sub.into(),
             }),
             (Role::Store, Some(store_id), Some(generation)) => match self.access.get(&store_id) {
                 Some(Access {
                     active: true,
                     generation: current,
-                }) if current == generation => Ok(Principal::Store { store_id }),
-                _ => Err(AppError::invalid(
+                }) if current == generation => Ok(Principal::Store {
+                    store_id: store_id.into(),
+                }),
+                _ => Err(refused(
                     StatusCode::UNAUTHORIZED,
                     ErrorCode::TokenRevoked,
                     "the store was deactivated or its secret rotated; sign in again",
@@ -244,41 +285,5 @@ impl Auth {
             },
             (Role::Store, _, _) => Err(invalid_token("a store token must name its store")),
         }
-    }
-}
-
-/// Middleware: establishes the [`Principal`] for everything after it.
-pub async fn identify(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    match state.auth.principal(request.headers()) {
-        Ok(principal) => {
-            if let Some(subject) = principal.subject() {
-                tracing::Span::current().record("principal", subject);
-            }
-            request.extensions_mut().insert(principal);
-            next.run(request).await
-        }
-        Err(error) => error.into_response(),
-    }
-}
-
-/// Route layer: any signed-in caller.
-pub async fn require_signed_in(principal: Principal, request: Request, next: Next) -> Response {
-    match principal {
-        Principal::Anonymous => unauthorized().into_response(),
-        _ => next.run(request).await,
-    }
-}
-
-/// Route layer: admins only.
-pub async fn require_admin(principal: Principal, request: Request, next: Next) -> Response {
-    match principal {
-        Principal::Admin { .. } => next.run(request).await,
-        Principal::Anonymous => unauthorized().into_response(),
-        Principal::Store { .. } => AppError::invalid(
-            StatusCode::FORBIDDEN,
-            ErrorCode::Forbidden,
-            "admin routes need an admin API key or admin token",
-        )
-        .into_response(),
     }
 }

@@ -45,7 +45,7 @@ pub async fn token(
                     "unknown API key",
                 )
             })?;
-            Ok(Json(state.auth.issue_admin(subject)?))
+            Ok(Json(state.auth.issue_admin(subject.to_string())?))
         }
         TokenRequest::Store {
             client_id,

@@ -9,20 +9,21 @@ pub mod extract;
 mod health;
 pub mod limits;
 mod replication;
+mod serve;
 mod stock;
 mod web;
 
-use std::any::Any;
+use std::{any::Any, convert::Infallible};
 
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, State},
+    extract::{DefaultBodyLimit, Request, State},
     http::{HeaderName, StatusCode, header},
-    middleware::{from_fn, from_fn_with_state},
     response::{IntoResponse, Response},
     routing::get,
 };
 use shared::ErrorCode;
+use tower::{ServiceBuilder, ServiceExt, util::BoxCloneSyncService};
 use tower_http::{
     catch_panic::CatchPanicLayer,
     cors::{AllowMethods, AllowOrigin, CorsLayer},
@@ -32,15 +33,17 @@ use tower_http::{
 use tracing::Level;
 
 pub use docs::ApiDoc;
+pub use serve::serve;
 pub use stock::REPLAYED_HEADER;
 
 use crate::{
     AppState,
-    auth::{identify, require_admin, require_signed_in},
+    auth::{AdmitLayer, IdentifyLayer, RequireLayer},
     error::AppError,
     observability,
 };
 
+/// The routes, each labelled with its template for the metrics.
 pub fn router(state: AppState) -> Router {
     let limits = &state.limits;
     // Signed-in callers: stores and admins. Writes check the store themselves.
@@ -48,8 +51,8 @@ pub fn router(state: AppState) -> Router {
         .merge(stock::router())
         .merge(catalog::router())
         .merge(replication::router())
-        .route_layer(from_fn(require_signed_in));
-    let admin = limits.admin(admin::router().route_layer(from_fn(require_admin)));
+        .route_layer(RequireLayer::SignedIn);
+    let admin = limits.admin(admin::router().route_layer(RequireLayer::Admin));
     let v1 = limits.general(api.merge(admin).merge(auth::router()));
 
     let router = Router::new()
@@ -64,21 +67,60 @@ pub fn router(state: AppState) -> Router {
     };
     router
         .method_not_allowed_fallback(method_not_allowed)
-        // Layers run outermost last-added: request id, span, panic guard,
-        // metrics, then the principal, which rate limits and routes use.
-        .layer(from_fn_with_state(state.clone(), identify))
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .layer(from_fn(observability::http_metrics))
-        .layer(CatchPanicLayer::custom(panicked))
+        .layer(observability::RouteLabelLayer)
+        .with_state(state)
+}
+
+/// The service central serves: the routes inside the layers every request
+/// goes through, outermost first: request id, the caller's identity (for
+/// the span), span, CORS (when configured), panic guard, metrics, body
+/// limit, then refusal of bad credentials. Rate limits and routes use the
+/// principal.
+///
+/// The layers wrap the router as a whole, not each route (`Router::layer`
+/// would): a route is cloned for every request, and cloning a route that
+/// carries eight boxed layers cost dozens of allocations per request.
+pub fn service(state: AppState) -> HttpService {
+    let cors = (!state.config.cors_origins.is_empty()).then(|| cors(&state.config.cors_origins));
+    let stack = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(IdentifyLayer(state.auth.clone()))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(observability::request_span)
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
-        .layer(cors(&state.config.cors_origins))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
+        .option_layer(cors)
+        .layer(CatchPanicLayer::custom(panicked))
+        .layer(observability::HttpMetricsLayer)
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(AdmitLayer)
+        .service(router(state))
+        .map_response(IntoResponse::into_response);
+    HttpService(BoxCloneSyncService::new(stack))
+}
+
+/// [`service`] with its layers' types erased.
+#[derive(Clone)]
+pub struct HttpService(BoxCloneSyncService<Request, Response, Infallible>);
+
+impl tower::Service<Request> for HttpService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future =
+        <BoxCloneSyncService<Request, Response, Infallible> as tower::Service<Request>>::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        self.0.call(request)
+    }
 }
 
 /// Cross-origin access for the configured origins; none by default.

@@ -51,7 +51,7 @@ impl From<StoreRow> for Store {
 
 pub(crate) const PRODUCT_COLUMNS: &str = "sku, name, price_cents, active, version, updated_at";
 
-fn product(tx: &Tx<'_>, sku: &str) -> anyhow::Result<Option<Product>> {
+fn product(tx: &Tx<'_, '_>, sku: &str) -> anyhow::Result<Option<Product>> {
     let row = tx
         .conn
         .prepare_cached(&format!(
@@ -71,7 +71,7 @@ fn product(tx: &Tx<'_>, sku: &str) -> anyhow::Result<Option<Product>> {
     Ok(row.map(Product::from))
 }
 
-fn write_product(tx: &Tx<'_>, p: &Product) -> anyhow::Result<()> {
+fn write_product(tx: &Tx<'_, '_>, p: &Product) -> anyhow::Result<()> {
     tx.conn
         .prepare_cached(
             "INSERT INTO products (sku, name, price_cents, active, version, updated_at)
@@ -93,15 +93,17 @@ fn write_product(tx: &Tx<'_>, p: &Product) -> anyhow::Result<()> {
 }
 
 pub(super) fn create_product(
-    tx: &mut Tx<'_>,
-    new: NewProduct,
+    tx: &mut Tx<'_, '_>,
+    new: &NewProduct,
 ) -> anyhow::Result<Result<Product, Refusal>> {
     if product(tx, &new.sku)?.is_some() {
-        return Ok(Err(Refusal::ProductExists { sku: new.sku }));
+        return Ok(Err(Refusal::ProductExists {
+            sku: new.sku.clone(),
+        }));
     }
     let created = Product {
-        sku: new.sku,
-        name: new.name,
+        sku: new.sku.clone(),
+        name: new.name.clone(),
         price_cents: new.price_cents,
         active: true,
         version: 1,
@@ -115,9 +117,9 @@ pub(super) fn create_product(
 }
 
 pub(super) fn update_product(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     sku: &str,
-    update: ProductUpdate,
+    update: &ProductUpdate,
 ) -> anyhow::Result<Result<Product, Refusal>> {
     let Some(current) = product(tx, sku)? else {
         return Ok(Err(Refusal::ProductNotFound {
@@ -135,7 +137,7 @@ pub(super) fn update_product(
         return Ok(Err(Refusal::ProductVersionConflict { current, expected }));
     }
     let updated = Product {
-        name: update.name.unwrap_or(current.name),
+        name: update.name.clone().unwrap_or(current.name),
         price_cents: update.price_cents.unwrap_or(current.price_cents),
         version: current.version + 1,
         updated_at: tx.now(),
@@ -151,7 +153,7 @@ pub(super) fn update_product(
 /// Deleting keeps the product, inactive: its levels and history stay
 /// readable. Deleting a deleted product changes nothing.
 pub(super) fn delete_product(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     sku: &str,
 ) -> anyhow::Result<Result<Product, Refusal>> {
     let Some(current) = product(tx, sku)? else {
@@ -176,8 +178,8 @@ pub(super) fn delete_product(
 }
 
 pub(super) fn create_store(
-    tx: &mut Tx<'_>,
-    new: NewStore,
+    tx: &mut Tx<'_, '_>,
+    new: &NewStore,
     secret_hash: &str,
 ) -> anyhow::Result<Result<Store, Refusal>> {
     let inserted = tx
@@ -190,12 +192,12 @@ pub(super) fn create_store(
         .execute(params![new.store_id, new.name, tx.now_ms, secret_hash])?;
     if inserted == 0 {
         return Ok(Err(Refusal::StoreExists {
-            store_id: new.store_id,
+            store_id: new.store_id.clone(),
         }));
     }
     let store = Store {
-        store_id: new.store_id,
-        name: new.name,
+        store_id: new.store_id.clone(),
+        name: new.name.clone(),
         active: true,
         created_at: tx.now(),
     };
@@ -215,7 +217,7 @@ pub(super) fn create_store(
 /// Bumps a store's credential generation (revoking its tokens) and applies
 /// `set` to its row; `None` if there is no such store.
 fn change_store(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     store_id: &str,
     set: &'static str,
     value: &str,
@@ -243,7 +245,7 @@ fn change_store(
 }
 
 pub(super) fn set_store_active(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     store_id: &str,
     active: bool,
 ) -> anyhow::Result<Result<Store, Refusal>> {
@@ -261,7 +263,7 @@ pub(super) fn set_store_active(
 }
 
 pub(super) fn rotate_secret(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     store_id: &str,
     secret_hash: &str,
 ) -> anyhow::Result<Result<Store, Refusal>> {
@@ -279,7 +281,7 @@ pub(super) fn rotate_secret(
 /// the next run takes the rest.
 const PRUNE_CHUNK: i64 = 50_000;
 
-pub(super) fn prune(tx: &mut Tx<'_>, policy: PrunePolicy) -> anyhow::Result<PruneReport> {
+pub(super) fn prune(tx: &mut Tx<'_, '_>, policy: PrunePolicy) -> anyhow::Result<PruneReport> {
     let (head, pruned_through): (i64, i64) = tx.conn.query_row(
         "SELECT head_offset, pruned_through FROM ledger_meta WHERE id = 1",
         [],

@@ -8,15 +8,21 @@ use shared::{AdjustRequest, AdjustResult};
 
 use super::{Refusal, writer::Tx};
 
-pub(super) type Fingerprint = [u8; 32];
+pub(crate) type Fingerprint = [u8; 32];
 pub(super) type Outcome = Result<AdjustResult, Refusal>;
 
 /// The same adjustment gives the same fingerprint, whether it came alone or
-/// as a batch line, so a client may retry either way.
+/// as a batch line, so a client may retry either way. Computed by the
+/// caller before the command reaches the writer, which is the one thread
+/// every write passes through.
 pub(super) fn fingerprint(store_id: &str, req: &AdjustRequest) -> anyhow::Result<Fingerprint> {
     let canonical = serde_json::to_vec(&("adjust", store_id, req))?;
     Ok(Sha256::digest(canonical).into())
 }
+
+pub(super) const LOOKUP: &str = "SELECT fingerprint, outcome FROM idempotency WHERE key = ?";
+pub(super) const SAVE: &str =
+    "INSERT INTO idempotency (key, fingerprint, outcome, created_at) VALUES (?, ?, ?, ?)";
 
 pub(super) enum Saved {
     /// Same key, same request: here is the answer it got.
@@ -26,13 +32,14 @@ pub(super) enum Saved {
 }
 
 pub(super) fn lookup(
-    tx: &Tx<'_>,
+    tx: &Tx<'_, '_>,
     key: &str,
     fingerprint: &Fingerprint,
 ) -> anyhow::Result<Option<Saved>> {
     let row: Option<(Vec<u8>, String)> = tx
-        .conn
-        .prepare_cached("SELECT fingerprint, outcome FROM idempotency WHERE key = ?")?
+        .prepared
+        .lookup_key
+        .borrow_mut()
         .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     Ok(match row {
@@ -43,20 +50,16 @@ pub(super) fn lookup(
 }
 
 pub(super) fn save(
-    tx: &Tx<'_>,
+    tx: &Tx<'_, '_>,
     key: &str,
     fingerprint: &Fingerprint,
     outcome: &Outcome,
 ) -> anyhow::Result<()> {
-    tx.conn
-        .prepare_cached(
-            "INSERT INTO idempotency (key, fingerprint, outcome, created_at) VALUES (?, ?, ?, ?)",
-        )?
-        .execute(params![
-            key,
-            fingerprint.as_slice(),
-            serde_json::to_string(outcome)?,
-            tx.now_ms
-        ])?;
+    tx.prepared.save_key.borrow_mut().execute(params![
+        key,
+        fingerprint.as_slice(),
+        serde_json::to_string(outcome)?,
+        tx.now_ms
+    ])?;
     Ok(())
 }

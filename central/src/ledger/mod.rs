@@ -20,6 +20,7 @@ use tokio::{
     task::JoinHandle,
 };
 
+use idempotency::Fingerprint;
 pub use refusal::Refusal;
 pub(crate) use writer::Effects;
 pub use writer::WriteError;
@@ -78,11 +79,14 @@ pub(crate) enum Command {
         store_id: String,
         key: String,
         req: AdjustRequest,
+        fingerprint: Fingerprint,
         reply: Reply<Adjusted>,
     },
     Batch {
         store_id: String,
         req: BatchAdjustRequest,
+        /// One per item, in order.
+        fingerprints: Vec<Fingerprint>,
         reply: Reply<BatchOutcome>,
     },
     SetStock {
@@ -184,10 +188,12 @@ impl Ledger {
         key: String,
         req: AdjustRequest,
     ) -> Result<Adjusted, WriteError> {
+        let fingerprint = fingerprint(&store_id, &req)?;
         self.call(|reply| Command::Adjust {
             store_id,
             key,
             req,
+            fingerprint,
             reply,
         })
         .await
@@ -198,9 +204,15 @@ impl Ledger {
         store_id: String,
         req: BatchAdjustRequest,
     ) -> Result<BatchOutcome, WriteError> {
+        let fingerprints = req
+            .items
+            .iter()
+            .map(|item| fingerprint(&store_id, &item.request()))
+            .collect::<Result<_, _>>()?;
         self.call(|reply| Command::Batch {
             store_id,
             req,
+            fingerprints,
             reply,
         })
         .await
@@ -291,6 +303,15 @@ impl Ledger {
     pub async fn prune(&self, policy: PrunePolicy) -> Result<PruneReport, WriteError> {
         self.call(|reply| Command::Prune { policy, reply }).await
     }
+}
+
+/// An adjustment's fingerprint; it cannot fail for these types, but if it
+/// did the write is refused as not taken, never panics.
+fn fingerprint(store_id: &str, req: &AdjustRequest) -> Result<Fingerprint, WriteError> {
+    idempotency::fingerprint(store_id, req).map_err(|error| {
+        tracing::error!(%error, "could not fingerprint a write");
+        WriteError::Storage
+    })
 }
 
 /// Milliseconds since the Unix epoch: how the database keeps time.

@@ -147,7 +147,9 @@ async fn page(state: &AppState, query: &ChangesQuery) -> Result<ChangesPage, App
             tail::Answer::Unknown => {}
         }
     }
-    read_page(&state.read, query).await
+    // Boxed: the database read's future is large and rarely needed, and
+    // every waiting long-poll would otherwise carry room for it.
+    Box::pin(read_page(&state.read, query)).await
 }
 
 async fn read_page(pool: &SqlitePool, query: &ChangesQuery) -> Result<ChangesPage, AppError> {

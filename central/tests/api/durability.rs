@@ -38,3 +38,49 @@ async fn restart_keeps_every_acknowledged_write_and_offset() {
         .await;
     assert_eq!(r.json::<AdjustResult>().await.unwrap().offset, head + 1);
 }
+
+/// A write that fails inside the writer is refused alone (503, retryable,
+/// its key not saved); the writes committed with it in the same group
+/// stand, and the log stays gapless.
+#[tokio::test]
+async fn a_failing_write_is_refused_alone_and_its_group_commits() {
+    let app = TestApp::spawn().await;
+    app.set_stock("s1", "A", 100).await;
+    let head = app.head().await;
+    // Make the writer fail on one request: its event insert aborts.
+    let db = rusqlite::Connection::open(app.config.database_path()).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.data LIKE '%\"reason\":\"poison\"%'
+         BEGIN SELECT RAISE(ABORT, 'poisoned'); END;",
+    )
+    .unwrap();
+
+    let sent = (0..20).map(|i| {
+        let reason = if i == 7 { "poison" } else { "sale" };
+        let body = json!({"sku": "A", "delta": -1, "reason": reason});
+        let app = &app;
+        async move { app.adjust("s1", &format!("g{i}"), &body).await }
+    });
+    let answers = futures::future::join_all(sent).await;
+    let mut offsets = Vec::new();
+    for (i, r) in answers.into_iter().enumerate() {
+        if i == 7 {
+            crate::helpers::problem(r, 503, "service_unavailable").await;
+        } else {
+            assert_eq!(r.status(), 200, "write {i}");
+            offsets.push(r.json::<AdjustResult>().await.unwrap().offset);
+        }
+    }
+    offsets.sort_unstable();
+    assert_eq!(offsets, ((head + 1)..=(head + 19)).collect::<Vec<_>>());
+    assert_eq!(app.head().await, head + 19);
+    assert_eq!(app.level("s1", "A").await.available, 81);
+
+    // Nothing of the refused write was kept: its retry applies, once.
+    db.execute_batch("DROP TRIGGER poison").unwrap();
+    let body = json!({"sku": "A", "delta": -1, "reason": "poison"});
+    let r = app.adjust("s1", "g7", &body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<AdjustResult>().await.unwrap().offset, head + 20);
+    assert_eq!(app.level("s1", "A").await.available, 80);
+}
