@@ -502,6 +502,13 @@ impl Harness {
         .expect("open")
     }
 
+    /// An engine that has taken central's snapshot.
+    fn synced_engine(&self) -> TestEngine {
+        let engine = self.engine();
+        block_on(engine.sync(0)).expect("first sync");
+        engine
+    }
+
     fn central(&self) -> std::cell::RefMut<'_, Central> {
         self.central.0.borrow_mut()
     }
@@ -552,8 +559,7 @@ fn bootstraps_then_follows_pages_in_order() {
 #[test]
 fn a_page_the_device_refuses_keeps_storage_whole_and_the_figures_live() {
     let h = Harness::new();
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     h.central().set(STORE, "A", 1);
     h.central().set(STORE, "B", 2);
     h.storage.fail_writes.set(true);
@@ -585,8 +591,7 @@ fn a_page_the_device_refuses_keeps_storage_whole_and_the_figures_live() {
 #[test]
 fn a_sale_whose_answer_is_lost_is_answered_by_its_event_and_never_counted_twice() {
     let h = Harness::new();
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     block_on(engine.sell("A", 2, "sale-1".into())).unwrap();
     h.central().lose_answers = true;
     assert_eq!(block_on(engine.flush()).pending, 1, "applied, answer lost");
@@ -616,8 +621,7 @@ fn a_sale_whose_answer_is_lost_is_answered_by_its_event_and_never_counted_twice(
 #[test]
 fn an_answer_is_never_overwritten_by_a_tab_that_did_not_get_one() {
     let h = Harness::new();
-    let leader = h.engine();
-    block_on(leader.sync(0)).unwrap();
+    let leader = h.synced_engine();
     block_on(leader.sell("A", 1, "sale-1".into())).unwrap();
     let follower = h.engine();
     assert!(follower.intents()[0].is_unanswered());
@@ -644,8 +648,7 @@ fn an_answer_is_never_overwritten_by_a_tab_that_did_not_get_one() {
 #[test]
 fn one_replication_step_at_a_time() {
     let h = Harness::new();
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     h.central().set(STORE, "A", 4);
     let (release, held) = futures::channel::oneshot::channel();
     h.central().hold = Some(held);
@@ -665,8 +668,7 @@ fn one_replication_step_at_a_time() {
 #[test]
 fn a_sign_in_is_contact_and_a_following_tab_takes_the_leaders_status() {
     let h = Harness::new();
-    let leader = h.engine();
-    block_on(leader.sync(0)).unwrap();
+    let leader = h.synced_engine();
     let follower = h.engine();
     assert!(!follower.status().online, "no contact of its own");
     assert_eq!(
@@ -691,8 +693,7 @@ fn a_sign_in_is_contact_and_a_following_tab_takes_the_leaders_status() {
 #[test]
 fn a_following_tab_rereads_the_base_only_after_a_new_snapshot() {
     let h = Harness::new();
-    let leader = h.engine();
-    block_on(leader.sync(0)).unwrap();
+    let leader = h.synced_engine();
     let follower = h.engine();
     let base = follower.replica().base;
     h.central().set(STORE, "A", 7);
@@ -715,8 +716,7 @@ fn a_following_tab_rereads_the_base_only_after_a_new_snapshot() {
 #[test]
 fn an_offset_central_pruned_means_a_new_snapshot() {
     let h = Harness::new();
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     h.central().set(STORE, "A", 3);
     h.central().set(STORE, "A", 4);
     let head = h.central().head();
@@ -731,8 +731,7 @@ fn an_offset_central_pruned_means_a_new_snapshot() {
 #[test]
 fn offline_sales_queue_as_facts_and_drain_once_with_the_same_key() {
     let h = Harness::new();
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     h.central().offline = true;
     assert!(block_on(engine.sync(0)).is_err());
     assert!(!engine.status().online);
@@ -784,8 +783,7 @@ fn offline_sales_queue_as_facts_and_drain_once_with_the_same_key() {
 #[test]
 fn a_lost_answer_is_retried_with_the_same_key_and_applied_once() {
     let h = Harness::new();
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     block_on(engine.sell("A", 2, "sale-1".into())).unwrap();
     h.central().lose_answers = true;
     assert_eq!(block_on(engine.flush()).pending, 1);
@@ -807,8 +805,7 @@ fn a_lost_answer_is_retried_with_the_same_key_and_applied_once() {
 #[test]
 fn a_refused_intent_is_final_and_does_not_block_the_queue() {
     let h = Harness::new();
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     assert!(engine.status().online);
     let big = block_on(engine.sell("A", 50, "too-many".into())).unwrap();
     assert_eq!(big.kind, AdjustKind::Guarded, "online: central decides");
@@ -843,8 +840,7 @@ fn a_refused_intent_is_final_and_does_not_block_the_queue() {
 #[test]
 fn reads_say_when_they_are_stale() {
     let h = Harness::new();
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     let fresh = engine.view("A").unwrap();
     assert!(!fresh.stale);
     assert_eq!(fresh.age_ms, Some(0));
@@ -859,8 +855,7 @@ fn reads_say_when_they_are_stale() {
 #[test]
 fn a_401_means_one_new_sign_in_not_a_loop() {
     let h = Harness::new();
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     assert_eq!(h.central().sign_ins, 1);
     h.central().unauthorized = 1;
     block_on(engine.sync(0)).unwrap();
@@ -874,8 +869,7 @@ fn a_401_means_one_new_sign_in_not_a_loop() {
 #[test]
 fn tokens_are_renewed_before_they_expire() {
     let h = Harness::new();
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     h.clock.0.set(h.clock.0.get() + 800_000);
     block_on(engine.sync(0)).unwrap();
     assert_eq!(h.central().sign_ins, 1, "still valid");
@@ -887,8 +881,7 @@ fn tokens_are_renewed_before_they_expire() {
 #[test]
 fn reads_and_sales_go_on_while_a_long_poll_waits() {
     let h = Harness::new();
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     h.central().set(STORE, "A", 4);
     let (release, held) = futures::channel::oneshot::channel();
     h.central().hold = Some(held);
@@ -930,8 +923,7 @@ fn a_following_tab_reloads_what_the_syncing_tab_stored() {
 #[test]
 fn the_queue_survives_a_reopen() {
     let h = Harness::new();
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     h.central().offline = true;
     block_on(engine.sell("A", 1, "kept".into())).unwrap();
     drop(engine);
@@ -943,8 +935,7 @@ fn the_queue_survives_a_reopen() {
 #[test]
 fn offline_a_storage_refusal_is_said_plainly_and_nothing_is_acknowledged() {
     let h = Harness::new();
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     h.central().offline = true;
     assert!(block_on(engine.sync(0)).is_err());
     h.storage.fail_writes.set(true);
@@ -970,8 +961,7 @@ fn offline_a_storage_refusal_is_said_plainly_and_nothing_is_acknowledged() {
 #[test]
 fn online_a_storage_refusal_sells_straight_through_central() {
     let h = Harness::new();
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     h.storage.fail_writes.set(true);
     let sale = block_on(engine.sell("A", 2, "no-room".into())).unwrap();
     assert!(
@@ -1001,8 +991,7 @@ fn online_a_storage_refusal_sells_straight_through_central() {
 #[test]
 fn bad_quantities_and_unknown_skus_are_refused_before_queueing() {
     let h = Harness::new();
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     assert!(matches!(
         block_on(engine.sell("ZZ", 1, "x".into())),
         Err(EngineError::Invalid(_))
@@ -1053,8 +1042,7 @@ fn basket(lines: &[(&str, i64)]) -> Vec<BasketLine> {
 #[test]
 fn a_basket_goes_as_one_atomic_batch_and_applies_whole() {
     let h = Harness::new();
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     let lines =
         block_on(engine.sell_basket("basket-1".into(), basket(&[("A", 2), ("B", 3)]))).unwrap();
     assert_eq!(lines.len(), 2);
@@ -1090,8 +1078,7 @@ fn a_basket_goes_as_one_atomic_batch_and_applies_whole() {
 #[test]
 fn a_basket_with_a_line_central_refuses_applies_nothing() {
     let h = Harness::new();
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     block_on(engine.sell_basket("b".into(), basket(&[("A", 2), ("B", 50)]))).unwrap();
     block_on(engine.sell("A", 1, "after".into())).unwrap();
     let flushed = block_on(engine.flush());
@@ -1123,8 +1110,7 @@ fn a_basket_with_a_line_central_refuses_applies_nothing() {
 #[test]
 fn an_offline_basket_is_recorded_and_a_lost_answer_replays_whole() {
     let h = Harness::new();
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     h.central().offline = true;
     assert!(block_on(engine.sync(0)).is_err());
     let lines = block_on(engine.sell_basket("b".into(), basket(&[("A", 12), ("B", 1)]))).unwrap();
@@ -1157,8 +1143,7 @@ fn an_offline_basket_is_recorded_and_a_lost_answer_replays_whole() {
 #[test]
 fn refused_credentials_keep_the_queue_and_say_so() {
     let h = Harness::new();
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     block_on(engine.sell("A", 1, "kept".into())).unwrap();
     h.central().unauthorized = 10;
     let flushed = block_on(engine.flush());
@@ -1177,8 +1162,7 @@ fn refused_credentials_keep_the_queue_and_say_so() {
 #[test]
 fn applied_intents_are_pruned_once_the_replica_has_them() {
     let h = Harness::new();
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     for n in 0..60 {
         block_on(engine.restock("A", 1, format!("r-{n}"))).unwrap();
     }
@@ -1214,8 +1198,7 @@ fn lists_put_an_exact_sku_first_and_stop_at_the_limit() {
         c.product("AB");
         c.product("XA");
     }
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     let skus = |filter: &str, limit| -> Vec<String> {
         engine
             .list(filter, limit)
@@ -1238,8 +1221,7 @@ fn nearby_names_the_other_stores_from_the_replica() {
         c.store(STORE, "Downtown");
         c.store("s2", "Harbourside");
     }
-    let engine = h.engine();
-    block_on(engine.sync(0)).unwrap();
+    let engine = h.synced_engine();
     h.central().store("s3", "Airport");
     h.central().set("s3", "A", 4);
     catch_up(&engine);
