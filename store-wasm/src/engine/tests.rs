@@ -668,7 +668,7 @@ fn one_replication_step_at_a_time() {
 #[test]
 fn a_sign_in_is_contact_and_a_following_tab_takes_the_leaders_status() {
     let h = Harness::new();
-    let leader = h.synced_engine();
+    let _leader = h.synced_engine(); // it took the snapshot the follower reads
     let follower = h.engine();
     assert!(!follower.status().online, "no contact of its own");
     assert_eq!(
