@@ -16,7 +16,7 @@ use tokio::{
     process::{Child, Command},
 };
 
-pub const ADMIN_KEY: &str = "bench-admin-key";
+pub const ADMIN_KEY: &str = "bench-admin-key-0123456789abcdef0123";
 
 /// How the servers are run.
 #[derive(Debug, Clone)]

@@ -5,6 +5,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::http::client_ip::ClientIpHeader;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "central",
@@ -29,8 +31,12 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free one (printed at start).
     #[arg(long, env = "STOCKLINE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Load the demo catalogue first if the database has no products.
-    #[arg(long, env = "STOCKLINE_DEMO")]
+    /// Load the demo catalogue first if the database has no products, and
+    /// mark the database as a demo: its stores take the published demo
+    /// secrets, so a later start without `--demo` refuses it. A flag only,
+    /// never an environment variable: a leftover variable must not open a
+    /// production central.
+    #[arg(long)]
     pub demo: bool,
     #[command(flatten)]
     pub config: Config,
@@ -170,6 +176,130 @@ pub struct Config {
     /// Burst on admin routes.
     #[arg(long, env = "STOCKLINE_ADMIN_RATE_LIMIT_BURST", default_value_t = 50)]
     pub admin_rate_limit_burst: u32,
+
+    /// Sign-ins per minute a known client id regains (rate limiting on).
+    #[arg(long, env = "STOCKLINE_SIGN_INS_PER_MINUTE", default_value_t = 60)]
+    pub sign_ins_per_minute: u32,
+
+    /// Sign-ins a known client id may make in a burst.
+    #[arg(long, env = "STOCKLINE_SIGN_IN_BURST", default_value_t = 20)]
+    pub sign_in_burst: u32,
+
+    /// Adjustment lines per second a client regains (a batch costs one per
+    /// line: each line is a saved answer, refused or not).
+    #[arg(long, env = "STOCKLINE_WRITE_ITEMS_PER_SECOND", default_value_t = 200)]
+    pub write_items_per_second: u32,
+
+    /// Adjustment lines a client may send in a burst.
+    #[arg(long, env = "STOCKLINE_WRITE_ITEMS_BURST", default_value_t = 2000)]
+    pub write_items_burst: u32,
+
+    /// Failed authentications (unknown key, forged token, wrong secret) an
+    /// address may make per window before its credentials are refused
+    /// unchecked until the window ends (429). 0: no limit. Applies with
+    /// rate limiting off too.
+    #[arg(
+        long,
+        env = "STOCKLINE_AUTH_FAILURES_PER_ADDRESS",
+        default_value_t = 20
+    )]
+    pub auth_failures_per_address: u32,
+
+    /// Failed sign-ins per window for one known client id. 0: no limit.
+    #[arg(long, env = "STOCKLINE_AUTH_FAILURES_PER_CLIENT", default_value_t = 10)]
+    pub auth_failures_per_client: u32,
+
+    /// The window failed authentications are counted in (seconds).
+    #[arg(long, env = "STOCKLINE_AUTH_FAILURE_WINDOW_SECS", default_value_t = 60)]
+    pub auth_failure_window_secs: u64,
+
+    /// Most addresses tracked for failed authentication at once; beyond it
+    /// new failing addresses are refused (fail closed).
+    #[arg(
+        long,
+        env = "STOCKLINE_AUTH_FAILURE_ADDRESSES",
+        default_value_t = 65_536
+    )]
+    pub auth_failure_addresses: usize,
+
+    /// Argon2 checks (sign-ins with an operator-chosen secret) run at once.
+    #[arg(long, env = "STOCKLINE_MAX_CONCURRENT_HASHES", default_value_t = default_hashes())]
+    pub max_concurrent_hashes: usize,
+
+    /// How long a sign-in waits for an argon2 turn before 503 (ms).
+    #[arg(long, env = "STOCKLINE_HASH_QUEUE_MS", default_value_t = 2000)]
+    pub hash_queue_ms: u64,
+
+    /// Proxies (addresses or networks, comma-separated) whose client
+    /// address header is believed; everyone else is their peer address.
+    #[arg(
+        long = "trusted-proxy",
+        env = "STOCKLINE_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
+
+    /// The header trusted proxies name the client in.
+    #[arg(long, env = "STOCKLINE_CLIENT_IP_HEADER", value_enum, default_value_t = ClientIpHeader::XForwardedFor)]
+    pub client_ip_header: ClientIpHeader,
+
+    /// Most open connections; also kept below the open-file limit.
+    #[arg(long, env = "STOCKLINE_MAX_CONNECTIONS", default_value_t = 16_384)]
+    pub max_connections: usize,
+
+    /// Most open connections from one address (an IPv6 /64); trusted
+    /// proxies are not limited.
+    #[arg(
+        long,
+        env = "STOCKLINE_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256
+    )]
+    pub max_connections_per_address: usize,
+
+    /// A connection must send a request's headers within this long, and an
+    /// idle keep-alive connection is closed after it (seconds).
+    #[arg(long, env = "STOCKLINE_HEADER_READ_TIMEOUT_SECS", default_value_t = 20)]
+    pub header_read_timeout_secs: u64,
+
+    /// A request body must arrive within this long (seconds; 408 after).
+    #[arg(long, env = "STOCKLINE_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+
+    /// On SIGTERM, connections still open after this long are cut (seconds).
+    #[arg(long, env = "STOCKLINE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
+    pub shutdown_timeout_secs: u64,
+
+    /// Snapshots streamed at once; more wait up to a second, then 503.
+    #[arg(long, env = "STOCKLINE_MAX_SNAPSHOTS", default_value_t = 4)]
+    pub max_snapshots: usize,
+
+    /// A snapshot must be read by its client within this long (seconds).
+    #[arg(long, env = "STOCKLINE_SNAPSHOT_TIMEOUT_SECS", default_value_t = 120)]
+    pub snapshot_timeout_secs: u64,
+
+    /// Serve the API docs (`/docs`, `/openapi.json`). Off in production if
+    /// nobody browses them.
+    #[arg(long, env = "STOCKLINE_DOCS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub docs: bool,
+
+    /// Serve `/metrics`, `/docs` and `/openapi.json` (and the health
+    /// checks) on this address instead of on `--listen`: an operations port
+    /// that only the monitoring network reaches.
+    #[arg(long, env = "STOCKLINE_OPS_LISTEN")]
+    pub ops_listen: Option<SocketAddr>,
+
+    /// Serve `/metrics` (Prometheus).
+    #[arg(long, env = "STOCKLINE_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub metrics: bool,
+
+    /// Set by `serve --demo` and `seed --demo`: the database may hold the
+    /// demo stores, whose secrets are published.
+    #[arg(skip)]
+    pub demo: bool,
+}
+
+fn default_hashes() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// A secret from the configuration: usable, but never printed.
@@ -232,5 +362,21 @@ impl Config {
 
     pub fn prune_interval(&self) -> Duration {
         Duration::from_secs(self.prune_interval_secs.max(1))
+    }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs.max(1))
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_timeout_secs.max(1))
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+
+    pub fn snapshot_timeout(&self) -> Duration {
+        Duration::from_secs(self.snapshot_timeout_secs.max(1))
     }
 }

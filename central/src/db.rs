@@ -15,6 +15,8 @@ use crate::config::{Config, Synchronous};
 pub struct Database {
     pub writer: rusqlite::Connection,
     pub read: SqlitePool,
+    /// The database was seeded or served with `--demo`.
+    pub demo: bool,
 }
 
 pub async fn open(config: &Config) -> anyhow::Result<Database> {
@@ -37,6 +39,14 @@ pub async fn open(config: &Config) -> anyhow::Result<Database> {
         .run(&mut migrator)
         .await
         .context("running migrations")?;
+    if config.demo {
+        sqlx::query("UPDATE ledger_meta SET demo = 1 WHERE id = 1")
+            .execute(&mut migrator)
+            .await?;
+    }
+    let (demo,): (bool,) = sqlx::query_as("SELECT demo FROM ledger_meta WHERE id = 1")
+        .fetch_one(&mut migrator)
+        .await?;
     migrator.close().await?;
 
     let writer = writer_connection(config)?;
@@ -46,7 +56,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Database> {
         .connect_with(base.read_only(true))
         .await
         .context("opening the read pool")?;
-    Ok(Database { writer, read })
+    Ok(Database { writer, read, demo })
 }
 
 /// The writer's connection. It is used from one thread, statement after

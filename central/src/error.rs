@@ -22,6 +22,13 @@ pub enum AppError {
         detail: String,
         errors: Vec<FieldError>,
     },
+    /// Too many requests from this client: come back in `retry_after` s.
+    #[error("{detail}")]
+    RateLimited { retry_after: u64, detail: String },
+    /// Central is at a bound it keeps (concurrent hashes, snapshots): the
+    /// request was not taken; retry in a moment.
+    #[error("{0}")]
+    Busy(&'static str),
     #[error("offset {from} is outside the retained change log ({oldest}..={head})")]
     OffsetGone { from: u64, oldest: u64, head: u64 },
     #[error(transparent)]
@@ -82,6 +89,12 @@ impl AppError {
                 problem.oldest_offset = Some(*oldest);
                 problem
             }
+            AppError::RateLimited { detail, .. } => {
+                Problem::new(429, ErrorCode::RateLimited, detail.clone())
+            }
+            AppError::Busy(detail) => {
+                Problem::new(503, ErrorCode::ServiceUnavailable, detail.to_string())
+            }
             AppError::Write(error) => {
                 Problem::new(503, ErrorCode::ServiceUnavailable, error.to_string())
             }
@@ -100,6 +113,7 @@ pub fn refusal_problem(refusal: &Refusal) -> Problem {
         Refusal::ProductExists { .. } => (409, ErrorCode::ProductExists),
         Refusal::StoreExists { .. } => (409, ErrorCode::StoreExists),
         Refusal::InsufficientStock { .. } => (422, ErrorCode::InsufficientStock),
+        Refusal::LevelOutOfRange { .. } => (422, ErrorCode::LevelOutOfRange),
         Refusal::VersionConflict { .. } | Refusal::ProductVersionConflict { .. } => {
             (409, ErrorCode::VersionConflict)
         }
@@ -108,7 +122,9 @@ pub fn refusal_problem(refusal: &Refusal) -> Problem {
     };
     let mut problem = Problem::new(status, code, refusal.to_string());
     match refusal {
-        Refusal::InsufficientStock { current, .. } | Refusal::VersionConflict { current, .. } => {
+        Refusal::InsufficientStock { current, .. }
+        | Refusal::LevelOutOfRange { current, .. }
+        | Refusal::VersionConflict { current, .. } => {
             problem.current = Some(current.clone());
         }
         Refusal::ProductVersionConflict { current, .. } => {
@@ -137,6 +153,9 @@ impl IntoResponse for AppError {
                 tracing::error!(error = format!("{error:#}"), "internal error")
             }
             AppError::Write(error) => tracing::warn!(%error, "write not taken"),
+            AppError::RateLimited { .. } => {
+                metrics::counter!(crate::observability::RATE_LIMITED).increment(1);
+            }
             _ => {}
         }
         let mut response = problem_response(&self.problem());
@@ -145,10 +164,15 @@ impl IntoResponse for AppError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if matches!(self, AppError::Write(_)) {
+        let retry_after = match &self {
+            AppError::Write(_) | AppError::Busy(_) => Some(1),
+            AppError::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

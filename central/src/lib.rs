@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use auth::{Auth, StoreAccess};
 pub use config::Config;
-use http::limits::Limits;
+use http::{client_ip::TrustedProxies, limits::Limits};
 use ledger::{Ledger, Listeners, PrunePolicy};
 use replication::{Notifier, Positions, Tail};
 
@@ -54,6 +54,10 @@ pub struct Shared {
     pub auth: Arc<Auth>,
     pub positions: Arc<Positions>,
     pub limits: Limits,
+    /// Proxies whose client address header is believed.
+    pub proxies: Arc<TrustedProxies>,
+    /// Snapshots streamed at once.
+    pub snapshots: Arc<tokio::sync::Semaphore>,
     /// Cancelled when the server starts shutting down: long-polls answer at once.
     pub shutdown: CancellationToken,
 }
@@ -69,6 +73,9 @@ impl App {
     pub async fn open(config: Config) -> anyhow::Result<App> {
         observability::metrics();
         let db = db::open(&config).await?;
+        if !config.demo {
+            seed::refuse_demo_data(&db.read, db.demo).await?;
+        }
         let notifier = Arc::new(Notifier::default());
         let access = Arc::new(StoreAccess::load(&db.read).await?);
         let auth = Arc::new(Auth::new(&config, access.clone())?);
@@ -84,8 +91,14 @@ impl App {
             config.write_queue,
             config.group_commit_items,
         );
+        let proxies = Arc::new(TrustedProxies::parse(
+            &config.trusted_proxies,
+            config.client_ip_header,
+        )?);
         let state = AppState(Arc::new(Shared {
             limits: Limits::new(&config),
+            proxies,
+            snapshots: Arc::new(tokio::sync::Semaphore::new(config.max_snapshots.max(1))),
             config: Arc::new(config),
             ledger,
             read: db.read,
@@ -116,19 +129,37 @@ impl App {
     /// Serves until `signal` resolves, then shuts down in order: stop
     /// accepting and answer the long-polls, finish in-flight requests, let
     /// the writer commit what is queued, close the database.
+    ///
+    /// With `--ops-listen`, `ops` is its listener: metrics, docs and health
+    /// are served there, and stop with the rest.
     pub async fn serve(
         self,
         listener: TcpListener,
+        ops: Option<TcpListener>,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let shutdown = self.state.shutdown.clone();
-        let served = http::serve(listener, self.service(), async move {
+        let options = http::ServeOptions::new(&self.state.config, self.state.proxies.clone());
+        let ops = ops.map(|listener| {
+            let stop = shutdown.clone();
+            let service = http::ops_service(self.state.clone());
+            tokio::spawn(http::serve(
+                listener,
+                service,
+                options.clone(),
+                stop.cancelled_owned(),
+            ))
+        });
+        let served = http::serve(listener, self.service(), options, async move {
             signal.await;
             tracing::info!("shutting down");
             shutdown.cancel();
         })
         .await
         .context("serving HTTP");
+        if let Some(ops) = ops {
+            let _ = ops.await;
+        }
         self.close().await;
         served
     }
@@ -157,19 +188,41 @@ async fn retention(state: AppState) {
             () = state.shutdown.cancelled() => return,
         }
         state.limits.forget_idle_clients();
+        state.auth.strikes.forget_expired();
+        prune_until_caught_up(&state).await;
+    }
+}
+
+/// Prunes chunk after chunk until nothing more is due. Each chunk is its
+/// own writer command, so writes queued meanwhile go between them.
+async fn prune_until_caught_up(state: &AppState) {
+    let mut total = (0, 0);
+    loop {
         match state.ledger.prune(PrunePolicy::now(&state.config)).await {
-            Ok(report) if report.events_pruned + report.keys_pruned > 0 => {
-                tracing::info!(?report, "retention pruned");
+            Ok(report) => {
+                total.0 += report.events_pruned;
+                total.1 += report.keys_pruned;
+                if report.caught_up || state.shutdown.is_cancelled() {
+                    break;
+                }
             }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "retention did not run"),
+            Err(error) => {
+                tracing::warn!(%error, "retention did not run");
+                break;
+            }
         }
+        tokio::task::yield_now().await;
+    }
+    if total != (0, 0) {
+        tracing::info!(events = total.0, keys = total.1, "retention pruned");
     }
 }
 
 /// A central serving on a local port in this process (tests, benchmarks).
 pub struct Running {
     pub addr: SocketAddr,
+    /// The operations listener's address, when the config asks for one.
+    pub ops_addr: Option<SocketAddr>,
     stop: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -182,13 +235,23 @@ impl Running {
     /// On a given address: a restarted central keeps its origin, so a page
     /// it served (and that page's service worker and IndexedDB) finds it.
     pub async fn start_on(config: Config, addr: SocketAddr) -> anyhow::Result<Running> {
+        let ops = match config.ops_listen {
+            Some(ops) => Some(TcpListener::bind(ops).await?),
+            None => None,
+        };
+        let ops_addr = ops.as_ref().map(TcpListener::local_addr).transpose()?;
         let app = App::open(config).await?;
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
         let signal = stop.clone().cancelled_owned();
-        let task = tokio::spawn(app.serve(listener, signal));
-        Ok(Running { addr, stop, task })
+        let task = tokio::spawn(app.serve(listener, ops, signal));
+        Ok(Running {
+            addr,
+            ops_addr,
+            stop,
+            task,
+        })
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use central::{
     App,
+    auth::generate_secret,
     config::{Cli, Command, Secret, SeedArgs, ServeArgs},
     seed,
 };
@@ -37,27 +38,46 @@ async fn main() -> ExitCode {
 async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let database = args.config.database_path();
     let synchronous = args.config.synchronous;
-    if args.demo && args.config.admin_api_keys.is_empty() {
-        args.config
-            .admin_api_keys
-            .push(Secret::new(seed::DEMO_ADMIN_KEY));
+    let ops_listen = args.config.ops_listen;
+    // Connections are bounded below the open-file limit: raise the soft
+    // limit to what the system allows first.
+    if let Err(error) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!(%error, "could not raise the open-file limit");
     }
-    let admin_key = args.demo.then(|| args.config.admin_api_keys[0].clone());
+    args.config.demo = args.demo;
+    // A demo gets an admin key of its own, made now and shown once: a
+    // well-known one would open every demo that is left running.
+    let demo_key = (args.demo && args.config.admin_api_keys.is_empty()).then(|| {
+        let key = Secret::new(generate_secret());
+        args.config.admin_api_keys.push(key.clone());
+        key
+    });
     let app = App::open(args.config).await?;
     if args.demo {
         let seeded = seed::demo(&app.state().ledger).await?;
         tracing::info!(?seeded, "demo data loaded");
-        print_demo_credentials(admin_key.as_ref());
+        print_demo_credentials(demo_key.as_ref());
     }
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
+    let ops = match ops_listen {
+        Some(ops) => {
+            let listener = TcpListener::bind(ops)
+                .await
+                .with_context(|| format!("binding the operations listener {ops}"))?;
+            tracing::info!(addr = %listener.local_addr()?, "operations listening");
+            Some(listener)
+        }
+        None => None,
+    };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %database.display(), ?synchronous, "listening");
-    app.serve(listener, shutdown_signal()).await
+    app.serve(listener, ops, shutdown_signal()).await
 }
 
-async fn seed(args: SeedArgs) -> anyhow::Result<()> {
+async fn seed(mut args: SeedArgs) -> anyhow::Result<()> {
+    args.config.demo = true;
     let app = App::open(args.config).await?;
     let seeded = seed::demo(&app.state().ledger).await;
     app.close().await;
@@ -78,10 +98,9 @@ fn print_demo_credentials(admin_key: Option<&Secret>) {
         );
     }
     match admin_key {
-        Some(key) => eprintln!("  admin: X-API-Key: {}\n", key.expose()),
+        Some(key) => eprintln!("  admin: X-API-Key: {} (made for this run)\n", key.expose()),
         None => eprintln!(
-            "  admin: the key given with --admin-api-key (serve --demo adds '{}' if none)\n",
-            seed::DEMO_ADMIN_KEY
+            "  admin: the key given with --admin-api-key (serve --demo makes one if none)\n"
         ),
     }
 }

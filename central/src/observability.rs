@@ -40,6 +40,9 @@ pub const LONG_POLLS: &str = "stockline_long_polls_active";
 pub const HEAD_OFFSET: &str = "stockline_head_offset";
 pub const STORE_LAG: &str = "stockline_replication_lag_events";
 pub const RATE_LIMITED: &str = "stockline_rate_limited_total";
+pub const CONNECTIONS_OPEN: &str = "stockline_connections_open";
+pub const CONNECTIONS_REFUSED: &str = "stockline_connections_refused_total";
+pub const SNAPSHOTS_ACTIVE: &str = "stockline_snapshots_active";
 
 /// The process-wide recorder; installed once however many apps run (tests).
 pub fn metrics() -> &'static PrometheusHandle {
@@ -97,6 +100,12 @@ fn describe() {
         "Events a store's replica is behind the head, by store"
     );
     describe_counter!(RATE_LIMITED, "Requests refused by rate limiting");
+    describe_gauge!(CONNECTIONS_OPEN, "Client connections open now");
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Connections closed at once: the server's or the address's cap was reached"
+    );
+    describe_gauge!(SNAPSHOTS_ACTIVE, "Snapshots being streamed now");
     // Counters alerts divide by exist from the start, at zero.
     for result in ["applied", "insufficient_stock", "version_conflict"] {
         metrics::counter!(ADJUSTMENTS, "result" => result).increment(0);
@@ -105,6 +114,11 @@ fn describe() {
     metrics::counter!(DISCREPANCIES).increment(0);
     metrics::counter!(RATE_LIMITED).increment(0);
     metrics::gauge!(LONG_POLLS).set(0.0);
+    metrics::gauge!(CONNECTIONS_OPEN).set(0.0);
+    metrics::gauge!(SNAPSHOTS_ACTIVE).set(0.0);
+    for reason in ["server", "address"] {
+        metrics::counter!(CONNECTIONS_REFUSED, "reason" => reason).increment(0);
+    }
 }
 
 /// Counts an adjustment's outcome.
@@ -235,8 +249,25 @@ where
     }
 }
 
-/// The handles of one route's series, by method and status.
-type RouteSeries = Vec<(Method, StatusCode, Counter, Histogram)>;
+/// The method as a label: one of a closed set. Any other method a client
+/// makes up is `other`, so a caller cannot mint series (each kept forever).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// One route's series, by method label and status. Every part of a key
+/// comes from a closed set: the route templates central has (or
+/// `unmatched`), [`method_label`], and the statuses central answers with.
+type RouteSeries = HashMap<(&'static str, u16), (Counter, Histogram)>;
 
 /// The request counter and latency histogram of a (route, method, status),
 /// registered on first use and kept: building the labelled key and looking
@@ -244,32 +275,29 @@ type RouteSeries = Vec<(Method, StatusCode, Counter, Histogram)>;
 fn http_series(route: &str, method: &Method, status: StatusCode) -> (Counter, Histogram) {
     static SERIES: OnceLock<RwLock<HashMap<Box<str>, RouteSeries>>> = OnceLock::new();
     let series = SERIES.get_or_init(RwLock::default);
-    let find = |known: &RouteSeries| {
-        known
-            .iter()
-            .find(|(m, s, ..)| m == method && *s == status)
-            .map(|(.., c, h)| (c.clone(), h.clone()))
-    };
+    let key = (method_label(method), status.as_u16());
     {
         let map = series.read().unwrap_or_else(PoisonError::into_inner);
-        if let Some(found) = map.get(route).and_then(find) {
-            return found;
+        if let Some(found) = map.get(route).and_then(|known| known.get(&key)) {
+            return found.clone();
         }
     }
     let mut map = series.write().unwrap_or_else(PoisonError::into_inner);
-    let known = map.entry(route.into()).or_default();
-    if let Some(found) = find(known) {
-        return found;
-    }
-    let labels = [
-        ("route", route.to_owned()),
-        ("method", method.to_string()),
-        ("status", status.as_u16().to_string()),
-    ];
-    let counter = metrics::counter!(HTTP_REQUESTS, &labels);
-    let histogram = metrics::histogram!(HTTP_DURATION, &labels);
-    known.push((method.clone(), status, counter.clone(), histogram.clone()));
-    (counter, histogram)
+    map.entry(route.into())
+        .or_default()
+        .entry(key)
+        .or_insert_with(|| {
+            let labels = [
+                ("route", route.to_owned()),
+                ("method", key.0.to_owned()),
+                ("status", key.1.to_string()),
+            ];
+            (
+                metrics::counter!(HTTP_REQUESTS, &labels),
+                metrics::histogram!(HTTP_DURATION, &labels),
+            )
+        })
+        .clone()
 }
 
 /// Per route: copies the route template the router matched onto the
@@ -350,12 +378,25 @@ pub fn request_span(request: &axum::http::Request<axum::body::Body>) -> Span {
     tracing::info_span!(
         "request",
         request_id = %id,
-        method = %request.method(),
-        path = %request.uri().path(),
+        method = method_label(request.method()),
+        path = %bounded(request.uri().path(), 256),
         principal = principal.map(tracing::field::display),
         store_id = tracing::field::Empty,
         sku = tracing::field::Empty,
     )
+}
+
+/// At most `max` bytes of `text` (on a character boundary): a client's
+/// path goes into every log line of its request.
+fn bounded(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Records the store and sku a request is about on its span, in one

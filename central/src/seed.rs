@@ -6,8 +6,8 @@ use tokio::task::JoinSet;
 use shared::{NewProduct, NewStore, SetStockRequest};
 
 use crate::{
-    auth::hash_secret,
-    ledger::{Ledger, Refusal},
+    auth::{hash_chosen, verify_secret},
+    ledger::{Ledger, Refusal, read},
 };
 
 /// The demo stores' secrets: fixed, so the POS page can offer them. A real
@@ -15,9 +15,6 @@ use crate::{
 pub fn demo_secret(store_id: &str) -> String {
     format!("demo-secret-{store_id}")
 }
-
-/// The admin key `serve --demo` adds when none is configured.
-pub const DEMO_ADMIN_KEY: &str = "demo-admin-key";
 
 pub const DEMO_STORES: [(&str, &str); 3] = [
     ("store-001", "Downtown"),
@@ -68,6 +65,32 @@ const NOUNS: [&str; 25] = [
     "Cocoa",
 ];
 
+/// Refuses to serve a demo database as if it were a real one: its stores
+/// take the published demo secrets. `marked` is the database's demo mark;
+/// a database seeded before the mark existed is recognised by a demo
+/// store that still takes its demo secret.
+pub async fn refuse_demo_data(pool: &sqlx::SqlitePool, marked: bool) -> anyhow::Result<()> {
+    let mut open = marked;
+    for (store_id, _) in DEMO_STORES {
+        if open {
+            break;
+        }
+        let Some(credentials) = read::store_credentials(pool, store_id).await? else {
+            continue;
+        };
+        let secret = demo_secret(store_id);
+        let hash = credentials.secret_hash;
+        open = tokio::task::spawn_blocking(move || verify_secret(&secret, Some(&hash))).await?;
+    }
+    anyhow::ensure!(
+        !open,
+        "this database holds demo data: its stores take the published demo secrets \
+         (demo-secret-<store id>). Start with --demo to run it as a demo, or point \
+         --data-dir at a fresh directory for real use"
+    );
+    Ok(())
+}
+
 /// What seeding did.
 #[derive(Debug, Default)]
 pub struct Seeded {
@@ -86,7 +109,7 @@ pub async fn demo(ledger: &Ledger) -> anyhow::Result<Seeded> {
             client_secret: None,
         };
         let secret = demo_secret(store_id);
-        let hash = tokio::task::spawn_blocking(move || hash_secret(&secret)).await??;
+        let hash = tokio::task::spawn_blocking(move || hash_chosen(&secret)).await??;
         match ledger.create_store(new, hash).await? {
             Ok(_) => seeded.stores += 1,
             Err(Refusal::StoreExists { .. }) => {}

@@ -18,7 +18,7 @@ use tokio::{
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_central");
-const ADMIN_KEY: &str = "process-test-admin-key";
+const ADMIN_KEY: &str = "process-test-admin-key-0123456789abcdef";
 
 fn admin_client() -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
@@ -50,7 +50,8 @@ async fn serve(dir: &std::path::Path) -> (Child, SocketAddr) {
             "--admin-api-key",
             ADMIN_KEY,
         ])
-        .args(["--rate-limit", "false"])
+        // The database was seeded with the demo: only a demo serves it.
+        .args(["--rate-limit", "false", "--demo"])
         .arg("--data-dir")
         .arg(dir)
         .env("RUST_LOG", "info")
@@ -195,4 +196,99 @@ async fn sigkill_loses_no_acknowledged_write_and_retries_apply_once() {
         from = page["next_offset"].as_u64().unwrap();
     }
     assert_eq!(expected - 1, from);
+}
+
+/// A database seeded with the demo holds stores whose secrets are
+/// published: started without `--demo` it is refused, with the reason, and
+/// central exits with an error instead of serving it.
+#[tokio::test]
+async fn a_demo_database_is_refused_without_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path()).await;
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-api-key",
+            ADMIN_KEY,
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .await
+        .expect("run central");
+    assert!(!out.status.success(), "central refused to serve");
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("demo data"), "says why: {log}");
+    assert!(!log.contains("\"listening\""), "{log}");
+}
+
+/// `STOCKLINE_DEMO` is not read at all: only the `--demo` flag makes a
+/// demo, so a variable left in an environment cannot open one.
+#[tokio::test]
+async fn the_demo_is_a_flag_never_a_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("STOCKLINE_DEMO", "yes")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn central");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let listening = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            assert!(!line.contains("demo data loaded"), "{line}");
+            if line.contains("\"listening\"") {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap();
+    assert!(listening);
+    child.kill().await.unwrap();
+    let stderr = child.wait_with_output().await.unwrap().stderr;
+    let stderr = String::from_utf8_lossy(&stderr);
+    assert!(!stderr.contains("Demo credentials"), "{stderr}");
+}
+
+/// `serve --demo` makes an admin key for the run (at least 32 characters,
+/// shown on stderr once) instead of a well-known one.
+#[tokio::test]
+async fn a_demo_gets_an_admin_key_of_its_own() {
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn central");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let key = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(rest) = line.trim().strip_prefix("admin: X-API-Key: ") {
+                    return rest.split_whitespace().next().unwrap().to_owned();
+                }
+            }
+            panic!("no admin key shown");
+        })
+        .await
+        .unwrap();
+        assert!(key.len() >= 32, "{key}");
+        keys.push(key);
+        child.kill().await.unwrap();
+    }
+    assert_ne!(keys[0], keys[1], "each run its own");
+    assert!(!keys.contains(&"demo-admin-key".to_owned()));
 }

@@ -100,6 +100,7 @@ error_codes! {
     ValidationFailed => "validation_failed", "Some fields are invalid";
     UnsupportedMediaType => "unsupported_media_type", "Expected Content-Type: application/json";
     PayloadTooLarge => "payload_too_large", "The body is too large";
+    RequestTimeout => "request_timeout", "The request did not arrive in time";
     InvalidQuery => "invalid_query", "Invalid query parameters";
     InvalidPath => "invalid_path", "Invalid path parameters";
     RouteNotFound => "route_not_found", "No such route";
@@ -116,6 +117,7 @@ error_codes! {
     StoreExists => "store_exists", "A store with this id exists";
     VersionConflict => "version_conflict", "The version moved";
     InsufficientStock => "insufficient_stock", "Not enough stock";
+    LevelOutOfRange => "level_out_of_range", "The level would leave the range a level may hold";
     OffsetGone => "offset_gone", "The offset is older than the retained change log; re-bootstrap from a snapshot";
     Unauthorized => "unauthorized", "Authentication required";
     InvalidCredentials => "invalid_credentials", "Unknown client id or wrong secret";

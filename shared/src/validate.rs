@@ -9,6 +9,25 @@ pub const MAX_REASON_LEN: usize = 200;
 pub const MAX_KEY_LEN: usize = 128;
 /// Bound on a single delta or count, far from i64 overflow when summed.
 pub const MAX_QUANTITY: i64 = 1_000_000_000;
+/// Bound on a level itself: a million times the largest single delta. A
+/// write that would take a level past it (in either direction) is refused,
+/// so no sum over levels of a chain can wrap an `i64`.
+pub const MAX_LEVEL: i64 = 1_000_000_000_000_000;
+
+/// Whether a delta is one the API takes: non-zero and within
+/// ±[`MAX_QUANTITY`]. Written as a range test, not with `abs()`:
+/// `i64::MIN.abs()` overflows (a panic in debug, `i64::MIN` in release,
+/// which once let a delta of `i64::MIN` through).
+pub fn delta_in_range(delta: i64) -> bool {
+    delta != 0 && (-MAX_QUANTITY..=MAX_QUANTITY).contains(&delta)
+}
+
+/// A level after `delta`, or `None` if it would leave ±[`MAX_LEVEL`].
+pub fn level_after(available: i64, delta: i64) -> Option<i64> {
+    available
+        .checked_add(delta)
+        .filter(|next| (-MAX_LEVEL..=MAX_LEVEL).contains(next))
+}
 
 /// Skus and store ids: 1–64 of `A-Z a-z 0-9 . _ -`, so they are safe in paths.
 pub fn identifier(field: &str, value: &str, errors: &mut Vec<FieldError>) {
@@ -56,7 +75,7 @@ fn reason(field: &str, value: Option<&str>, errors: &mut Vec<FieldError>) {
 
 pub fn adjust(prefix: &str, req: &AdjustRequest, errors: &mut Vec<FieldError>) {
     identifier(&format!("{prefix}sku"), &req.sku, errors);
-    if req.delta == 0 || req.delta.abs() > MAX_QUANTITY {
+    if !delta_in_range(req.delta) {
         errors.push(FieldError::new(
             format!("{prefix}delta"),
             format!("must be non-zero and within ±{MAX_QUANTITY}"),
@@ -157,6 +176,27 @@ mod tests {
         let mut e = Vec::new();
         adjust("", &req, &mut e);
         assert!(e.is_empty());
+    }
+
+    #[test]
+    fn the_extreme_deltas_are_refused() {
+        for delta in [
+            i64::MIN,
+            i64::MIN + 1,
+            -MAX_QUANTITY - 1,
+            0,
+            MAX_QUANTITY + 1,
+            i64::MAX,
+        ] {
+            assert!(!delta_in_range(delta), "{delta}");
+        }
+        for delta in [-MAX_QUANTITY, -1, 1, MAX_QUANTITY] {
+            assert!(delta_in_range(delta), "{delta}");
+        }
+        assert_eq!(level_after(MAX_LEVEL, 1), None);
+        assert_eq!(level_after(-MAX_LEVEL, -1), None);
+        assert_eq!(level_after(i64::MAX, 1), None);
+        assert_eq!(level_after(5, -7), Some(-2));
     }
 
     #[test]

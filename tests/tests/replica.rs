@@ -101,9 +101,12 @@ async fn a_follower_converges_through_traffic_and_pruning() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::with_data_dir(dir.path());
     config.event_retention_count = 40;
-    config.admin_api_keys = vec![Secret::new("e2e-admin-key")];
+    config.admin_api_keys = vec![Secret::new("e2e-admin-key-0123456789abcdef0123456789")];
     let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("x-api-key", "e2e-admin-key".parse().unwrap());
+    headers.insert(
+        "x-api-key",
+        "e2e-admin-key-0123456789abcdef0123456789".parse().unwrap(),
+    );
     let central = Central {
         server: Running::start(config).await.unwrap(),
         client: reqwest::Client::builder()

@@ -117,7 +117,7 @@ fn browser_tests(tally: &mut Tally) -> anyhow::Result<()> {
     step("starting central for the browser tests (fresh database, CORS open)");
     sh("cargo", &["build", "-p", "central"])?;
     let data = env::temp_dir().join(format!("stockline-browser-tests-{}", std::process::id()));
-    let key = format!("browser-tests-{}", std::process::id());
+    let key = format!("browser-tests-admin-key-{:020}", std::process::id());
     let (mut central, addr) = start_central("debug", &data, &key)?;
     let result = (|| {
         let chaos = chaos::start(addr.parse()?)?;
@@ -296,7 +296,7 @@ fn bench_node() -> anyhow::Result<()> {
         &["build", "--release", "-p", "central", "-p", "bench"],
     )?;
     let data = env::temp_dir().join(format!("stockline-node-bench-{}", std::process::id()));
-    let key = format!("node-bench-{}", std::process::id());
+    let key = format!("node-bench-admin-key-{:020}", std::process::id());
     let (mut central, addr) = start_central("release", &data, &key)?;
     let result = (|| {
         let url = format!("http://{addr}");

@@ -17,12 +17,12 @@ use axum::{
 use shared::ErrorCode;
 use tower::{Layer, Service};
 
-use super::{Auth, Principal, Refused, unauthorized};
-use crate::error::AppError;
+use super::{Auth, Principal, Refused, StrikeKey, has_credentials, unauthorized};
+use crate::{error::AppError, http::client_ip::client_ip};
 
 /// Identifies the caller once, up front: the [`Principal`], or why its
 /// credentials are refused ([`Refused`]), goes into the request's
-/// extensions. It runs before the request span is made, so the span starts
+/// extensions. A guess counts as a strike against the client's address. It runs before the request span is made, so the span starts
 /// with the principal; [`AdmitLayer`], inside the span, answers refusals.
 #[derive(Clone)]
 pub struct IdentifyLayer(pub Arc<Auth>);
@@ -54,10 +54,24 @@ impl<S: Service<Request>> Service<Request> for Identify<S> {
     }
 
     fn call(&mut self, mut request: Request) -> S::Future {
-        match self.auth.principal(request.headers()) {
-            Ok(principal) => request.extensions_mut().insert(principal).map(drop),
-            Err(refused) => request.extensions_mut().insert(refused).map(drop),
-        };
+        if has_credentials(request.headers()) {
+            let address = StrikeKey::Address(client_ip(request.extensions()).bucket());
+            // A blocked address's credentials are not even looked at: a
+            // right guess is refused like a wrong one.
+            let identified = match self.auth.strikes.blocked(&address) {
+                Some(wait) => Err(Refused::blocked(wait)),
+                None => self.auth.principal(request.headers()),
+            };
+            match identified {
+                Ok(principal) => request.extensions_mut().insert(principal).map(drop),
+                Err(refused) => {
+                    if refused.is_guess() {
+                        self.auth.strikes.strike(address);
+                    }
+                    request.extensions_mut().insert(refused).map(drop)
+                }
+            };
+        }
         self.inner.call(request)
     }
 }
@@ -102,7 +116,11 @@ pub struct Admit;
 
 impl Rule for Admit {
     fn check(&self, request: &Request) -> Option<AppError> {
-        request.extensions().get::<Refused>().map(|r| (*r).into())
+        request
+            .extensions()
+            .get::<Refused>()
+            .cloned()
+            .map(Into::into)
     }
 }
 

@@ -15,7 +15,7 @@ use shared::{
 use super::extract::{Json, Path};
 use crate::{
     AppState,
-    auth::{generate_secret, hash_secret},
+    auth::{generate_secret, hash_generated},
     error::AppError,
     ledger::{PrunePolicy, PruneReport, read},
 };
@@ -99,14 +99,6 @@ pub async fn delete_product(
     Ok(Json(state.ledger.delete_product(sku).await??))
 }
 
-/// Hashes a secret off the async workers (argon2 is slow on purpose).
-async fn hashed(secret: String) -> Result<String, AppError> {
-    tokio::task::spawn_blocking(move || hash_secret(&secret))
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?
-        .map_err(AppError::Internal)
-}
-
 /// Register a store. The answer holds its client secret: the only time
 /// central shows it (it keeps a salted hash).
 #[utoipa::path(post, path = "/v1/admin/stores", tag = "admin",
@@ -123,8 +115,19 @@ pub async fn create_store(
     let mut errors = Vec::new();
     validate::new_store(&new, &mut errors);
     AppError::check_fields(errors)?;
-    let secret = new.client_secret.take().unwrap_or_else(generate_secret);
-    let hash = hashed(secret.clone()).await?;
+    // A secret central makes has 256 random bits and a fast hash is enough;
+    // one an operator chose may be guessable and gets argon2.
+    let (secret, hash) = match new.client_secret.take() {
+        Some(chosen) => {
+            let hash = state.auth.hashing.hash_chosen(chosen.clone()).await?;
+            (chosen, hash)
+        }
+        None => {
+            let secret = generate_secret();
+            let hash = hash_generated(&secret);
+            (secret, hash)
+        }
+    };
     let store = state.ledger.create_store(new, hash).await??;
     Ok((
         StatusCode::CREATED,
@@ -196,7 +199,7 @@ pub async fn rotate_secret(
     Path(store_id): Path<String>,
 ) -> Result<Json<StoreCredentials>, AppError> {
     let secret = generate_secret();
-    let hash = hashed(secret.clone()).await?;
+    let hash = hash_generated(&secret);
     let store = state.ledger.rotate_secret(store_id, hash).await??;
     Ok(Json(StoreCredentials {
         client_id: store.store_id.clone(),

@@ -3,8 +3,13 @@
 use axum::{Router, extract::State, http::StatusCode, routing::post};
 use shared::{ErrorCode, Problem, TokenRequest, TokenResponse};
 
-use super::extract::Json;
-use crate::{AppState, auth::verify_secret, error::AppError};
+use super::{client_ip::ClientIp, extract::Json};
+use crate::{
+    AppState,
+    auth::{Refused, StrikeKey},
+    error::AppError,
+    ledger::read,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/auth/token", post(token))
@@ -23,7 +28,9 @@ fn bad_credentials(detail: &str) -> AppError {
 /// A store sends `client_id` (its store id) and `client_secret`; an admin
 /// sends `api_key`. Tokens last `expires_in` seconds: to refresh, sign in
 /// again before then. Rotating a store's secret or deactivating the store
-/// revokes its tokens.
+/// revokes its tokens; removing an API key from the configuration revokes
+/// the admin tokens it gave. Failed sign-ins count against the address and
+/// the client id: too many in a window answer 429 until it ends.
 #[utoipa::path(post, path = "/v1/auth/token", tag = "auth",
     security(()),
     request_body = TokenRequest,
@@ -34,41 +41,51 @@ fn bad_credentials(detail: &str) -> AppError {
     ))]
 pub async fn token(
     State(state): State<AppState>,
+    client: ClientIp,
     Json(request): Json<TokenRequest>,
 ) -> Result<Json<TokenResponse>, AppError> {
+    let strikes = &state.auth.strikes;
+    let address = StrikeKey::Address(client.bucket());
+    if let Some(wait) = strikes.blocked(&address) {
+        return Err(Refused::blocked(wait).into());
+    }
     match request {
         TokenRequest::Admin { api_key } => {
-            let subject = state.auth.admin_for_key(&api_key).ok_or_else(|| {
-                AppError::invalid(
-                    StatusCode::UNAUTHORIZED,
-                    ErrorCode::InvalidApiKey,
-                    "unknown API key",
-                )
-            })?;
-            Ok(Json(state.auth.issue_admin(subject.to_string())?))
+            let issued = state.auth.issue_admin(&api_key);
+            if issued.is_err() {
+                strikes.strike(address);
+            }
+            Ok(Json(issued?))
         }
         TokenRequest::Store {
             client_id,
             client_secret,
         } => {
-            let row: Option<(String, bool, i64)> = sqlx::query_as(
-                "SELECT secret_hash, active, credential_generation FROM stores WHERE store_id = ?",
-            )
-            .bind(&client_id)
-            .fetch_optional(&state.read)
-            .await?;
-            let hash = row.as_ref().map(|(hash, ..)| hash.clone());
-            // Argon2 is slow on purpose: keep it off the async workers.
-            let valid =
-                tokio::task::spawn_blocking(move || verify_secret(&client_secret, hash.as_deref()))
-                    .await
-                    .map_err(|e| AppError::Internal(e.into()))?;
-            match row {
-                Some((_, true, generation)) if valid => {
-                    Ok(Json(state.auth.issue_store(&client_id, generation as u64)?))
+            let credentials = read::store_credentials(&state.read, &client_id).await?;
+            // Only known ids are budgeted by id: unknown ones would let a
+            // caller grow the table at will; their strikes go to the address.
+            let known = credentials
+                .as_ref()
+                .map(|_| StrikeKey::Client(client_id.clone()));
+            if let Some(client) = &known {
+                if let Some(wait) = strikes.blocked(client) {
+                    return Err(Refused::blocked(wait).into());
                 }
-                Some((_, false, _)) if valid => Err(bad_credentials("the store is deactivated")),
-                _ => Err(bad_credentials("unknown client id or wrong secret")),
+                state.limits.sign_in(&client_id)?;
+            }
+            let hash = credentials.as_ref().map(|c| c.secret_hash.clone());
+            let valid = state.auth.hashing.verify(client_secret, hash).await?;
+            if !valid {
+                strikes.strike(address);
+                if let Some(client) = known {
+                    strikes.strike(client);
+                }
+                return Err(bad_credentials("unknown client id or wrong secret"));
+            }
+            match credentials {
+                Some(c) if c.active => Ok(Json(state.auth.issue_store(&client_id, c.generation)?)),
+                Some(_) => Err(bad_credentials("the store is deactivated")),
+                None => Err(bad_credentials("unknown client id or wrong secret")),
             }
         }
     }

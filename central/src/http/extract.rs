@@ -3,7 +3,7 @@
 
 use axum::{
     extract::{
-        FromRequest, FromRequestParts,
+        FromRequest, FromRequestParts, Request,
         rejection::{JsonRejection, PathRejection, QueryRejection},
     },
     http::{StatusCode, request::Parts},
@@ -12,11 +12,28 @@ use axum::{
 use serde::Deserialize;
 use shared::{ErrorCode, IDEMPOTENCY_KEY_HEADER, validate};
 
-use crate::error::AppError;
+use crate::{AppState, error::AppError};
 
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(AppError))]
+/// A JSON body, read within `--body-timeout-secs` in all (a body that
+/// trickles in a byte at a time is cut at the deadline: 408).
 pub struct Json<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for Json<T> {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, AppError> {
+        let deadline = state.config.body_timeout();
+        match tokio::time::timeout(deadline, axum::Json::<T>::from_request(request, state)).await {
+            Ok(Ok(axum::Json(value))) => Ok(Json(value)),
+            Ok(Err(rejection)) => Err(rejection.into()),
+            Err(_) => Err(AppError::invalid(
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorCode::RequestTimeout,
+                format!("the body did not arrive within {} s", deadline.as_secs()),
+            )),
+        }
+    }
+}
 
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {

@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod catalog;
+pub mod client_ip;
 mod docs;
 pub mod extract;
 mod health;
@@ -18,7 +19,7 @@ use std::{any::Any, convert::Infallible};
 use axum::{
     Router,
     extract::{DefaultBodyLimit, Request, State},
-    http::{HeaderName, StatusCode, header},
+    http::{HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -33,8 +34,10 @@ use tower_http::{
 use tracing::Level;
 
 pub use docs::ApiDoc;
-pub use serve::serve;
+pub use serve::{ServeOptions, serve};
 pub use stock::REPLAYED_HEADER;
+
+use client_ip::ClientIpLayer;
 
 use crate::{
     AppState,
@@ -55,11 +58,11 @@ pub fn router(state: AppState) -> Router {
     let admin = limits.admin(admin::router().route_layer(RequireLayer::Admin));
     let v1 = limits.general(api.merge(admin).merge(auth::router()));
 
-    let router = Router::new()
-        .merge(v1)
-        .merge(health::router())
-        .merge(docs::router())
-        .route("/metrics", get(metrics));
+    let mut router = Router::new().merge(v1).merge(health::router());
+    // With an operations listener, what operators read lives there only.
+    if state.config.ops_listen.is_none() {
+        router = router.merge(operations(&state.config));
+    }
     // Anything else is the POS page's files when central serves them.
     let router = match &state.config.web_dir {
         Some(dir) => router.fallback_service(web::router(dir)),
@@ -71,10 +74,59 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// What operators read: metrics and the API docs (each can be off).
+fn operations(config: &crate::Config) -> Router<AppState> {
+    let mut router = Router::new();
+    if config.docs {
+        router = router.merge(docs::router());
+    }
+    if config.metrics {
+        router = router.route("/metrics", get(metrics));
+    }
+    router
+}
+
+/// The service of the operations listener (`--ops-listen`): metrics, the
+/// docs and the health checks, with the same request ids, metrics and
+/// panic guard as the API, and nothing else.
+pub fn ops_service(state: AppState) -> HttpService {
+    let router = operations(&state.config)
+        .merge(health::router())
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(observability::RouteLabelLayer)
+        .with_state(state);
+    let stack = ServiceBuilder::new()
+        .map_request(drop_unfit_request_id)
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(CatchPanicLayer::custom(panicked))
+        .layer(observability::HttpMetricsLayer)
+        .service(router)
+        .map_response(IntoResponse::into_response);
+    HttpService(BoxCloneSyncService::new(stack))
+}
+
+/// A client's request id goes into every log line: one longer than 64
+/// characters or not plain visible ASCII is replaced by one made here.
+fn drop_unfit_request_id(mut request: Request) -> Request {
+    let fit = |v: &HeaderValue| {
+        let b = v.as_bytes();
+        !b.is_empty() && b.len() <= 64 && b.iter().all(u8::is_ascii_graphic)
+    };
+    if request.headers().get(REQUEST_ID).is_some_and(|v| !fit(v)) {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
+}
+
+const REQUEST_ID: &str = "x-request-id";
+
 /// The service central serves: the routes inside the layers every request
-/// goes through, outermost first: request id, the caller's identity (for
-/// the span), span, CORS (when configured), panic guard, metrics, body
-/// limit, then refusal of bad credentials. Rate limits and routes use the
+/// goes through, outermost first: request id, the client's address, the
+/// caller's identity (for the span), span, CORS (when configured), panic
+/// guard, metrics, body size limit, then refusal of bad credentials. (A
+/// body's time limit is kept by the [`extract::Json`] that reads it.) Rate limits and routes use the
 /// principal.
 ///
 /// The layers wrap the router as a whole, not each route (`Router::layer`
@@ -83,8 +135,10 @@ pub fn router(state: AppState) -> Router {
 pub fn service(state: AppState) -> HttpService {
     let cors = (!state.config.cors_origins.is_empty()).then(|| cors(&state.config.cors_origins));
     let stack = ServiceBuilder::new()
+        .map_request(drop_unfit_request_id)
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(ClientIpLayer(state.proxies.clone()))
         .layer(IdentifyLayer(state.auth.clone()))
         .layer(
             TraceLayer::new_for_http()

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use axum::{Router, extract::State, http::StatusCode, routing::get};
+use axum::{Router, extract::State, http::StatusCode, response::Response, routing::get};
 use serde::Deserialize;
 use shared::{ChangesPage, ErrorCode, Problem, Snapshot};
 
@@ -28,20 +28,45 @@ pub struct SnapshotParams {
     pub store: Option<String>,
 }
 
-/// Catalogue, stores and levels, consistent at `offset`.
+/// Catalogue, stores and levels, consistent at `offset`, streamed.
+///
+/// A store gets its own levels (`store` may only name itself); an admin
+/// gets one store's, or every store's without `store`.
 #[utoipa::path(get, path = "/v1/replication/snapshot", tag = "replication",
     params(SnapshotParams),
     responses(
         (status = 200, body = Snapshot),
+        (status = 403, description = "`forbidden_store`: a store asked for another store's", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown store", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many snapshots at once; retry", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn snapshot(
     State(state): State<AppState>,
+    principal: Principal,
     Query(params): Query<SnapshotParams>,
-) -> Result<Json<Snapshot>, AppError> {
-    Ok(Json(
-        replication::snapshot(&state.read, params.store.as_deref()).await?,
-    ))
+) -> Result<Response, AppError> {
+    let store = scope(&principal, params.store)?;
+    replication::snapshot::stream(
+        &state.read,
+        &state.snapshots,
+        state.config.snapshot_timeout(),
+        store,
+    )
+    .await
+}
+
+/// The store a replication read is about: a store reads its own (and may
+/// name only itself), an admin whichever it names, or all.
+fn scope(principal: &Principal, asked: Option<String>) -> Result<Option<String>, AppError> {
+    match (principal.store_id(), asked) {
+        (Some(own), Some(asked)) => {
+            principal.may_read_store(&asked)?;
+            debug_assert_eq!(own, asked);
+            Ok(Some(asked))
+        }
+        (Some(own), None) => Ok(Some(own.to_owned())),
+        (None, asked) => Ok(asked),
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -58,7 +83,8 @@ pub struct ChangesParams {
     pub store: Option<String>,
 }
 
-/// Events after `from`, in offset order. Long-polls up to `wait` seconds when
+/// Events after `from`, in offset order. A store reads its own events and
+/// the catalogue's (`store` may only name itself). Long-polls up to `wait` seconds when
 /// there is nothing yet. 410 `offset_gone` when `from` was pruned: fetch a
 /// snapshot and continue from its offset.
 #[utoipa::path(get, path = "/v1/replication/changes", tag = "replication",
@@ -74,10 +100,7 @@ pub async fn changes(
     principal: Principal,
     Query(params): Query<ChangesParams>,
 ) -> Result<Json<replication::ChangesPage>, AppError> {
-    let store = principal
-        .store_id()
-        .or(params.store.as_deref())
-        .map(str::to_owned);
+    let store = scope(&principal, params.store)?;
     if let Some(store) = &store {
         observability::record_target(store, None);
     }
@@ -100,13 +123,13 @@ pub async fn changes(
         from: params.from,
         limit,
         wait: Duration::from_secs_f64(wait),
-        store: params.store,
+        store,
     };
     let page = replication::changes(&state, &query).await?;
     // A store's node tells central how far it has followed (recorded once
     // the store is known to exist).
-    if let Some(store) = store {
-        state.positions.record(&store, query.from);
+    if let Some(store) = &query.store {
+        state.positions.record(store, query.from);
     }
     Ok(Json(page))
 }

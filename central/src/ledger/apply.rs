@@ -3,7 +3,7 @@
 use rusqlite::params;
 use shared::{
     AdjustKind, AdjustRequest, AdjustResult, BatchAdjustRequest, Change, SetStockRequest,
-    SetStockResult, StockLevel,
+    SetStockResult, StockLevel, validate,
 };
 
 use super::{
@@ -22,7 +22,7 @@ pub(super) fn adjust(
     req: &AdjustRequest,
     fingerprint: &Fingerprint,
 ) -> anyhow::Result<Adjusted> {
-    match idempotency::lookup(tx, key, fingerprint)? {
+    match idempotency::lookup(tx, store_id, key, fingerprint)? {
         Some(Saved::Replay(outcome)) => Ok(Adjusted {
             outcome,
             replayed: true,
@@ -33,7 +33,7 @@ pub(super) fn adjust(
         }),
         None => {
             let outcome = decide(tx, store_id, key, req)?;
-            idempotency::save(tx, key, fingerprint, &outcome)?;
+            idempotency::save(tx, store_id, key, fingerprint, &outcome)?;
             Ok(Adjusted {
                 outcome,
                 replayed: false,
@@ -73,7 +73,12 @@ pub(super) fn batch(
     let mut known = Vec::with_capacity(req.items.len());
     for (item, fingerprint) in req.items.iter().zip(fingerprints) {
         let request = item.request();
-        known.push(idempotency::lookup(tx, &item.idempotency_key, fingerprint)?);
+        known.push(idempotency::lookup(
+            tx,
+            store_id,
+            &item.idempotency_key,
+            fingerprint,
+        )?);
         lines.push((item, request, fingerprint));
     }
     if known.iter().all(|k| matches!(k, Some(Saved::Replay(_)))) {
@@ -143,7 +148,7 @@ pub(super) fn batch(
     }
     tx.exec("RELEASE basket")?;
     for ((item, _, fingerprint), outcome) in lines.iter().zip(outcomes) {
-        idempotency::save(tx, &item.idempotency_key, fingerprint, &outcome)?;
+        idempotency::save(tx, store_id, &item.idempotency_key, fingerprint, &outcome)?;
         items.push((
             item.idempotency_key.clone(),
             Adjusted {
@@ -276,7 +281,14 @@ fn decide(
             expected,
         }));
     }
-    let available = level.available + req.delta;
+    // Checked: not even a recorded fact may take a level past the bound,
+    // so no level, and no sum of a chain's levels, can wrap.
+    let Some(available) = validate::level_after(level.available, req.delta) else {
+        return Ok(Err(Refusal::LevelOutOfRange {
+            current: level,
+            delta: req.delta,
+        }));
+    };
     // Only a decrement can be refused: a restock of a level that a recorded
     // fact took below zero moves it back towards zero and must pass.
     if guarded && req.delta < 0 && available < 0 {

@@ -277,8 +277,8 @@ pub(super) fn rotate_secret(
     Ok(Ok(store))
 }
 
-/// Most events one prune removes, so retention never holds the writer long;
-/// the next run takes the rest.
+/// Most events (and most keys) one prune removes, so retention never holds
+/// the writer long; retention runs again at once until it has caught up.
 const PRUNE_CHUNK: i64 = 50_000;
 
 pub(super) fn prune(tx: &mut Tx<'_, '_>, policy: PrunePolicy) -> anyhow::Result<PruneReport> {
@@ -308,13 +308,14 @@ pub(super) fn prune(tx: &mut Tx<'_, '_>, policy: PrunePolicy) -> anyhow::Result<
         tx.note_pruned(target as u64);
     }
     let keys_pruned = tx.conn.execute(
-        "DELETE FROM idempotency WHERE key IN
-         (SELECT key FROM idempotency WHERE created_at < ? LIMIT ?)",
+        "DELETE FROM idempotency WHERE (store_id, key) IN
+         (SELECT store_id, key FROM idempotency WHERE created_at < ? LIMIT ?)",
         [policy.keys_before_ms, PRUNE_CHUNK],
     )? as u64;
     Ok(PruneReport {
         events_pruned,
         keys_pruned,
         oldest_offset: target.max(pruned_through) as u64,
+        caught_up: events_pruned < PRUNE_CHUNK as u64 && keys_pruned < PRUNE_CHUNK as u64,
     })
 }

@@ -20,9 +20,12 @@ pub(super) fn fingerprint(store_id: &str, req: &AdjustRequest) -> anyhow::Result
     Ok(Sha256::digest(canonical).into())
 }
 
-pub(super) const LOOKUP: &str = "SELECT fingerprint, outcome FROM idempotency WHERE key = ?";
+/// Keys are the store's own: `(store_id, key)` is the primary key.
+pub(super) const LOOKUP: &str =
+    "SELECT fingerprint, outcome FROM idempotency WHERE store_id = ? AND key = ?";
 pub(super) const SAVE: &str =
-    "INSERT INTO idempotency (key, fingerprint, outcome, created_at) VALUES (?, ?, ?, ?)";
+    "INSERT INTO idempotency (store_id, key, fingerprint, outcome, created_at)
+     VALUES (?, ?, ?, ?, ?)";
 
 pub(super) enum Saved {
     /// Same key, same request: here is the answer it got.
@@ -33,6 +36,7 @@ pub(super) enum Saved {
 
 pub(super) fn lookup(
     tx: &Tx<'_, '_>,
+    store_id: &str,
     key: &str,
     fingerprint: &Fingerprint,
 ) -> anyhow::Result<Option<Saved>> {
@@ -40,7 +44,7 @@ pub(super) fn lookup(
         .prepared
         .lookup_key
         .borrow_mut()
-        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([store_id, key], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     Ok(match row {
         None => None,
@@ -51,11 +55,13 @@ pub(super) fn lookup(
 
 pub(super) fn save(
     tx: &Tx<'_, '_>,
+    store_id: &str,
     key: &str,
     fingerprint: &Fingerprint,
     outcome: &Outcome,
 ) -> anyhow::Result<()> {
     tx.prepared.save_key.borrow_mut().execute(params![
+        store_id,
         key,
         fingerprint.as_slice(),
         serde_json::to_string(outcome)?,

@@ -51,6 +51,8 @@ pub struct PruneReport {
     pub keys_pruned: u64,
     /// Requests for changes `from` below this get 410 Gone.
     pub oldest_offset: u64,
+    /// False when a chunk limit stopped this prune: there is more to do.
+    pub caught_up: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +75,9 @@ impl PrunePolicy {
 }
 
 type Reply<T> = oneshot::Sender<Result<T, WriteError>>;
+
+/// How long a write waits for room in the writer's queue.
+const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub(crate) enum Command {
     Adjust {
@@ -173,12 +178,16 @@ impl Ledger {
         self.tx.is_closed()
     }
 
+    /// Queues a command and waits for its answer. The queue is bounded,
+    /// and so is the wait for room in it: a writer that cannot keep up
+    /// refuses (503, retry with the same key) rather than hold every caller.
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, WriteError> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(make(reply))
+        let room = tokio::time::timeout(QUEUE_WAIT, self.tx.reserve())
             .await
+            .map_err(|_| WriteError::Overloaded)?
             .map_err(|_| WriteError::Closed)?;
+        room.send(make(reply));
         answer.await.map_err(|_| WriteError::Closed)?
     }
 

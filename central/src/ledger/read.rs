@@ -186,7 +186,9 @@ pub async fn availability(pool: &SqlitePool, sku: &str) -> Result<ProductAvailab
         .collect();
     Ok(ProductAvailability {
         product: row.into(),
-        total: stores.iter().map(|s| s.available).sum(),
+        // Levels are bounded, but a sum over many stores saturates rather
+        // than wrap, whatever the chain's size.
+        total: stores.iter().fold(0, |t, s| t.saturating_add(s.available)),
         stores,
     })
 }
@@ -197,4 +199,28 @@ pub async fn stores(pool: &SqlitePool) -> Result<Vec<Store>, AppError> {
             .fetch_all(pool)
             .await?;
     Ok(rows.into_iter().map(Store::from).collect())
+}
+
+/// What signing a store in is checked against.
+pub struct StoreSecret {
+    pub secret_hash: String,
+    pub active: bool,
+    pub generation: u64,
+}
+
+pub async fn store_credentials(
+    pool: &SqlitePool,
+    store_id: &str,
+) -> Result<Option<StoreSecret>, AppError> {
+    let row: Option<(String, bool, i64)> = sqlx::query_as(
+        "SELECT secret_hash, active, credential_generation FROM stores WHERE store_id = ?",
+    )
+    .bind(store_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(secret_hash, active, generation)| StoreSecret {
+        secret_hash,
+        active,
+        generation: generation as u64,
+    }))
 }

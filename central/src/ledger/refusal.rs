@@ -19,6 +19,8 @@ pub enum Refusal {
     StoreExists { store_id: String },
     #[error("{} available, cannot take {delta}", current.available)]
     InsufficientStock { current: StockLevel, delta: i64 },
+    #[error("{} available; {delta} would take the level past ±{}", current.available, shared::validate::MAX_LEVEL)]
+    LevelOutOfRange { current: StockLevel, delta: i64 },
     #[error("expected version {expected}, the level is at version {}", current.version)]
     VersionConflict { current: StockLevel, expected: u64 },
     #[error("expected version {expected}, the product is at version {}", current.version)]
@@ -34,6 +36,7 @@ impl Refusal {
     pub fn current_mut(&mut self) -> Option<&mut StockLevel> {
         match self {
             Refusal::InsufficientStock { current, .. }
+            | Refusal::LevelOutOfRange { current, .. }
             | Refusal::VersionConflict { current, .. } => Some(current),
             _ => None,
         }

@@ -21,11 +21,13 @@ use super::{
 };
 use crate::{auth::Access, observability, replication::tail};
 
-/// Why a write got no answer from the ledger. Both are worth a retry.
+/// Why a write got no answer from the ledger. Each is worth a retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum WriteError {
     #[error("the ledger is shutting down")]
     Closed,
+    #[error("the ledger's queue is full")]
+    Overloaded,
     #[error("the ledger could not commit the write")]
     Storage,
 }

@@ -3,13 +3,13 @@
 
 mod notify;
 mod positions;
+pub mod snapshot;
 pub mod tail;
 
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
-use shared::{Product, Snapshot, StockLevel, Store};
 use sqlx::{SqliteConnection, SqlitePool};
 use tokio::time::Instant;
 
@@ -17,15 +17,7 @@ pub use notify::{Notifier, Subscription};
 pub use positions::Positions;
 pub use tail::Tail;
 
-use crate::{
-    AppState,
-    error::AppError,
-    ledger::{
-        Refusal,
-        catalog::{PRODUCT_COLUMNS, ProductRow, StoreRow},
-        read::{LEVEL_COLUMNS, LevelRow},
-    },
-};
+use crate::{AppState, error::AppError, ledger::Refusal};
 
 async fn check_store(conn: &mut SqliteConnection, store_id: &str) -> Result<(), AppError> {
     let found: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM stores WHERE store_id = ?")
@@ -46,40 +38,6 @@ async fn positions(conn: &mut SqliteConnection) -> Result<(u64, u64), AppError> 
             .fetch_one(conn)
             .await?;
     Ok((head as u64, pruned as u64))
-}
-
-/// The catalogue, the stores and the levels (all, or one store's), read in
-/// one transaction: exactly central's state at `offset`.
-pub async fn snapshot(pool: &SqlitePool, store: Option<&str>) -> Result<Snapshot, AppError> {
-    let mut tx = pool.begin().await?;
-    let (offset, _) = positions(&mut tx).await?;
-    if let Some(store) = store {
-        check_store(&mut tx, store).await?;
-    }
-    let products: Vec<ProductRow> = sqlx::query_as(&format!(
-        "SELECT {PRODUCT_COLUMNS} FROM products ORDER BY sku"
-    ))
-    .fetch_all(&mut *tx)
-    .await?;
-    let levels: Vec<LevelRow> = sqlx::query_as(&format!(
-        "SELECT {LEVEL_COLUMNS} FROM stock_levels
-         WHERE ?1 IS NULL OR store_id = ?1 ORDER BY store_id, sku"
-    ))
-    .bind(store)
-    .fetch_all(&mut *tx)
-    .await?;
-    let stores: Vec<StoreRow> =
-        sqlx::query_as("SELECT store_id, name, active, created_at FROM stores ORDER BY store_id")
-            .fetch_all(&mut *tx)
-            .await?;
-    tx.commit().await?;
-    Ok(Snapshot {
-        offset,
-        store_id: store.map(str::to_owned),
-        stores: stores.into_iter().map(Store::from).collect(),
-        products: products.into_iter().map(Product::from).collect(),
-        levels: levels.into_iter().map(StockLevel::from).collect(),
-    })
 }
 
 #[derive(Debug, Clone)]

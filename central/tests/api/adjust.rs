@@ -194,12 +194,47 @@ async fn same_key_with_another_payload_is_refused() {
         let r = app.adjust("s1", "k", &other).await;
         problem(r, 422, "idempotency_key_reused").await;
     }
-    // Another store with the same key is another request as well.
-    let r = app
-        .adjust("s2", "k", &json!({"sku": "A", "delta": -1}))
-        .await;
-    problem(r, 422, "idempotency_key_reused").await;
     assert_eq!(app.level("s1", "A").await.available, 9);
+}
+
+/// Keys belong to the store that made them: another store may use the
+/// same key for its own write (it is applied, not refused as a reuse), and
+/// learns nothing of the first store's write; each replays its own answer.
+#[tokio::test]
+async fn idempotency_keys_belong_to_their_store() {
+    let app = TestApp::spawn().await;
+    app.set_stock("s1", "A", 10).await;
+    app.set_stock("s2", "A", 10).await;
+    let s1 = app
+        .adjust("s1", "k", &json!({"sku": "A", "delta": -1}))
+        .await;
+    assert_eq!(s1.status(), 200);
+    let s1: shared::AdjustResult = s1.json().await.unwrap();
+    let s2 = app
+        .adjust("s2", "k", &json!({"sku": "A", "delta": -3}))
+        .await;
+    assert_eq!(s2.status(), 200, "not idempotency_key_reused");
+    assert!(s2.headers().get("idempotent-replayed").is_none());
+    let s2: shared::AdjustResult = s2.json().await.unwrap();
+    assert_eq!((s2.store_id.as_str(), s2.available), ("s2", 7));
+    for (store, body, answer) in [
+        ("s1", json!({"sku": "A", "delta": -1}), &s1),
+        ("s2", json!({"sku": "A", "delta": -3}), &s2),
+    ] {
+        let again = app.adjust(store, "k", &body).await;
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        assert_eq!(&again.json::<shared::AdjustResult>().await.unwrap(), answer);
+    }
+    // A batch line is the store's too.
+    let batch = json!({"items": [{"idempotency_key": "k", "sku": "B", "delta": 2}]});
+    let r = app.post("/v1/stores/s2/adjustments/batch", &batch).await;
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        body["results"][0]["problem"]["code"], "idempotency_key_reused",
+        "s2's own key"
+    );
+    assert_eq!(app.level("s1", "A").await.available, 9);
+    assert_eq!(app.level("s2", "A").await.available, 7);
 }
 
 #[tokio::test]

@@ -172,3 +172,70 @@ async fn query_parameters_out_of_range() {
         problem(app.get(query).await, 400, "invalid_query").await;
     }
 }
+
+/// Found by a fuzzer: `i64::MIN` once passed validation (its `abs()` wraps
+/// to itself in release) and was applied. Every extreme is refused, for
+/// every kind of write, and nothing moves.
+#[tokio::test]
+async fn extreme_deltas_are_refused_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let max = shared::validate::MAX_QUANTITY;
+    for delta in [i64::MIN, i64::MIN + 1, -max - 1, max + 1, i64::MAX] {
+        for kind in ["guarded", "recorded"] {
+            let body = json!({"sku": "A", "delta": delta, "kind": kind});
+            let p = problem(app.adjust("s1", "k", &body).await, 422, "validation_failed").await;
+            assert_eq!(p.errors[0].field, "delta", "{body}");
+            let batch = json!({"items": [{"idempotency_key": "b", "sku": "A", "delta": delta, "kind": kind}]});
+            let r = app.post("/v1/stores/s1/adjustments/batch", &batch).await;
+            problem(r, 422, "validation_failed").await;
+        }
+    }
+    for available in [i64::MIN, -1, max + 1, i64::MAX] {
+        let r = app
+            .client
+            .put(app.url("/v1/admin/stores/s1/stock/A"))
+            .json(&json!({"available": available}))
+            .send()
+            .await
+            .unwrap();
+        problem(r, 422, "validation_failed").await;
+    }
+    assert_eq!(app.level("s1", "A").await.version, 0, "nothing applied");
+    assert_eq!(app.head().await, 4, "no event beyond the set-up's");
+}
+
+/// A level at its bound (put there directly in the database: a million
+/// writes would take too long) refuses, even as a recorded fact, what would
+/// take it past; the answer carries the level, and nothing moves.
+#[tokio::test]
+async fn a_level_at_its_bound_refuses_what_would_pass_it() {
+    let mut app = TestApp::spawn().await;
+    app.set_stock("s1", "A", 1).await;
+    app.stop().await;
+    let bound = shared::validate::MAX_LEVEL;
+    let db = rusqlite::Connection::open(app.config.database_path()).unwrap();
+    db.execute(
+        "UPDATE stock_levels SET available = ?1 WHERE store_id = 's1' AND sku = 'A'",
+        [bound - 5],
+    )
+    .unwrap();
+    drop(db);
+    app.restart().await;
+    let before = app.level("s1", "A").await;
+    for kind in ["guarded", "recorded"] {
+        let body = json!({"sku": "A", "delta": 6, "kind": kind});
+        let p = problem(
+            app.adjust("s1", &format!("up-{kind}"), &body).await,
+            422,
+            "level_out_of_range",
+        )
+        .await;
+        assert_eq!(p.current.as_ref().map(|c| c.available), Some(bound - 5));
+    }
+    assert_eq!(app.level("s1", "A").await, before, "nothing applied");
+    let ok = app
+        .adjust("s1", "up-5", &json!({"sku": "A", "delta": 5}))
+        .await;
+    assert_eq!(ok.status(), 200, "up to the bound itself is fine");
+    assert_eq!(app.level("s1", "A").await.available, bound);
+}

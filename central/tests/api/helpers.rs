@@ -179,8 +179,8 @@ impl TestApp {
     }
 }
 
-pub const ADMIN_KEY: &str = "test-admin-key";
-pub const OTHER_ADMIN_KEY: &str = "test-admin-key-2";
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef0123";
+pub const OTHER_ADMIN_KEY: &str = "test-admin-key-2-0123456789abcdef01";
 pub const JWT_SECRET: &str = "test-jwt-secret-test-jwt-secret-0123456789";
 
 pub fn secret_of(store_id: &str) -> String {

@@ -16,7 +16,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-pub const ADMIN_KEY: &str = "pos-tests-admin-key";
+pub const ADMIN_KEY: &str = "pos-tests-admin-key-0123456789abcdef";
 pub const SECRET: &str = "pos-test-secret-0123456789";
 /// Long enough for a till to come back through its retry back-off.
 pub const PATIENCE: Duration = Duration::from_secs(60);
