@@ -119,6 +119,11 @@ pub struct Config {
     #[arg(long, env = "STOCKLINE_PRUNE_INTERVAL_SECS", default_value_t = 300)]
     pub prune_interval_secs: u64,
 
+    /// Most events, and most keys, one prune step removes; retention takes
+    /// step after step, letting writes in between, until it has caught up.
+    #[arg(long, env = "STOCKLINE_PRUNE_CHUNK", default_value_t = 50_000)]
+    pub prune_chunk: u64,
+
     /// HS256 signing secret for tokens (32+ characters). Without it, one is
     /// generated on first start and kept in the data directory.
     #[arg(long, env = "STOCKLINE_JWT_SECRET", hide_env_values = true)]

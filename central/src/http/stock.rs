@@ -66,6 +66,7 @@ pub async fn adjust(
     let mut errors = Vec::new();
     validate::adjust("", &req, &mut errors);
     AppError::check_fields(errors)?;
+    state.limits.write_items(&principal, 1)?;
     let adjusted = state.ledger.adjust(store_id, key, req).await?;
     observability::adjustment(&adjusted);
     Ok(adjusted_response(adjusted))
@@ -132,6 +133,8 @@ pub async fn batch(
         validate::adjust(&prefix, &item.request(), &mut errors);
     }
     AppError::check_fields(errors)?;
+    // Each line is a saved answer, refused or not: it costs one.
+    state.limits.write_items(&principal, req.items.len())?;
     let outcome = state.ledger.batch(store_id, req).await?;
     let results = outcome
         .items

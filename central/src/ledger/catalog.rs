@@ -277,11 +277,8 @@ pub(super) fn rotate_secret(
     Ok(Ok(store))
 }
 
-/// Most events (and most keys) one prune removes, so retention never holds
-/// the writer long; retention runs again at once until it has caught up.
-const PRUNE_CHUNK: i64 = 50_000;
-
 pub(super) fn prune(tx: &mut Tx<'_, '_>, policy: PrunePolicy) -> anyhow::Result<PruneReport> {
+    let chunk = i64::try_from(policy.chunk.max(1)).unwrap_or(i64::MAX);
     let (head, pruned_through): (i64, i64) = tx.conn.query_row(
         "SELECT head_offset, pruned_through FROM ledger_meta WHERE id = 1",
         [],
@@ -295,7 +292,7 @@ pub(super) fn prune(tx: &mut Tx<'_, '_>, policy: PrunePolicy) -> anyhow::Result<
     )?;
     let target = by_count
         .max(by_age.unwrap_or(0))
-        .min(pruned_through + PRUNE_CHUNK);
+        .min(pruned_through + chunk);
     let mut events_pruned = 0;
     if target > pruned_through {
         events_pruned = tx
@@ -310,12 +307,12 @@ pub(super) fn prune(tx: &mut Tx<'_, '_>, policy: PrunePolicy) -> anyhow::Result<
     let keys_pruned = tx.conn.execute(
         "DELETE FROM idempotency WHERE (store_id, key) IN
          (SELECT store_id, key FROM idempotency WHERE created_at < ? LIMIT ?)",
-        [policy.keys_before_ms, PRUNE_CHUNK],
+        [policy.keys_before_ms, chunk],
     )? as u64;
     Ok(PruneReport {
         events_pruned,
         keys_pruned,
         oldest_offset: target.max(pruned_through) as u64,
-        caught_up: events_pruned < PRUNE_CHUNK as u64 && keys_pruned < PRUNE_CHUNK as u64,
+        caught_up: events_pruned < chunk as u64 && keys_pruned < chunk as u64,
     })
 }

@@ -60,6 +60,9 @@ pub struct PrunePolicy {
     pub events_before_ms: i64,
     pub keep_events: u64,
     pub keys_before_ms: i64,
+    /// Most events, and most keys, one prune removes, so retention never
+    /// holds the writer long; it runs again at once until caught up.
+    pub chunk: u64,
 }
 
 impl PrunePolicy {
@@ -70,6 +73,7 @@ impl PrunePolicy {
             events_before_ms: now - config.event_retention().as_millis() as i64,
             keep_events: config.event_retention_count,
             keys_before_ms: now - config.idempotency_retention().as_millis() as i64,
+            chunk: config.prune_chunk,
         }
     }
 }

@@ -55,6 +55,13 @@ impl TestApp {
         self.server.as_ref().expect("server running").url(path)
     }
 
+    /// A URL on the operations listener (`config.ops_listen` set).
+    pub fn ops_url(&self, path: &str) -> String {
+        let server = self.server.as_ref().expect("server running");
+        let ops = server.ops_addr.expect("an operations listener");
+        format!("http://{ops}{path}")
+    }
+
     /// Graceful stop, then a new server on the same database.
     pub async fn restart(&mut self) {
         self.stop().await;

@@ -5,7 +5,7 @@ use std::{collections::BTreeSet, path::Path, time::Duration};
 
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, problem};
 
 /// Series names in a Prometheus text exposition.
 fn series(exposition: &str) -> BTreeSet<String> {
@@ -169,4 +169,59 @@ async fn dashboard_and_alerts_query_only_exported_metrics() {
             "{name} is queried but not exported"
         );
     }
+}
+
+/// `/docs` ran Swagger UI on the till's origin with no policy at all; it
+/// has one of its own now, with nothing inline.
+#[tokio::test]
+async fn the_docs_page_has_a_policy_of_its_own() {
+    let app = TestApp::spawn().await;
+    for path in ["/docs", "/docs/init.js", "/docs/swagger-ui-bundle.js"] {
+        let r = app.get(path).await;
+        assert_eq!(r.status(), 200, "{path}");
+        let policy = r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(policy.contains("script-src 'self'"), "{policy}");
+        assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+        assert!(!policy.contains("unsafe-eval"), "{policy}");
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    }
+    let page = app.get("/docs").await.text().await.unwrap();
+    assert!(!page.contains("<script>"), "no inline script: {page}");
+}
+
+/// In production the docs and the metrics can be turned off, or moved to
+/// an operations listener only the monitoring network reaches.
+#[tokio::test]
+async fn docs_and_metrics_can_be_off_or_elsewhere() {
+    let off = TestApp::spawn_with(|c| {
+        c.docs = false;
+        c.metrics = false;
+    })
+    .await;
+    for path in ["/docs", "/openapi.json", "/metrics"] {
+        problem(off.get(path).await, 404, "route_not_found").await;
+    }
+    assert_eq!(off.get("/healthz").await.status(), 200);
+
+    let moved = TestApp::spawn_with(|c| c.ops_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+    for path in ["/docs", "/openapi.json", "/metrics"] {
+        problem(moved.get(path).await, 404, "route_not_found").await;
+    }
+    let ops = moved.ops_url("/metrics");
+    let metrics = reqwest::get(ops).await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(
+        metrics
+            .text()
+            .await
+            .unwrap()
+            .contains("stockline_head_offset")
+    );
+    let docs = reqwest::get(moved.ops_url("/openapi.json")).await.unwrap();
+    assert_eq!(docs.status(), 200);
+    let api = reqwest::get(moved.ops_url("/v1/products")).await.unwrap();
+    problem(api, 404, "route_not_found").await;
 }

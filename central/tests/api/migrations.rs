@@ -1,0 +1,77 @@
+//! Upgrades of a database that holds data: what the old schema saved must
+//! mean the same after the migration.
+
+use serde_json::json;
+
+use crate::helpers::{TestApp, problem};
+
+/// Takes the database back to the schema before migration 0003 (keys were
+/// global then), as a central of that time left it.
+fn downgrade_to_global_keys(path: &std::path::Path) {
+    let db = rusqlite::Connection::open(path).unwrap();
+    db.execute_batch(
+        "CREATE TABLE idempotency_global (
+             key TEXT PRIMARY KEY, fingerprint BLOB NOT NULL,
+             outcome TEXT NOT NULL, created_at INTEGER NOT NULL) STRICT, WITHOUT ROWID;
+         INSERT INTO idempotency_global SELECT key, fingerprint, outcome, created_at FROM idempotency;
+         DROP TABLE idempotency;
+         ALTER TABLE idempotency_global RENAME TO idempotency;
+         CREATE INDEX idempotency_by_created ON idempotency (created_at);
+         ALTER TABLE ledger_meta DROP COLUMN demo;
+         DELETE FROM _sqlx_migrations WHERE version >= 3;",
+    )
+    .unwrap();
+}
+
+/// Saved answers of the global-key days are kept under the store they name,
+/// so a till retrying after the upgrade gets its answer; an answer that
+/// names no store matches nothing again (it ages out), and no other store
+/// is ever answered with it.
+#[tokio::test]
+async fn keys_saved_before_they_were_per_store_keep_their_answers() {
+    let mut app = TestApp::spawn().await;
+    app.set_stock("s1", "A", 1).await;
+    let sale = json!({"sku": "A", "delta": -1});
+    let applied = app.adjust("s1", "sold", &sale).await;
+    assert_eq!(applied.status(), 200);
+    let applied: shared::AdjustResult = applied.json().await.unwrap();
+    let short = json!({"sku": "A", "delta": -5});
+    let refused = problem(
+        app.adjust("s1", "short", &short).await,
+        422,
+        "insufficient_stock",
+    )
+    .await;
+    let unknown = json!({"sku": "NOPE", "delta": -1});
+    problem(
+        app.adjust("s1", "unknown", &unknown).await,
+        404,
+        "product_not_found",
+    )
+    .await;
+    app.stop().await;
+
+    downgrade_to_global_keys(&app.config.database_path());
+    app.restart().await;
+
+    let again = app.adjust("s1", "sold", &sale).await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<shared::AdjustResult>().await.unwrap(), applied);
+    let again = app.adjust("s1", "short", &short).await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(problem(again, 422, "insufficient_stock").await, refused);
+    let again = app.adjust("s1", "unknown", &unknown).await;
+    assert!(
+        again.headers().get("idempotent-replayed").is_none(),
+        "decided anew"
+    );
+    problem(again, 404, "product_not_found").await;
+    app.set_stock("s2", "A", 2).await;
+    let other = app.adjust("s2", "sold", &sale).await;
+    assert_eq!(other.status(), 200);
+    assert!(
+        other.headers().get("idempotent-replayed").is_none(),
+        "s2's own write"
+    );
+    assert_eq!(app.level("s1", "A").await.available, 0, "applied once");
+}
