@@ -436,7 +436,7 @@ async fn hot_level(
             async move {
                 match request.send().await {
                     Ok(r) if r.status() == 200 => Outcome::Ok,
-                    Ok(r) if r.status() == 422 => Outcome::Done,
+                    Ok(r) if r.status() == 409 => Outcome::Done,
                     _ => Outcome::Failed,
                 }
             }

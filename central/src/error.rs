@@ -105,6 +105,11 @@ impl AppError {
 
 /// The problem a ledger refusal answers with. Batch lines use it too, so a
 /// line's answer is exactly what the single call would have said.
+///
+/// A refusal the ledger's state decides (not enough stock, a version that
+/// moved, a key used for another request) is 409: the request was well
+/// formed and may pass against another state. 422 is kept for requests
+/// that break the API's rules, whatever the state.
 pub fn refusal_problem(refusal: &Refusal) -> Problem {
     let (status, code) = match refusal {
         Refusal::StoreNotFound { .. } => (404, ErrorCode::StoreNotFound),
@@ -112,12 +117,12 @@ pub fn refusal_problem(refusal: &Refusal) -> Problem {
         Refusal::ProductInactive { .. } => (409, ErrorCode::ProductInactive),
         Refusal::ProductExists { .. } => (409, ErrorCode::ProductExists),
         Refusal::StoreExists { .. } => (409, ErrorCode::StoreExists),
-        Refusal::InsufficientStock { .. } => (422, ErrorCode::InsufficientStock),
-        Refusal::LevelOutOfRange { .. } => (422, ErrorCode::LevelOutOfRange),
+        Refusal::InsufficientStock { .. } => (409, ErrorCode::InsufficientStock),
+        Refusal::LevelOutOfRange { .. } => (409, ErrorCode::LevelOutOfRange),
         Refusal::VersionConflict { .. } | Refusal::ProductVersionConflict { .. } => {
             (409, ErrorCode::VersionConflict)
         }
-        Refusal::IdempotencyKeyReused => (422, ErrorCode::IdempotencyKeyReused),
+        Refusal::IdempotencyKeyReused => (409, ErrorCode::IdempotencyKeyReused),
         Refusal::BatchAborted => (424, ErrorCode::BatchAborted),
     };
     let mut problem = Problem::new(status, code, refusal.to_string());

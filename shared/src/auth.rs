@@ -10,10 +10,13 @@ use crate::{Store, Timestamp};
 #[serde(untagged, deny_unknown_fields)]
 pub enum TokenRequest {
     Store {
+        #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::identifier))]
         client_id: String,
+        #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::client_secret))]
         client_secret: String,
     },
     Admin {
+        #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::api_key))]
         api_key: String,
     },
 }

@@ -22,8 +22,12 @@ pub struct Product {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewProduct {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::identifier))]
     pub sku: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::quantity))]
+    #[serde(deserialize_with = "crate::whole::number")]
     pub price_cents: i64,
 }
 
@@ -33,8 +37,13 @@ pub struct NewProduct {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ProductUpdate {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_name))]
     pub name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_quantity))]
+    #[serde(default, deserialize_with = "crate::whole::optional")]
     pub price_cents: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_version))]
+    #[serde(default, deserialize_with = "crate::whole::optional")]
     pub expected_version: Option<u64>,
 }
 
@@ -71,9 +80,12 @@ pub struct Store {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewStore {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::identifier))]
     pub store_id: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub name: String,
     /// The store's secret; central makes one if absent (at least 16 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_client_secret))]
     pub client_secret: Option<String>,
 }

@@ -4,13 +4,18 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod id;
 pub mod problem;
 pub mod replication;
+#[cfg(feature = "openapi")]
+pub mod schema;
 pub mod stock;
 pub mod validate;
+pub mod whole;
 
 pub use auth::*;
 pub use catalog::*;
+pub use id::{IdempotencyKey, Sku, StoreId};
 pub use problem::*;
 pub use replication::*;
 pub use stock::*;

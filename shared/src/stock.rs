@@ -36,15 +36,24 @@ pub enum AdjustKind {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AdjustRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::identifier))]
     pub sku: String,
     /// Non-zero change: negative for a sale, positive for a restock.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::delta))]
+    #[serde(deserialize_with = "crate::whole::number")]
     pub delta: i64,
     #[serde(default)]
     pub kind: AdjustKind,
     /// Refuse with `version_conflict` unless the level is still at this version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::whole::optional"
+    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_version))]
     pub expected_version: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::reason))]
     pub reason: Option<String>,
 }
 
@@ -67,14 +76,24 @@ pub struct AdjustResult {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BatchItem {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::idempotency_key))]
     pub idempotency_key: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::identifier))]
     pub sku: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::delta))]
+    #[serde(deserialize_with = "crate::whole::number")]
     pub delta: i64,
     #[serde(default)]
     pub kind: AdjustKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::whole::optional"
+    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_version))]
     pub expected_version: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::reason))]
     pub reason: Option<String>,
 }
 
@@ -98,6 +117,7 @@ impl BatchItem {
 pub struct BatchAdjustRequest {
     #[serde(default)]
     pub atomic: bool,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::batch_items))]
     pub items: Vec<BatchItem>,
 }
 
@@ -128,10 +148,18 @@ pub struct BatchItemResult {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SetStockRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::quantity))]
+    #[serde(deserialize_with = "crate::whole::number")]
     pub available: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::whole::optional"
+    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_version))]
     pub expected_version: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::reason))]
     pub reason: Option<String>,
 }
 

@@ -55,20 +55,28 @@ pub fn idempotency_key(value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A name: 1–`max` characters, not only white space, no control
+/// characters (they would reach receipts, logs and other tills).
 fn text(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) {
-    if value.trim().is_empty() || value.chars().count() > max {
+    let count = value.chars().count();
+    if count == 0
+        || count > max
+        || value.chars().any(char::is_control)
+        || value.chars().all(char::is_whitespace)
+    {
         errors.push(FieldError::new(
             field,
-            format!("must be 1-{max} characters"),
+            format!("must be 1-{max} characters, not blank, without control characters"),
         ));
     }
 }
 
 fn reason(field: &str, value: Option<&str>, errors: &mut Vec<FieldError>) {
-    if value.is_some_and(|r| r.chars().count() > MAX_REASON_LEN) {
+    if value.is_some_and(|r| r.chars().count() > MAX_REASON_LEN || r.chars().any(char::is_control))
+    {
         errors.push(FieldError::new(
             field,
-            format!("must be at most {MAX_REASON_LEN} characters"),
+            format!("must be at most {MAX_REASON_LEN} characters, without control characters"),
         ));
     }
 }
@@ -128,15 +136,16 @@ pub fn new_store(s: &NewStore, errors: &mut Vec<FieldError>) {
 }
 
 pub const MIN_SECRET_LEN: usize = 16;
+pub const MAX_SECRET_LEN: usize = 256;
 
 pub fn client_secret(field: &str, secret: &str, errors: &mut Vec<FieldError>) {
     if secret.len() < MIN_SECRET_LEN
-        || secret.len() > 256
+        || secret.len() > MAX_SECRET_LEN
         || !secret.bytes().all(|b| b.is_ascii_graphic())
     {
         errors.push(FieldError::new(
             field,
-            format!("must be {MIN_SECRET_LEN}-256 visible ASCII characters"),
+            format!("must be {MIN_SECRET_LEN}-{MAX_SECRET_LEN} visible ASCII characters"),
         ));
     }
 }

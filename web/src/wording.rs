@@ -362,7 +362,7 @@ mod tests {
 
     #[test]
     fn refusals_say_why_and_what_to_do() {
-        let mut problem = Problem::new(422, ErrorCode::InsufficientStock, None);
+        let mut problem = Problem::new(409, ErrorCode::InsufficientStock, None);
         problem.current = Some(StockLevel {
             store_id: "s".into(),
             sku: "SKU-1".into(),
@@ -422,7 +422,7 @@ mod tests {
             i.basket = Some("b".into());
             i
         };
-        let mut short = refused(ErrorCode::InsufficientStock, 422);
+        let mut short = refused(ErrorCode::InsufficientStock, 409);
         short.sku = "SKU-2".into();
         let said = basket_outcome(&[refused(ErrorCode::BatchAborted, 424), short]);
         assert!(

@@ -8,8 +8,8 @@ use axum::{
     routing::{patch, post, put},
 };
 use shared::{
-    NewProduct, NewStore, Problem, Product, ProductUpdate, SetStockRequest, SetStockResult, Store,
-    StoreCredentials, StoreStatus, validate,
+    NewProduct, NewStore, Problem, Product, ProductUpdate, SetStockRequest, SetStockResult, Sku,
+    Store, StoreCredentials, StoreId, StoreStatus, validate,
 };
 
 use super::extract::{Json, Path};
@@ -62,7 +62,7 @@ pub async fn create_product(
 
 /// Change a product's name or price; with `expected_version`, only if it did not move.
 #[utoipa::path(patch, path = "/v1/admin/products/{sku}", tag = "admin",
-    params(("sku" = String, Path)),
+    params(("sku" = Sku, Path)),
     request_body = ProductUpdate,
     responses(
         (status = 200, body = Product),
@@ -71,7 +71,7 @@ pub async fn create_product(
     ))]
 pub async fn update_product(
     State(state): State<AppState>,
-    Path(sku): Path<String>,
+    Path(sku): Path<Sku>,
     Json(update): Json<ProductUpdate>,
 ) -> Result<Json<Product>, AppError> {
     let mut errors = Vec::new();
@@ -82,21 +82,23 @@ pub async fn update_product(
         validate::price("price_cents", price, &mut errors);
     }
     AppError::check_fields(errors)?;
-    Ok(Json(state.ledger.update_product(sku, update).await??))
+    Ok(Json(
+        state.ledger.update_product(sku.into(), update).await??,
+    ))
 }
 
 /// Delete a product: it stays, inactive, with its history. Deleting again changes nothing.
 #[utoipa::path(delete, path = "/v1/admin/products/{sku}", tag = "admin",
-    params(("sku" = String, Path)),
+    params(("sku" = Sku, Path)),
     responses(
         (status = 200, body = Product),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete_product(
     State(state): State<AppState>,
-    Path(sku): Path<String>,
+    Path(sku): Path<Sku>,
 ) -> Result<Json<Product>, AppError> {
-    Ok(Json(state.ledger.delete_product(sku).await??))
+    Ok(Json(state.ledger.delete_product(sku.into()).await??))
 }
 
 /// Register a store. The answer holds its client secret: the only time
@@ -160,47 +162,57 @@ pub async fn list_stores(
 
 /// Deactivate a store: its tokens stop working and it cannot sign in.
 #[utoipa::path(post, path = "/v1/admin/stores/{store_id}/deactivate", tag = "admin",
-    params(("store_id" = String, Path)),
+    params(("store_id" = StoreId, Path)),
     responses(
         (status = 200, body = Store),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn deactivate_store(
     State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    Path(store_id): Path<StoreId>,
 ) -> Result<Json<Store>, AppError> {
-    Ok(Json(state.ledger.set_store_active(store_id, false).await??))
+    Ok(Json(
+        state
+            .ledger
+            .set_store_active(store_id.into(), false)
+            .await??,
+    ))
 }
 
 /// Activate a store again (it signs in anew).
 #[utoipa::path(post, path = "/v1/admin/stores/{store_id}/activate", tag = "admin",
-    params(("store_id" = String, Path)),
+    params(("store_id" = StoreId, Path)),
     responses(
         (status = 200, body = Store),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn activate_store(
     State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    Path(store_id): Path<StoreId>,
 ) -> Result<Json<Store>, AppError> {
-    Ok(Json(state.ledger.set_store_active(store_id, true).await??))
+    Ok(Json(
+        state
+            .ledger
+            .set_store_active(store_id.into(), true)
+            .await??,
+    ))
 }
 
 /// Give a store a new secret; the old one and every token issued with it
 /// stop working at once.
 #[utoipa::path(post, path = "/v1/admin/stores/{store_id}/rotate-secret", tag = "admin",
-    params(("store_id" = String, Path)),
+    params(("store_id" = StoreId, Path)),
     responses(
         (status = 200, body = StoreCredentials),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    Path(store_id): Path<StoreId>,
 ) -> Result<Json<StoreCredentials>, AppError> {
     let secret = generate_secret();
     let hash = hash_generated(&secret);
-    let store = state.ledger.rotate_secret(store_id, hash).await??;
+    let store = state.ledger.rotate_secret(store_id.into(), hash).await??;
     Ok(Json(StoreCredentials {
         client_id: store.store_id.clone(),
         store,
@@ -210,7 +222,7 @@ pub async fn rotate_secret(
 
 /// Stocktake: set a level to the counted figure.
 #[utoipa::path(put, path = "/v1/admin/stores/{store_id}/stock/{sku}", tag = "admin",
-    params(("store_id" = String, Path), ("sku" = String, Path)),
+    params(("store_id" = StoreId, Path), ("sku" = Sku, Path)),
     request_body = SetStockRequest,
     responses(
         (status = 200, body = SetStockResult),
@@ -220,13 +232,18 @@ pub async fn rotate_secret(
     ))]
 pub async fn set_stock(
     State(state): State<AppState>,
-    Path((store_id, sku)): Path<(String, String)>,
+    Path((store_id, sku)): Path<(StoreId, Sku)>,
     Json(req): Json<SetStockRequest>,
 ) -> Result<Json<SetStockResult>, AppError> {
     let mut errors = Vec::new();
     validate::set_stock(req.available, req.reason.as_deref(), &mut errors);
     AppError::check_fields(errors)?;
-    Ok(Json(state.ledger.set_stock(store_id, sku, req).await??))
+    Ok(Json(
+        state
+            .ledger
+            .set_stock(store_id.into(), sku.into(), req)
+            .await??,
+    ))
 }
 
 /// Run retention now (it also runs on a timer): prune old events and

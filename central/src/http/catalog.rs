@@ -2,7 +2,7 @@
 
 use axum::{Router, extract::State, routing::get};
 use serde::Deserialize;
-use shared::{Page, Problem, Product, ProductAvailability, Store};
+use shared::{Page, Problem, Product, ProductAvailability, Sku, Store};
 
 use super::extract::{Json, PageQuery, Path, Query};
 use crate::{AppState, error::AppError, ledger::read};
@@ -48,14 +48,14 @@ pub async fn products(
 
 /// A product with its availability: the chain-wide total and each store's level.
 #[utoipa::path(get, path = "/v1/products/{sku}", tag = "catalog",
-    params(("sku" = String, Path)),
+    params(("sku" = Sku, Path)),
     responses(
         (status = 200, body = ProductAvailability),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn product(
     State(state): State<AppState>,
-    Path(sku): Path<String>,
+    Path(sku): Path<Sku>,
 ) -> Result<Json<ProductAvailability>, AppError> {
     Ok(Json(read::availability(&state.read, &sku).await?))
 }

@@ -9,11 +9,19 @@ use axum::{
 };
 use utoipa::{
     Modify, OpenApi,
-    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::{
+        ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, ResponseBuilder, Schema, Type,
+        path::Operation,
+        response::Response,
+        schema::AdditionalProperties,
+        security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        },
+    },
 };
 
 use super::{admin, auth, catalog, health, replication, stock};
-use crate::AppState;
+use crate::{AppState, config::Config};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,7 +42,7 @@ use crate::AppState;
         replication::snapshot, replication::changes,
         health::healthz, health::readyz,
     ),
-    components(schemas(shared::Event, shared::Change, shared::ErrorCode)),
+    components(schemas(shared::Event, shared::Change, shared::ErrorCode, shared::StoreId, shared::Sku, shared::IdempotencyKey, shared::schema::Offset, shared::BatchItem)),
     tags(
         (name = "auth", description = "Sign in: store credentials or an admin API key for a token"),
         (name = "stock", description = "Store levels: adjust and read"),
@@ -69,14 +77,255 @@ impl Modify for SecuritySchemes {
     }
 }
 
-pub fn router() -> Router<AppState> {
+/// The docs routes; the document is built once, for this configuration.
+pub fn router(config: &Config) -> Router<AppState> {
+    let document = axum::body::Bytes::from(serde_json::to_vec(&served(config)).unwrap_or_default());
     Router::new()
-        .route("/openapi.json", get(openapi))
+        .route(
+            "/openapi.json",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], document) }),
+        )
         .route("/docs", get(page))
         .route("/docs/swagger-ui-bundle.js", get(bundle))
         .route("/docs/swagger-ui.css", get(css))
         .route("/docs/init.js", get(init))
         .layer(axum::middleware::map_response(docs_headers))
+}
+
+/// The document as this central serves it: the limits it was configured
+/// with, and every status each operation can answer with. The problem
+/// answers every route shares are declared once, under
+/// `components/responses`, and referred to by each operation they apply
+/// to.
+pub fn document(config: &Config) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    let components = doc.components.get_or_insert_with(Default::default);
+    for shared in SharedProblem::ALL {
+        components
+            .responses
+            .insert(shared.name().into(), RefOr::T(shared.response()));
+    }
+    // Each shape of sign-in takes its own fields and no other (serde's
+    // `deny_unknown_fields`, which the derive leaves out of untagged
+    // variants).
+    if let Some(RefOr::T(Schema::OneOf(shapes))) = components.schemas.get_mut("TokenRequest") {
+        for shape in shapes.items.iter_mut() {
+            if let RefOr::T(Schema::Object(object)) = shape {
+                object.additional_properties =
+                    Some(Box::new(AdditionalProperties::FreeForm(false)));
+            }
+        }
+    }
+    if let Some(RefOr::T(Schema::Object(batch))) = components.schemas.get_mut("BatchAdjustRequest")
+        && let Some(RefOr::T(Schema::Array(items))) = batch.properties.get_mut("items")
+    {
+        items.max_items = Some(config.max_batch_items);
+    }
+    for (path, item) in doc.paths.paths.iter_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            limits(operation, config);
+            for shared in SharedProblem::ALL {
+                if shared.applies(path, operation) {
+                    let status = shared.status().to_string();
+                    operation
+                        .responses
+                        .responses
+                        .entry(status)
+                        .or_insert_with(|| RefOr::Ref(Ref::from_response_name(shared.name())));
+                }
+            }
+        }
+    }
+    doc
+}
+
+/// [`document`] as JSON, with the one rule the typed builder cannot say: a
+/// recorded fact takes no `expected_version` (it is applied whatever the
+/// version), in a single adjustment as in a batch line.
+pub fn served(config: &Config) -> serde_json::Value {
+    let mut doc = serde_json::to_value(document(config)).unwrap_or_default();
+    for name in ["AdjustRequest", "BatchItem"] {
+        if let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{name}"))
+            && let Some(schema) = schema.as_object_mut()
+        {
+            schema.insert(
+                "not".into(),
+                serde_json::json!({
+                    "description": "a recorded fact takes no expected_version",
+                    "required": ["kind", "expected_version"],
+                    "properties": {
+                        "kind": {"const": "recorded"},
+                        "expected_version": {"type": "integer"}
+                    }
+                }),
+            );
+        }
+    }
+    doc
+}
+
+/// The configured bounds of the query parameters.
+fn limits(operation: &mut Operation, config: &Config) {
+    for parameter in operation.parameters.iter_mut().flatten() {
+        let Some(RefOr::T(Schema::Object(schema))) = parameter.schema.as_mut() else {
+            continue;
+        };
+        match parameter.name.as_str() {
+            "limit" => schema.maximum = Some(utoipa::Number::UInt(config.max_page as usize)),
+            "wait" => schema.maximum = Some(utoipa::Number::UInt(config.max_wait_secs as usize)),
+            _ => {}
+        }
+    }
+}
+
+/// The problem answers that many routes share, each declared once.
+#[derive(Debug, Clone, Copy)]
+enum SharedProblem {
+    /// Malformed JSON, or a bad path, query or header.
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    RequestTimeout,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Unprocessable,
+    TooManyRequests,
+    Unavailable,
+}
+
+impl SharedProblem {
+    const ALL: [SharedProblem; 9] = [
+        SharedProblem::BadRequest,
+        SharedProblem::Unauthorized,
+        SharedProblem::Forbidden,
+        SharedProblem::RequestTimeout,
+        SharedProblem::PayloadTooLarge,
+        SharedProblem::UnsupportedMediaType,
+        SharedProblem::Unprocessable,
+        SharedProblem::TooManyRequests,
+        SharedProblem::Unavailable,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            SharedProblem::BadRequest => "BadRequest",
+            SharedProblem::Unauthorized => "Unauthorized",
+            SharedProblem::Forbidden => "Forbidden",
+            SharedProblem::RequestTimeout => "RequestTimeout",
+            SharedProblem::PayloadTooLarge => "PayloadTooLarge",
+            SharedProblem::UnsupportedMediaType => "UnsupportedMediaType",
+            SharedProblem::Unprocessable => "Unprocessable",
+            SharedProblem::TooManyRequests => "TooManyRequests",
+            SharedProblem::Unavailable => "Unavailable",
+        }
+    }
+
+    fn status(self) -> u16 {
+        match self {
+            SharedProblem::BadRequest => 400,
+            SharedProblem::Unauthorized => 401,
+            SharedProblem::Forbidden => 403,
+            SharedProblem::RequestTimeout => 408,
+            SharedProblem::PayloadTooLarge => 413,
+            SharedProblem::UnsupportedMediaType => 415,
+            SharedProblem::Unprocessable => 422,
+            SharedProblem::TooManyRequests => 429,
+            SharedProblem::Unavailable => 503,
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            SharedProblem::BadRequest => {
+                "`malformed_json`, `invalid_path`, `invalid_query`, `idempotency_key_missing` or `idempotency_key_invalid`"
+            }
+            SharedProblem::Unauthorized => {
+                "`unauthorized`, `invalid_token`, `invalid_api_key`, `token_expired` or `token_revoked`: sign in again"
+            }
+            SharedProblem::Forbidden => {
+                "`forbidden` (an admin route) or `forbidden_store` (another store)"
+            }
+            SharedProblem::RequestTimeout => "`request_timeout`: the body did not arrive in time",
+            SharedProblem::PayloadTooLarge => "`payload_too_large`",
+            SharedProblem::UnsupportedMediaType => {
+                "`unsupported_media_type`: send `application/json`"
+            }
+            SharedProblem::Unprocessable => {
+                "`invalid_body` or `validation_failed`, with the fields"
+            }
+            SharedProblem::TooManyRequests => {
+                "`rate_limited`, with `Retry-After`: a budget or the failed-authentication limit"
+            }
+            SharedProblem::Unavailable => {
+                "`service_unavailable`, with `Retry-After`: not taken (writer busy, a bound reached); retry with the same key"
+            }
+        }
+    }
+
+    fn response(self) -> Response {
+        let problem = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build();
+        let mut response = ResponseBuilder::new()
+            .description(self.description())
+            .content(shared::PROBLEM_CONTENT_TYPE, problem);
+        if matches!(
+            self,
+            SharedProblem::TooManyRequests | SharedProblem::Unavailable
+        ) {
+            response = response.header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .minimum(Some(1)),
+                    )
+                    .description(Some("Seconds to wait before trying again"))
+                    .build(),
+            );
+        }
+        response.build()
+    }
+
+    /// Whether an operation can answer with this problem.
+    fn applies(self, path: &str, operation: &Operation) -> bool {
+        let signed_in = path.starts_with("/v1/")
+            && !operation
+                .security
+                .as_ref()
+                .is_some_and(|s| s.iter().all(is_open));
+        let body = operation.request_body.is_some();
+        let params = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+        let writes = body || path.starts_with("/v1/admin/");
+        match self {
+            SharedProblem::BadRequest => body || params,
+            // Any request may carry credentials, and a bad one is refused
+            // wherever it goes (a blocked address's too, with 429).
+            SharedProblem::Unauthorized => true,
+            SharedProblem::Forbidden => signed_in,
+            SharedProblem::RequestTimeout
+            | SharedProblem::PayloadTooLarge
+            | SharedProblem::UnsupportedMediaType
+            | SharedProblem::Unprocessable => body,
+            SharedProblem::TooManyRequests => true,
+            SharedProblem::Unavailable => writes || path == "/readyz",
+        }
+    }
+}
+
+/// `security(())`: an operation anyone may call.
+fn is_open(requirement: &SecurityRequirement) -> bool {
+    serde_json::to_value(requirement).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
 }
 
 /// The docs page shares its origin with the till, which keeps its
@@ -102,10 +351,6 @@ async fn docs_headers(mut response: axum::response::Response) -> axum::response:
         HeaderValue::from_static("no-referrer"),
     );
     response
-}
-
-async fn openapi() -> impl IntoResponse {
-    axum::Json(ApiDoc::openapi())
 }
 
 async fn page() -> Html<&'static str> {

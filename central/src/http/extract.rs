@@ -10,7 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use shared::{ErrorCode, IDEMPOTENCY_KEY_HEADER, validate};
+use shared::{ErrorCode, IDEMPOTENCY_KEY_HEADER, Sku};
 
 use crate::{AppState, error::AppError};
 
@@ -115,8 +115,8 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
         let key = value
             .to_str()
             .map_err(|_| invalid("the Idempotency-Key header is not ASCII".into()))?;
-        validate::idempotency_key(key).map_err(invalid)?;
-        Ok(IdempotencyKey(key.to_owned()))
+        let key = shared::IdempotencyKey::try_from(key.to_owned()).map_err(invalid)?;
+        Ok(IdempotencyKey(key.into_inner()))
     }
 }
 
@@ -125,8 +125,9 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+    pub cursor: Option<Sku>,
     /// Page size, 1 to the configured maximum (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 

@@ -78,7 +78,7 @@ pub fn router(state: AppState) -> Router {
 fn operations(config: &crate::Config) -> Router<AppState> {
     let mut router = Router::new();
     if config.docs {
-        router = router.merge(docs::router());
+        router = router.merge(docs::router(config));
     }
     if config.metrics {
         router = router.route("/metrics", get(metrics));

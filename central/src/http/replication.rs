@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axum::{Router, extract::State, http::StatusCode, response::Response, routing::get};
 use serde::Deserialize;
-use shared::{ChangesPage, ErrorCode, Problem, Snapshot};
+use shared::{ChangesPage, ErrorCode, Problem, Snapshot, StoreId};
 
 use super::extract::{Json, Query, bounded};
 use crate::{
@@ -25,7 +25,7 @@ pub fn router() -> Router<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct SnapshotParams {
     /// Only this store's levels (the catalogue and store list come whole).
-    pub store: Option<String>,
+    pub store: Option<StoreId>,
 }
 
 /// Catalogue, stores and levels, consistent at `offset`, streamed.
@@ -45,7 +45,7 @@ pub async fn snapshot(
     principal: Principal,
     Query(params): Query<SnapshotParams>,
 ) -> Result<Response, AppError> {
-    let store = scope(&principal, params.store)?;
+    let store = scope(&principal, params.store.map(String::from))?;
     replication::snapshot::stream(
         &state.read,
         &state.snapshots,
@@ -74,13 +74,17 @@ fn scope(principal: &Principal, asked: Option<String>) -> Result<Option<String>,
 pub struct ChangesParams {
     /// The offset the client has applied up to (the snapshot's `offset`, then
     /// each page's `next_offset`).
+    #[param(value_type = shared::schema::Offset)]
     pub from: u64,
-    /// Most events in the page (default 500).
+    /// Most events in the page (default 500; at most `--max-page`).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// Seconds to wait for an event when there is none yet (default 0, at most 60).
+    /// Seconds to wait for an event when there is none yet (default 0; at
+    /// most `--max-wait-secs`).
+    #[param(minimum = 0, maximum = 60)]
     pub wait: Option<f64>,
     /// Only this store's events, plus the catalogue's.
-    pub store: Option<String>,
+    pub store: Option<StoreId>,
 }
 
 /// Events after `from`, in offset order. A store reads its own events and
@@ -100,7 +104,7 @@ pub async fn changes(
     principal: Principal,
     Query(params): Query<ChangesParams>,
 ) -> Result<Json<replication::ChangesPage>, AppError> {
-    let store = scope(&principal, params.store)?;
+    let store = scope(&principal, params.store.map(String::from))?;
     if let Some(store) = &store {
         observability::record_target(store, None);
     }

@@ -11,7 +11,7 @@ use axum::{
 };
 use shared::{
     AdjustRequest, AdjustResult, BatchAdjustRequest, BatchAdjustResponse, BatchItemResult,
-    ErrorCode, FieldError, Page, Problem, StockLevel, validate,
+    ErrorCode, FieldError, Page, Problem, Sku, StockLevel, StoreId, validate,
 };
 
 use super::extract::{IdempotencyKey, Json, PageQuery, Path, Query};
@@ -36,28 +36,25 @@ pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
 /// Adjust one level.
 ///
-/// Guarded adjustments never take a level below zero (422
+/// Guarded adjustments never take a level below zero (409
 /// `insufficient_stock`); recorded facts always apply and raise a
 /// `discrepancy` event if they do. A replay of the same key and payload gets
 /// the saved answer, status included, and applies nothing.
 #[utoipa::path(post, path = "/v1/stores/{store_id}/adjustments", tag = "stock",
     params(
-        ("store_id" = String, Path, description = "Store id"),
-        ("Idempotency-Key" = String, Header, description = "Made once per write by the client; 1-128 visible ASCII characters"),
+        ("store_id" = StoreId, Path, description = "Store id"),
+        ("Idempotency-Key" = shared::IdempotencyKey, Header, description = "Made once per write by the client; 1-128 visible ASCII characters"),
     ),
     request_body = AdjustRequest,
     responses(
         (status = 200, description = "Applied (or replayed)", body = AdjustResult),
-        (status = 400, description = "Missing or invalid Idempotency-Key, malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown store or product", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`version_conflict` or `product_inactive`, with the current level", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`insufficient_stock` with the current level, `idempotency_key_reused`, invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not taken; retry with the same key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`store_not_found` or `product_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`insufficient_stock`, `level_out_of_range` or `version_conflict` (with the current level), `product_inactive`, `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn adjust(
     State(state): State<AppState>,
     principal: Principal,
-    Path(store_id): Path<String>,
+    Path(store_id): Path<StoreId>,
     IdempotencyKey(key): IdempotencyKey,
     Json(req): Json<AdjustRequest>,
 ) -> Result<Response, AppError> {
@@ -67,7 +64,7 @@ pub async fn adjust(
     validate::adjust("", &req, &mut errors);
     AppError::check_fields(errors)?;
     state.limits.write_items(&principal, 1)?;
-    let adjusted = state.ledger.adjust(store_id, key, req).await?;
+    let adjusted = state.ledger.adjust(store_id.into(), key, req).await?;
     observability::adjustment(&adjusted);
     Ok(adjusted_response(adjusted))
 }
@@ -92,17 +89,17 @@ fn adjusted_response(adjusted: Adjusted) -> Response {
 /// `atomic: true` the items are a basket: all apply or none does, and the
 /// items that would have passed answer 424 `batch_aborted`.
 #[utoipa::path(post, path = "/v1/stores/{store_id}/adjustments/batch", tag = "stock",
-    params(("store_id" = String, Path, description = "Store id")),
+    params(("store_id" = StoreId, Path, description = "Store id")),
     request_body = BatchAdjustRequest,
     responses(
         (status = 200, description = "Per-item results", body = BatchAdjustResponse),
-        (status = 422, description = "Invalid items, duplicate keys or `batch_too_large`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not taken; retry with the same keys", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`idempotency_key_reused`: two lines share a key (nothing applied)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid items or `batch_too_large`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn batch(
     State(state): State<AppState>,
     principal: Principal,
-    Path(store_id): Path<String>,
+    Path(store_id): Path<StoreId>,
     Json(req): Json<BatchAdjustRequest>,
 ) -> Result<Json<BatchAdjustResponse>, AppError> {
     observability::record_target(&store_id, None);
@@ -120,12 +117,13 @@ pub async fn batch(
         errors.push(FieldError::new("items", "at least one item"));
     }
     let mut keys = HashSet::new();
+    let mut repeated = Vec::new();
     for (i, item) in req.items.iter().enumerate() {
         let prefix = format!("items[{i}].");
         if let Err(message) = validate::idempotency_key(&item.idempotency_key) {
             errors.push(FieldError::new(format!("{prefix}idempotency_key"), message));
         } else if !keys.insert(item.idempotency_key.as_str()) {
-            errors.push(FieldError::new(
+            repeated.push(FieldError::new(
                 format!("{prefix}idempotency_key"),
                 "used by another item of this batch",
             ));
@@ -133,9 +131,20 @@ pub async fn batch(
         validate::adjust(&prefix, &item.request(), &mut errors);
     }
     AppError::check_fields(errors)?;
+    // Well formed, but each line's key must name that line alone: a key
+    // two lines share is a key used for another request (409), refused
+    // before anything is applied or saved.
+    if !repeated.is_empty() {
+        return Err(AppError::Invalid {
+            status: StatusCode::CONFLICT,
+            code: ErrorCode::IdempotencyKeyReused,
+            detail: "two lines of the batch share an idempotency key".into(),
+            errors: repeated,
+        });
+    }
     // Each line is a saved answer, refused or not: it costs one.
     state.limits.write_items(&principal, req.items.len())?;
-    let outcome = state.ledger.batch(store_id, req).await?;
+    let outcome = state.ledger.batch(store_id.into(), req).await?;
     let results = outcome
         .items
         .into_iter()
@@ -169,21 +178,21 @@ pub async fn batch(
 
 /// One level. A level never written reads as 0 at version 0.
 #[utoipa::path(get, path = "/v1/stores/{store_id}/stock/{sku}", tag = "stock",
-    params(("store_id" = String, Path), ("sku" = String, Path)),
+    params(("store_id" = StoreId, Path), ("sku" = Sku, Path)),
     responses(
         (status = 200, body = StockLevel),
         (status = 404, description = "Unknown store or product", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn level(
     State(state): State<AppState>,
-    Path((store_id, sku)): Path<(String, String)>,
+    Path((store_id, sku)): Path<(StoreId, Sku)>,
 ) -> Result<Json<StockLevel>, AppError> {
     Ok(Json(read::level(&state.read, &store_id, &sku).await?))
 }
 
 /// All levels of a store, by sku, cursor-paginated.
 #[utoipa::path(get, path = "/v1/stores/{store_id}/stock", tag = "stock",
-    params(("store_id" = String, Path), PageQuery),
+    params(("store_id" = StoreId, Path), PageQuery),
     responses(
         (status = 200, body = Page<StockLevel>),
         (status = 400, description = "Bad `limit`", body = Problem, content_type = "application/problem+json"),
@@ -191,7 +200,7 @@ pub async fn level(
     ))]
 pub async fn levels(
     State(state): State<AppState>,
-    Path(store_id): Path<String>,
+    Path(store_id): Path<StoreId>,
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page<StockLevel>>, AppError> {
     let limit = page.limit(state.config.max_page)?;

@@ -46,7 +46,7 @@ async fn insufficient_stock_is_refused_with_the_current_level() {
     let r = app
         .adjust("s1", "k1", &json!({"sku": "A", "delta": -3}))
         .await;
-    let p = problem(r, 422, "insufficient_stock").await;
+    let p = problem(r, 409, "insufficient_stock").await;
     let current = p.current.expect("current level");
     assert_eq!((current.available, current.version), (2, 1));
     assert_eq!(app.level("s1", "A").await.available, 2);
@@ -168,11 +168,11 @@ async fn a_refusal_is_replayed_too_even_after_the_state_changed() {
     app.set_stock("s1", "A", 1).await;
     let body = json!({"sku": "A", "delta": -5});
     let first = app.adjust("s1", "k", &body).await;
-    let first = problem(first, 422, "insufficient_stock").await;
+    let first = problem(first, 409, "insufficient_stock").await;
     app.set_stock("s1", "A", 100).await;
     let again = app.adjust("s1", "k", &body).await;
     assert_eq!(again.headers()["idempotent-replayed"], "true");
-    assert_eq!(problem(again, 422, "insufficient_stock").await, first);
+    assert_eq!(problem(again, 409, "insufficient_stock").await, first);
     assert_eq!(app.level("s1", "A").await.available, 100);
 }
 
@@ -192,7 +192,7 @@ async fn same_key_with_another_payload_is_refused() {
         json!({"sku": "A", "delta": -1, "kind": "recorded"}),
     ] {
         let r = app.adjust("s1", "k", &other).await;
-        problem(r, 422, "idempotency_key_reused").await;
+        problem(r, 409, "idempotency_key_reused").await;
     }
     assert_eq!(app.level("s1", "A").await.available, 9);
 }

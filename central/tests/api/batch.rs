@@ -26,7 +26,7 @@ async fn independent_lines_each_get_their_own_answer() {
     let out = batch(&app, "s1", &body).await;
     assert!(out.committed && !out.atomic);
     let statuses: Vec<_> = out.results.iter().map(|r| r.status).collect();
-    assert_eq!(statuses, [200, 422, 404]);
+    assert_eq!(statuses, [200, 409, 404]);
     assert_eq!(out.results[0].result.as_ref().unwrap().available, 3);
     assert_eq!(
         out.results[1].problem.as_ref().unwrap().code.as_str(),
@@ -85,7 +85,7 @@ async fn atomic_basket_rolls_back_when_one_line_is_refused() {
     let statuses: Vec<_> = out.results.iter().map(|r| r.status).collect();
     // b3 is refused because b1 took A down to 2 first; both refusals report
     // the level as it stands after the rollback.
-    assert_eq!(statuses, [424, 422, 422]);
+    assert_eq!(statuses, [424, 409, 409]);
     let b3 = out.results[2].problem.as_ref().unwrap();
     assert_eq!(b3.current.as_ref().unwrap().available, 5);
     assert_eq!(app.level("s1", "A").await.available, 5);
@@ -116,7 +116,7 @@ async fn a_basket_mixing_old_and_new_keys_is_refused_whole() {
     let out = batch(&app, "s1", &body).await;
     assert!(!out.committed);
     let statuses: Vec<_> = out.results.iter().map(|r| r.status).collect();
-    assert_eq!(statuses, [422, 424]);
+    assert_eq!(statuses, [409, 424]);
     assert_eq!(app.level("s1", "A").await.available, 4);
 }
 
@@ -142,8 +142,8 @@ async fn batch_refusals() {
     ]});
     let p = problem(
         app.post("/v1/stores/s1/adjustments/batch", &dup).await,
-        422,
-        "validation_failed",
+        409,
+        "idempotency_key_reused",
     )
     .await;
     assert_eq!(p.errors[0].field, "items[1].idempotency_key");

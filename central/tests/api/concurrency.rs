@@ -32,7 +32,7 @@ async fn hammering_one_level_never_oversells() {
                         .unwrap();
                     match r.status().as_u16() {
                         200 => applied.push((delta, r.json::<AdjustResult>().await.unwrap())),
-                        422 => {}
+                        409 => {}
                         other => panic!("unexpected status {other}"),
                     }
                 }

@@ -226,7 +226,7 @@ async fn a_level_at_its_bound_refuses_what_would_pass_it() {
         let body = json!({"sku": "A", "delta": 6, "kind": kind});
         let p = problem(
             app.adjust("s1", &format!("up-{kind}"), &body).await,
-            422,
+            409,
             "level_out_of_range",
         )
         .await;

@@ -38,7 +38,7 @@ async fn keys_saved_before_they_were_per_store_keep_their_answers() {
     let short = json!({"sku": "A", "delta": -5});
     let refused = problem(
         app.adjust("s1", "short", &short).await,
-        422,
+        409,
         "insufficient_stock",
     )
     .await;
@@ -59,7 +59,7 @@ async fn keys_saved_before_they_were_per_store_keep_their_answers() {
     assert_eq!(again.json::<shared::AdjustResult>().await.unwrap(), applied);
     let again = app.adjust("s1", "short", &short).await;
     assert_eq!(again.headers()["idempotent-replayed"], "true");
-    assert_eq!(problem(again, 422, "insufficient_stock").await, refused);
+    assert_eq!(problem(again, 409, "insufficient_stock").await, refused);
     let again = app.adjust("s1", "unknown", &unknown).await;
     assert!(
         again.headers().get("idempotent-replayed").is_none(),

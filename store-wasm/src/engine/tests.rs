@@ -101,7 +101,7 @@ impl Central {
             .unwrap_or_default();
         let next = available + req.delta;
         if req.kind == AdjustKind::Guarded && req.delta < 0 && next < 0 {
-            return Err(problem(422, ErrorCode::InsufficientStock));
+            return Err(problem(409, ErrorCode::InsufficientStock));
         }
         self.levels
             .insert((store.into(), req.sku.clone()), (next, version + 1));

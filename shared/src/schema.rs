@@ -1,0 +1,169 @@
+//! The OpenAPI schemas of the input rules in [`crate::validate`], built
+//! from the same constants, so the document and the checks cannot drift
+//! apart: a field's `schema_with` points here. Patterns use only what
+//! ECMA-262 and Python's `re` read alike (character classes and `\x`/`\u`
+//! escapes, no `\s` or `\w`), so a fuzzer generates exactly what the
+//! server takes.
+
+use utoipa::openapi::{
+    ArrayBuilder, KnownFormat, ObjectBuilder, RefOr, Schema, SchemaFormat, Type,
+    schema::{AnyOfBuilder, SchemaType},
+};
+
+use crate::validate::{
+    MAX_ID_LEN, MAX_KEY_LEN, MAX_NAME_LEN, MAX_QUANTITY, MAX_REASON_LEN, MAX_SECRET_LEN,
+    MIN_SECRET_LEN,
+};
+
+/// Skus and store ids.
+pub const ID_PATTERN: &str = "^[A-Za-z0-9._-]+$";
+/// Idempotency keys and secrets: visible ASCII.
+pub const VISIBLE_ASCII_PATTERN: &str = "^[!-~]+$";
+/// No control character (C0, DEL, C1).
+pub const NO_CONTROL_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
+/// No control character, and at least one that is not white space
+/// (Unicode's `White_Space`, listed: Rust's `char::is_whitespace`).
+pub const NAME_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$";
+
+fn string(min: usize, max: usize, pattern: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(min))
+        .max_length(Some(max))
+        .pattern(Some(pattern))
+}
+
+fn integer(min: i64, max: i64) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(min as isize))
+        .maximum(Some(max as isize))
+}
+
+/// A sku or store id: 1–64 of `A-Z a-z 0-9 . _ -`.
+pub fn identifier() -> Schema {
+    string(1, MAX_ID_LEN, ID_PATTERN).build().into()
+}
+
+/// An idempotency key: 1–128 visible ASCII characters.
+pub fn idempotency_key() -> Schema {
+    string(1, MAX_KEY_LEN, VISIBLE_ASCII_PATTERN)
+        .examples(["0b6f3c1e-8a9d-4f5e-9b1a-2c3d4e5f6a7b"])
+        .build()
+        .into()
+}
+
+/// A client secret someone chooses: 16–256 visible ASCII characters.
+pub fn client_secret() -> Schema {
+    string(MIN_SECRET_LEN, MAX_SECRET_LEN, VISIBLE_ASCII_PATTERN)
+        .build()
+        .into()
+}
+
+/// An admin API key: 32–256 visible ASCII characters.
+pub fn api_key() -> Schema {
+    string(32, MAX_SECRET_LEN, VISIBLE_ASCII_PATTERN)
+        .build()
+        .into()
+}
+
+/// [`client_secret`], or absent (central makes one).
+pub fn optional_client_secret() -> Schema {
+    nullable(string(
+        MIN_SECRET_LEN,
+        MAX_SECRET_LEN,
+        VISIBLE_ASCII_PATTERN,
+    ))
+}
+
+/// A product's or store's name: 1–200 characters, not blank, no control
+/// characters.
+pub fn name() -> Schema {
+    string(1, MAX_NAME_LEN, NAME_PATTERN).build().into()
+}
+
+/// [`name`], or absent (left as it is).
+pub fn optional_name() -> Schema {
+    nullable(string(1, MAX_NAME_LEN, NAME_PATTERN))
+}
+
+/// A reason: up to 200 characters, no control characters, or absent.
+pub fn reason() -> Schema {
+    nullable(string(0, MAX_REASON_LEN, NO_CONTROL_PATTERN))
+}
+
+/// A non-zero change within ±[`MAX_QUANTITY`].
+pub fn delta() -> Schema {
+    AnyOfBuilder::new()
+        .item(integer(-MAX_QUANTITY, -1))
+        .item(integer(1, MAX_QUANTITY))
+        .description(Some(format!(
+            "Non-zero, within ±{MAX_QUANTITY}: negative for a sale, positive for a restock"
+        )))
+        .build()
+        .into()
+}
+
+/// A count or a price: 0 to [`MAX_QUANTITY`].
+pub fn quantity() -> Schema {
+    integer(0, MAX_QUANTITY).build().into()
+}
+
+/// [`quantity`], or absent.
+pub fn optional_quantity() -> Schema {
+    nullable(integer(0, MAX_QUANTITY))
+}
+
+/// A version or offset: any `u64`.
+pub fn unsigned() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(0usize))
+        .maximum(Some(u64::MAX as usize))
+}
+
+/// An expected version, or absent.
+pub fn optional_version() -> Schema {
+    nullable(unsigned())
+}
+
+/// An offset: any `u64`.
+pub fn offset() -> Schema {
+    unsigned().build().into()
+}
+
+/// The lines of a batch: at least one (the most is central's
+/// `--max-batch-items`, set in the served document).
+pub fn batch_items() -> Schema {
+    ArrayBuilder::new()
+        .items(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+            "BatchItem",
+        )))
+        .min_items(Some(1))
+        .build()
+        .into()
+}
+
+fn nullable(object: ObjectBuilder) -> Schema {
+    let built = object.build();
+    let types = match built.schema_type.clone() {
+        SchemaType::Type(t) => SchemaType::from_iter([t, Type::Null]),
+        other => other,
+    };
+    let mut built = built;
+    built.schema_type = types;
+    built.into()
+}
+
+/// The schema of an offset parameter (`value_type = Offset`): a `u64`.
+pub struct Offset;
+
+impl utoipa::PartialSchema for Offset {
+    fn schema() -> RefOr<Schema> {
+        offset().into()
+    }
+}
+
+impl utoipa::ToSchema for Offset {}
