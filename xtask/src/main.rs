@@ -9,6 +9,7 @@
 //! on a fresh machine that has only rustup/cargo and Debian's package manager.
 
 mod chaos;
+mod fuzz;
 mod page;
 mod setup;
 
@@ -102,10 +103,25 @@ fn test() -> anyhow::Result<()> {
     step("native tests: shared, central (real server, real SQLite), store engine, end-to-end");
     let mut tally = Tally::default();
     let native = tally.cargo_test(&["test", "--workspace"], &[]);
-    let browser = native.and_then(|()| browser_tests(&mut tally));
+    let fuzzed = native.and_then(|()| {
+        sh("cargo", &["build", "-p", "central"])?;
+        fuzz::run_all()
+    });
+    let browser = match &fuzzed {
+        Ok(_) => browser_tests(&mut tally),
+        Err(e) => Err(anyhow::anyhow!("{e:#}")),
+    };
     let pos = browser.and_then(|()| page::browser_tests(&mut tally, &page::build()?));
     // One closing line over every test binary, whatever happened above.
     println!("\ntests: {} passed, {} failed", tally.passed, tally.failed);
+    if let Ok(fuzzed) = &fuzzed {
+        for (who, f) in fuzzed {
+            println!(
+                "OpenAPI fuzzer with {who}: {} cases, {} failures",
+                f.cases, f.failures
+            );
+        }
+    }
     pos
 }
 
@@ -118,7 +134,7 @@ fn browser_tests(tally: &mut Tally) -> anyhow::Result<()> {
     sh("cargo", &["build", "-p", "central"])?;
     let data = env::temp_dir().join(format!("stockline-browser-tests-{}", std::process::id()));
     let key = format!("browser-tests-admin-key-{:020}", std::process::id());
-    let (mut central, addr) = start_central("debug", &data, &key)?;
+    let (mut central, addr) = start_central("debug", &data, &key, &[])?;
     let result = (|| {
         let chaos = chaos::start(addr.parse()?)?;
         step(&format!(
@@ -159,12 +175,13 @@ fn browser_tests(tally: &mut Tally) -> anyhow::Result<()> {
 }
 
 /// Starts a built central (`profile`: "debug" or "release") on a free port
-/// with a fresh database in `data`, CORS open and `key` as admin key;
-/// returns it with the address it listens on.
+/// with a fresh database in `data`, CORS open, `key` as admin key and
+/// `extra` flags; returns it with the address it listens on.
 fn start_central(
     profile: &str,
     data: &Path,
     key: &str,
+    extra: &[&str],
 ) -> anyhow::Result<(std::process::Child, String)> {
     let mut central = Command::new(root().join("target").join(profile).join("central"))
         .args(["serve", "--listen", "127.0.0.1:0", "--cors-origin", "*"])
@@ -176,6 +193,7 @@ fn start_central(
             "--data-dir",
         ])
         .arg(data)
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .context("starting central")?;
@@ -297,7 +315,7 @@ fn bench_node() -> anyhow::Result<()> {
     )?;
     let data = env::temp_dir().join(format!("stockline-node-bench-{}", std::process::id()));
     let key = format!("node-bench-admin-key-{:020}", std::process::id());
-    let (mut central, addr) = start_central("release", &data, &key)?;
+    let (mut central, addr) = start_central("release", &data, &key, &[])?;
     let result = (|| {
         let url = format!("http://{addr}");
         step("seeding 50,000 products with stock");

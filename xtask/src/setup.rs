@@ -19,6 +19,7 @@ pub fn all() -> anyhow::Result<()> {
     wasm_opt()?;
     trunk()?;
     chromium()?;
+    crate::fuzz::install()?;
     Ok(())
 }
 
