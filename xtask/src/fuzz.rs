@@ -190,8 +190,7 @@ mod tests {
     fn the_summary_line_gives_the_counts() {
         let clean = counts("x\n  4750 generated, 4750 passed, 57 skipped\n").unwrap();
         assert_eq!((clean.cases, clean.failures), (4750, 0));
-        let failed =
-            counts("  4186 generated, 6 found 6 unique failures, 51 skipped\n").unwrap();
+        let failed = counts("  4186 generated, 6 found 6 unique failures, 51 skipped\n").unwrap();
         assert_eq!((failed.cases, failed.failures), (4186, 6));
         let errored = counts("  4198 generated, 4198 passed, 2 errored, 18 skipped").unwrap();
         assert_eq!(errored.failures, 2);
