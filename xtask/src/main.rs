@@ -3,6 +3,7 @@
 //! - `run`   central with demo data on :8080 plus the POS page via trunk on :8081
 //! - `test`  every check CI runs: fmt, clippy, native tests, wasm builds
 //! - `bench` release-build central and the load generator, run the benchmark
+//! - `fuzz`  the OpenAPI fuzzer alone, against a fresh central
 //! - `setup` install every tool the two commands above need
 //!
 //! Each installs what is missing (and says so) before using it, so both work
@@ -30,8 +31,11 @@ fn main() -> ExitCode {
         Some("setup") => setup::all(),
         Some("bench") => bench(&args[1..]),
         Some("bench-node") => bench_node(),
+        Some("fuzz") => {
+            sh("cargo", &["build", "-p", "central"]).and_then(|()| fuzz::run_all().map(drop))
+        }
         _ => {
-            eprintln!("usage: cargo xtask <run|test|bench|bench-node|setup>");
+            eprintln!("usage: cargo xtask <run|test|bench|bench-node|fuzz|setup>");
             return ExitCode::from(2);
         }
     };
