@@ -1,33 +1,18 @@
 //! The `central` binary as an operator runs it: seeded by `central seed`,
-//! served, killed with SIGKILL in the middle of traffic, and restarted.
-//! Every acknowledged write must survive, and a write whose answer was lost
-//! must apply exactly once when the client retries it with its key.
+//! served with and without `--demo`. (Killed under load and restarted:
+//! the reliability suite's crash loop.)
 
-use std::{
-    net::SocketAddr,
-    process::Stdio,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{path::Path, process::Stdio, time::Duration};
 
-use serde_json::{Value, json};
-use shared::AdjustResult;
+use serde_json::json;
+use testkit::process::CentralProcess;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
+    process::Command,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_central");
 const ADMIN_KEY: &str = "process-test-admin-key-0123456789abcdef";
-
-fn admin_client() -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("x-api-key", ADMIN_KEY.parse().unwrap());
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap()
-}
 
 async fn seed(dir: &std::path::Path) {
     let status = Command::new(BIN)
@@ -40,162 +25,31 @@ async fn seed(dir: &std::path::Path) {
     assert!(status.success());
 }
 
-/// Starts `central serve` on a free port and reads the port from its log.
-async fn serve(dir: &std::path::Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-api-key",
-            ADMIN_KEY,
-        ])
-        // The database was seeded with the demo: only a demo serves it.
-        .args(["--rate-limit", "false", "--demo"])
-        .arg("--data-dir")
-        .arg(dir)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn central");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.expect("read log") {
-            let entry: Value = serde_json::from_str(&line).expect("JSON log line");
-            if entry["fields"]["message"] == "listening" {
-                return entry["fields"]["addr"]
-                    .as_str()
-                    .expect("addr")
-                    .parse()
-                    .expect("addr");
-            }
-        }
-        panic!("central exited before listening");
-    })
-    .await
-    .expect("central listens within 30 s");
-    // Keep draining the log so the process never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
-}
-
-async fn sell_one(client: &reqwest::Client, addr: SocketAddr, key: &str) -> reqwest::Response {
-    client
-        .post(format!("http://{addr}/v1/stores/store-001/adjustments"))
-        .header("Idempotency-Key", key)
-        .json(&json!({"sku": "SKU-0001", "delta": 1}))
+/// `central seed --demo`, then `serve --demo` on the same data: the demo
+/// stores sign in with their published secrets, and seeding again adds
+/// nothing.
+#[tokio::test]
+async fn a_seeded_demo_serves_as_a_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path()).await;
+    let central = CentralProcess::start(Path::new(BIN), dir.path(), ADMIN_KEY, &["--demo"]).await;
+    let signed_in = reqwest::Client::new()
+        .post(central.url("/v1/auth/token"))
+        .json(&json!({"client_id": "store-001", "client_secret": "demo-secret-store-001"}))
         .send()
         .await
-        .unwrap()
-}
-
-async fn level(client: &reqwest::Client, addr: SocketAddr) -> i64 {
-    let level: Value = client
-        .get(format!("http://{addr}/v1/stores/store-001/stock/SKU-0001"))
+        .unwrap();
+    assert_eq!(signed_in.status(), 200);
+    let products: serde_json::Value = reqwest::Client::new()
+        .get(central.url("/v1/products?limit=1000"))
+        .header("x-api-key", ADMIN_KEY)
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    level["available"].as_i64().unwrap()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_loses_no_acknowledged_write_and_retries_apply_once() {
-    let dir = tempfile::tempdir().unwrap();
-    seed(dir.path()).await;
-    let (mut child, addr) = serve(dir.path()).await;
-    let client = admin_client();
-    let initial = level(&client, addr).await;
-
-    let acked = Arc::new(Mutex::new(Vec::<(String, AdjustResult)>::new()));
-    let unanswered = Arc::new(Mutex::new(Vec::<String>::new()));
-    let workers: Vec<_> = (0..8)
-        .map(|w| {
-            let (client, acked, unanswered) = (client.clone(), acked.clone(), unanswered.clone());
-            tokio::spawn(async move {
-                for i in 0.. {
-                    let key = format!("w{w}-{i}");
-                    let sent = client
-                        .post(format!("http://{addr}/v1/stores/store-001/adjustments"))
-                        .header("Idempotency-Key", &key)
-                        .json(&json!({"sku": "SKU-0001", "delta": 1}))
-                        .send()
-                        .await;
-                    match sent {
-                        Ok(r) if r.status() == 200 => match r.json::<AdjustResult>().await {
-                            Ok(result) => acked.lock().unwrap().push((key, result)),
-                            Err(_) => {
-                                unanswered.lock().unwrap().push(key);
-                                return;
-                            }
-                        },
-                        Ok(r) => panic!("unexpected status {}", r.status()),
-                        Err(_) => {
-                            unanswered.lock().unwrap().push(key);
-                            return;
-                        }
-                    }
-                }
-            })
-        })
-        .collect();
-
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    child.kill().await.expect("SIGKILL central");
-    for w in workers {
-        w.await.unwrap();
-    }
-    let acked = acked.lock().unwrap().clone();
-    let unanswered = unanswered.lock().unwrap().clone();
-    assert!(
-        acked.len() > 20,
-        "traffic flowed before the kill: {}",
-        acked.len()
-    );
-
-    let (_child, addr) = serve(dir.path()).await;
-    // Every acknowledged write is there: its key replays the same answer.
-    for (key, result) in &acked {
-        let r = sell_one(&client, addr, key).await;
-        assert_eq!(r.headers()["idempotent-replayed"], "true", "{key} survived");
-        assert_eq!(&r.json::<AdjustResult>().await.unwrap(), result);
-    }
-    // A write whose answer was lost is retried with its key: applied once,
-    // whether or not it had committed before the kill.
-    for key in &unanswered {
-        assert_eq!(sell_one(&client, addr, key).await.status(), 200);
-    }
-    let writes = (acked.len() + unanswered.len()) as i64;
-    assert_eq!(level(&client, addr).await, initial + writes);
-
-    // The log is gapless from the first offset to the head.
-    let mut from = 0;
-    let mut expected = 1;
-    loop {
-        let page: Value = client
-            .get(format!(
-                "http://{addr}/v1/replication/changes?from={from}&limit=1000"
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let events = page["events"].as_array().unwrap();
-        if events.is_empty() {
-            break;
-        }
-        for e in events {
-            assert_eq!(e["offset"], expected);
-            expected += 1;
-        }
-        from = page["next_offset"].as_u64().unwrap();
-    }
-    assert_eq!(expected - 1, from);
+    assert_eq!(products["items"].as_array().unwrap().len(), 300);
 }
 
 /// A database seeded with the demo holds stores whose secrets are

@@ -6,9 +6,9 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use central::{Config, Running, config::Secret};
 use serde_json::json;
 use shared::{Change, ChangesPage, Snapshot};
+use testkit::TestApp;
 
 const STORE: &str = "s1";
 
@@ -64,90 +64,36 @@ impl Replica {
     }
 }
 
-struct Central {
-    server: Running,
-    client: reqwest::Client,
-}
-
-impl Central {
-    async fn send(&self, method: reqwest::Method, path: &str, body: serde_json::Value) -> u16 {
-        self.client
-            .request(method, self.server.url(path))
-            .json(&body)
-            .send()
-            .await
-            .expect("request")
-            .status()
-            .as_u16()
-    }
-
-    async fn snapshot(&self) -> Snapshot {
-        self.client
-            .get(
-                self.server
-                    .url(&format!("/v1/replication/snapshot?store={STORE}")),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
+/// Store `s1`'s snapshot, as its node fetches it.
+async fn snapshot(app: &TestApp) -> Snapshot {
+    app.snapshot(&format!("store={STORE}")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_converges_through_traffic_and_pruning() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::with_data_dir(dir.path());
-    config.event_retention_count = 40;
-    config.admin_api_keys = vec![Secret::new("e2e-admin-key-0123456789abcdef0123456789")];
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        "x-api-key",
-        "e2e-admin-key-0123456789abcdef0123456789".parse().unwrap(),
-    );
-    let central = Central {
-        server: Running::start(config).await.unwrap(),
-        client: reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
-            .unwrap(),
-    };
-    use reqwest::Method;
+    let app = TestApp::builder()
+        .bare()
+        .configure(|config| config.event_retention_count = 40)
+        .start()
+        .await;
     for store in ["s1", "s2"] {
-        let body = json!({"store_id": store, "name": store});
-        assert_eq!(
-            central.send(Method::POST, "/v1/admin/stores", body).await,
-            201
-        );
+        app.create_store(store).await;
     }
     for i in 0..10 {
-        let body =
-            json!({"sku": format!("P{i}"), "name": format!("Product {i}"), "price_cents": 100});
-        assert_eq!(
-            central.send(Method::POST, "/v1/admin/products", body).await,
-            201
-        );
+        app.create_product(&format!("P{i}")).await;
         for store in ["s1", "s2"] {
-            let path = format!("/v1/admin/stores/{store}/stock/P{i}");
-            assert_eq!(
-                central
-                    .send(Method::PUT, &path, json!({"available": 50}))
-                    .await,
-                200
-            );
+            app.set_stock(store, &format!("P{i}"), 50).await;
         }
     }
 
     let mut replica = Replica::default();
-    replica.load(central.snapshot().await);
+    replica.load(snapshot(&app).await);
 
     // Writers: sales in both stores, catalogue edits, and retention runs.
     let (pruned_tx, mut pruned) = tokio::sync::oneshot::channel();
     let writer = {
-        let client = central.client.clone();
-        let base = central.server.url("");
+        let client = app.client.clone();
+        let base = app.url("");
         tokio::spawn(async move {
             let mut pruned_tx = Some(pruned_tx);
             for round in 0..60 {
@@ -187,28 +133,29 @@ async fn a_follower_converges_through_traffic_and_pruning() {
     // The follower: long-polls small pages; pauses once until pruning has
     // overtaken it.
     let mut paused = false;
-    while !writer.is_finished() || replica.offset < central.snapshot().await.offset {
+    while !writer.is_finished() || replica.offset < snapshot(&app).await.offset {
         if !paused && replica.offset > 60 {
             paused = true;
             (&mut pruned).await.expect("the writer prunes");
         }
-        let url = central.server.url(&format!(
+        let url = app.url(&format!(
             "/v1/replication/changes?from={}&limit=7&wait=1&store={STORE}",
             replica.offset
         ));
-        let r = central.client.get(url).send().await.unwrap();
+        let r = app.client.get(url).send().await.unwrap();
         match r.status().as_u16() {
             200 => replica.apply(r.json().await.unwrap()),
-            410 => replica.load(central.snapshot().await),
+            410 => replica.load(snapshot(&app).await),
             other => panic!("unexpected status {other}"),
         }
     }
     writer.await.unwrap();
 
     let mut expected = Replica::default();
-    expected.load(central.snapshot().await);
+    expected.load(snapshot(&app).await);
     assert!(replica.bootstraps >= 2, "pruning forced a re-bootstrap");
     expected.bootstraps = replica.bootstraps;
     assert_eq!(replica, expected);
-    central.server.stop().await.unwrap();
+    let mut app = app;
+    app.stop().await;
 }

@@ -9,7 +9,6 @@
 //! Each installs what is missing (and says so) before using it, so both work
 //! on a fresh machine that has only rustup/cargo and Debian's package manager.
 
-mod chaos;
 mod fuzz;
 mod page;
 mod setup;
@@ -107,7 +106,24 @@ fn test() -> anyhow::Result<()> {
     step("native tests: shared, central (real server, real SQLite), store engine, end-to-end");
     let mut tally = Tally::default();
     let native = tally.cargo_test(&["test", "--workspace"], &[]);
-    let fuzzed = native.and_then(|()| {
+    let reliability = native.and_then(|()| {
+        step("reliability suite: linearizability, wire faults, crash loop, disk trouble (about a minute)");
+        tally.cargo_test(
+            &[
+                "test",
+                "-p",
+                "central",
+                "--test",
+                "reliability",
+                "--",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ],
+            &[],
+        )
+    });
+    let fuzzed = reliability.and_then(|()| {
         sh("cargo", &["build", "-p", "central"])?;
         fuzz::run_all()
     });
@@ -118,6 +134,9 @@ fn test() -> anyhow::Result<()> {
     let pos = browser.and_then(|()| page::browser_tests(&mut tally, &page::build()?));
     // One closing line over every test binary, whatever happened above.
     println!("\ntests: {} passed, {} failed", tally.passed, tally.failed);
+    for line in &tally.reports {
+        println!("{line}");
+    }
     if let Ok(fuzzed) = &fuzzed {
         for (who, f) in fuzzed {
             println!(
@@ -140,7 +159,9 @@ fn browser_tests(tally: &mut Tally) -> anyhow::Result<()> {
     let key = format!("browser-tests-admin-key-{:020}", std::process::id());
     let (mut central, addr) = start_central("debug", &data, &key, &[])?;
     let result = (|| {
-        let chaos = chaos::start(addr.parse()?)?;
+        // The test-kit's proxy, on a thread of its own: down and up over
+        // its control port, which the tests in the browser call.
+        let (proxy, control) = testkit::chaos::ChaosProxy::spawn_detached(addr.parse()?)?;
         step(&format!(
             "store node tests in headless Chromium against http://{addr} (and through a cuttable proxy)"
         ));
@@ -154,14 +175,8 @@ fn browser_tests(tally: &mut Tally) -> anyhow::Result<()> {
             ],
             &[
                 ("STOCKLINE_CENTRAL_URL", format!("http://{addr}").into()),
-                (
-                    "STOCKLINE_PROXY_URL",
-                    format!("http://{}", chaos.proxy).into(),
-                ),
-                (
-                    "STOCKLINE_CHAOS_URL",
-                    format!("http://{}", chaos.control).into(),
-                ),
+                ("STOCKLINE_PROXY_URL", format!("http://{proxy}").into()),
+                ("STOCKLINE_CHAOS_URL", format!("http://{control}").into()),
                 ("STOCKLINE_ADMIN_KEY", key.clone().into()),
                 ("CHROMEDRIVER", "/usr/bin/chromedriver".into()),
                 (
@@ -234,6 +249,8 @@ fn listening_addr(central: &mut std::process::Child) -> anyhow::Result<String> {
 pub struct Tally {
     passed: u64,
     failed: u64,
+    /// What the reliability suite said it checked (its `reliability:` lines).
+    reports: Vec<String>,
 }
 
 impl Tally {
@@ -253,6 +270,9 @@ impl Tally {
         for line in BufReader::new(stdout).lines() {
             let line = line?;
             println!("{line}");
+            if let Some(at) = line.find("reliability: ") {
+                self.reports.push(line[at..].to_owned());
+            }
             if let Some(rest) = line.strip_prefix("test result: ") {
                 self.passed += count(rest, " passed");
                 self.failed += count(rest, " failed");

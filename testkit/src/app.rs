@@ -1,0 +1,303 @@
+//! A real central on port 0 with a fresh SQLite file, and a client for it.
+//! Built with [`TestApp::builder`] (crates.io's `TestAppBuilder` shape), or
+//! with the shorthands [`TestApp::spawn`], `spawn_with`, `spawn_bare`.
+
+use central::{Config, Running, config::Secret};
+
+use crate::chaos::ChaosProxy;
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use shared::{ChangesPage, Problem, Snapshot, StockLevel};
+use tempfile::TempDir;
+
+pub struct TestApp {
+    server: Option<Running>,
+    pub config: Config,
+    pub client: reqwest::Client,
+    /// The proxy in front of central, with [`TestAppBuilder::with_chaos_proxy`].
+    pub chaos: Option<ChaosProxy>,
+    _dir: TempDir,
+}
+
+/// One change to the configuration.
+type Configure = Box<dyn FnOnce(&mut Config)>;
+
+/// How a [`TestApp`] starts: its configuration, whether it gets the two
+/// stores and two products, and a chaos proxy in front.
+pub struct TestAppBuilder {
+    configure: Vec<Configure>,
+    seeded: bool,
+    chaos: Option<u64>,
+}
+
+impl TestAppBuilder {
+    /// Changes the configuration (applied in order, after the defaults).
+    pub fn configure(mut self, f: impl FnOnce(&mut Config) + 'static) -> Self {
+        self.configure.push(Box::new(f));
+        self
+    }
+
+    /// No stores or products.
+    pub fn bare(mut self) -> Self {
+        self.seeded = false;
+        self
+    }
+
+    /// A [`ChaosProxy`] in front of central, its faults drawn from `seed`.
+    pub fn with_chaos_proxy(mut self, seed: u64) -> Self {
+        self.chaos = Some(seed);
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        let configure = self.configure;
+        let mut app = TestApp::spawn_bare(move |config| {
+            for f in configure {
+                f(config);
+            }
+        })
+        .await;
+        if let Some(seed) = self.chaos {
+            let addr = app.server.as_ref().expect("server running").addr;
+            app.chaos = Some(
+                ChaosProxy::start(addr, seed)
+                    .await
+                    .expect("the proxy starts"),
+            );
+        }
+        if self.seeded {
+            app.seed().await;
+        }
+        app
+    }
+}
+
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            configure: Vec::new(),
+            seeded: true,
+            chaos: None,
+        }
+    }
+
+    /// The two stores (`s1`, `s2`) and two products (`A`, `B`).
+    async fn seed(&self) {
+        for store in ["s1", "s2"] {
+            self.create_store(store).await;
+        }
+        for sku in ["A", "B"] {
+            self.create_product(sku).await;
+        }
+    }
+
+    /// The proxy's URL for `path`: what a client behind a bad network uses.
+    pub fn proxied_url(&self, path: &str) -> String {
+        self.chaos.as_ref().expect("a chaos proxy").url(path)
+    }
+
+    /// A fresh central with two stores (`s1`, `s2`) and two products (`A`, `B`).
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// The default client signs in as admin with [`ADMIN_KEY`]; rate
+    /// limiting is off unless a test turns it on.
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+        let app = Self::spawn_bare(configure).await;
+        app.seed().await;
+        app
+    }
+
+    /// A central with no stores or products yet.
+    pub async fn spawn_bare(configure: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::with_data_dir(dir.path());
+        config.admin_api_keys = vec![Secret::new(ADMIN_KEY), Secret::new(OTHER_ADMIN_KEY)];
+        config.jwt_secret = Some(Secret::new(JWT_SECRET));
+        config.rate_limit = false;
+        configure(&mut config);
+        let server = Running::start(config.clone())
+            .await
+            .expect("central starts");
+        TestApp {
+            server: Some(server),
+            config,
+            client: client_with(&[("x-api-key", ADMIN_KEY)]),
+            chaos: None,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.server.as_ref().expect("server running").url(path)
+    }
+
+    /// A URL on the operations listener (`config.ops_listen` set).
+    pub fn ops_url(&self, path: &str) -> String {
+        let server = self.server.as_ref().expect("server running");
+        let ops = server.ops_addr.expect("an operations listener");
+        format!("http://{ops}{path}")
+    }
+
+    /// Graceful stop, then a new server on the same database.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.server = Some(Running::start(self.config.clone()).await.expect("restart"));
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("clean stop");
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// Registers a store whose secret is `secret_of(store_id)`.
+    pub async fn create_store(&self, store_id: &str) {
+        let r = self
+            .post(
+                "/v1/admin/stores",
+                &json!({
+                    "store_id": store_id,
+                    "name": format!("Store {store_id}"),
+                    "client_secret": secret_of(store_id),
+                }),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+    }
+
+    /// Signs a store in; the answer as it came.
+    pub async fn sign_in(&self, client_id: &str, client_secret: &str) -> Response {
+        reqwest::Client::new()
+            .post(self.url("/v1/auth/token"))
+            .json(&json!({"client_id": client_id, "client_secret": client_secret}))
+            .send()
+            .await
+            .expect("POST token")
+    }
+
+    /// A client signed in as `store_id`.
+    pub async fn store_client(&self, store_id: &str) -> reqwest::Client {
+        let r = self.sign_in(store_id, &secret_of(store_id)).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let token: shared::TokenResponse = r.json().await.expect("token");
+        client_with(&[("authorization", &format!("Bearer {}", token.access_token))])
+    }
+
+    pub async fn create_product(&self, sku: &str) {
+        let r = self
+            .post(
+                "/v1/admin/products",
+                &json!({"sku": sku, "name": format!("Product {sku}"), "price_cents": 250}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+
+    pub async fn set_stock(&self, store: &str, sku: &str, available: i64) -> StockLevel {
+        let r = self
+            .client
+            .put(self.url(&format!("/v1/admin/stores/{store}/stock/{sku}")))
+            .json(&json!({"available": available}))
+            .send()
+            .await
+            .expect("PUT");
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.expect("json");
+        serde_json::from_value(body["level"].clone()).expect("level")
+    }
+
+    /// A single adjustment with the given key; the response as it came.
+    pub async fn adjust(&self, store: &str, key: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(&format!("/v1/stores/{store}/adjustments")))
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("POST adjustment")
+    }
+
+    pub async fn level(&self, store: &str, sku: &str) -> StockLevel {
+        let r = self.get(&format!("/v1/stores/{store}/stock/{sku}")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.expect("level")
+    }
+
+    pub async fn changes(&self, query: &str) -> ChangesPage {
+        let r = self.get(&format!("/v1/replication/changes?{query}")).await;
+        assert_eq!(r.status(), StatusCode::OK, "changes?{query}");
+        r.json().await.expect("changes page")
+    }
+
+    /// Starts a long-poll of `changes?{query}` in the background.
+    pub fn poll(&self, query: &str) -> tokio::task::JoinHandle<Response> {
+        let (client, url) = (
+            self.client.clone(),
+            self.url(&format!("/v1/replication/changes?{query}")),
+        );
+        tokio::spawn(async move { client.get(url).send().await.expect("long-poll") })
+    }
+
+    pub async fn snapshot(&self, query: &str) -> Snapshot {
+        let r = self.get(&format!("/v1/replication/snapshot?{query}")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.expect("snapshot")
+    }
+
+    pub async fn head(&self) -> u64 {
+        self.changes("from=0&limit=1").await.head
+    }
+}
+
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef0123";
+pub const OTHER_ADMIN_KEY: &str = "test-admin-key-2-0123456789abcdef01";
+pub const JWT_SECRET: &str = "test-jwt-secret-test-jwt-secret-0123456789";
+
+pub fn secret_of(store_id: &str) -> String {
+    format!("secret-of-{store_id}-0123456789")
+}
+
+pub fn client_with(headers: &[(&str, &str)]) -> reqwest::Client {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (name, value) in headers {
+        map.insert(
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+            value.parse().expect("header value"),
+        );
+    }
+    reqwest::Client::builder()
+        .default_headers(map)
+        .build()
+        .expect("client")
+}
+
+/// Asserts a problem+json answer with this status and code; returns it.
+pub async fn problem(response: Response, status: u16, code: &str) -> Problem {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("problem body");
+    assert_eq!(body["code"], code, "code in {body}");
+    assert_eq!(body["status"], status);
+    serde_json::from_value(body).expect("problem shape")
+}

@@ -1,0 +1,13 @@
+//! The test-kit every harness stands on: a real central on port 0
+//! ([`TestApp`], with its builder), a client for it, and a TCP proxy that
+//! cuts, drops and delays the wire ([`chaos::ChaosProxy`]). Central's tests,
+//! the end-to-end tests, the reliability suite and `cargo xtask` (the
+//! browser tests' proxy) all use these, not copies of them.
+
+#[cfg(feature = "app")]
+mod app;
+pub mod chaos;
+pub mod process;
+
+#[cfg(feature = "app")]
+pub use app::*;

@@ -1,0 +1,76 @@
+//! The `central` binary as an operator runs it: started on a free port,
+//! its address read from its JSON log, killed with SIGKILL when a test
+//! wants a crash. Tests pass the binary's path (`CARGO_BIN_EXE_central`).
+
+use std::{net::SocketAddr, path::Path, process::Stdio, time::Duration};
+
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+/// A running `central serve`; killed when dropped.
+pub struct CentralProcess {
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+impl CentralProcess {
+    /// `central serve` on a free port with `data_dir`, rate limiting off,
+    /// `admin_key` and `extra` flags; returns once it listens.
+    pub async fn start(
+        bin: &Path,
+        data_dir: &Path,
+        admin_key: &str,
+        extra: &[&str],
+    ) -> CentralProcess {
+        let mut child = Command::new(bin)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-api-key",
+                admin_key,
+            ])
+            .args(["--rate-limit", "false"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn central");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.expect("read the log") {
+                if let Some(addr) = listening(&line) {
+                    return addr;
+                }
+            }
+            panic!("central exited before listening");
+        })
+        .await
+        .expect("central listens within 60 s");
+        // Keep draining the log so the process never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        CentralProcess { addr, child }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// SIGKILL: no shutdown, no flush, no goodbye.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// The address of a "listening" log line.
+fn listening(line: &str) -> Option<SocketAddr> {
+    let entry: serde_json::Value = serde_json::from_str(line).ok()?;
+    (entry["fields"]["message"] == "listening")
+        .then(|| entry["fields"]["addr"].as_str()?.parse().ok())
+        .flatten()
+}
