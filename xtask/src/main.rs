@@ -4,6 +4,7 @@
 //! - `test`  every check CI runs: fmt, clippy, native tests, wasm builds
 //! - `bench` release-build central and the load generator, run the benchmark
 //! - `fuzz`  the OpenAPI fuzzer alone, against a fresh central
+//! - `test-browser` the store node's browser tests alone
 //! - `setup` install every tool the two commands above need
 //!
 //! Each installs what is missing (and says so) before using it, so both work
@@ -30,11 +31,14 @@ fn main() -> ExitCode {
         Some("setup") => setup::all(),
         Some("bench") => bench(&args[1..]),
         Some("bench-node") => bench_node(),
+        Some("test-browser") => {
+            setup::wasm_target().and_then(|()| browser_tests(&mut Tally::default()))
+        }
         Some("fuzz") => {
             sh("cargo", &["build", "-p", "central"]).and_then(|()| fuzz::run_all().map(drop))
         }
         _ => {
-            eprintln!("usage: cargo xtask <run|test|bench|bench-node|fuzz|setup>");
+            eprintln!("usage: cargo xtask <run|test|test-browser|bench|bench-node|fuzz|setup>");
             return ExitCode::from(2);
         }
     };
