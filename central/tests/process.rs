@@ -146,3 +146,95 @@ async fn a_demo_gets_an_admin_key_of_its_own() {
     assert_ne!(keys[0], keys[1], "each run its own");
     assert!(!keys.contains(&"demo-admin-key".to_owned()));
 }
+
+/// With the open-file limit at 1,024, 1,100 idle sockets once made
+/// `/healthz` time out and filled the log with "Too many open files". Now
+/// central keeps its connections below the limit (here 256, hard and soft),
+/// tells the ones past it 503 at once, and frees the idle ones at the header
+/// deadline, after which `/healthz` answers again; it never runs out of
+/// descriptors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_past_the_open_file_limit_are_refused_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(BIN);
+    command
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-api-key",
+            ADMIN_KEY,
+        ])
+        .args(["--header-read-timeout-secs", "2"])
+        .args(["--max-connections-per-address", "100000"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs in the
+    // child between fork and exec.
+    unsafe {
+        command.pre_exec(|| rlimit::setrlimit(rlimit::Resource::NOFILE, 256, 256));
+    }
+    let mut child = command.spawn().expect("spawn central");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr: std::net::SocketAddr = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if entry["fields"]["message"] == "listening" {
+                return entry["fields"]["addr"].as_str().unwrap().parse().unwrap();
+            }
+        }
+        panic!("central exited");
+    })
+    .await
+    .unwrap();
+    let log = tokio::spawn(async move {
+        let mut all = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+
+    let mut idle = Vec::new();
+    for _ in 0..400 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let health = || async {
+        reqwest::Client::new()
+            .get(format!("http://{addr}/healthz"))
+            .timeout(Duration::from_secs(1))
+            .send()
+            .await
+    };
+    match health().await {
+        Ok(r) => assert_eq!(r.status(), 503, "full: told so at once"),
+        // The one-line 503 may reach a client before its request is sent.
+        Err(e) => assert!(!e.is_timeout(), "never a time-out: {e}"),
+    }
+    // The idle sockets are closed at the header deadline; health is back.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(r) = health().await
+            && r.status() == 200
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/healthz answers again"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(idle);
+    child.kill().await.unwrap();
+    let log = log.await.unwrap();
+    assert!(!log.contains("Too many open files"), "{log}");
+    assert!(
+        log.contains("fewer connections than --max-connections"),
+        "it said so at start"
+    );
+}

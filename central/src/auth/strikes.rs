@@ -15,7 +15,10 @@ use std::{
     collections::HashMap,
     hash::Hash,
     net::IpAddr,
-    sync::{Mutex, PoisonError},
+    sync::{
+        Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -40,6 +43,10 @@ pub struct Strikes {
     window: Duration,
     capacity: usize,
     keys: Mutex<HashMap<StrikeKey, Window>>,
+    /// Whether any key is tracked: every request with a credential asks
+    /// [`Strikes::blocked`], and nearly always nobody has failed, so that
+    /// answer must not take a lock all requests share.
+    any: AtomicBool,
 }
 
 impl Strikes {
@@ -52,6 +59,7 @@ impl Strikes {
             window: window.max(Duration::from_secs(1)),
             capacity: capacity.max(1),
             keys: Mutex::new(HashMap::new()),
+            any: AtomicBool::new(false),
         }
     }
 
@@ -65,7 +73,7 @@ impl Strikes {
     /// How long `key` stays blocked, if it is.
     pub fn blocked(&self, key: &StrikeKey) -> Option<Duration> {
         let limit = self.limit(key);
-        if limit == 0 {
+        if limit == 0 || !self.any.load(Ordering::Relaxed) {
             return None;
         }
         let keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
@@ -96,6 +104,7 @@ impl Strikes {
             started: now,
             count: 0,
         });
+        self.any.store(true, Ordering::Relaxed);
         if now.duration_since(window.started) >= self.window {
             *window = Window {
                 started: now,
@@ -111,6 +120,7 @@ impl Strikes {
         let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
         keys.retain(|_, w| w.started.elapsed() < self.window);
         keys.shrink_to_fit();
+        self.any.store(!keys.is_empty(), Ordering::Relaxed);
     }
 
     pub fn tracked(&self) -> usize {
