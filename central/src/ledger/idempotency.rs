@@ -69,3 +69,94 @@ pub(super) fn save(
     ])?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use shared::StockLevel;
+
+    use super::*;
+
+    fn level() -> StockLevel {
+        StockLevel {
+            store_id: "s1".into(),
+            sku: "A".into(),
+            available: 2,
+            version: 7,
+            updated_at: None,
+        }
+    }
+
+    /// Saved answers outlive releases: a replay after an upgrade must read
+    /// what an older central wrote, and migration 0003 finds a saved
+    /// answer's store at `$.Ok.store_id`, `$.Err.current.store_id` or
+    /// `$.Err.store_id`. A rename here breaks both; this pins the shape.
+    #[test]
+    fn saved_answers_keep_their_stored_shape() {
+        let golden: [(Outcome, &str); 4] = [
+            (
+                Ok(AdjustResult {
+                    store_id: "s1".into(),
+                    sku: "A".into(),
+                    available: 2,
+                    version: 7,
+                    offset: 42,
+                    discrepancy_offset: None,
+                }),
+                r#"{"Ok":{"store_id":"s1","sku":"A","available":2,"version":7,"offset":42}}"#,
+            ),
+            (
+                Err(Refusal::InsufficientStock {
+                    current: level(),
+                    delta: -5,
+                }),
+                r#"{"Err":{"refusal":"insufficient_stock","current":{"store_id":"s1","sku":"A","available":2,"version":7,"updated_at":null},"delta":-5}}"#,
+            ),
+            (
+                Err(Refusal::StoreNotFound {
+                    store_id: "s9".into(),
+                }),
+                r#"{"Err":{"refusal":"store_not_found","store_id":"s9"}}"#,
+            ),
+            (
+                Err(Refusal::IdempotencyKeyReused),
+                r#"{"Err":{"refusal":"idempotency_key_reused"}}"#,
+            ),
+        ];
+        for (outcome, stored) in golden {
+            assert_eq!(serde_json::to_string(&outcome).unwrap(), stored);
+            let read: Outcome = serde_json::from_str(stored).unwrap();
+            assert_eq!(read, outcome, "{stored} reads back");
+        }
+    }
+
+    /// The fingerprint is stored too: the same request must hash the same
+    /// across releases, alone or as a batch line, or a replay after an
+    /// upgrade would be refused as another request.
+    #[test]
+    fn fingerprints_are_stable() {
+        let req = AdjustRequest {
+            sku: "A".into(),
+            delta: -1,
+            kind: shared::AdjustKind::Guarded,
+            expected_version: None,
+            reason: None,
+        };
+        let hex: String = fingerprint("s1", &req)
+            .unwrap()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            serde_json::to_string(&("adjust", "s1", &req)).unwrap(),
+            r#"["adjust","s1",{"sku":"A","delta":-1,"kind":"guarded"}]"#
+        );
+        assert_eq!(hex.len(), 64);
+        assert_eq!(
+            hex,
+            format!(
+                "{:x}",
+                sha2::Sha256::digest(br#"["adjust","s1",{"sku":"A","delta":-1,"kind":"guarded"}]"#)
+            )
+        );
+    }
+}
