@@ -168,35 +168,14 @@ async fn idle_sockets_past_the_open_file_limit_are_refused_not_fatal() {
         .args(["--header-read-timeout-secs", "2"])
         .args(["--max-connections-per-address", "100000"])
         .arg("--data-dir")
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true);
+        .arg(dir.path());
     // SAFETY: setrlimit is async-signal-safe; nothing else runs in the
     // child between fork and exec.
     unsafe {
         command.pre_exec(|| rlimit::setrlimit(rlimit::Resource::NOFILE, 256, 256));
     }
-    let mut child = command.spawn().expect("spawn central");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr: std::net::SocketAddr = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
-            if entry["fields"]["message"] == "listening" {
-                return entry["fields"]["addr"].as_str().unwrap().parse().unwrap();
-            }
-        }
-        panic!("central exited");
-    })
-    .await
-    .unwrap();
-    let log = tokio::spawn(async move {
-        let mut all = String::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
+    let mut central = CentralProcess::spawn(command).await;
+    let addr = central.addr;
 
     let mut idle = Vec::new();
     for _ in 0..400 {
@@ -230,8 +209,8 @@ async fn idle_sockets_past_the_open_file_limit_are_refused_not_fatal() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     drop(idle);
-    child.kill().await.unwrap();
-    let log = log.await.unwrap();
+    central.kill().await;
+    let log = central.log();
     assert!(!log.contains("Too many open files"), "{log}");
     assert!(
         log.contains("fewer connections than --max-connections"),

@@ -2,7 +2,13 @@
 //! its address read from its JSON log, killed with SIGKILL when a test
 //! wants a crash. Tests pass the binary's path (`CARGO_BIN_EXE_central`).
 
-use std::{net::SocketAddr, path::Path, process::Stdio, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::Path,
+    process::Stdio,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
@@ -13,6 +19,7 @@ use tokio::{
 pub struct CentralProcess {
     pub addr: SocketAddr,
     child: Child,
+    log: Arc<Mutex<String>>,
 }
 
 impl CentralProcess {
@@ -24,7 +31,8 @@ impl CentralProcess {
         admin_key: &str,
         extra: &[&str],
     ) -> CentralProcess {
-        let mut child = Command::new(bin)
+        let mut command = Command::new(bin);
+        command
             .args([
                 "serve",
                 "--listen",
@@ -35,26 +43,56 @@ impl CentralProcess {
             .args(["--rate-limit", "false"])
             .arg("--data-dir")
             .arg(data_dir)
-            .args(extra)
+            .args(extra);
+        Self::spawn(command).await
+    }
+
+    /// Runs a `central serve` command as given (limits, environment, flags)
+    /// and returns once it listens; its log is kept ([`Self::log`]).
+    pub async fn spawn(mut command: Command) -> CentralProcess {
+        let mut child = command
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("spawn central");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let log = Arc::new(Mutex::new(String::new()));
+        let keep = |log: &Mutex<String>, line: &str| {
+            let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+            log.push_str(line);
+            log.push('\n');
+        };
         let addr = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.next_line().await.expect("read the log") {
+                keep(&log, &line);
                 if let Some(addr) = listening(&line) {
                     return addr;
                 }
             }
-            panic!("central exited before listening");
+            panic!(
+                "central exited before listening:\n{}",
+                log.lock().unwrap_or_else(PoisonError::into_inner)
+            );
         })
         .await
         .expect("central listens within 60 s");
-        // Keep draining the log so the process never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        CentralProcess { addr, child }
+        // Keep reading the log, so the process never blocks on a full pipe.
+        let kept = log.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                keep(&kept, &line);
+            }
+        });
+        CentralProcess { addr, child, log }
+    }
+
+    /// Everything central has logged so far (JSON lines).
+    pub fn log(&self) -> String {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -15,7 +15,7 @@ use std::{
 use serde_json::{Value, json};
 use shared::{Change, ChangesPage, Snapshot};
 
-use crate::{admin_client, central};
+use crate::{adjust, admin_client, central};
 
 const CYCLES: usize = 10;
 const WRITERS: usize = 6;
@@ -79,12 +79,7 @@ async fn ten_kills_under_load_lose_nothing_acknowledged() {
                     for n in 0.. {
                         let key = format!("c{cycle}-w{w}-{n}");
                         let body = sale(w, n);
-                        let sent = http
-                            .post(format!("http://{addr}/v1/stores/k1/adjustments"))
-                            .header("Idempotency-Key", &key)
-                            .json(&body)
-                            .send()
-                            .await;
+                        let sent = adjust(&http, addr, "k1", &key, &body).await;
                         let answer = match sent {
                             Ok(r) if r.status().is_success() || r.status().is_client_error() => {
                                 r.json::<Value>().await.ok()
@@ -122,13 +117,7 @@ async fn ten_kills_under_load_lose_nothing_acknowledged() {
 
     // Every acknowledged write: there, with the very answer it was given.
     for (key, (body, answer)) in &acked {
-        let r = http
-            .post(format!("http://{addr}/v1/stores/k1/adjustments"))
-            .header("Idempotency-Key", key)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+        let r = adjust(&http, addr, "k1", &key, &body).await.unwrap();
         assert_eq!(r.headers()["idempotent-replayed"], "true", "{key} survived");
         assert_eq!(
             &r.json::<Value>().await.unwrap(),
@@ -138,13 +127,7 @@ async fn ten_kills_under_load_lose_nothing_acknowledged() {
     }
     // Every write whose answer was lost: retried, answered, applied once.
     for (key, body) in &unanswered {
-        let r = http
-            .post(format!("http://{addr}/v1/stores/k1/adjustments"))
-            .header("Idempotency-Key", key)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+        let r = adjust(&http, addr, "k1", &key, &body).await.unwrap();
         assert!(
             r.status() == 200 || r.status() == 409,
             "{key}: {}",

@@ -12,7 +12,7 @@ use std::{
 
 use serde_json::{Value, json};
 
-use crate::{ADMIN_KEY, admin_client, central};
+use crate::{ADMIN_KEY, adjust, admin_client, central};
 
 /// A tmpfs mounted for one test and unmounted when dropped, also when the
 /// test fails.
@@ -173,13 +173,7 @@ async fn a_disk_that_fills_under_writes_refuses_them_and_recovers() {
     for n in 0..5_000 {
         let key = format!("full-{n}");
         let body = json!({"sku": "D", "delta": 1, "reason": reason});
-        let r = http
-            .post(format!("http://{addr}/v1/stores/d1/adjustments"))
-            .header("Idempotency-Key", &key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = adjust(&http, addr, "d1", &key, &body).await.unwrap();
         match r.status().as_u16() {
             200 => {
                 applied += 1;
@@ -227,13 +221,7 @@ async fn a_disk_that_fills_under_writes_refuses_them_and_recovers() {
     std::fs::remove_file(&filler).unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     for (key, body) in &refused {
-        let r = http
-            .post(format!("http://{addr}/v1/stores/d1/adjustments"))
-            .header("Idempotency-Key", key)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+        let r = adjust(&http, addr, "d1", &key, &body).await.unwrap();
         assert_eq!(r.status(), 200, "{key} after the disk had room again");
         sum += 1;
     }

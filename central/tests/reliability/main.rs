@@ -26,6 +26,21 @@ pub async fn central(data_dir: &Path) -> CentralProcess {
     .await
 }
 
+/// One adjustment of store `store` with `key`, as a till sends it.
+pub async fn adjust(
+    http: &reqwest::Client,
+    addr: std::net::SocketAddr,
+    store: &str,
+    key: &str,
+    body: &serde_json::Value,
+) -> reqwest::Result<reqwest::Response> {
+    http.post(format!("http://{addr}/v1/stores/{store}/adjustments"))
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+}
+
 /// A client signed in as admin.
 pub fn admin_client() -> reqwest::Client {
     testkit::client_with(&[("x-api-key", ADMIN_KEY)])
