@@ -117,7 +117,7 @@ async fn ten_kills_under_load_lose_nothing_acknowledged() {
 
     // Every acknowledged write: there, with the very answer it was given.
     for (key, (body, answer)) in &acked {
-        let r = adjust(&http, addr, "k1", &key, &body).await.unwrap();
+        let r = adjust(&http, addr, "k1", key, body).await.unwrap();
         assert_eq!(r.headers()["idempotent-replayed"], "true", "{key} survived");
         assert_eq!(
             &r.json::<Value>().await.unwrap(),
@@ -127,7 +127,7 @@ async fn ten_kills_under_load_lose_nothing_acknowledged() {
     }
     // Every write whose answer was lost: retried, answered, applied once.
     for (key, body) in &unanswered {
-        let r = adjust(&http, addr, "k1", &key, &body).await.unwrap();
+        let r = adjust(&http, addr, "k1", key, body).await.unwrap();
         assert!(
             r.status() == 200 || r.status() == 409,
             "{key}: {}",

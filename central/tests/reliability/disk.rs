@@ -221,7 +221,7 @@ async fn a_disk_that_fills_under_writes_refuses_them_and_recovers() {
     std::fs::remove_file(&filler).unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     for (key, body) in &refused {
-        let r = adjust(&http, addr, "d1", &key, &body).await.unwrap();
+        let r = adjust(&http, addr, "d1", key, body).await.unwrap();
         assert_eq!(r.status(), 200, "{key} after the disk had room again");
         sum += 1;
     }
