@@ -3,8 +3,7 @@
 //! admin key arrive at build time (STOCKLINE_CENTRAL_URL, STOCKLINE_ADMIN_KEY).
 #![cfg(target_arch = "wasm32")]
 
-use gloo_net::http::Request;
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::AdjustKind;
 use store_wasm::{
     browser::{HttpTransport, IdbStorage, JsClock, StoreNode},
@@ -16,41 +15,8 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-const SECRET: &str = "browser-test-secret-0123456789";
-
-/// Set by `cargo xtask test`, which starts central for these tests.
-fn central() -> &'static str {
-    match option_env!("STOCKLINE_CENTRAL_URL") {
-        Some(url) => url,
-        None => panic!("run through `cargo xtask test`, which starts central"),
-    }
-}
-
-fn admin_key() -> &'static str {
-    match option_env!("STOCKLINE_ADMIN_KEY") {
-        Some(key) => key,
-        None => panic!("run through `cargo xtask test`, which starts central"),
-    }
-}
-
-/// An admin call to central; the status and JSON body.
-async fn admin(method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let url = format!("{}{path}", central());
-    let builder = match method {
-        "POST" => Request::post(&url),
-        "PUT" => Request::put(&url),
-        _ => Request::get(&url),
-    }
-    .header("X-API-Key", admin_key())
-    .header("Idempotency-Key", &uuid::Uuid::new_v4().to_string());
-    let response = match body {
-        Some(body) => builder.json(&body).unwrap().send().await,
-        None => builder.send().await,
-    }
-    .expect("central answers");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
+mod common;
+use common::*;
 
 /// A store of its own for each test, with one product at `stock`.
 async fn fixture(stock: i64) -> (String, String) {
@@ -139,28 +105,9 @@ async fn bootstraps_follows_sells_and_survives_a_reopen() {
     assert!(matches!(intents[0].status, IntentStatus::Applied { .. }));
 }
 
-/// Central as the node sees it: through a proxy the test can cut.
-fn proxy() -> &'static str {
-    match option_env!("STOCKLINE_PROXY_URL") {
-        Some(url) => url,
-        None => panic!("run through `cargo xtask test`, which starts the proxy"),
-    }
-}
-
-/// Cuts (`down`) or restores (`up`) the network between node and central.
-async fn network(state: &str) {
-    let control = match option_env!("STOCKLINE_CHAOS_URL") {
-        Some(url) => url,
-        None => panic!("run through `cargo xtask test`"),
-    };
-    Request::post(&format!("{control}/{state}"))
-        .send()
-        .await
-        .expect("proxy control");
-}
-
 #[wasm_bindgen_test]
 async fn central_down_queues_sales_stale_and_central_back_drains_them_once() {
+    let since = head().await;
     let (store, sku) = fixture(10).await;
     let db = format!("test-{store}");
     let engine = node(&db, proxy(), &store, 0).await;
@@ -204,18 +151,7 @@ async fn central_down_queues_sales_stale_and_central_back_drains_them_once() {
     engine.sync(0).await.unwrap();
     assert_eq!(engine.view(&sku).unwrap().shown, 8);
     assert_eq!(central_level(&store, &sku).await, 8);
-    let (_, page) = admin(
-        "GET",
-        &format!("/v1/replication/changes?from=0&limit=1000&store={store}"),
-        None,
-    )
-    .await;
-    let applied = page["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["idempotency_key"] == sale.id.as_str())
-        .count();
+    let applied = times_applied(&stock_log(&store, since).await, &sale.id);
     assert_eq!(applied, 1, "exactly once in central's ledger");
     let attempts = engine.intents()[0].attempts;
     assert!(
@@ -250,16 +186,6 @@ async fn the_js_class_answers_reads_at_once_and_syncs_on_demand() {
 }
 
 /// Resolves after `ms` milliseconds.
-async fn sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        web_sys::window()
-            .unwrap()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
-            .unwrap();
-    });
-    JsFuture::from(promise).await.unwrap();
-}
-
 fn shown(node: &StoreNode, sku: &str) -> Option<f64> {
     let view = node.get(sku).ok()?;
     js_sys::Reflect::get(&view, &JsValue::from_str("shown"))

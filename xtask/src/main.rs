@@ -161,7 +161,15 @@ fn browser_tests(tally: &mut Tally) -> anyhow::Result<()> {
     sh("cargo", &["build", "-p", "central"])?;
     let data = env::temp_dir().join(format!("stockline-browser-tests-{}", std::process::id()));
     let key = format!("browser-tests-admin-key-{:020}", std::process::id());
-    let (mut central, addr) = start_central("debug", &data, &key, &[])?;
+    // A short change log, pruned only when a test asks (`POST
+    // /v1/admin/prune`): the fault suite takes a node's offset away (410).
+    let retention = [
+        "--event-retention-count",
+        "300",
+        "--prune-interval-secs",
+        "86400",
+    ];
+    let (mut central, addr) = start_central("debug", &data, &key, &retention)?;
     let result = (|| {
         // The test-kit's proxy, on a thread of its own: down and up over
         // its control port, which the tests in the browser call.

@@ -11,8 +11,16 @@
 //! Two tabs (or a page and an answer in one) may commit in either order, so
 //! writes read before they write: a level's version never moves back, and an
 //! intent's answer never goes back to unanswered.
+//!
+//! A write is whole or nothing even when the node is dropped half-way (its
+//! tab closed): an uncommitted transaction is aborted. A database deleted
+//! under the node (the site's data cleared) is opened again, empty, at the
+//! next use, and the engine hears that it lost what was stored.
 
-use std::{cell::Cell, rc::Rc};
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+};
 
 use futures::future::{Either, select};
 use idb::{Database, DatabaseEvent, Factory, ObjectStoreParams, TransactionMode};
@@ -58,70 +66,62 @@ fn from_js<T: DeserializeOwned>(value: JsValue) -> Result<T, StorageError> {
     serde_json::from_str(&text).map_err(failed)
 }
 
-pub struct IdbStorage {
-    db: Database,
+/// What the connection's `versionchange` said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Connection {
+    Open,
     /// A newer version of the till upgraded the database from another tab:
     /// this tab's connection is closed and it must be reloaded.
-    outdated: Rc<Cell<bool>>,
+    Outdated,
+    /// The database was deleted: it is opened again (empty) at next use.
+    Deleted,
+}
+
+pub struct IdbStorage {
+    name: String,
+    db: RefCell<Database>,
+    connection: Rc<Cell<Connection>>,
+    /// Set when the database was deleted, until the engine asks.
+    lost: Rc<Cell<bool>>,
+}
+
+/// A node dropped (its tab closed, or a page that opened another) lets go
+/// of the database at once: a deletion or an upgrade from another tab would
+/// otherwise wait on a connection whose `versionchange` handler is gone.
+impl Drop for IdbStorage {
+    fn drop(&mut self) {
+        self.db.get_mut().close();
+    }
 }
 
 impl IdbStorage {
     pub async fn open(name: &str) -> Result<Self, StorageError> {
-        let factory = Factory::new().map_err(failed)?;
-        let mut request = factory.open(name, Some(SCHEMA_VERSION)).map_err(failed)?;
-        request.on_upgrade_needed(|event| {
-            let (Ok(db), Ok(old)) = (event.database(), event.old_version()) else {
-                return;
-            };
-            // One step per version, each from the version before.
-            if old < 1 {
-                for store in [BASE, STOCK, CATALOG, META, INTENTS] {
-                    let _ = db.create_object_store(store, ObjectStoreParams::new());
-                }
-            }
-            // v2: the chain's stores, by id (names for "available nearby").
-            if old < 2 {
-                let _ = db.create_object_store(STORES, ObjectStoreParams::new());
-            }
-        });
-        // An older till in another tab that does not let go would leave this
-        // one waiting forever on a blank screen: say what to do instead.
-        let (blocked, on_blocked) = futures::channel::oneshot::channel();
-        request.on_blocked(move |_| {
-            let _ = blocked.send(());
-        });
-        let mut db = match select(Box::pin(request.into_future()), on_blocked).await {
-            Either::Left((opened, _)) => opened.map_err(failed)?,
-            Either::Right(_) => {
-                return Err(StorageError(
-                    "another tab runs an older version of the till: close the till's other \
-                     tabs, then reload this one"
-                        .into(),
-                ));
-            }
-        };
-        let outdated = Rc::new(Cell::new(false));
-        let flag = outdated.clone();
-        db.on_version_change(move |event| {
-            // Let the newer till upgrade; this tab stops writing.
-            if let Some(target) = event.target()
-                && let Ok(close) = js_sys::Reflect::get(&target, &"close".into())
-                && let Ok(close) = close.dyn_into::<js_sys::Function>()
-            {
-                let _ = close.call0(&target);
-            }
-            flag.set(true);
-        });
-        Ok(IdbStorage { db, outdated })
+        let connection = Rc::new(Cell::new(Connection::Open));
+        let lost = Rc::new(Cell::new(false));
+        let db = connect(name, connection.clone(), lost.clone()).await?;
+        Ok(IdbStorage {
+            name: name.to_owned(),
+            db: RefCell::new(db),
+            connection,
+            lost,
+        })
     }
 
-    fn usable(&self) -> Result<(), StorageError> {
-        if self.outdated.get() {
-            return Err(StorageError(
+    /// Ready to use: opened again if the database was deleted; refused if a
+    /// newer till took it over.
+    async fn usable(&self) -> Result<(), StorageError> {
+        match self.connection.get() {
+            Connection::Open => Ok(()),
+            Connection::Outdated => Err(StorageError(
                 "a newer version of the till took over this device's data: reload this page".into(),
-            ));
+            )),
+            Connection::Deleted => {
+                let db = connect(&self.name, self.connection.clone(), self.lost.clone()).await?;
+                self.connection.set(Connection::Open);
+                self.db.replace(db).close();
+                Ok(())
+            }
         }
-        Ok(())
     }
 
     /// Writes in one read-write transaction over `stores` and waits until
@@ -131,22 +131,114 @@ impl IdbStorage {
         stores: &[&str],
         fill: impl AsyncFnOnce(&idb::Transaction) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
-        self.usable()?;
+        self.usable().await?;
         let tx = self
             .db
+            .borrow()
             .transaction(stores, TransactionMode::ReadWrite)
             .map_err(failed)?;
-        if let Err(e) = fill(&tx).await {
-            let _ = tx.abort();
-            return Err(e);
-        }
-        let done = tx.commit().map_err(failed)?.await.map_err(failed)?;
+        let filling = Filling(Some(tx));
+        // Dropped on an error, or with this future: aborted.
+        fill(filling.tx()?).await?;
+        let done = filling.commit()?.await.map_err(failed)?;
         if done.is_committed() {
             Ok(())
         } else {
             Err(StorageError("the IndexedDB transaction was aborted".into()))
         }
     }
+}
+
+/// A read-write transaction being filled. Dropped before it is committed
+/// (a failed request, or the node dropped mid-write: its tab closed), it is
+/// aborted; IndexedDB would otherwise commit the requests issued so far —
+/// half a page without its offset, some lines of a basket.
+struct Filling(Option<idb::Transaction>);
+
+impl Filling {
+    fn tx(&self) -> Result<&idb::Transaction, StorageError> {
+        self.0
+            .as_ref()
+            .ok_or_else(|| StorageError("the transaction is over".into()))
+    }
+
+    /// From here on the transaction commits whole or fails whole.
+    fn commit(mut self) -> Result<idb::Transaction, StorageError> {
+        let tx = self
+            .0
+            .take()
+            .ok_or_else(|| StorageError("the transaction is over".into()))?;
+        tx.commit().map_err(failed)
+    }
+}
+
+impl Drop for Filling {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.abort();
+        }
+    }
+}
+
+/// Opens (creating or upgrading) the database; its `versionchange` closes
+/// this connection and says why in `connection` (and `lost`, if deleted).
+async fn connect(
+    name: &str,
+    connection: Rc<Cell<Connection>>,
+    lost: Rc<Cell<bool>>,
+) -> Result<Database, StorageError> {
+    let factory = Factory::new().map_err(failed)?;
+    let mut request = factory.open(name, Some(SCHEMA_VERSION)).map_err(failed)?;
+    request.on_upgrade_needed(|event| {
+        let (Ok(db), Ok(old)) = (event.database(), event.old_version()) else {
+            return;
+        };
+        // One step per version, each from the version before.
+        if old < 1 {
+            for store in [BASE, STOCK, CATALOG, META, INTENTS] {
+                let _ = db.create_object_store(store, ObjectStoreParams::new());
+            }
+        }
+        // v2: the chain's stores, by id (names for "available nearby").
+        if old < 2 {
+            let _ = db.create_object_store(STORES, ObjectStoreParams::new());
+        }
+    });
+    // An older till in another tab that does not let go would leave this
+    // one waiting forever on a blank screen: say what to do instead.
+    let (blocked, on_blocked) = futures::channel::oneshot::channel();
+    request.on_blocked(move |_| {
+        let _ = blocked.send(());
+    });
+    let mut db = match select(Box::pin(request.into_future()), on_blocked).await {
+        Either::Left((opened, _)) => opened.map_err(failed)?,
+        Either::Right(_) => {
+            return Err(StorageError(
+                "another tab runs an older version of the till: close the till's other \
+                 tabs, then reload this one"
+                    .into(),
+            ));
+        }
+    };
+    db.on_version_change(move |event| {
+        // Let the newer till upgrade, or the deletion go through.
+        if let Some(target) = event.target()
+            && let Ok(close) = js_sys::Reflect::get(&target, &"close".into())
+            && let Ok(close) = close.dyn_into::<js_sys::Function>()
+        {
+            let _ = close.call0(&target);
+        }
+        // No new version: the database is being deleted.
+        let deleted = js_sys::Reflect::get(&event, &"newVersion".into())
+            .is_ok_and(|version| version.is_null());
+        if deleted {
+            lost.set(true);
+            connection.set(Connection::Deleted);
+        } else {
+            connection.set(Connection::Outdated);
+        }
+    });
+    Ok(db)
 }
 
 fn put<T: Serialize>(
@@ -226,9 +318,10 @@ fn in_order(mut intents: Vec<Intent>) -> Vec<Intent> {
 
 impl Storage for IdbStorage {
     async fn load(&self) -> Result<Replica, StorageError> {
-        self.usable()?;
+        self.usable().await?;
         let tx = self
             .db
+            .borrow()
             .transaction(
                 &[BASE, STOCK, CATALOG, STORES, META, INTENTS],
                 TransactionMode::ReadOnly,
@@ -261,9 +354,10 @@ impl Storage for IdbStorage {
     }
 
     async fn load_recent(&self) -> Result<Recent, StorageError> {
-        self.usable()?;
+        self.usable().await?;
         let tx = self
             .db
+            .borrow()
             .transaction(
                 &[STOCK, CATALOG, STORES, META, INTENTS],
                 TransactionMode::ReadOnly,
@@ -286,11 +380,25 @@ impl Storage for IdbStorage {
 
     async fn replace(&self, replica: &Replica) -> Result<(), StorageError> {
         self.write(&[BASE, STOCK, CATALOG, STORES, META], async |tx| {
+            // A level stored meanwhile (an answer that came in while the
+            // snapshot was on its way, another tab) newer than the new
+            // base's stays: a level's version never moves back.
+            let newer: Vec<StoredLevel> = all::<StoredLevel>(tx, STOCK)
+                .await?
+                .into_iter()
+                .filter(|s| {
+                    let base = replica.levels.get(&s.sku);
+                    base.is_some_and(|l| s.level.version > l.version)
+                })
+                .collect();
             for store in [STOCK, CATALOG, STORES] {
                 tx.object_store(store)
                     .map_err(failed)?
                     .clear()
                     .map_err(failed)?;
+            }
+            for stored in &newer {
+                put(tx, STOCK, &stored.sku, stored)?;
             }
             put(tx, BASE, "levels", &replica.levels)?;
             put(tx, BASE, "catalog", &replica.products)?;
@@ -354,5 +462,9 @@ impl Storage for IdbStorage {
             Ok(())
         })
         .await
+    }
+
+    fn take_lost(&self) -> bool {
+        self.lost.replace(false)
     }
 }

@@ -127,6 +127,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         I: AsRef<[Intent]> + AsMut<[Intent]>,
     {
         let mut intents = intents;
+        self.restore_lost().await;
         let refused = match self.stored(self.storage.put_intents(intents.as_ref(), &[], None).await)
         {
             Ok(()) => {
@@ -188,6 +189,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                     IntentStatus::Pending | IntentStatus::Sent => {}
                 }
             }
+            self.restore_lost().await;
             // Central's answers are its truth: taken into memory even if the
             // device refuses to store them (the stored copies are then sent
             // again later and answered the same).

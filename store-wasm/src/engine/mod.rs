@@ -176,6 +176,13 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
     /// syncing tab stored a new snapshot; otherwise just what changed since.
     pub async fn reload(&self) -> Result<(), EngineError> {
         let recent = self.storage.load_recent().await?;
+        if recent.offset.is_none() && self.state.borrow().replica.offset.is_some() {
+            // Storage lost its replica (the database deleted under the
+            // tabs) and the syncing tab has not stored it again yet: this
+            // tab keeps what it shows, and takes what is stored of the queue.
+            self.state.borrow_mut().replica.take_intents(recent.intents);
+            return Ok(());
+        }
         if recent.base != self.state.borrow().replica.base {
             let mut whole = self.storage.load().await?;
             let mut state = self.state.borrow_mut();
@@ -319,6 +326,26 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             Ok(()) => {}
         }
         result
+    }
+
+    /// After the device lost everything stored (the database deleted under
+    /// the node): the intents are stored again at once — they hold sales
+    /// the till acknowledged —, and the replica is stored whole with the
+    /// next page, as after a refused write. Only the tab that applies pages
+    /// stores the replica, so storage never gets a page without the base it
+    /// follows, nor an older tab's base under a newer tab's pages.
+    async fn restore_lost(&self) {
+        if !self.storage.take_lost() {
+            return;
+        }
+        let intents = {
+            let mut state = self.state.borrow_mut();
+            state.unstored = true;
+            state.replica.intents.clone()
+        };
+        if !intents.is_empty() {
+            let _ = self.stored(self.storage.put_intents(&intents, &[], None).await);
+        }
     }
 
     /// A store's display name, when the replica knows the store.

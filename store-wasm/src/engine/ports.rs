@@ -44,7 +44,8 @@ pub trait Storage {
     async fn load_recent(&self) -> Result<Recent, StorageError>;
     /// Replaces levels, catalogue, stores and offset (a snapshot, or the
     /// whole replica after the device refused pages) in one transaction,
-    /// with `replica.offset` as the new base; intents are kept.
+    /// with `replica.offset` as the new base; intents are kept, and so is a
+    /// stored level newer than the replica's.
     async fn replace(&self, replica: &Replica) -> Result<(), StorageError>;
     async fn apply(&self, page: &PageWrite) -> Result<(), StorageError>;
     /// Stores intents (new or changed: a sale, a basket's lines, central's
@@ -58,6 +59,10 @@ pub trait Storage {
     ) -> Result<(), StorageError>;
     /// Forgets finished intents (pruned, or dismissed by the cashier).
     async fn delete_intents(&self, ids: &[String]) -> Result<(), StorageError>;
+    /// Whether everything stored was lost since the last call (the browser
+    /// deleted the database under the node: the site's data cleared). The
+    /// engine then stores what it holds again. Asking clears it.
+    fn take_lost(&self) -> bool;
 }
 
 /// Why a call to central got no usable answer.

@@ -3,7 +3,8 @@
 //! its offset in one transaction, so a crash or reload never applies half a
 //! page or skips one. If the device refuses to store, memory follows anyway
 //! (the till's figures stay live) and storage gets the whole replica once
-//! it takes writes again.
+//! it takes writes again; likewise when it lost everything (the database
+//! deleted under the node). A snapshot never moves a level back.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -13,6 +14,21 @@ use super::{
     Clock, Engine, EngineError, IntentStatus, Level, PageWrite, Replica, Storage, StorageError,
     Transport,
 };
+
+/// Keeps, over a snapshot's levels, the newer ones the node already has: a
+/// snapshot taken before an answer the node got meanwhile (a drain while it
+/// was on its way) is older than that answer, and a level's version never
+/// moves back. The intent stays applied with its version, so it does not
+/// count on top of the level that has it.
+fn keep_newer(levels: &mut BTreeMap<String, Level>, known: &BTreeMap<String, Level>) {
+    for (sku, level) in levels.iter_mut() {
+        if let Some(known) = known.get(sku)
+            && known.version > level.version
+        {
+            *level = *known;
+        }
+    }
+}
 
 /// What one replication step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +88,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             stores,
             ..
         } = snapshot;
-        let next = Replica {
+        let mut next = Replica {
             offset: Some(offset),
             base: Some(offset),
             last_contact_ms: Some(self.clock.now_ms()),
@@ -95,10 +111,14 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                 .collect(),
             intents: Vec::new(),
         };
+        self.restore_lost().await;
+        keep_newer(&mut next.levels, &self.state.borrow().replica.levels);
         let stored = self.storage.replace(&next).await;
         {
             let mut state = self.state.borrow_mut();
             let intents = std::mem::take(&mut state.replica.intents);
+            // Answers may have come in while the snapshot was stored.
+            keep_newer(&mut next.levels, &state.replica.levels);
             state.replica = Replica { intents, ..next };
             state.head = state.head.max(offset);
             state.unstored = stored.is_err();
@@ -121,6 +141,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             }
             self.page_write(&state.replica, page.events, page.next_offset)
         };
+        self.restore_lost().await;
         let unstored = self.state.borrow().unstored;
         let stored = if unstored {
             Ok(())

@@ -38,6 +38,9 @@ struct Central {
     page_size: usize,
     /// When set, the next changes call waits for this before answering.
     hold: Option<futures::channel::oneshot::Receiver<()>>,
+    /// When set, the next snapshot is taken, then waits for this before
+    /// it is answered (it arrives after whatever happened meanwhile).
+    hold_snapshot: Option<futures::channel::oneshot::Receiver<()>>,
 }
 
 fn at() -> shared::Timestamp {
@@ -158,6 +161,32 @@ impl Central {
 #[derive(Clone, Default)]
 struct FakeCentral(Rc<RefCell<Central>>);
 
+impl FakeCentral {
+    /// Central's snapshot for `store`, now.
+    fn take_snapshot(&self, store: &str) -> Result<Snapshot, TransportError> {
+        let mut c = self.0.borrow_mut();
+        c.gate()?;
+        Ok(Snapshot {
+            offset: c.head(),
+            store_id: Some(store.into()),
+            stores: c.stores.clone(),
+            products: c.products.clone(),
+            levels: c
+                .levels
+                .iter()
+                .filter(|((s, _), _)| s == store)
+                .map(|((s, sku), (available, version))| StockLevel {
+                    store_id: s.clone(),
+                    sku: sku.clone(),
+                    available: *available,
+                    version: *version,
+                    updated_at: None,
+                })
+                .collect(),
+        })
+    }
+}
+
 impl Transport for FakeCentral {
     async fn sign_in(
         &self,
@@ -180,26 +209,12 @@ impl Transport for FakeCentral {
     }
 
     async fn snapshot(&self, _: &str, store: &str) -> Result<Snapshot, TransportError> {
-        let mut c = self.0.borrow_mut();
-        c.gate()?;
-        Ok(Snapshot {
-            offset: c.head(),
-            store_id: Some(store.into()),
-            stores: c.stores.clone(),
-            products: c.products.clone(),
-            levels: c
-                .levels
-                .iter()
-                .filter(|((s, _), _)| s == store)
-                .map(|((s, sku), (available, version))| StockLevel {
-                    store_id: s.clone(),
-                    sku: sku.clone(),
-                    available: *available,
-                    version: *version,
-                    updated_at: None,
-                })
-                .collect(),
-        })
+        let snapshot = self.take_snapshot(store)?;
+        let held = self.0.borrow_mut().hold_snapshot.take();
+        if let Some(held) = held {
+            let _ = held.await;
+        }
+        Ok(snapshot)
     }
 
     async fn changes(
@@ -364,9 +379,16 @@ impl Transport for FakeCentral {
 struct MemoryStorage {
     saved: Rc<RefCell<Replica>>,
     fail_writes: Rc<Cell<bool>>,
+    lost: Rc<Cell<bool>>,
 }
 
 impl MemoryStorage {
+    /// Everything stored is gone, as when the browser deletes the database.
+    fn lose(&self) {
+        *self.saved.borrow_mut() = Replica::default();
+        self.lost.set(true);
+    }
+
     fn check(&self) -> Result<(), StorageError> {
         if self.fail_writes.get() {
             return Err(StorageError("QuotaExceededError".into()));
@@ -397,10 +419,21 @@ impl Storage for MemoryStorage {
         self.check()?;
         let mut saved = self.saved.borrow_mut();
         let intents = std::mem::take(&mut saved.intents);
-        *saved = Replica {
+        let mut next = Replica {
             intents,
             ..replica.clone()
         };
+        // As IndexedDB does: a stored level newer than the base's stays.
+        for (sku, level) in &saved.levels {
+            if next
+                .levels
+                .get(sku)
+                .is_some_and(|l| level.version > l.version)
+            {
+                next.levels.insert(sku.clone(), *level);
+            }
+        }
+        *saved = next;
         Ok(())
     }
 
@@ -447,6 +480,10 @@ impl Storage for MemoryStorage {
             .intents
             .retain(|i| !ids.contains(&i.id));
         Ok(())
+    }
+
+    fn take_lost(&self) -> bool {
+        self.lost.replace(false)
     }
 }
 
@@ -711,6 +748,107 @@ fn a_following_tab_rereads_the_base_only_after_a_new_snapshot() {
     block_on(follower.reload()).unwrap();
     assert_eq!(follower.replica().base, Some(head));
     assert_eq!(follower.replica().levels, leader.replica().levels);
+}
+
+#[test]
+fn a_snapshot_older_than_an_answer_never_moves_the_level_back() {
+    let h = Harness::new();
+    let engine = h.synced_engine();
+    block_on(engine.sell("A", 2, "sale-1".into())).unwrap();
+    h.central().set(STORE, "B", 9);
+    let head = h.central().head();
+    h.central().pruned_through = head;
+    let (release, held) = futures::channel::oneshot::channel();
+    h.central().hold_snapshot = Some(held);
+    block_on(async {
+        // The offset is gone: a snapshot, taken before the sale is applied
+        // and answered after it (the queue drains while it is on its way).
+        let sync = engine.sync(0);
+        let drain = async {
+            let flushed = engine.flush().await;
+            release.send(()).unwrap();
+            flushed
+        };
+        let (synced, flushed) = futures::join!(sync, drain);
+        assert_eq!(synced, Ok(Synced::Bootstrapped { offset: head }));
+        assert_eq!(flushed.applied, 1);
+    });
+    assert_eq!(engine.replica().levels["A"].version, 2, "the answer's");
+    let view = engine.view("A").unwrap();
+    assert_eq!((view.central_available, view.shown), (8, 8), "once");
+    assert_eq!(h.storage.saved.borrow().levels["A"].version, 2, "stored");
+    assert_eq!(engine.view("B").unwrap().shown, 9, "the snapshot's");
+    catch_up(&engine);
+    assert_eq!(engine.view("A").unwrap().shown, 8);
+}
+
+#[test]
+fn a_database_deleted_under_the_node_gets_the_queue_back_at_once_and_the_replica_with_the_next_page()
+ {
+    let h = Harness::new();
+    let engine = h.synced_engine();
+    h.central().offline = true;
+    assert!(block_on(engine.sync(0)).is_err());
+    block_on(engine.sell("A", 1, "before".into())).unwrap();
+    h.storage.lose();
+
+    // Offline, the next sale is stored with the one the device lost.
+    block_on(engine.sell("B", 1, "after".into())).unwrap();
+    let stored: Vec<_> = h
+        .storage
+        .saved
+        .borrow()
+        .intents
+        .iter()
+        .map(|i| i.id.clone())
+        .collect();
+    assert_eq!(stored, ["before", "after"]);
+    assert_eq!(
+        h.storage.saved.borrow().offset,
+        None,
+        "no page without its base"
+    );
+    assert_eq!(engine.view("A").unwrap().shown, 9, "memory still answers");
+
+    // Central back: the next page stores the replica whole, the queue drains.
+    h.central().offline = false;
+    catch_up(&engine);
+    let saved = h.storage.saved.borrow().clone();
+    assert_eq!(
+        (saved.offset, saved.base),
+        (Some(5), Some(5)),
+        "stored whole"
+    );
+    assert_eq!(saved.levels, engine.replica().levels);
+    assert_eq!(saved.products, engine.replica().products);
+    assert_eq!(block_on(engine.flush()).applied, 2);
+    catch_up(&engine);
+    let saved = h.storage.saved.borrow().clone();
+    assert_eq!(saved.offset, engine.replica().offset);
+    assert_eq!(saved.levels, engine.replica().levels);
+    let reopened = h.engine();
+    assert_eq!(reopened.view("A").unwrap().shown, 9);
+    assert_eq!(reopened.view("B").unwrap().shown, 9);
+    assert_eq!(h.central().answers.len(), 2, "each key once");
+}
+
+#[test]
+fn a_following_tab_keeps_its_figures_while_a_lost_replica_is_stored_again() {
+    let h = Harness::new();
+    let leader = h.synced_engine();
+    let follower = h.engine();
+    block_on(follower.sell("A", 1, "follower".into())).unwrap();
+    h.storage.lose();
+    block_on(follower.reload()).unwrap();
+    assert_eq!(follower.view("A").unwrap().shown, 9, "not a blank till");
+    assert_eq!(follower.intents().len(), 1);
+    // The syncing tab stores it all again; the follower takes it.
+    block_on(leader.reload()).unwrap();
+    h.central().set(STORE, "B", 4);
+    catch_up(&leader);
+    block_on(follower.reload()).unwrap();
+    assert_eq!(follower.view("B").unwrap().shown, 4);
+    assert_eq!(follower.view("A").unwrap().shown, 9);
 }
 
 #[test]
