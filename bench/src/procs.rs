@@ -286,6 +286,10 @@ pub async fn central(
         .arg("--data-dir")
         .arg(data_dir)
         .env("RUST_LOG", "warn,central=info")
+        // Every client of the benchmark is one address, 10,000 idle
+        // long-polls among them: past central's per-address cap. Set as a
+        // variable, which an older build (`--central`) ignores.
+        .env("STOCKLINE_MAX_CONNECTIONS_PER_ADDRESS", "100000")
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
