@@ -5,6 +5,7 @@
 //! - `bench` release-build central and the load generator, run the benchmark
 //! - `fuzz`  the OpenAPI fuzzer alone, against a fresh central
 //! - `test-browser` the store node's browser tests alone
+//! - `test-pos` the POS page built, and its WebDriver tests alone
 //! - `setup` install every tool the two commands above need
 //!
 //! Each installs what is missing (and says so) before using it, so both work
@@ -34,11 +35,16 @@ fn main() -> ExitCode {
         Some("test-browser") => {
             setup::wasm_target().and_then(|()| browser_tests(&mut Tally::default()))
         }
+        Some("test-pos") => {
+            page::build().and_then(|dist| page::browser_tests(&mut Tally::default(), &dist))
+        }
         Some("fuzz") => {
             sh("cargo", &["build", "-p", "central"]).and_then(|()| fuzz::run_all().map(drop))
         }
         _ => {
-            eprintln!("usage: cargo xtask <run|test|test-browser|bench|bench-node|fuzz|setup>");
+            eprintln!(
+                "usage: cargo xtask <run|test|test-browser|test-pos|bench|bench-node|fuzz|setup>"
+            );
             return ExitCode::from(2);
         }
     };

@@ -265,6 +265,10 @@ impl Runtime {
             self.changed(moved);
             self.post_status();
             match synced {
+                // The cashier's "Sync now" runs a step of its own: wait for
+                // it, never ask again at once (that spun without yielding,
+                // so the step's request never finished: a frozen page).
+                Ok(Synced::Busy) => self.engine.until_synced().await,
                 Ok(_) => wait = LONG_POLL_S,
                 // Central unreachable, or refusing the till itself (e.g.
                 // revoked credentials): retrying at once would not help.

@@ -137,6 +137,8 @@ pub struct Engine<S, T, C> {
     /// One replication step at a time: an older page landing after a newer
     /// one would move the stored offset back.
     syncing: Cell<bool>,
+    /// Who waits for the running step to end ([`Engine::until_synced`]).
+    sync_waiters: RefCell<Vec<futures::channel::oneshot::Sender<()>>>,
 }
 
 impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
@@ -164,6 +166,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             }),
             flushing: Cell::new(false),
             syncing: Cell::new(false),
+            sync_waiters: RefCell::new(Vec::new()),
         })
     }
 

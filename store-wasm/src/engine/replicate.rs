@@ -30,6 +30,19 @@ fn keep_newer(levels: &mut BTreeMap<String, Level>, known: &BTreeMap<String, Lev
     }
 }
 
+/// The running replication step: when it ends, the next may start, and
+/// whoever waits for it is told.
+struct Step<'e, S: Storage, T: Transport, C: Clock>(&'e Engine<S, T, C>);
+
+impl<S: Storage, T: Transport, C: Clock> Drop for Step<'_, S, T, C> {
+    fn drop(&mut self) {
+        self.0.syncing.set(false);
+        for waiter in self.0.sync_waiters.take() {
+            let _ = waiter.send(());
+        }
+    }
+}
+
 /// What one replication step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Synced {
@@ -40,7 +53,8 @@ pub enum Synced {
         events: usize,
         offset: u64,
     },
-    /// Another step was running; this one did nothing.
+    /// Another step was running; this one did nothing. Wait for it with
+    /// [`Engine::until_synced`] before asking again.
     Busy,
 }
 
@@ -51,9 +65,21 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         if self.syncing.replace(true) {
             return Ok(Synced::Busy);
         }
-        let synced = self.step(wait_s).await;
-        self.syncing.set(false);
-        synced
+        // Freed however the step ends, dropped mid-way included.
+        let _step = Step(self);
+        self.step(wait_s).await
+    }
+
+    /// Resolves once no replication step is running. A caller told `Busy`
+    /// waits here: asking again at once would spin without ever letting the
+    /// running step's request finish (in a tab, that froze the page).
+    pub async fn until_synced(&self) {
+        if !self.syncing.get() {
+            return;
+        }
+        let (done, ended) = futures::channel::oneshot::channel();
+        self.sync_waiters.borrow_mut().push(done);
+        let _ = ended.await;
     }
 
     async fn step(&self, wait_s: u32) -> Result<Synced, EngineError> {

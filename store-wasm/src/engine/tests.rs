@@ -703,6 +703,44 @@ fn one_replication_step_at_a_time() {
 }
 
 #[test]
+fn a_caller_told_busy_waits_for_the_running_step_and_a_dropped_step_frees_the_next() {
+    let h = Harness::new();
+    let engine = h.synced_engine();
+    h.central().set(STORE, "A", 4);
+    let (release, held) = futures::channel::oneshot::channel();
+    h.central().hold = Some(held);
+    block_on(async {
+        let long_poll = engine.sync(25);
+        let waiter = async {
+            assert_eq!(engine.sync(0).await, Ok(Synced::Busy));
+            let until = engine.until_synced();
+            release.send(()).unwrap();
+            until.await;
+            // The step is over: the next one runs.
+            engine.sync(0).await
+        };
+        let (first, after) = futures::join!(long_poll, waiter);
+        assert!(matches!(first, Ok(Synced::Applied { events: 1, .. })));
+        assert!(matches!(after, Ok(Synced::Applied { .. })), "{after:?}");
+    });
+    // A step dropped before it ends frees the engine for the next one.
+    let (_keep, held) = futures::channel::oneshot::channel::<()>();
+    h.central().hold = Some(held);
+    {
+        let mut step = Box::pin(engine.sync(25));
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(step.as_mut().poll(&mut cx).is_pending(), "held at central");
+    }
+    h.central().hold = None;
+    assert!(
+        !matches!(block_on(engine.sync(0)), Ok(Synced::Busy)),
+        "not stuck busy"
+    );
+    block_on(engine.until_synced());
+}
+
+#[test]
 fn a_sign_in_is_contact_and_a_following_tab_takes_the_leaders_status() {
     let h = Harness::new();
     let _leader = h.synced_engine(); // it took the snapshot the follower reads

@@ -293,3 +293,48 @@ async fn a_refused_sale_is_shown_with_its_reason() {
         .await;
     till.client.close().await.unwrap();
 }
+
+/// "Sync now" with central down once froze the page: the syncing loop met
+/// the cashier's sync in progress, was told "busy", and asked again at once,
+/// forever, without ever yielding to the browser — so the fetch it waited on
+/// never finished, not even after central came back. The page must keep
+/// answering, and sync once central returns.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Chromium and the trunk-built page: cargo xtask test runs it"]
+async fn sync_now_offline_keeps_the_page_responsive_and_syncs_when_central_returns() {
+    let mut central = Central::start().await;
+    central.seed(STORE, &[("COF-1", "Coffee beans", 5)]).await;
+    let driver = Driver::start().await;
+    let till = driver.till().await;
+    till.sign_in(&central, STORE).await;
+    until_offline_ready(&till).await;
+
+    central.down().await;
+    till.until_text("#status", "Offline").await;
+    // Bounded here: a frozen page would hold the click for WebDriver's 300 s.
+    let clicked =
+        tokio::time::timeout(Duration::from_secs(10), till.css("#sync-now").await.click()).await;
+    assert!(matches!(clicked, Ok(Ok(_))), "Sync now: {clicked:?}");
+    // A page that answers a trivial script within 100 ms, again and again
+    // while its sync fails, is not spinning.
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let asked = std::time::Instant::now();
+        let answered = tokio::time::timeout(Duration::from_secs(5), till.eval("return 1;")).await;
+        assert!(answered.is_ok(), "the page stopped answering");
+        slowest = slowest.max(asked.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        slowest < Duration::from_millis(100),
+        "the page answered in {slowest:?} at worst"
+    );
+
+    central.up().await;
+    central.sell_elsewhere(STORE, "COF-1", 2).await;
+    till.css("#sync-now").await.click().await.expect("Sync now");
+    till.until_text("#status", "Online").await;
+    till.search("COF-1").await;
+    till.until_stock("COF-1", "3 in stock").await;
+    till.client.close().await.unwrap();
+}
