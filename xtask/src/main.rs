@@ -402,6 +402,21 @@ fn bench_node() -> anyhow::Result<()> {
         }
         Ok(())
     })();
+    let result = result.and_then(|()| {
+        step("the POS page's CPU: idle online, offline, offline after Sync now (a minute)");
+        let dist = page::build()?;
+        let status = Command::new("cargo")
+            .args(["test", "-p", "e2e", "--test", "page_bench"])
+            .args(["--", "--ignored", "--nocapture"])
+            .env("STOCKLINE_WEB_DIST", &dist)
+            .env("CHROMEDRIVER", "/usr/bin/chromedriver")
+            .current_dir(root())
+            .status()?;
+        if !status.success() {
+            bail!("the page benchmark failed ({status})");
+        }
+        Ok(())
+    });
     let _ = central.kill();
     let _ = central.wait();
     let _ = std::fs::remove_dir_all(&data);

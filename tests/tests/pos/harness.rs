@@ -3,6 +3,7 @@
 //! serving the page trunk built, and real Chromium sessions driven over
 //! WebDriver by Debian's chromedriver.
 
+use std::os::unix::process::CommandExt;
 use std::{
     net::{SocketAddr, TcpListener},
     path::PathBuf,
@@ -193,10 +194,13 @@ impl Driver {
         let port = free_port();
         let binary =
             std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        // A group of its own: the browsers it starts are in it, and go
+        // with it (killing chromedriver alone leaves them running).
         let child = Command::new(&binary)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {binary}: {e} (cargo xtask test installs it)"));
         let url = format!("http://127.0.0.1:{port}");
@@ -234,8 +238,20 @@ impl Driver {
     }
 }
 
+impl Driver {
+    /// Chromedriver's process id, which is also its process group's.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Driver {
     fn drop(&mut self) {
+        // The whole group: chromedriver and every browser it started, even
+        // one a failed test left spinning.
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
