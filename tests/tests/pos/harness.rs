@@ -239,7 +239,9 @@ impl Driver {
 }
 
 impl Driver {
-    /// Chromedriver's process id, which is also its process group's.
+    /// Chromedriver's process id, which is also its process group's (the
+    /// page benchmark measures that group's renderers).
+    #[allow(dead_code)]
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
