@@ -1,6 +1,9 @@
-//! What the till says, in plain words: stock figures with pending intents
-//! apart, ages, and central's refusals with what to do about them. Pure
-//! functions, tested natively.
+//! What the till says, in a cashier's words: stock figures with what this
+//! till still has to send apart, ages, and head office's refusals with what
+//! to do about them. Never a developer's word ("intent", "central", an
+//! HTTP status, a browser's error text). Pure functions, tested natively.
+//!
+//! "Head office" is central, as a store knows it.
 
 use shared::{ErrorCode, Problem};
 use store_wasm::engine::{EngineError, Intent, IntentStatus, Status, StockView};
@@ -25,7 +28,7 @@ pub fn stock(view: &StockView) -> (String, Option<String>) {
     (
         format!("{headline}, {what} pending"),
         Some(format!(
-            "central: {} · this till: {:+}",
+            "head office: {} · this till: {:+}",
             view.central_available, view.pending_delta
         )),
     )
@@ -53,29 +56,52 @@ pub fn money(cents: i64) -> String {
     format!("{sign}{}.{:02}", cents / 100, cents % 100)
 }
 
-/// The status bar's state: announced to screen readers when it changes, so
-/// it holds no ticking age.
-pub fn state(status: &Status) -> String {
-    let online = if status.online { "Online" } else { "Offline" };
-    let queued = if status.queued == 0 {
-        "nothing queued".to_owned()
-    } else {
-        format!("{} queued", count(status.queued, "intent", "intents"))
+/// What this till still has to send: "1 sale waiting to send", "2 sales
+/// and 1 restock waiting to send", or "nothing waiting to send".
+pub fn waiting(intents: &[Intent]) -> String {
+    let unanswered = intents.iter().filter(|i| i.is_unanswered());
+    let (sales, restocks) =
+        unanswered.fold(
+            (0, 0),
+            |(s, r), i| {
+                if i.delta < 0 { (s + 1, r) } else { (s, r + 1) }
+            },
+        );
+    let what = match (sales, restocks) {
+        (0, 0) => return "nothing waiting to send".into(),
+        (s, 0) => count(s, "sale", "sales"),
+        (0, r) => count(r, "restock", "restocks"),
+        (s, r) => format!(
+            "{} and {}",
+            count(s, "sale", "sales"),
+            count(r, "restock", "restocks")
+        ),
     };
-    format!("{online} · {queued}")
+    format!("{what} waiting to send")
 }
 
-/// The status bar's contact line: how long ago central answered, how far
-/// behind the replica is.
+/// The status bar's state: announced to screen readers when it changes, so
+/// it holds no ticking age.
+pub fn state(status: &Status, intents: &[Intent]) -> String {
+    let online = if status.online {
+        "Online"
+    } else {
+        "Offline: can't reach head office"
+    };
+    format!("{online} · {}", waiting(intents))
+}
+
+/// The status bar's contact line: how long ago head office answered, and
+/// whether the till is still catching up.
 pub fn contact(status: &Status, now_ms: i64) -> String {
     let mut said = format!(
-        "last contact {}",
+        "head office answered {}",
         age(status.last_contact_ms.map(|at| now_ms - at))
     );
     if status.lag > 0 {
         said.push_str(&format!(
-            " · {} behind",
-            count(status.lag as usize, "event", "events")
+            " · catching up ({} to go)",
+            count(status.lag as usize, "change", "changes")
         ));
     }
     said
@@ -89,12 +115,12 @@ pub fn stale_banner(status: &Status, since: Option<&str>) -> Option<String> {
         return None;
     }
     let since = match since {
-        Some(at) => format!("central last answered at {at}"),
-        None => "central has not answered yet".into(),
+        Some(at) => format!("head office last answered at {at}"),
+        None => "head office has not answered yet".into(),
     };
     Some(format!(
         "Stock figures may be out of date: {since}. Sales are kept on this till and sent \
-         when central is back."
+         when head office is back."
     ))
 }
 
@@ -109,7 +135,7 @@ pub fn refusal(problem: &Problem) -> Refusal {
     let (reason, advice) = match problem.code {
         ErrorCode::InsufficientStock => (
             match current {
-                Some(n) => format!("Not enough stock: central has {n}"),
+                Some(n) => format!("Not enough stock: head office has {n}"),
                 None => "Not enough stock".into(),
             },
             "Check the shelf: sell what is there, or ask a manager to count the stock.",
@@ -161,33 +187,47 @@ pub fn intent_title(intent: &Intent, name: Option<&str>) -> String {
     )
 }
 
-/// A short label (for the badge) and what it means for the cashier.
-pub fn intent_state(intent: &Intent) -> (&'static str, String) {
-    match &intent.status {
+/// How a sale or restock stands, for its row in the panel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    /// For styling and tests: `queued`, `sent`, `applied`, `refused`.
+    pub class: &'static str,
+    /// The badge, in the cashier's words.
+    pub badge: &'static str,
+    pub detail: String,
+}
+
+/// What a sale or restock's state means for the cashier. A sale that was
+/// tried and got no answer has not arrived: "not sent yet", never "sent".
+pub fn intent_state(intent: &Intent) -> Standing {
+    let (class, badge, detail) = match &intent.status {
         IntentStatus::Pending => (
             "queued",
-            "Kept on this till; sent as soon as central answers.".into(),
+            "Waiting to send",
+            "Kept on this till; sent as soon as head office answers.".into(),
         ),
         IntentStatus::Sent => (
             "sent",
+            "Not sent yet",
             format!(
-                "Waiting for central's answer ({}{}); sent again with the same key, never twice.",
-                count(intent.attempts as usize, "attempt", "attempts"),
-                intent
-                    .last_error
-                    .as_ref()
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default()
+                "Not sent yet — will retry ({} so far). It is never counted twice.",
+                count(intent.attempts as usize, "try", "tries"),
             ),
         ),
         IntentStatus::Applied { result } => (
             "applied",
-            format!("Applied: central now has {}.", result.available),
+            "Done",
+            format!("Done: head office now has {}.", result.available),
         ),
         IntentStatus::Rejected { problem } => {
             let Refusal { reason, advice } = refusal(problem);
-            ("refused", format!("{reason}. {advice}"))
+            ("refused", "Refused", format!("{reason}. {advice}"))
         }
+    };
+    Standing {
+        class,
+        badge,
+        detail,
     }
 }
 
@@ -201,10 +241,10 @@ pub fn outcome(intent: &Intent) -> String {
     };
     match &intent.status {
         IntentStatus::Applied { result } => {
-            format!("{verb} {what}: central now has {}.", result.available)
+            format!("{verb} {what}: head office now has {}.", result.available)
         }
         IntentStatus::Pending | IntentStatus::Sent => {
-            format!("Queued: {what} is kept on this till and sent when central answers.")
+            format!("Saved on this till: {what}, sent when head office answers.")
         }
         IntentStatus::Rejected { problem } => {
             let Refusal { reason, advice } = refusal(problem);
@@ -237,7 +277,7 @@ pub fn basket_outcome(lines: &[Intent]) -> String {
     {
         format!("Basket sold: {lines_said}.")
     } else if lines.iter().any(Intent::is_unanswered) {
-        format!("Basket queued: {lines_said}, sent together when central answers.")
+        format!("Basket saved on this till: {lines_said}, sent together when head office answers.")
     } else {
         format!("Basket refused, nothing sold: {lines_said}.")
     }
@@ -246,12 +286,16 @@ pub fn basket_outcome(lines: &[Intent]) -> String {
 /// An error of the node, for the message line.
 pub fn engine_error(error: &EngineError) -> String {
     match error {
-        EngineError::Offline(reason) => format!("Central does not answer ({reason})."),
+        // The browser's own words ("TypeError: Failed to fetch") mean
+        // nothing to a cashier.
+        EngineError::Offline(_) => "Can't reach head office. Sales are kept on this till.".into(),
         EngineError::Refused(problem) => {
             let Refusal { reason, advice } = refusal(problem);
             format!("{reason}. {advice}")
         }
-        EngineError::Storage(e) => format!("This device refused to store it: {e}."),
+        EngineError::Storage(_) => {
+            "This device could not save it (its storage is full or blocked).".into()
+        }
         EngineError::Invalid(reason) => {
             let mut said = reason.clone();
             if let Some(first) = said.get_mut(..1) {
@@ -287,7 +331,7 @@ mod tests {
         assert_eq!(stock(&view(4, 0, 0)), ("4 in stock".into(), None));
         let (headline, detail) = stock(&view(4, -1, 1));
         assert_eq!(headline, "3 in stock, 1 sale pending");
-        assert_eq!(detail.as_deref(), Some("central: 4 · this till: -1"));
+        assert_eq!(detail.as_deref(), Some("head office: 4 · this till: -1"));
         assert_eq!(stock(&view(4, 5, 2)).0, "9 in stock, 2 restocks pending");
         assert_eq!(stock(&view(4, 0, 2)).0, "4 in stock, 2 changes pending");
     }
@@ -320,18 +364,28 @@ mod tests {
 
     #[test]
     fn the_status_bar_and_banner_say_where_the_till_stands() {
-        assert_eq!(state(&status(true, false, 0, 0)), "Online · nothing queued");
         assert_eq!(
-            state(&status(false, true, 1, 3)),
-            "Offline · 1 intent queued"
+            state(&status(true, false, 0, 0), &[]),
+            "Online · nothing waiting to send"
+        );
+        let mut restock = intent(IntentStatus::Pending);
+        restock.delta = 3;
+        let waiting = [intent(IntentStatus::Sent), restock];
+        assert_eq!(
+            state(&status(false, true, 2, 3), &waiting[..1]),
+            "Offline: can't reach head office · 1 sale waiting to send"
+        );
+        assert_eq!(
+            state(&status(false, true, 2, 3), &waiting),
+            "Offline: can't reach head office · 1 sale and 1 restock waiting to send"
         );
         assert_eq!(
             contact(&status(true, false, 0, 0), 3_000),
-            "last contact 2 s ago"
+            "head office answered 2 s ago"
         );
         assert_eq!(
             contact(&status(false, true, 1, 3), 121_000),
-            "last contact 2 min ago · 3 events behind"
+            "head office answered 2 min ago · catching up (3 changes to go)"
         );
         assert_eq!(
             stale_banner(&status(true, false, 0, 0), Some("14:02:11")),
@@ -339,11 +393,14 @@ mod tests {
         );
         let banner = stale_banner(&status(false, true, 0, 0), Some("14:02:11")).unwrap();
         assert!(
-            banner.contains("central last answered at 14:02:11"),
+            banner.contains("head office last answered at 14:02:11"),
             "{banner}"
         );
         let never = stale_banner(&status(false, true, 0, 0), None).unwrap();
-        assert!(never.contains("central has not answered yet"), "{never}");
+        assert!(
+            never.contains("head office has not answered yet"),
+            "{never}"
+        );
     }
 
     fn intent(status: IntentStatus) -> Intent {
@@ -370,13 +427,20 @@ mod tests {
             version: 4,
             updated_at: None,
         });
-        let (label, detail) = intent_state(&intent(IntentStatus::Rejected { problem }));
-        assert_eq!(label, "refused");
+        let refused = intent_state(&intent(IntentStatus::Rejected { problem }));
+        assert_eq!((refused.class, refused.badge), ("refused", "Refused"));
         assert!(
-            detail.starts_with("Not enough stock: central has 1."),
-            "{detail}"
+            refused
+                .detail
+                .starts_with("Not enough stock: head office has 1."),
+            "{}",
+            refused.detail
         );
-        assert!(detail.contains("Check the shelf"), "{detail}");
+        assert!(
+            refused.detail.contains("Check the shelf"),
+            "{}",
+            refused.detail
+        );
         let aborted = Problem::new(424, ErrorCode::BatchAborted, None);
         assert!(
             refusal(&aborted)
@@ -392,11 +456,18 @@ mod tests {
             intent_title(&sent, Some("Coffee")),
             "Sale of 2 × SKU-1 Coffee"
         );
-        let (label, detail) = intent_state(&sent);
-        assert_eq!(label, "sent");
+        let tried = intent_state(&sent);
+        assert_eq!((tried.class, tried.badge), ("sent", "Not sent yet"));
         assert!(
-            detail.contains("3 attempts: connection refused"),
-            "{detail}"
+            tried
+                .detail
+                .starts_with("Not sent yet — will retry (3 tries so far)"),
+            "{}",
+            tried.detail
+        );
+        assert!(
+            !tried.detail.contains("connection refused"),
+            "no browser words"
         );
         let applied = intent(IntentStatus::Applied {
             result: AdjustResult {
@@ -408,9 +479,12 @@ mod tests {
                 discrepancy_offset: None,
             },
         });
-        assert_eq!(intent_state(&applied).1, "Applied: central now has 7.");
-        assert_eq!(outcome(&applied), "Sold 2 × SKU-1: central now has 7.");
-        assert!(outcome(&sent).starts_with("Queued: 2 × SKU-1"));
+        assert_eq!(
+            intent_state(&applied).detail,
+            "Done: head office now has 7."
+        );
+        assert_eq!(outcome(&applied), "Sold 2 × SKU-1: head office now has 7.");
+        assert!(outcome(&sent).starts_with("Saved on this till: 2 × SKU-1"));
     }
 
     #[test]
@@ -432,7 +506,11 @@ mod tests {
         let queued = basket_outcome(&[intent(IntentStatus::Pending), intent(IntentStatus::Sent)]);
         assert_eq!(
             queued,
-            "Basket queued: 2 lines, sent together when central answers."
+            "Basket saved on this till: 2 lines, sent together when head office answers."
+        );
+        assert_eq!(
+            engine_error(&EngineError::Offline("TypeError: Failed to fetch".into())),
+            "Can't reach head office. Sales are kept on this till."
         );
         assert_eq!(
             engine_error(&EngineError::Invalid("unknown sku X".into())),

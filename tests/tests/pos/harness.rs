@@ -403,6 +403,14 @@ impl Till {
             .await;
     }
 
+    /// A scanner's keystrokes, a code and Enter, into whatever the search
+    /// box holds now: no Esc first, as a real scanner never sends one.
+    pub async fn scan_as_is(&self, code: &str) {
+        let search = self.css("#search").await;
+        let keys = format!("{code}{}", fantoccini::key::Key::Enter);
+        search.send_keys(&keys).await.expect("type");
+    }
+
     /// Saves a screenshot under `tests/artifacts/` for a person to look at.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("artifacts");

@@ -114,10 +114,10 @@ fn explain(error: &EngineError, url: &str) -> String {
             "This store is deactivated or its secret was changed: ask a manager.".into()
         }
         EngineError::Refused(p) => p.detail.clone().unwrap_or_else(|| p.title.clone()),
-        EngineError::Offline(reason) => format!(
-            "Central does not answer at {central} ({reason}). A till's first sign-in needs central."
+        EngineError::Offline(_) => format!(
+            "Can't reach head office at {central}. A till's first sign-in needs head office."
         ),
-        EngineError::Storage(e) => format!("This browser refused to store the till's data: {e}."),
+        EngineError::Storage(_) => "This browser refused to store the till's data.".into(),
         EngineError::Invalid(reason) => reason.clone(),
     }
 }

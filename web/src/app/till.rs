@@ -96,7 +96,7 @@ struct Ui {
     /// answers ("Queued…" becomes "Sold…" when central answers).
     watching: Option<Watch>,
     /// What the intents panel shows (id, state, detail), to redraw on change.
-    intents: Vec<(String, &'static str, String)>,
+    intents: Vec<(String, wording::Standing)>,
 }
 
 struct Watch {
@@ -298,7 +298,7 @@ impl Till {
         set_text(&r.store, &name);
         // The live region changes only when the state does; the age ticks
         // apart, unannounced.
-        set_text(&r.status, &wording::state(&status));
+        set_text(&r.status, &wording::state(&status, &engine.intents()));
         set_text(&r.contact, &wording::contact(&status, now));
         r.status.set_class_name(if status.online {
             "status online"
@@ -315,16 +315,18 @@ impl Till {
         }
         let trouble = if let Some(problem) = &status.signed_out {
             Some(format!(
-                "Central refused this till's credentials ({}). Sales stay queued on this till: \
+                "Head office did not accept this till's sign-in{}. Sales stay on this till: \
                  sign out and sign in again.",
-                problem.code.as_str()
+                match problem.code {
+                    shared::ErrorCode::TokenRevoked => " (the store's secret was changed)",
+                    _ => "",
+                }
             ))
         } else {
-            status.storage_error.as_ref().map(|e| {
-                format!(
-                    "This device refuses to store more ({e}). Sales go straight to central \
-                     while it answers; free some browser storage."
-                )
+            status.storage_error.as_ref().map(|_| {
+                "This device refuses to store more. Sales go straight to head office while it \
+                 answers; free some space in the browser's storage."
+                    .to_owned()
             })
         };
         match trouble {
@@ -339,14 +341,14 @@ impl Till {
     fn sync_now(self: &Rc<Self>) {
         let me = self.clone();
         self.regions.sync_now.set_disabled(true);
-        self.say("Syncing with central…", false);
+        self.say("Checking with head office…", false);
         spawn_local(async move {
             match me.node.sync_now().await {
-                Ok(status) if status.queued == 0 => me.say("Up to date with central.", false),
-                Ok(status) => me.say(
+                Ok(status) if status.queued == 0 => me.say("Up to date with head office.", false),
+                Ok(_) => me.say(
                     &format!(
-                        "Up to date; {} still waiting for central.",
-                        wording::count(status.queued, "intent", "intents")
+                        "Up to date; {}.",
+                        wording::waiting(&me.node.engine().intents())
                     ),
                     true,
                 ),
@@ -364,7 +366,7 @@ impl Till {
         };
         if queued > 0 {
             let question = format!(
-                "{} not sent to central yet. They stay on this device and are sent when this \
+                "{} not sent to head office yet. They stay on this device and are sent when this \
                  store signs in again. Sign out?",
                 wording::count(queued, "sale or restock is", "sales or restocks are")
             );
@@ -412,7 +414,7 @@ impl Till {
         }
         let empty = if views.is_empty() {
             Some(if self.node.engine().status().offset.is_none() {
-                "No catalogue yet: waiting for central's first snapshot.".to_owned()
+                "No catalogue yet: waiting for head office to send it.".to_owned()
             } else {
                 format!("No product matches “{}”.", query.trim())
             })
@@ -524,12 +526,25 @@ impl Till {
                 self.regions.search.set_value("");
                 let _ = self.render_results();
             }
-            Some(_) => self.say(
-                &format!("No product has the sku “{query}”: pick one of the matches."),
-                true,
-            ),
-            None => self.say(&format!("No product matches “{query}”."), true),
+            Some(_) => {
+                self.say(
+                    &format!("No product has the sku “{query}”: pick one of the matches."),
+                    true,
+                );
+                self.replace_next_scan();
+            }
+            None => {
+                self.say(&format!("No product matches “{query}”."), true);
+                self.replace_next_scan();
+            }
         }
+    }
+
+    /// After a code that found nothing, the next scan replaces it rather
+    /// than being appended to it ("BAD-999SKU-0015"): the text stays,
+    /// selected, so the cashier still sees what was scanned.
+    fn replace_next_scan(&self) {
+        self.regions.search.select();
     }
 
     fn record(self: &Rc<Self>, sku: String, quantity: i64, restock: bool) {
@@ -563,7 +578,7 @@ impl Till {
     fn nearby(self: &Rc<Self>, sku: String) {
         let me = self.clone();
         let panel = self.regions.nearby.clone();
-        panel.set_text_content(Some(&format!("Asking central about {sku}…")));
+        panel.set_text_content(Some(&format!("Asking head office about {sku}…")));
         show(&panel, true);
         spawn_local(async move {
             let answer = me.node.nearby(&sku).await;
@@ -605,7 +620,7 @@ impl Till {
             }
             Err(e) => {
                 let text = format!(
-                    "Needs central, which does not answer now: {}",
+                    "Needs head office, which can't be reached now: {}",
                     wording::engine_error(&e)
                 );
                 add(panel, el(doc, "p", "warn", &text)?)?;
@@ -787,10 +802,7 @@ impl Till {
         listed.sort_by(|a, b| (b.created_at_ms, &b.id).cmp(&(a.created_at_ms, &a.id)));
         let shown: Vec<_> = listed
             .iter()
-            .map(|i| {
-                let (label, detail) = wording::intent_state(i);
-                (i.id.clone(), label, detail)
-            })
+            .map(|i| (i.id.clone(), wording::intent_state(i)))
             .collect();
         let mut ui = self.ui.borrow_mut();
         if ui.intents == shown {
@@ -801,11 +813,11 @@ impl Till {
         if listed.is_empty() {
             add(list, el(doc, "li", "none", "No sales or restocks yet.")?)?;
         }
-        for (intent, (_, label, detail)) in listed.iter().zip(&shown) {
-            let li = el(doc, "li", &format!("intent {label}"), "")?;
+        for (intent, (_, standing)) in listed.iter().zip(&shown) {
+            let li = el(doc, "li", &format!("intent {}", standing.class), "")?;
             li.set_attribute("data-id", &intent.id)?;
             let head = el(doc, "p", "head", "")?;
-            add(&head, el(doc, "span", "badge", label)?)?;
+            add(&head, el(doc, "span", "badge", standing.badge)?)?;
             let name = engine.view(&intent.sku).and_then(|v| v.name);
             let title = wording::intent_title(intent, name.as_deref());
             add(&head, el(doc, "span", "title", &title)?)?;
@@ -814,7 +826,7 @@ impl Till {
                 el(doc, "time", "", &clock_time(intent.created_at_ms))?,
             )?;
             li.append_child(&head)?;
-            add(&li, el(doc, "p", "detail", detail)?)?;
+            add(&li, el(doc, "p", "detail", &standing.detail)?)?;
             if engine.may_dismiss(intent) {
                 let dismiss = button(doc, "Dismiss", "dismiss", &format!("Dismiss: {title}"))?;
                 dismiss.set_attribute("data-dismiss", &intent.id)?;
