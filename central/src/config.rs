@@ -278,6 +278,12 @@ pub struct Config {
     #[arg(long, env = "STOCKLINE_MAX_SNAPSHOTS", default_value_t = 4)]
     pub max_snapshots: usize,
 
+    /// Devices (tills) a store may have enrolled at once; enrolling one more
+    /// answers 409 `device_limit` until one is revoked.
+    #[arg(long, env = "STOCKLINE_MAX_DEVICES_PER_STORE", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_devices_per_store: u32,
+
     /// A snapshot must be read by its client within this long (seconds).
     #[arg(long, env = "STOCKLINE_SNAPSHOT_TIMEOUT_SECS", default_value_t = 120)]
     pub snapshot_timeout_secs: u64,

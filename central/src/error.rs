@@ -117,6 +117,8 @@ pub fn refusal_problem(refusal: &Refusal) -> Problem {
         Refusal::ProductInactive { .. } => (409, ErrorCode::ProductInactive),
         Refusal::ProductExists { .. } => (409, ErrorCode::ProductExists),
         Refusal::StoreExists { .. } => (409, ErrorCode::StoreExists),
+        Refusal::DeviceNotFound { .. } => (404, ErrorCode::DeviceNotFound),
+        Refusal::DeviceLimit { .. } => (409, ErrorCode::DeviceLimit),
         Refusal::InsufficientStock { .. } => (409, ErrorCode::InsufficientStock),
         Refusal::LevelOutOfRange { .. } => (409, ErrorCode::LevelOutOfRange),
         Refusal::VersionConflict { .. } | Refusal::ProductVersionConflict { .. } => {

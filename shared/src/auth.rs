@@ -5,7 +5,7 @@ use crate::{Store, Timestamp};
 /// `POST /v1/auth/token`: a store signs in with its client id (the store id)
 /// and secret; an admin exchanges an API key for an admin token. To refresh,
 /// sign in again before `expires_in` runs out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged, deny_unknown_fields)]
 pub enum TokenRequest {
@@ -19,6 +19,90 @@ pub enum TokenRequest {
         #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::api_key))]
         api_key: String,
     },
+    /// An enrolled device (a till) with the credential enrolment gave it:
+    /// a store token that names the device, revoked with it.
+    Device {
+        #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::identifier))]
+        device_id: String,
+        #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::client_secret))]
+        device_secret: String,
+    },
+}
+
+/// Names the caller, never the secret.
+impl std::fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenRequest::Store { client_id, .. } => f
+                .debug_struct("Store")
+                .field("client_id", client_id)
+                .finish_non_exhaustive(),
+            TokenRequest::Admin { .. } => f.debug_struct("Admin").finish_non_exhaustive(),
+            TokenRequest::Device { device_id, .. } => f
+                .debug_struct("Device")
+                .field("device_id", device_id)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// `POST /v1/devices`: a device (a till) is enrolled once, online, with the
+/// store's secret, and gets a credential of its own that central can
+/// revoke; the store's secret need not be kept on the device.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EnrolRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::identifier))]
+    pub store_id: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::client_secret))]
+    pub client_secret: String,
+    /// What the store calls the device ("Till 2").
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
+    pub device_name: String,
+}
+
+/// Never prints the secret.
+impl std::fmt::Debug for EnrolRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrolRequest")
+            .field("store_id", &self.store_id)
+            .field("device_name", &self.device_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An enrolled device, as admins see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Device {
+    pub device_id: String,
+    pub store_id: String,
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub enrolled_at: Timestamp,
+    /// Set once revoked: the device's tokens and credential stop working.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A device's credential, shown once, at enrolment. Central keeps a hash.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceCredentials {
+    pub device: Device,
+    pub device_secret: String,
+}
+
+/// Never prints the secret.
+impl std::fmt::Debug for DeviceCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceCredentials")
+            .field("device", &self.device)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -42,6 +126,9 @@ pub struct TokenResponse {
     pub role: Role,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_id: Option<String>,
+    /// The device a device's token names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
 }
 
 /// A store's credentials, shown once: when it is registered or its secret

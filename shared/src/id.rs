@@ -92,6 +92,11 @@ identifier!(
     Sku,
     "sku"
 );
+identifier!(
+    /// An enrolled device's id (a till's), made by central at enrolment.
+    DeviceId,
+    "device_id"
+);
 
 /// A write's idempotency key: 1–128 visible ASCII characters, made once by
 /// the client (a UUID fits) and kept until central has answered.

@@ -15,7 +15,7 @@ pub mod whole;
 
 pub use auth::*;
 pub use catalog::*;
-pub use id::{IdempotencyKey, Sku, StoreId};
+pub use id::{DeviceId, IdempotencyKey, Sku, StoreId};
 pub use problem::*;
 pub use replication::*;
 pub use stock::*;

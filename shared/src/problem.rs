@@ -115,6 +115,8 @@ error_codes! {
     ProductInactive => "product_inactive", "The product is deleted";
     ProductExists => "product_exists", "A product with this sku exists";
     StoreExists => "store_exists", "A store with this id exists";
+    DeviceNotFound => "device_not_found", "Unknown device";
+    DeviceLimit => "device_limit", "The store has as many enrolled devices as it may have; revoke one first";
     VersionConflict => "version_conflict", "The version moved";
     InsufficientStock => "insufficient_stock", "Not enough stock";
     LevelOutOfRange => "level_out_of_range", "The level would leave the range a level may hold";

@@ -61,6 +61,10 @@ pub enum Change {
         idempotency_key: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// The enrolled device (till) that made the write, as its
+        /// credential proved; absent for other callers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device_id: Option<String>,
     },
     /// A stocktake: the level was set to an absolute count.
     StockSet {

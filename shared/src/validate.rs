@@ -135,6 +135,12 @@ pub fn new_store(s: &NewStore, errors: &mut Vec<FieldError>) {
     }
 }
 
+pub fn enrol(e: &crate::EnrolRequest, errors: &mut Vec<FieldError>) {
+    identifier("store_id", &e.store_id, errors);
+    client_secret("client_secret", &e.client_secret, errors);
+    text("device_name", &e.device_name, MAX_NAME_LEN, errors);
+}
+
 pub const MIN_SECRET_LEN: usize = 16;
 pub const MAX_SECRET_LEN: usize = 256;
 

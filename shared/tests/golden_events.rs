@@ -45,9 +45,26 @@ fn every_event_kind_keeps_its_stored_json() {
                 version: 9,
                 idempotency_key: "k-1".into(),
                 reason: Some("sold offline".into()),
+                device_id: None,
             },
             format!(
                 r#"{{{at},"kind":"stock_adjusted","store_id":"s1","sku":"A","delta":-2,"adjust_kind":"recorded","available":-1,"version":9,"idempotency_key":"k-1","reason":"sold offline"}}"#
+            ),
+        ),
+        (
+            Change::StockAdjusted {
+                store_id: "s1".into(),
+                sku: "A".into(),
+                delta: -1,
+                adjust_kind: AdjustKind::Guarded,
+                available: 4,
+                version: 10,
+                idempotency_key: "k-2".into(),
+                reason: None,
+                device_id: Some("dev-0123456789abcdef0123".into()),
+            },
+            format!(
+                r#"{{{at},"kind":"stock_adjusted","store_id":"s1","sku":"A","delta":-1,"adjust_kind":"guarded","available":4,"version":10,"idempotency_key":"k-2","device_id":"dev-0123456789abcdef0123"}}"#
             ),
         ),
         (

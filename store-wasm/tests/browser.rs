@@ -7,7 +7,7 @@ use serde_json::json;
 use shared::AdjustKind;
 use store_wasm::{
     browser::{HttpTransport, IdbStorage, JsClock, StoreNode},
-    engine::{Config, Engine, IntentStatus, Storage, Synced},
+    engine::{Config, Credential, Engine, IntentStatus, Storage, Synced},
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -48,7 +48,7 @@ async fn central_level(store: &str, sku: &str) -> i64 {
 type Node = Engine<IdbStorage, HttpTransport, JsClock>;
 
 async fn node(db: &str, url: &str, store: &str, stale_after_ms: i64) -> Node {
-    let mut config = Config::new(store, SECRET);
+    let mut config = Config::new(store, Credential::store(SECRET));
     config.stale_after_ms = stale_after_ms;
     let storage = IdbStorage::open(db).await.expect("IndexedDB opens");
     Engine::open(storage, HttpTransport::new(url), JsClock, config)
@@ -164,7 +164,7 @@ async fn central_down_queues_sales_stale_and_central_back_drains_them_once() {
 async fn the_js_class_answers_reads_at_once_and_syncs_on_demand() {
     let (store, sku) = fixture(4).await;
     let config = js_sys::JSON::parse(
-        &json!({"centralUrl": central(), "storeId": store, "clientSecret": SECRET,
+        &json!({"centralUrl": central(), "storeId": store, "credential": {"kind": "store", "clientSecret": SECRET},
                 "dbName": format!("test-js-{store}")})
         .to_string(),
     )
@@ -198,7 +198,7 @@ async fn one_tab_syncs_and_the_others_follow_it() {
     let (store, sku) = fixture(7).await;
     let config = || {
         js_sys::JSON::parse(
-            &json!({"centralUrl": central(), "storeId": store, "clientSecret": SECRET,
+            &json!({"centralUrl": central(), "storeId": store, "credential": {"kind": "store", "clientSecret": SECRET},
                     "dbName": format!("test-tabs-{store}")})
             .to_string(),
         )

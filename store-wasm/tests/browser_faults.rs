@@ -36,13 +36,13 @@ use futures::{
 use serde_json::{Value, json};
 use shared::{
     AdjustKind, AdjustRequest, AdjustResult, BatchAdjustRequest, BatchAdjustResponse, ChangesPage,
-    ProductAvailability, Snapshot, TokenResponse,
+    ProductAvailability, Snapshot, TokenRequest, TokenResponse,
 };
 use store_wasm::{
     browser::{HttpTransport, IdbStorage, JsClock},
     engine::{
-        BasketLine, Config, Engine, Intent, IntentStatus, Level, PageWrite, Recent, Replica,
-        Storage, StorageError, Synced, Transport, TransportError,
+        BasketLine, Config, Credential, Engine, Intent, IntentStatus, Level, PageWrite, Recent,
+        Replica, Storage, StorageError, Synced, Transport, TransportError,
     },
 };
 use wasm_bindgen_test::*;
@@ -151,7 +151,7 @@ fn version_of(log: &[Value], key: &str) -> Option<u64> {
 type Node<S = IdbStorage, T = HttpTransport> = Engine<S, T, JsClock>;
 
 fn config(store: &str) -> Config {
-    Config::new(store, SECRET)
+    Config::new(store, Credential::store(SECRET))
 }
 
 async fn node(db: &str, url: &str, store: &str) -> Node {
@@ -309,8 +309,8 @@ struct Held {
 }
 
 impl Transport for Held {
-    async fn sign_in(&self, id: &str, secret: &str) -> Result<TokenResponse, TransportError> {
-        self.http.sign_in(id, secret).await
+    async fn sign_in(&self, request: &TokenRequest) -> Result<TokenResponse, TransportError> {
+        self.http.sign_in(request).await
     }
 
     async fn snapshot(&self, token: &str, store: &str) -> Result<Snapshot, TransportError> {

@@ -7,7 +7,7 @@ use gloo_net::http::Request;
 use serde_json::json;
 use store_wasm::{
     browser::{HttpTransport, IdbStorage, JsClock},
-    engine::{Config, Engine, Transport},
+    engine::{Config, Credential, Engine, Transport},
 };
 use wasm_bindgen_test::*;
 
@@ -29,7 +29,10 @@ fn env(value: Option<&'static str>) -> &'static str {
 async fn bootstrap_and_commit_to_applied() {
     let central = env(option_env!("STOCKLINE_CENTRAL_URL"));
     let admin_key = env(option_env!("STOCKLINE_ADMIN_KEY"));
-    let config = Config::new("node-bench", "node-bench-secret-0123456789");
+    let config = Config::new(
+        "node-bench",
+        Credential::store("node-bench-secret-0123456789"),
+    );
     let db = format!("node-bench-{}", now_ms());
     let storage = IdbStorage::open(&db).await.unwrap();
     let engine = Engine::open(storage, HttpTransport::new(central), JsClock, config)
@@ -39,7 +42,7 @@ async fn bootstrap_and_commit_to_applied() {
     // The snapshot alone (sign-in, download, parse), to split the figure.
     let transport = HttpTransport::new(central);
     let token = transport
-        .sign_in("node-bench", "node-bench-secret-0123456789")
+        .sign_in(&Credential::store("node-bench-secret-0123456789").token_request("node-bench"))
         .await
         .unwrap()
         .access_token;

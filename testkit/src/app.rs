@@ -198,6 +198,48 @@ impl TestApp {
         client_with(&[("authorization", &format!("Bearer {}", token.access_token))])
     }
 
+    /// Enrols a device (a till) of `store_id` with the store's secret; the
+    /// answer as it came.
+    pub async fn enrol(&self, store_id: &str, name: &str) -> Response {
+        reqwest::Client::new()
+            .post(self.url("/v1/devices"))
+            .json(&json!({
+                "store_id": store_id,
+                "client_secret": secret_of(store_id),
+                "device_name": name,
+            }))
+            .send()
+            .await
+            .expect("POST devices")
+    }
+
+    /// Enrols a device of `store_id`; its credentials.
+    pub async fn enrolled(&self, store_id: &str, name: &str) -> shared::DeviceCredentials {
+        let r = self.enrol(store_id, name).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+        r.json().await.expect("device credentials")
+    }
+
+    /// Signs a device in; the answer as it came.
+    pub async fn device_sign_in(&self, device_id: &str, device_secret: &str) -> Response {
+        reqwest::Client::new()
+            .post(self.url("/v1/auth/token"))
+            .json(&json!({"device_id": device_id, "device_secret": device_secret}))
+            .send()
+            .await
+            .expect("POST token")
+    }
+
+    /// A client signed in as the enrolled device `device`.
+    pub async fn device_client(&self, device: &shared::DeviceCredentials) -> reqwest::Client {
+        let r = self
+            .device_sign_in(&device.device.device_id, &device.device_secret)
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+        let token: shared::TokenResponse = r.json().await.expect("token");
+        client_with(&[("authorization", &format!("Bearer {}", token.access_token))])
+    }
+
     pub async fn create_product(&self, sku: &str) {
         let r = self
             .post(

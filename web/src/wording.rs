@@ -410,6 +410,7 @@ mod tests {
             delta: -2,
             kind: AdjustKind::Guarded,
             basket: None,
+            reason: None,
             created_at_ms: 0,
             attempts: 3,
             last_error: Some("connection refused".into()),

@@ -64,6 +64,14 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Cargo's target directory: `CARGO_TARGET_DIR` if set, as cargo does.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root().join(dir),
+        _ => root().join("target"),
+    }
+}
+
 pub fn step(what: &str) {
     eprintln!("\n==> {what}");
 }
@@ -220,7 +228,7 @@ fn start_central(
     key: &str,
     extra: &[&str],
 ) -> anyhow::Result<(std::process::Child, String)> {
-    let mut central = Command::new(root().join("target").join(profile).join("central"))
+    let mut central = Command::new(target_dir().join(profile).join("central"))
         .args(["serve", "--listen", "127.0.0.1:0", "--cors-origin", "*"])
         .args([
             "--rate-limit",
@@ -331,9 +339,9 @@ fn bench(extra: &[String]) -> anyhow::Result<()> {
     )?;
     step("running the benchmark (a few minutes)");
     let root = root();
-    let status = Command::new(root.join("target/release/stockline-bench"))
+    let status = Command::new(target_dir().join("release/stockline-bench"))
         .arg("--central")
-        .arg(root.join("target/release/central"))
+        .arg(target_dir().join("release/central"))
         .args(extra)
         .current_dir(&root)
         .status()
@@ -361,7 +369,7 @@ fn bench_node() -> anyhow::Result<()> {
     let result = (|| {
         let url = format!("http://{addr}");
         step("seeding 50,000 products with stock");
-        let seeded = Command::new(root().join("target/release/stockline-bench"))
+        let seeded = Command::new(target_dir().join("release/stockline-bench"))
             .arg("seed-node")
             .env("STOCKLINE_CENTRAL_URL", &url)
             .env("STOCKLINE_ADMIN_KEY", &key)
@@ -436,7 +444,7 @@ fn run() -> anyhow::Result<()> {
         "starting central on http://127.0.0.1:8080 with demo data (database in {})",
         data_dir.display()
     ));
-    let mut central = Command::new(root.join("target/release/central"))
+    let mut central = Command::new(target_dir().join("release/central"))
         .args([
             "serve",
             "--demo",

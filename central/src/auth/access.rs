@@ -1,6 +1,7 @@
-//! Which stores may use their tokens: active, and at which credential
-//! generation. Loaded at start, then kept current by the ledger writer after
-//! each commit, so checking a token never reads the database.
+//! Which credentials may still be used: each store (active, and at which
+//! credential generation) and each enrolled device (its store, and whether
+//! it is revoked). Loaded at start, then kept current by the ledger writer
+//! after each commit, so checking a token never reads the database.
 
 use std::{
     collections::HashMap,
@@ -13,9 +14,19 @@ pub struct Access {
     pub generation: u64,
 }
 
+/// An enrolled device: the store it belongs to, and whether it may still
+/// sign in and use its tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAccess {
+    pub store_id: String,
+    pub revoked: bool,
+}
+
 #[derive(Default)]
 pub struct StoreAccess {
     stores: RwLock<HashMap<String, Access>>,
+    /// Bounded by the stores times the devices each may enrol.
+    devices: RwLock<HashMap<String, DeviceAccess>>,
 }
 
 impl StoreAccess {
@@ -31,8 +42,25 @@ impl StoreAccess {
                 (id, Access { active, generation })
             })
             .collect();
+        // Revoked devices are refused as unknown ones are: only the
+        // enrolled ones need a place in memory.
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT device_id, store_id FROM devices WHERE revoked_at IS NULL")
+                .fetch_all(pool)
+                .await?;
+        let devices = rows
+            .into_iter()
+            .map(|(device_id, store_id)| {
+                let access = DeviceAccess {
+                    store_id,
+                    revoked: false,
+                };
+                (device_id, access)
+            })
+            .collect();
         Ok(StoreAccess {
             stores: RwLock::new(stores),
+            devices: RwLock::new(devices),
         })
     }
 
@@ -44,5 +72,26 @@ impl StoreAccess {
     pub(crate) fn set(&self, store_id: String, access: Access) {
         let mut stores = self.stores.write().unwrap_or_else(PoisonError::into_inner);
         stores.insert(store_id, access);
+    }
+
+    /// Whether `device_id` is enrolled (not revoked) at `store_id`, and
+    /// that store active.
+    pub fn device_may_act(&self, device_id: &str, store_id: &str) -> bool {
+        let enrolled = {
+            let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner);
+            devices
+                .get(device_id)
+                .is_some_and(|d| !d.revoked && d.store_id == store_id)
+        };
+        enrolled && self.get(store_id).is_some_and(|a| a.active)
+    }
+
+    pub(crate) fn set_device(&self, device_id: String, access: DeviceAccess) {
+        let mut devices = self.devices.write().unwrap_or_else(PoisonError::into_inner);
+        if access.revoked {
+            devices.remove(&device_id);
+        } else {
+            devices.insert(device_id, access);
+        }
     }
 }

@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use shared::{ErrorCode, Role, TokenResponse};
 use subtle::ConstantTimeEq;
 
-pub use access::{Access, StoreAccess};
+pub use access::{Access, DeviceAccess, StoreAccess};
 pub use hashing::Hashing;
 pub use layers::{AdmitLayer, IdentifyLayer, RequireLayer};
 pub use secrets::{
@@ -48,8 +48,15 @@ pub const MIN_API_KEY_LEN: usize = 32;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     Anonymous,
-    Store { store_id: Arc<str> },
-    Admin { subject: Arc<str> },
+    /// A store's own credentials (`device` none), or one of its enrolled
+    /// devices (a till), which central records on the writes it makes.
+    Store {
+        store_id: Arc<str>,
+        device: Option<Arc<str>>,
+    },
+    Admin {
+        subject: Arc<str>,
+    },
 }
 
 impl Principal {
@@ -65,7 +72,7 @@ impl Principal {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 match self.0 {
                     Principal::Anonymous => Ok(()),
-                    Principal::Store { store_id } => write!(f, "store:{store_id}"),
+                    Principal::Store { store_id, .. } => write!(f, "store:{store_id}"),
                     Principal::Admin { subject } => f.write_str(subject),
                 }
             }
@@ -75,7 +82,15 @@ impl Principal {
 
     pub fn store_id(&self) -> Option<&str> {
         match self {
-            Principal::Store { store_id } => Some(store_id),
+            Principal::Store { store_id, .. } => Some(store_id),
+            _ => None,
+        }
+    }
+
+    /// The enrolled device making the call, if one is.
+    pub fn device_id(&self) -> Option<&str> {
+        match self {
+            Principal::Store { device, .. } => device.as_deref(),
             _ => None,
         }
     }
@@ -93,8 +108,8 @@ impl Principal {
     fn may_use_store(&self, store_id: &str, verb: &str) -> Result<(), AppError> {
         match self {
             Principal::Admin { .. } => Ok(()),
-            Principal::Store { store_id: own } if **own == *store_id => Ok(()),
-            Principal::Store { store_id: own } => Err(AppError::invalid(
+            Principal::Store { store_id: own, .. } if **own == *store_id => Ok(()),
+            Principal::Store { store_id: own, .. } => Err(AppError::invalid(
                 StatusCode::FORBIDDEN,
                 ErrorCode::ForbiddenStore,
                 format!("signed in as store '{own}', cannot {verb} store '{store_id}'"),
@@ -129,6 +144,11 @@ struct Claims {
     /// from the configuration revokes the token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     key: Option<String>,
+    /// A device's token: the device, revoked with it. Such a token
+    /// carries no generation: rotating the store's secret leaves the
+    /// store's enrolled devices be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dev: Option<String>,
     iss: String,
     iat: u64,
     exp: u64,
@@ -295,6 +315,7 @@ impl Auth {
             expires_in: self.ttl.as_secs(),
             role: claims.role,
             store_id: claims.store_id,
+            device_id: claims.dev,
         })
     }
 
@@ -306,6 +327,7 @@ impl Auth {
             store_id: None,
             generation: None,
             key: None,
+            dev: None,
             iss: ISSUER.into(),
             iat: now,
             exp: now + self.ttl.as_secs(),
@@ -317,6 +339,15 @@ impl Auth {
             store_id: Some(store_id.into()),
             generation: Some(generation),
             ..self.claims(format!("store:{store_id}"), Role::Store)
+        })
+    }
+
+    /// A store token for an enrolled device of `store_id`.
+    pub fn issue_device(&self, store_id: &str, device_id: &str) -> anyhow::Result<TokenResponse> {
+        self.issue(Claims {
+            store_id: Some(store_id.into()),
+            dev: Some(device_id.into()),
+            ..self.claims(format!("device:{device_id}"), Role::Store)
         })
     }
 
@@ -409,7 +440,7 @@ impl Auth {
             })?
             .claims;
         let revoked = |detail| refused(StatusCode::UNAUTHORIZED, ErrorCode::TokenRevoked, detail);
-        match (claims.role, claims.store_id, claims.generation) {
+        match (claims.role, claims.store_id, claims.generation, claims.dev) {
             (Role::Admin, ..) => {
                 let key = claims.key.as_deref().unwrap_or_default();
                 match self.api_keys.iter().find(|k| k.id == key) {
@@ -421,17 +452,32 @@ impl Auth {
                     )),
                 }
             }
-            (Role::Store, Some(store_id), Some(generation)) => match self.access.get(&store_id) {
-                Some(Access {
-                    active: true,
-                    generation: current,
-                }) if current == generation => Ok(Principal::Store {
-                    store_id: store_id.into(),
-                }),
-                _ => Err(revoked(
-                    "the store was deactivated or its secret rotated; sign in again",
-                )),
-            },
+            (Role::Store, Some(store_id), None, Some(device)) => {
+                if self.access.device_may_act(&device, &store_id) {
+                    Ok(Principal::Store {
+                        store_id: store_id.into(),
+                        device: Some(device.into()),
+                    })
+                } else {
+                    Err(revoked(
+                        "this device was revoked or its store deactivated; enrol it again",
+                    ))
+                }
+            }
+            (Role::Store, Some(store_id), Some(generation), None) => {
+                match self.access.get(&store_id) {
+                    Some(Access {
+                        active: true,
+                        generation: current,
+                    }) if current == generation => Ok(Principal::Store {
+                        store_id: store_id.into(),
+                        device: None,
+                    }),
+                    _ => Err(revoked(
+                        "the store was deactivated or its secret rotated; sign in again",
+                    )),
+                }
+            }
             (Role::Store, ..) => Err(guessed(
                 ErrorCode::InvalidToken,
                 "a store token must name its store",

@@ -5,11 +5,11 @@ use axum::{
     Router,
     extract::State,
     http::StatusCode,
-    routing::{patch, post, put},
+    routing::{get, patch, post, put},
 };
 use shared::{
-    NewProduct, NewStore, Problem, Product, ProductUpdate, SetStockRequest, SetStockResult, Sku,
-    Store, StoreCredentials, StoreId, StoreStatus, validate,
+    Device, DeviceId, ErrorCode, NewProduct, NewStore, Problem, Product, ProductUpdate,
+    SetStockRequest, SetStockResult, Sku, Store, StoreCredentials, StoreId, StoreStatus, validate,
 };
 
 use super::extract::{Json, Path};
@@ -17,7 +17,7 @@ use crate::{
     AppState,
     auth::{generate_secret, hash_generated},
     error::AppError,
-    ledger::{PrunePolicy, PruneReport, read},
+    ledger::{PrunePolicy, PruneReport, devices, read},
 };
 
 pub fn router() -> Router<AppState> {
@@ -38,6 +38,8 @@ pub fn router() -> Router<AppState> {
             post(rotate_secret),
         )
         .route("/v1/admin/stores/{store_id}/stock/{sku}", put(set_stock))
+        .route("/v1/admin/stores/{store_id}/devices", get(list_devices))
+        .route("/v1/admin/devices/{device_id}/revoke", post(revoke_device))
         .route("/v1/admin/prune", post(prune))
 }
 
@@ -218,6 +220,48 @@ pub async fn rotate_secret(
         store,
         client_secret: secret,
     }))
+}
+
+/// A store's devices (tills), enrolled and revoked, oldest first. At most
+/// as many are enrolled as `--max-devices-per-store`; revoked ones stay
+/// listed, as the events they made still name them.
+#[utoipa::path(get, path = "/v1/admin/stores/{store_id}/devices", tag = "admin",
+    params(("store_id" = StoreId, Path)),
+    responses(
+        (status = 200, body = Vec<Device>),
+        (status = 404, description = "`store_not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_devices(
+    State(state): State<AppState>,
+    Path(store_id): Path<StoreId>,
+) -> Result<Json<Vec<Device>>, AppError> {
+    if read::store_credentials(&state.read, &store_id)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::invalid(
+            StatusCode::NOT_FOUND,
+            ErrorCode::StoreNotFound,
+            format!("store '{store_id}' does not exist"),
+        ));
+    }
+    Ok(Json(devices::devices_of(&state.read, &store_id).await?))
+}
+
+/// Revoke a device: its credential and every token it holds stop working
+/// at once; the store's secret and other devices are untouched. What it
+/// recorded stays. Revoking a revoked device answers it as it is.
+#[utoipa::path(post, path = "/v1/admin/devices/{device_id}/revoke", tag = "admin",
+    params(("device_id" = DeviceId, Path)),
+    responses(
+        (status = 200, body = Device),
+        (status = 404, description = "`device_not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn revoke_device(
+    State(state): State<AppState>,
+    Path(device_id): Path<DeviceId>,
+) -> Result<Json<Device>, AppError> {
+    Ok(Json(state.ledger.revoke_device(device_id.into()).await??))
 }
 
 /// Stocktake: set a level to the counted figure.

@@ -1,18 +1,23 @@
-//! Signing in: `POST /v1/auth/token`.
+//! Signing in (`POST /v1/auth/token`) and enrolling a device (`POST
+//! /v1/devices`): the two places a secret is exchanged for something.
 
 use axum::{Router, extract::State, http::StatusCode, routing::post};
-use shared::{ErrorCode, Problem, TokenRequest, TokenResponse};
+use shared::{
+    DeviceCredentials, EnrolRequest, ErrorCode, Problem, TokenRequest, TokenResponse, validate,
+};
 
 use super::{client_ip::ClientIp, extract::Json};
 use crate::{
     AppState,
-    auth::{Refused, StrikeKey},
+    auth::{Refused, StrikeKey, generate_secret, hash_generated},
     error::AppError,
-    ledger::read,
+    ledger::{NewDevice, devices, read},
 };
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/auth/token", post(token))
+    Router::new()
+        .route("/v1/auth/token", post(token))
+        .route("/v1/devices", post(enrol))
 }
 
 fn bad_credentials(detail: &str) -> AppError {
@@ -25,11 +30,13 @@ fn bad_credentials(detail: &str) -> AppError {
 
 /// Exchange credentials for a short-lived bearer token.
 ///
-/// A store sends `client_id` (its store id) and `client_secret`; an admin
-/// sends `api_key`. Tokens last `expires_in` seconds: to refresh, sign in
+/// A store sends `client_id` (its store id) and `client_secret`; an
+/// enrolled device `device_id` and `device_secret`; an admin sends
+/// `api_key`. Tokens last `expires_in` seconds: to refresh, sign in
 /// again before then. Rotating a store's secret or deactivating the store
 /// revokes its tokens; removing an API key from the configuration revokes
-/// the admin tokens it gave. Failed sign-ins count against the address and
+/// the admin tokens it gave; revoking a device revokes
+/// its tokens (rotating its store's secret does not). Failed sign-ins count against the address and
 /// the client id: too many in a window answer 429 until it ends.
 #[utoipa::path(post, path = "/v1/auth/token", tag = "auth",
     security(()),
@@ -56,6 +63,45 @@ pub async fn token(
                 strikes.strike(address);
             }
             Ok(Json(issued?))
+        }
+        TokenRequest::Device {
+            device_id,
+            device_secret,
+        } => {
+            let credentials = devices::device_credentials(&state.read, &device_id).await?;
+            let known = credentials
+                .as_ref()
+                .map(|_| StrikeKey::Client(device_id.clone()));
+            if let Some(client) = &known {
+                if let Some(wait) = strikes.blocked(client) {
+                    return Err(Refused::blocked(wait).into());
+                }
+                state.limits.sign_in(&device_id)?;
+            }
+            // A device's secret is one central made: a fast hash. An unknown
+            // device is checked against one too, so both take as long.
+            let hash = credentials
+                .as_ref()
+                .map_or_else(|| hash_generated(&device_id), |c| c.secret_hash.clone());
+            let valid = state.auth.hashing.verify(device_secret, Some(hash)).await?
+                && credentials.is_some();
+            if !valid {
+                strikes.strike(address);
+                if let Some(client) = known {
+                    strikes.strike(client);
+                }
+                return Err(bad_credentials("unknown device or wrong secret"));
+            }
+            match credentials {
+                Some(c) if c.revoked => {
+                    Err(bad_credentials("the device was revoked; enrol it again"))
+                }
+                Some(c) if !state.auth.access.get(&c.store_id).is_some_and(|a| a.active) => {
+                    Err(bad_credentials("the device's store is deactivated"))
+                }
+                Some(c) => Ok(Json(state.auth.issue_device(&c.store_id, &device_id)?)),
+                None => Err(bad_credentials("unknown device or wrong secret")),
+            }
         }
         TokenRequest::Store {
             client_id,
@@ -89,4 +135,93 @@ pub async fn token(
             }
         }
     }
+}
+
+/// Enrol a device (a till) with its store's secret.
+///
+/// The answer holds the device's own credential, shown only this once
+/// (central keeps a hash): the device signs in with it at `POST
+/// /v1/auth/token` from then on, and needs the store's secret no more.
+/// Central records the device on every write it makes; an admin can revoke
+/// it (`POST /v1/admin/devices/{device_id}/revoke`) without touching the
+/// store's secret or its other devices. A store has at most
+/// `--max-devices-per-store` enrolled devices (409 `device_limit`). Failed
+/// enrolments count against the address and the store like failed
+/// sign-ins.
+#[utoipa::path(post, path = "/v1/devices", tag = "auth",
+    security(()),
+    request_body = EnrolRequest,
+    responses(
+        (status = 201, body = DeviceCredentials),
+        (status = 401, description = "`invalid_credentials`: unknown store, wrong secret or a deactivated store", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`device_limit`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn enrol(
+    State(state): State<AppState>,
+    client: ClientIp,
+    Json(request): Json<EnrolRequest>,
+) -> Result<(StatusCode, Json<DeviceCredentials>), AppError> {
+    let mut errors = Vec::new();
+    validate::enrol(&request, &mut errors);
+    AppError::check_fields(errors)?;
+    let strikes = &state.auth.strikes;
+    let address = StrikeKey::Address(client.bucket());
+    if let Some(wait) = strikes.blocked(&address) {
+        return Err(Refused::blocked(wait).into());
+    }
+    let EnrolRequest {
+        store_id,
+        client_secret,
+        device_name,
+    } = request;
+    let credentials = read::store_credentials(&state.read, &store_id).await?;
+    let known = credentials
+        .as_ref()
+        .map(|_| StrikeKey::Client(store_id.clone()));
+    if let Some(client) = &known {
+        if let Some(wait) = strikes.blocked(client) {
+            return Err(Refused::blocked(wait).into());
+        }
+        state.limits.sign_in(&store_id)?;
+    }
+    let hash = credentials.as_ref().map(|c| c.secret_hash.clone());
+    if !state.auth.hashing.verify(client_secret, hash).await? {
+        strikes.strike(address);
+        if let Some(client) = known {
+            strikes.strike(client);
+        }
+        return Err(bad_credentials("unknown store id or wrong secret"));
+    }
+    match credentials {
+        Some(c) if c.active => {}
+        _ => return Err(bad_credentials("the store is deactivated")),
+    }
+    let secret = generate_secret();
+    let device = NewDevice {
+        device_id: new_device_id(),
+        store_id,
+        name: device_name,
+    };
+    let enrolled = state
+        .ledger
+        .enrol_device(
+            device,
+            hash_generated(&secret),
+            state.config.max_devices_per_store,
+        )
+        .await??;
+    Ok((
+        StatusCode::CREATED,
+        Json(DeviceCredentials {
+            device: enrolled,
+            device_secret: secret,
+        }),
+    ))
+}
+
+/// "dev-" and 20 random hex digits (80 bits): unguessable, and no store's
+/// pick can collide with it by accident.
+fn new_device_id() -> String {
+    format!("dev-{}", &generate_secret()[..20])
 }

@@ -19,7 +19,7 @@ use crate::{
     AppState,
     auth::Principal,
     error::{AppError, problem_response, refusal_problem},
-    ledger::{Adjusted, read},
+    ledger::{Adjusted, Writer, read},
     observability,
 };
 
@@ -29,6 +29,15 @@ pub fn router() -> Router<AppState> {
         .route("/v1/stores/{store_id}/adjustments/batch", post(batch))
         .route("/v1/stores/{store_id}/stock", get(levels))
         .route("/v1/stores/{store_id}/stock/{sku}", get(level))
+}
+
+/// The write's store, and the enrolled device making it (recorded in the
+/// event), as the caller's credential proved.
+fn writer(principal: &Principal, store_id: StoreId) -> Writer {
+    Writer {
+        store_id: store_id.into(),
+        device_id: principal.device_id().map(str::to_owned),
+    }
 }
 
 /// Set on an answer that was saved earlier under the same idempotency key.
@@ -64,7 +73,8 @@ pub async fn adjust(
     validate::adjust("", &req, &mut errors);
     AppError::check_fields(errors)?;
     state.limits.write_items(&principal, 1)?;
-    let adjusted = state.ledger.adjust(store_id.into(), key, req).await?;
+    let writer = writer(&principal, store_id);
+    let adjusted = state.ledger.adjust(writer, key, req).await?;
     observability::adjustment(&adjusted);
     Ok(adjusted_response(adjusted))
 }
@@ -144,7 +154,10 @@ pub async fn batch(
     }
     // Each line is a saved answer, refused or not: it costs one.
     state.limits.write_items(&principal, req.items.len())?;
-    let outcome = state.ledger.batch(store_id.into(), req).await?;
+    let outcome = state
+        .ledger
+        .batch(writer(&principal, store_id), req)
+        .await?;
     let results = outcome
         .items
         .into_iter()

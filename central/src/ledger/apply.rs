@@ -7,7 +7,7 @@ use shared::{
 };
 
 use super::{
-    Adjusted, BatchOutcome, Refusal,
+    Adjusted, BatchOutcome, Refusal, Writer,
     idempotency::{self, Fingerprint, Outcome, Saved},
     timestamp,
     writer::Tx,
@@ -17,11 +17,12 @@ use super::{
 /// applied and saved with its outcome.
 pub(super) fn adjust(
     tx: &mut Tx<'_, '_>,
-    store_id: &str,
+    writer: &Writer,
     key: &str,
     req: &AdjustRequest,
     fingerprint: &Fingerprint,
 ) -> anyhow::Result<Adjusted> {
+    let store_id = writer.store_id.as_str();
     match idempotency::lookup(tx, store_id, key, fingerprint)? {
         Some(Saved::Replay(outcome)) => Ok(Adjusted {
             outcome,
@@ -32,7 +33,7 @@ pub(super) fn adjust(
             replayed: false,
         }),
         None => {
-            let outcome = decide(tx, store_id, key, req)?;
+            let outcome = decide(tx, writer, key, req)?;
             idempotency::save(tx, store_id, key, fingerprint, &outcome)?;
             Ok(Adjusted {
                 outcome,
@@ -44,10 +45,11 @@ pub(super) fn adjust(
 
 pub(super) fn batch(
     tx: &mut Tx<'_, '_>,
-    store_id: &str,
+    writer: &Writer,
     req: &BatchAdjustRequest,
     fingerprints: &[Fingerprint],
 ) -> anyhow::Result<BatchOutcome> {
+    let store_id = writer.store_id.as_str();
     anyhow::ensure!(
         fingerprints.len() == req.items.len(),
         "a fingerprint per batch item"
@@ -57,7 +59,7 @@ pub(super) fn batch(
         // Independent lines: exactly as if each had been sent alone.
         for (item, fingerprint) in req.items.iter().zip(fingerprints) {
             let key = &item.idempotency_key;
-            let adjusted = adjust(tx, store_id, key, &item.request(), fingerprint)?;
+            let adjusted = adjust(tx, writer, key, &item.request(), fingerprint)?;
             items.push((item.idempotency_key.clone(), adjusted));
         }
         return Ok(BatchOutcome {
@@ -127,7 +129,7 @@ pub(super) fn batch(
     let mark = tx.mark();
     let mut outcomes = Vec::with_capacity(lines.len());
     for (item, request, _) in &lines {
-        outcomes.push(decide(tx, store_id, &item.idempotency_key, request)?);
+        outcomes.push(decide(tx, writer, &item.idempotency_key, request)?);
     }
     let committed = outcomes.iter().all(Result::is_ok);
     if !committed {
@@ -243,10 +245,11 @@ fn write_level(tx: &Tx<'_, '_>, level: &StockLevel, existed: bool) -> anyhow::Re
 /// stands. Refusals change nothing.
 fn decide(
     tx: &mut Tx<'_, '_>,
-    store_id: &str,
+    writer: &Writer,
     key: &str,
     req: &AdjustRequest,
 ) -> anyhow::Result<Outcome> {
+    let store_id = writer.store_id.as_str();
     let Target {
         store_exists,
         product_active,
@@ -315,6 +318,7 @@ fn decide(
         version: next.version,
         idempotency_key: key.to_owned(),
         reason: req.reason.clone(),
+        device_id: writer.device_id.clone(),
     })?;
     let discrepancy_offset = if available < 0 && !guarded {
         Some(tx.append(Change::Discrepancy {

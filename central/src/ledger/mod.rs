@@ -4,6 +4,7 @@
 
 mod apply;
 pub(crate) mod catalog;
+pub mod devices;
 mod idempotency;
 pub mod read;
 mod refusal;
@@ -12,8 +13,8 @@ mod writer;
 use std::sync::Arc;
 
 use shared::{
-    AdjustRequest, AdjustResult, BatchAdjustRequest, NewProduct, NewStore, Product, ProductUpdate,
-    SetStockRequest, SetStockResult, Store,
+    AdjustRequest, AdjustResult, BatchAdjustRequest, Device, NewProduct, NewStore, Product,
+    ProductUpdate, SetStockRequest, SetStockResult, Store,
 };
 use tokio::{
     sync::{mpsc, oneshot},
@@ -80,19 +81,45 @@ impl PrunePolicy {
 
 type Reply<T> = oneshot::Sender<Result<T, WriteError>>;
 
+/// Who a stock write is for: the store, and the enrolled device (till)
+/// that made it, if one did — recorded in the event it appends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Writer {
+    pub store_id: String,
+    pub device_id: Option<String>,
+}
+
+impl Writer {
+    /// A write no device made: an admin, or a store's own credentials.
+    pub fn store(store_id: impl Into<String>) -> Writer {
+        Writer {
+            store_id: store_id.into(),
+            device_id: None,
+        }
+    }
+}
+
+/// A device to enrol: its id (made by the caller), store and name.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    pub device_id: String,
+    pub store_id: String,
+    pub name: String,
+}
+
 /// How long a write waits for room in the writer's queue.
 const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub(crate) enum Command {
     Adjust {
-        store_id: String,
+        writer: Writer,
         key: String,
         req: AdjustRequest,
         fingerprint: Fingerprint,
         reply: Reply<Adjusted>,
     },
     Batch {
-        store_id: String,
+        writer: Writer,
         req: BatchAdjustRequest,
         /// One per item, in order.
         fingerprints: Vec<Fingerprint>,
@@ -131,6 +158,17 @@ pub(crate) enum Command {
         store_id: String,
         secret_hash: String,
         reply: Reply<Result<Store, Refusal>>,
+    },
+    EnrolDevice {
+        device: NewDevice,
+        secret_hash: String,
+        /// Most enrolled (unrevoked) devices a store may have.
+        limit: u32,
+        reply: Reply<Result<Device, Refusal>>,
+    },
+    RevokeDevice {
+        device_id: String,
+        reply: Reply<Result<Device, Refusal>>,
     },
     Prune {
         policy: PrunePolicy,
@@ -197,13 +235,15 @@ impl Ledger {
 
     pub async fn adjust(
         &self,
-        store_id: String,
+        writer: Writer,
         key: String,
         req: AdjustRequest,
     ) -> Result<Adjusted, WriteError> {
-        let fingerprint = fingerprint(&store_id, &req)?;
+        // The device is not part of the fingerprint: the same write retried
+        // by another tab of the till, or after re-enrolment, is the same.
+        let fingerprint = fingerprint(&writer.store_id, &req)?;
         self.call(|reply| Command::Adjust {
-            store_id,
+            writer,
             key,
             req,
             fingerprint,
@@ -214,16 +254,16 @@ impl Ledger {
 
     pub async fn batch(
         &self,
-        store_id: String,
+        writer: Writer,
         req: BatchAdjustRequest,
     ) -> Result<BatchOutcome, WriteError> {
         let fingerprints = req
             .items
             .iter()
-            .map(|item| fingerprint(&store_id, &item.request()))
+            .map(|item| fingerprint(&writer.store_id, &item.request()))
             .collect::<Result<_, _>>()?;
         self.call(|reply| Command::Batch {
-            store_id,
+            writer,
             req,
             fingerprints,
             reply,
@@ -311,6 +351,32 @@ impl Ledger {
             reply,
         })
         .await
+    }
+
+    /// Enrols a device; `secret_hash` is the hash of the secret it got.
+    pub async fn enrol_device(
+        &self,
+        device: NewDevice,
+        secret_hash: String,
+        limit: u32,
+    ) -> Result<Result<Device, Refusal>, WriteError> {
+        self.call(|reply| Command::EnrolDevice {
+            device,
+            secret_hash,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    /// Revokes a device: its credential and tokens stop working at once.
+    /// Revoking a revoked device answers it as it is.
+    pub async fn revoke_device(
+        &self,
+        device_id: String,
+    ) -> Result<Result<Device, Refusal>, WriteError> {
+        self.call(|reply| Command::RevokeDevice { device_id, reply })
+            .await
     }
 
     pub async fn prune(&self, policy: PrunePolicy) -> Result<PruneReport, WriteError> {

@@ -17,6 +17,12 @@ pub enum Refusal {
     ProductExists { sku: String },
     #[error("store '{store_id}' exists already")]
     StoreExists { store_id: String },
+    #[error("device '{device_id}' does not exist")]
+    DeviceNotFound { device_id: String },
+    #[error(
+        "store '{store_id}' has {limit} enrolled devices, the most it may have; revoke one first"
+    )]
+    DeviceLimit { store_id: String, limit: u32 },
     #[error("{} available, cannot take {delta}", current.available)]
     InsufficientStock { current: StockLevel, delta: i64 },
     #[error("{} available; {delta} would take the level past ±{}", current.available, shared::validate::MAX_LEVEL)]

@@ -12,14 +12,18 @@
 use std::{cell::RefCell, collections::BTreeSet, mem, time::Instant};
 
 use rusqlite::{Connection, Statement, params};
-use shared::{Change, Event, Product, SetStockResult, Store};
+use shared::{Change, Device, Event, Product, SetStockResult, Store};
 use tokio::sync::mpsc;
 
 use super::{
-    Adjusted, BatchOutcome, Command, Listeners, PruneReport, Refusal, apply, catalog, idempotency,
-    timestamp,
+    Adjusted, BatchOutcome, Command, Listeners, PruneReport, Refusal, apply, catalog, devices,
+    idempotency, timestamp,
 };
-use crate::{auth::Access, observability, replication::tail};
+use crate::{
+    auth::{Access, DeviceAccess},
+    observability,
+    replication::tail,
+};
 
 /// Why a write got no answer from the ledger. Each is worth a retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +43,8 @@ pub(crate) struct Effects {
     pub catalog: bool,
     /// Stores whose activation or credentials changed.
     pub access: Vec<(String, Access)>,
+    /// Devices enrolled or revoked.
+    pub devices: Vec<(String, DeviceAccess)>,
     /// The events appended, for the in-memory tail of the log.
     pub events: Vec<tail::Entry>,
     /// Set when retention pruned the log up to this offset.
@@ -50,6 +56,7 @@ impl Effects {
         self.stores.extend(other.stores);
         self.catalog |= other.catalog;
         self.access.extend(other.access);
+        self.devices.extend(other.devices);
         self.events.extend(other.events);
         self.pruned_through = other.pruned_through.or(self.pruned_through);
     }
@@ -144,6 +151,11 @@ impl Tx<'_, '_> {
         self.effects.access.push((store_id.to_owned(), access));
     }
 
+    /// Publishes a device's enrolment or revocation once the group commits.
+    pub fn note_device(&mut self, device_id: &str, access: DeviceAccess) {
+        self.effects.devices.push((device_id.to_owned(), access));
+    }
+
     pub fn mark(&self) -> Mark {
         Mark {
             head: self.head,
@@ -166,6 +178,7 @@ pub(crate) enum Answer {
     Level(Result<SetStockResult, Refusal>),
     Product(Result<Product, Refusal>),
     Store(Result<Store, Refusal>),
+    Device(Result<Device, Refusal>),
     Pruned(PruneReport),
 }
 
@@ -183,18 +196,18 @@ impl Command {
     fn apply(&self, tx: &mut Tx<'_, '_>) -> anyhow::Result<Answer> {
         Ok(match self {
             Command::Adjust {
-                store_id,
+                writer,
                 key,
                 req,
                 fingerprint,
                 ..
-            } => Answer::Adjusted(apply::adjust(tx, store_id, key, req, fingerprint)?),
+            } => Answer::Adjusted(apply::adjust(tx, writer, key, req, fingerprint)?),
             Command::Batch {
-                store_id,
+                writer,
                 req,
                 fingerprints,
                 ..
-            } => Answer::Batch(apply::batch(tx, store_id, req, fingerprints)?),
+            } => Answer::Batch(apply::batch(tx, writer, req, fingerprints)?),
             Command::SetStock {
                 store_id, sku, req, ..
             } => Answer::Level(apply::set_stock(tx, store_id, sku, req)?),
@@ -218,6 +231,15 @@ impl Command {
                 secret_hash,
                 ..
             } => Answer::Store(catalog::rotate_secret(tx, store_id, secret_hash)?),
+            Command::EnrolDevice {
+                device,
+                secret_hash,
+                limit,
+                ..
+            } => Answer::Device(devices::enrol_device(tx, device, secret_hash, *limit)?),
+            Command::RevokeDevice { device_id, .. } => {
+                Answer::Device(devices::revoke_device(tx, device_id)?)
+            }
             Command::Prune { policy, .. } => Answer::Pruned(catalog::prune(tx, *policy)?),
             Command::Shutdown => anyhow::bail!("the loop handles Shutdown"),
         })
@@ -260,6 +282,12 @@ impl Command {
                 Answer::Store(v) => Some(v),
                 _ => None,
             }),
+            Command::EnrolDevice { reply, .. } | Command::RevokeDevice { reply, .. } => {
+                send(reply, answer, |a| match a {
+                    Answer::Device(v) => Some(v),
+                    _ => None,
+                })
+            }
             Command::Prune { reply, .. } => send(reply, answer, |a| match a {
                 Answer::Pruned(v) => Some(v),
                 _ => None,
@@ -373,6 +401,9 @@ fn commit_group(
             *head = new_head;
             for (store_id, access) in mem::take(&mut effects.access) {
                 listeners.access.set(store_id, access);
+            }
+            for (device_id, access) in mem::take(&mut effects.devices) {
+                listeners.access.set_device(device_id, access);
             }
             let events = mem::take(&mut effects.events);
             listeners.tail.extend(events, *head, effects.pruned_through);

@@ -10,6 +10,7 @@ mod batch;
 mod bounds;
 mod concurrency;
 mod credentials;
+mod devices;
 mod durability;
 mod errors;
 mod migrations;

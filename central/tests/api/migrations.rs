@@ -6,7 +6,8 @@ use serde_json::json;
 use crate::helpers::{TestApp, problem};
 
 /// Takes the database back to the schema before migration 0003 (keys were
-/// global then), as a central of that time left it.
+/// global then, and there were no devices), as a central of that time left
+/// it.
 fn downgrade_to_global_keys(path: &std::path::Path) {
     let db = rusqlite::Connection::open(path).unwrap();
     db.execute_batch(
@@ -18,6 +19,7 @@ fn downgrade_to_global_keys(path: &std::path::Path) {
          ALTER TABLE idempotency_global RENAME TO idempotency;
          CREATE INDEX idempotency_by_created ON idempotency (created_at);
          ALTER TABLE ledger_meta DROP COLUMN demo;
+         DROP TABLE devices;
          DELETE FROM _sqlx_migrations WHERE version >= 3;",
     )
     .unwrap();

@@ -52,7 +52,9 @@ pub struct StoreNode {
 
 #[wasm_bindgen]
 impl StoreNode {
-    /// `open({centralUrl, storeId, clientSecret, dbName?, staleAfterMs?})`.
+    /// `open({centralUrl, storeId, credential, dbName?, staleAfterMs?})`, the
+    /// credential `{kind: "device", deviceId, deviceSecret}` or `{kind:
+    /// "store", clientSecret}`.
     pub async fn open(options: JsValue) -> Result<StoreNode, JsValue> {
         let options: Options =
             serde_wasm_bindgen::from_value(options).map_err(|e| JsValue::from(e.to_string()))?;

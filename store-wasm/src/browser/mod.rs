@@ -12,6 +12,6 @@ type BrowserEngine = crate::engine::Engine<IdbStorage, HttpTransport, JsClock>;
 
 #[cfg(feature = "js-api")]
 pub use js::{StoreNode, js_error};
-pub use node::{Node, Options};
+pub use node::{Node, Options, enrol};
 pub use storage::IdbStorage;
 pub use transport::{HttpTransport, JsClock};

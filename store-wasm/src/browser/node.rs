@@ -7,17 +7,21 @@ use std::rc::Rc;
 use serde::Deserialize;
 
 use super::{BrowserEngine, HttpTransport, IdbStorage, JsClock, runtime::Runtime};
-use crate::engine::{BasketLine, Config, Engine, EngineError, Intent, Nearby, Status, Synced};
+use crate::engine::{
+    BasketLine, Config, Credential, Engine, EngineError, Intent, Nearby, Status, Synced,
+};
 
 /// How to open a node (`camelCase` from JS).
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Options {
     /// Central's base URL; "" when the page is served from central's origin
     /// (or through trunk's proxy).
     pub central_url: String,
     pub store_id: String,
-    pub client_secret: String,
+    /// `{kind: "device", deviceId, deviceSecret}` for an enrolled till, or
+    /// `{kind: "store", clientSecret}`.
+    pub credential: Credential,
     /// Defaults to one database per central and store.
     pub db_name: Option<String>,
     pub stale_after_ms: Option<i64>,
@@ -55,6 +59,15 @@ fn persist_storage() {
     });
 }
 
+/// Enrols this device (a till) at `central_url` with its store's secret,
+/// which is used for this call only. Needs central.
+pub async fn enrol(
+    central_url: &str,
+    request: &shared::EnrolRequest,
+) -> Result<shared::DeviceCredentials, crate::engine::TransportError> {
+    HttpTransport::new(central_url).enrol(request).await
+}
+
 impl Node {
     /// Opens the store's IndexedDB replica; no network needed.
     pub async fn open(options: Options) -> Result<Node, EngineError> {
@@ -64,7 +77,7 @@ impl Node {
             .clone()
             .unwrap_or_else(|| format!("stockline:{}:{}", options.central_url, options.store_id));
         let storage = IdbStorage::open(&name).await?;
-        let mut config = Config::new(options.store_id, options.client_secret);
+        let mut config = Config::new(options.store_id, options.credential);
         if let Some(ms) = options.stale_after_ms {
             config.stale_after_ms = ms;
         }
@@ -155,6 +168,7 @@ impl Node {
     pub async fn nearby(&self, sku: &str) -> Result<Vec<Nearby>, EngineError> {
         let nearby = self.engine.nearby(sku).await;
         self.runtime.changed(false);
+        self.runtime.wake_if_answered();
         nearby
     }
 

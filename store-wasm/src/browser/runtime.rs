@@ -125,11 +125,22 @@ impl Runtime {
             if flushed.applied + flushed.rejected > 0 || flushed.pending > 0 {
                 me.changed(true);
             }
+            me.wake_if_answered();
         });
     }
 
-    /// Cuts a back-off wait short (the browser came online, or the cashier
-    /// asked to sync now).
+    /// Central answered a call of its own (a sale forwarded, a nearby
+    /// question): if the syncing loop is backing off, it need not wait out
+    /// the delay — central is back, and the queue drains now.
+    pub fn wake_if_answered(&self) {
+        if self.engine.status().online {
+            self.wake();
+        }
+    }
+
+    /// Cuts a back-off wait short (the browser came online, the tab came
+    /// into view, central answered another call, or the cashier asked to
+    /// sync now).
     pub fn wake(&self) {
         if let Some(tx) = self.wake.borrow_mut().take() {
             let _ = tx.send(());
@@ -213,6 +224,24 @@ impl Runtime {
             });
             w.add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref())?;
             on_online.forget();
+            // A till's tablet woken, or the tab brought back: try at once
+            // rather than after a back-off that ran while nobody looked.
+            if let Some(doc) = w.document() {
+                let me = Rc::downgrade(self);
+                let seen = doc.clone();
+                let on_visible = Closure::<dyn FnMut()>::new(move || {
+                    if let Some(me) = me.upgrade()
+                        && !seen.hidden()
+                    {
+                        me.wake();
+                    }
+                });
+                doc.add_event_listener_with_callback(
+                    "visibilitychange",
+                    on_visible.as_ref().unchecked_ref(),
+                )?;
+                on_visible.forget();
+            }
         }
         let me = self.clone();
         let lead = Closure::once_into_js(move |_lock: JsValue| -> Promise {

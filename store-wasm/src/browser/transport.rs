@@ -4,7 +4,8 @@ use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use shared::{
     AdjustRequest, AdjustResult, BatchAdjustRequest, BatchAdjustResponse, ChangesPage,
-    IDEMPOTENCY_KEY_HEADER, Problem, ProductAvailability, Snapshot, TokenRequest, TokenResponse,
+    DeviceCredentials, EnrolRequest, IDEMPOTENCY_KEY_HEADER, Problem, ProductAvailability,
+    Snapshot, TokenRequest, TokenResponse,
 };
 
 use crate::engine::{Clock, Transport, TransportError};
@@ -23,6 +24,16 @@ impl HttpTransport {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// Enrols this device with its store's secret (`POST /v1/devices`):
+    /// the device's own credential, shown this once. Not a port of the
+    /// engine: a till is enrolled before it has a node.
+    pub async fn enrol(&self, request: &EnrolRequest) -> Result<DeviceCredentials, TransportError> {
+        let request = within(Request::post(&self.url("/v1/devices")), CALL_TIMEOUT_MS)
+            .json(request)
+            .map_err(network)?;
+        answer(request.send().await).await
     }
 }
 
@@ -67,17 +78,9 @@ async fn answer<T: DeserializeOwned>(
 }
 
 impl Transport for HttpTransport {
-    async fn sign_in(
-        &self,
-        client_id: &str,
-        secret: &str,
-    ) -> Result<TokenResponse, TransportError> {
-        let body = TokenRequest::Store {
-            client_id: client_id.to_owned(),
-            client_secret: secret.to_owned(),
-        };
+    async fn sign_in(&self, body: &TokenRequest) -> Result<TokenResponse, TransportError> {
         let request = within(Request::post(&self.url("/v1/auth/token")), CALL_TIMEOUT_MS)
-            .json(&body)
+            .json(body)
             .map_err(network)?;
         answer(request.send().await).await
     }

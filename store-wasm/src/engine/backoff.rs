@@ -10,9 +10,12 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
+        // Capped at 10 s: central coming back sends no event to a browser,
+        // so the next try is how soon a till finds out; 5–10 s apart, a
+        // chain's tills cost central little while it is down.
         Backoff {
             base_ms: 500,
-            cap_ms: 30_000,
+            cap_ms: 10_000,
             attempt: 0,
         }
     }
@@ -47,9 +50,9 @@ mod tests {
         assert_eq!(b.next_delay_ms(0.999_999), 999);
         assert_eq!(b.next_delay_ms(0.5), 1500);
         for _ in 0..30 {
-            assert!(b.next_delay_ms(1.0) <= 30_000);
+            assert!(b.next_delay_ms(1.0) <= 10_000);
         }
-        assert_eq!(b.next_delay_ms(0.0), 15_000);
+        assert_eq!(b.next_delay_ms(0.0), 5_000);
         b.reset();
         assert_eq!(b.next_delay_ms(0.0), 250);
     }

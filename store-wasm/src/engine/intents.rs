@@ -38,6 +38,16 @@ pub struct Flushed {
     pub pending: usize,
 }
 
+/// A reason within what central takes (`MAX_REASON_LEN` characters, no
+/// control characters): a cashier's words are cut, never refused.
+fn bounded(reason: String) -> String {
+    reason
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(shared::validate::MAX_REASON_LEN)
+        .collect()
+}
+
 /// Central's answer for one intent: applied, or refused for good.
 type Answer = Result<AdjustResult, Problem>;
 
@@ -46,6 +56,101 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
     /// online it is guarded, so central can refuse what the shelf lacks.
     pub async fn sell(&self, sku: &str, quantity: i64, id: String) -> Result<Intent, EngineError> {
         let intent = self.intent(sku, -checked(quantity)?, self.sale_kind(), id, None)?;
+        let [intent] = self.queue([intent]).await?;
+        Ok(intent)
+    }
+
+    /// Goods a customer brought back, onto the shelf again: a restock with
+    /// its reason ("return: damaged").
+    pub async fn return_item(
+        &self,
+        sku: &str,
+        quantity: i64,
+        reason: &str,
+        id: String,
+    ) -> Result<Intent, EngineError> {
+        let mut intent = self.intent(sku, checked(quantity)?, AdjustKind::Guarded, id, None)?;
+        intent.reason = Some(bounded(format!("return: {reason}")));
+        let [intent] = self.queue([intent]).await?;
+        Ok(intent)
+    }
+
+    /// Voids a sale this till made (one intent, or a basket's lines): each
+    /// line is put back by a correcting adjustment naming the sale, sent as
+    /// one atomic batch. The sale itself stays in the log as it happened;
+    /// a sale central refused has nothing to void.
+    pub async fn void(&self, sale: &[String], id: String) -> Result<Vec<Intent>, EngineError> {
+        let lines: Vec<Intent> = {
+            let state = self.state.borrow();
+            sale.iter()
+                .filter_map(|line| state.replica.intents.iter().find(|i| i.id == *line))
+                .cloned()
+                .collect()
+        };
+        if lines.is_empty() || lines.len() != sale.len() {
+            return Err(EngineError::Invalid("no such sale on this till".into()));
+        }
+        if lines.iter().any(|l| l.delta >= 0) {
+            return Err(EngineError::Invalid("only a sale can be voided".into()));
+        }
+        let voided = |line: &String| format!("void of sale {line}");
+        let already = self.state.borrow().replica.intents.iter().any(|i| {
+            i.reason
+                .as_ref()
+                .is_some_and(|r| sale.iter().any(|line| *r == voided(line)))
+        });
+        if already {
+            return Err(EngineError::Invalid("that sale is voided already".into()));
+        }
+        if lines
+            .iter()
+            .any(|l| matches!(l.status, IntentStatus::Rejected { .. }))
+        {
+            return Err(EngineError::Invalid(
+                "head office refused that sale: there is nothing to void".into(),
+            ));
+        }
+        let corrections = lines
+            .iter()
+            .enumerate()
+            .map(|(n, line)| {
+                // Recorded: putting goods back must never be refused.
+                let mut c = self.intent(
+                    &line.sku,
+                    -line.delta,
+                    AdjustKind::Recorded,
+                    format!("{id}.{n:03}"),
+                    Some(id.clone()),
+                )?;
+                c.reason = Some(bounded(voided(&line.id)));
+                Ok(c)
+            })
+            .collect::<Result<Vec<_>, EngineError>>()?;
+        self.queue(corrections).await
+    }
+
+    /// A count of the shelf: the difference from what the till shows is
+    /// recorded as a fact ("count: 7 counted, 9 shown"), so the figure is
+    /// the count once head office has it with this till's pending sales.
+    pub async fn count(&self, sku: &str, counted: i64, id: String) -> Result<Intent, EngineError> {
+        if !(0..=shared::validate::MAX_QUANTITY).contains(&counted) {
+            return Err(EngineError::Invalid(format!(
+                "a count is 0 to {}",
+                shared::validate::MAX_QUANTITY
+            )));
+        }
+        let shown = self
+            .view(sku)
+            .map(|v| v.shown)
+            .ok_or_else(|| EngineError::Invalid(format!("unknown sku {sku}")))?;
+        let delta = counted - shown;
+        if delta == 0 {
+            return Err(EngineError::Invalid(
+                "the count matches what the till shows: nothing to correct".into(),
+            ));
+        }
+        let mut intent = self.intent(sku, delta, AdjustKind::Recorded, id, None)?;
+        intent.reason = Some(bounded(format!("count: {counted} counted, {shown} shown")));
         let [intent] = self.queue([intent]).await?;
         Ok(intent)
     }
@@ -112,6 +217,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             delta,
             kind,
             basket,
+            reason: None,
             created_at_ms: self.clock.now_ms(),
             attempts: 0,
             last_error: None,
@@ -279,7 +385,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             delta: intent.delta,
             kind: intent.kind,
             expected_version: None,
-            reason: None,
+            reason: intent.reason.clone(),
         };
         let (store, key) = (&self.config.store_id, &intent.id);
         let answer = self
@@ -305,7 +411,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                     delta: i.delta,
                     kind: i.kind,
                     expected_version: None,
-                    reason: None,
+                    reason: i.reason.clone(),
                 })
                 .collect(),
         };

@@ -31,32 +31,86 @@ pub use model::{Intent, IntentStatus, Level, Nearby, Recent, Replica, StockView}
 pub use ports::{Clock, PageWrite, Storage, StorageError, Transport, TransportError};
 pub use replicate::Synced;
 
-#[derive(Clone)]
+/// What the node signs in with. A till is an enrolled device with its own
+/// credential, which central can revoke; other store systems may use the
+/// store's secret.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Credential {
+    #[serde(rename_all = "camelCase")]
+    Store { client_secret: String },
+    #[serde(rename_all = "camelCase")]
+    Device {
+        device_id: String,
+        device_secret: String,
+    },
+}
+
+impl Credential {
+    pub fn store(secret: impl Into<String>) -> Credential {
+        Credential::Store {
+            client_secret: secret.into(),
+        }
+    }
+
+    pub fn device(id: impl Into<String>, secret: impl Into<String>) -> Credential {
+        Credential::Device {
+            device_id: id.into(),
+            device_secret: secret.into(),
+        }
+    }
+
+    /// The device this credential is, if it is one.
+    pub fn device_id(&self) -> Option<&str> {
+        match self {
+            Credential::Device { device_id, .. } => Some(device_id),
+            Credential::Store { .. } => None,
+        }
+    }
+
+    /// The sign-in request for `store_id`.
+    pub fn token_request(&self, store_id: &str) -> shared::TokenRequest {
+        match self.clone() {
+            Credential::Store { client_secret } => shared::TokenRequest::Store {
+                client_id: store_id.to_owned(),
+                client_secret,
+            },
+            Credential::Device {
+                device_id,
+                device_secret,
+            } => shared::TokenRequest::Device {
+                device_id,
+                device_secret,
+            },
+        }
+    }
+}
+
+/// Never prints the secret.
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Store { .. } => f.write_str("Store(..)"),
+            Credential::Device { device_id, .. } => write!(f, "Device({device_id}, ..)"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
 pub struct Config {
     pub store_id: String,
-    pub client_secret: String,
+    pub credential: Credential,
     /// Central not heard from for this long: reads say `stale`.
     pub stale_after_ms: i64,
     /// Tokens are renewed this long before they expire.
     pub refresh_margin_ms: i64,
 }
 
-/// Never prints the secret.
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("store_id", &self.store_id)
-            .field("stale_after_ms", &self.stale_after_ms)
-            .field("refresh_margin_ms", &self.refresh_margin_ms)
-            .finish_non_exhaustive()
-    }
-}
-
 impl Config {
-    pub fn new(store_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+    pub fn new(store_id: impl Into<String>, credential: Credential) -> Self {
         Config {
             store_id: store_id.into(),
-            client_secret: client_secret.into(),
+            credential,
             stale_after_ms: 30_000,
             refresh_margin_ms: 60_000,
         }

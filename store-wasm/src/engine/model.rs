@@ -40,6 +40,9 @@ pub struct Intent {
     /// atomic batch: all apply or none does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basket: Option<String>,
+    /// Why, for central's change log: a return, a void, a count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub created_at_ms: i64,
     pub attempts: u32,
     pub last_error: Option<String>,

@@ -6,7 +6,7 @@
 
 use shared::{
     AdjustRequest, AdjustResult, BatchAdjustRequest, BatchAdjustResponse, ChangesPage, Problem,
-    Product, ProductAvailability, Snapshot, Store, TokenResponse,
+    Product, ProductAvailability, Snapshot, Store, TokenRequest, TokenResponse,
 };
 
 use super::model::{Intent, Level, Recent, Replica};
@@ -91,8 +91,7 @@ impl TransportError {
 }
 
 pub trait Transport {
-    async fn sign_in(&self, client_id: &str, secret: &str)
-    -> Result<TokenResponse, TransportError>;
+    async fn sign_in(&self, request: &TokenRequest) -> Result<TokenResponse, TransportError>;
     async fn snapshot(&self, token: &str, store: &str) -> Result<Snapshot, TransportError>;
     async fn changes(
         &self,

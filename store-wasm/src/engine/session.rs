@@ -15,7 +15,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         }
         let answer = self
             .transport
-            .sign_in(&self.config.store_id, &self.config.client_secret)
+            .sign_in(&self.config.credential.token_request(&self.config.store_id))
             .await
             .inspect_err(|e| self.note_refusal(e))?;
         let expires = now + answer.expires_in as i64 * 1000;

@@ -13,12 +13,14 @@ use futures::executor::block_on;
 use shared::{
     AdjustKind, AdjustRequest, AdjustResult, BatchAdjustRequest, BatchAdjustResponse,
     BatchItemResult, Change, ChangesPage, ErrorCode, Event, Problem, Product, ProductAvailability,
-    Role, Snapshot, StockLevel, Store, StoreAvailability, TokenResponse,
+    Role, Snapshot, StockLevel, Store, StoreAvailability, TokenRequest, TokenResponse,
 };
 
 use super::*;
 
 const STORE: &str = "s1";
+/// The enrolled device the engine under test signs in as.
+const TILL: &str = "dev-till-1";
 
 #[derive(Default)]
 struct Central {
@@ -116,7 +118,8 @@ impl Central {
             available: next,
             version: version + 1,
             idempotency_key: key.into(),
-            reason: None,
+            reason: req.reason.clone(),
+            device_id: Some(TILL.into()),
         });
         Ok(AdjustResult {
             store_id: store.into(),
@@ -188,23 +191,26 @@ impl FakeCentral {
 }
 
 impl Transport for FakeCentral {
-    async fn sign_in(
-        &self,
-        client_id: &str,
-        secret: &str,
-    ) -> Result<TokenResponse, TransportError> {
+    async fn sign_in(&self, request: &TokenRequest) -> Result<TokenResponse, TransportError> {
         let mut c = self.0.borrow_mut();
         if c.offline {
             return Err(TransportError::Network("connection refused".into()));
         }
         c.sign_ins += 1;
-        assert_eq!((client_id, secret), (STORE, "secret"));
+        assert_eq!(
+            *request,
+            TokenRequest::Device {
+                device_id: TILL.into(),
+                device_secret: "secret".into()
+            }
+        );
         Ok(TokenResponse {
             access_token: format!("token-{}", c.sign_ins),
             token_type: "Bearer".into(),
             expires_in: 900,
             role: Role::Store,
             store_id: Some(STORE.into()),
+            device_id: Some(TILL.into()),
         })
     }
 
@@ -529,7 +535,7 @@ impl Harness {
     }
 
     fn engine(&self) -> TestEngine {
-        let config = Config::new(STORE, "secret");
+        let config = Config::new(STORE, Credential::device(TILL, "secret"));
         block_on(Engine::open(
             self.storage.clone(),
             self.central.clone(),
@@ -1364,6 +1370,116 @@ fn applied_intents_are_pruned_once_the_replica_has_them() {
         block_on(engine.dismiss("queued")),
         Err(EngineError::Invalid(_))
     ));
+}
+
+/// The reason central recorded for the write with `key`.
+fn reason_at_central(h: &Harness, key: &str) -> Option<String> {
+    h.central().events.iter().find_map(|e| match &e.change {
+        Change::StockAdjusted {
+            idempotency_key,
+            reason,
+            ..
+        } if idempotency_key == key => reason.clone(),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_return_puts_the_goods_back_with_its_reason() {
+    let h = Harness::new();
+    let engine = h.synced_engine();
+    let back = block_on(engine.return_item("A", 2, "changed mind", "ret-1".into())).unwrap();
+    assert_eq!((back.delta, back.kind), (2, AdjustKind::Guarded));
+    assert_eq!(engine.view("A").unwrap().shown, 12, "on the shelf at once");
+    assert_eq!(block_on(engine.flush()).applied, 1);
+    assert_eq!(h.central().levels[&(STORE.into(), "A".into())].0, 12);
+    assert_eq!(
+        reason_at_central(&h, "ret-1").as_deref(),
+        Some("return: changed mind")
+    );
+    // A reason a cashier typed is cut to what central takes, never refused.
+    let long = "x\n".repeat(300);
+    let back = block_on(engine.return_item("A", 1, &long, "ret-2".into())).unwrap();
+    let reason = back.reason.unwrap();
+    assert_eq!(reason.chars().count(), shared::validate::MAX_REASON_LEN);
+    assert!(!reason.contains('\n'));
+    assert!(block_on(engine.return_item("A", 0, "none", "ret-3".into())).is_err());
+}
+
+#[test]
+fn a_void_puts_back_every_line_of_the_sale_as_one_batch_naming_it() {
+    let h = Harness::new();
+    let engine = h.synced_engine();
+    block_on(engine.sell_basket("b-1".into(), basket(&[("A", 2), ("B", 3)]))).unwrap();
+    assert_eq!(block_on(engine.flush()).applied, 2);
+    let lines: Vec<String> = engine.intents().iter().map(|i| i.id.clone()).collect();
+
+    let voided = block_on(engine.void(&lines, "void-1".into())).unwrap();
+    assert_eq!(voided.len(), 2);
+    assert!(voided.iter().all(|v| v.basket.as_deref() == Some("void-1")));
+    assert_eq!(
+        (
+            engine.view("A").unwrap().shown,
+            engine.view("B").unwrap().shown
+        ),
+        (10, 10),
+        "back at once"
+    );
+    let batches = h.central().batches;
+    assert_eq!(block_on(engine.flush()).applied, 2);
+    assert_eq!(h.central().batches, batches + 1, "one atomic batch");
+    assert_eq!(h.central().levels[&(STORE.into(), "A".into())].0, 10);
+    assert_eq!(h.central().levels[&(STORE.into(), "B".into())].0, 10);
+    assert_eq!(
+        reason_at_central(&h, &voided[0].id),
+        Some(format!("void of sale {}", lines[0]))
+    );
+    assert!(
+        block_on(engine.void(&lines, "void-2".into())).is_err(),
+        "voided once"
+    );
+    assert_eq!(engine.view("A").unwrap().shown, 10);
+}
+
+#[test]
+fn only_a_sale_this_till_knows_and_central_took_can_be_voided() {
+    let h = Harness::new();
+    let engine = h.synced_engine();
+    assert!(block_on(engine.void(&["nope".into()], "v".into())).is_err());
+    block_on(engine.restock("A", 1, "restock".into())).unwrap();
+    assert!(
+        block_on(engine.void(&["restock".into()], "v".into())).is_err(),
+        "a restock is not a sale"
+    );
+    block_on(engine.sell("A", 50, "too-many".into())).unwrap();
+    block_on(engine.flush());
+    assert!(
+        block_on(engine.void(&["too-many".into()], "v".into())).is_err(),
+        "refused: nothing to void"
+    );
+    assert_eq!(engine.view("A").unwrap().shown, 11);
+}
+
+#[test]
+fn a_count_records_the_difference_from_what_the_till_shows() {
+    let h = Harness::new();
+    let engine = h.synced_engine();
+    block_on(engine.sell("A", 1, "sale".into())).unwrap();
+    assert_eq!(engine.view("A").unwrap().shown, 9);
+    let counted = block_on(engine.count("A", 6, "count-1".into())).unwrap();
+    assert_eq!((counted.delta, counted.kind), (-3, AdjustKind::Recorded));
+    assert_eq!(engine.view("A").unwrap().shown, 6);
+    assert_eq!(block_on(engine.flush()).applied, 2);
+    assert_eq!(h.central().levels[&(STORE.into(), "A".into())].0, 6);
+    assert_eq!(
+        reason_at_central(&h, "count-1").as_deref(),
+        Some("count: 6 counted, 9 shown")
+    );
+    assert!(
+        block_on(engine.count("A", 6, "count-2".into())).is_err(),
+        "nothing to correct"
+    );
+    assert!(block_on(engine.count("A", -1, "count-3".into())).is_err());
 }
 
 #[test]

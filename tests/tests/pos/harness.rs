@@ -19,6 +19,8 @@ use tempfile::TempDir;
 
 pub const ADMIN_KEY: &str = "pos-tests-admin-key-0123456789abcdef";
 pub const SECRET: &str = "pos-test-secret-0123456789";
+/// The PIN every test till is set up with.
+pub const PIN: &str = "2580";
 /// Long enough for a till to come back through its retry back-off.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -172,6 +174,11 @@ impl Central {
 
     /// How many events of the change log carry `key`: exactly-once means 1.
     pub async fn events_with_key(&self, store: &str, key: &str) -> usize {
+        self.events_of(store, key).await.len()
+    }
+
+    /// The events of the change log that carry `key`.
+    pub async fn events_of(&self, store: &str, key: &str) -> Vec<Value> {
         let path = format!("/v1/replication/changes?from=0&limit=1000&store={store}");
         let (_, page) = self.admin("GET", &path, Value::Null).await;
         page["events"]
@@ -179,7 +186,22 @@ impl Central {
             .expect("events")
             .iter()
             .filter(|e| e["idempotency_key"] == key)
-            .count()
+            .cloned()
+            .collect()
+    }
+
+    /// The store's devices (tills), as an admin lists them.
+    pub async fn devices(&self, store: &str) -> Vec<Value> {
+        let path = format!("/v1/admin/stores/{store}/devices");
+        let (status, devices) = self.admin("GET", &path, Value::Null).await;
+        assert_eq!(status, 200);
+        devices.as_array().expect("devices").clone()
+    }
+
+    /// Revokes a device, as an admin does for a till lost or replaced.
+    pub async fn revoke(&self, device_id: &str) {
+        let path = format!("/v1/admin/devices/{device_id}/revoke");
+        assert_eq!(self.admin("POST", &path, json!({})).await.0, 200);
     }
 }
 
@@ -250,10 +272,18 @@ impl Driver {
 impl Drop for Driver {
     fn drop(&mut self) {
         // The whole group: chromedriver and every browser it started, even
-        // one a failed test left spinning.
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.child.id())])
-            .status();
+        // one a failed test left spinning. Not `kill -KILL -<pgid>`: Debian's
+        // procps-ng 4.0.2 misreads a negative id and sent SIGKILL to every
+        // process on the machine (kill(-1)).
+        if let Ok(group) = libc::pid_t::try_from(self.child.id())
+            && group > 1
+        {
+            // SAFETY: kill(2) takes no pointers; a negative id names the
+            // group chromedriver leads (it was started with process_group(0)).
+            unsafe {
+                libc::kill(-group, libc::SIGKILL);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -349,25 +379,52 @@ impl Till {
             .expect("script runs")
     }
 
-    /// Opens the page and signs in as `store` with its secret.
+    /// Opens the page and sets the till up for `store` (its secret, the
+    /// PIN [`PIN`]): the till opens, online.
     pub async fn sign_in(&self, central: &Central, store: &str) {
         self.client
             .goto(&central.url("/"))
             .await
             .expect("page loads");
-        let store_field = self.css("#signin-store").await;
-        store_field.clear().await.expect("clear");
-        store_field.send_keys(store).await.expect("type");
-        let secret = self.css("#signin-secret").await;
-        secret.clear().await.expect("clear");
-        secret.send_keys(SECRET).await.expect("type");
-        self.css("#signin-submit")
+        self.set_up(store, SECRET).await;
+        self.css("#till:not([hidden])").await;
+        self.until_text("#status", "Online").await;
+    }
+
+    /// Fills the set-up form in (store id, secret, PIN twice) and sends it.
+    pub async fn set_up(&self, store: &str, secret: &str) {
+        self.fill("#setup-store", store).await;
+        self.fill("#setup-secret", secret).await;
+        self.fill("#setup-pin", PIN).await;
+        self.fill("#setup-pin-again", PIN).await;
+        self.css("#setup-submit")
             .await
             .click()
             .await
             .expect("submit");
-        self.css("#till:not([hidden])").await;
-        self.until_text("#status", "Online").await;
+    }
+
+    /// Types `text` into the field `selector`, emptied first.
+    pub async fn fill(&self, selector: &str, text: &str) {
+        let field = self.css(selector).await;
+        field.clear().await.expect("clear");
+        field.send_keys(text).await.expect("type");
+    }
+
+    /// Locks the till ("Lock"): the unlock form shows.
+    pub async fn lock(&self) {
+        self.css("#sign-out").await.click().await.expect("Lock");
+        self.css("#unlock:not([hidden])").await;
+    }
+
+    /// Types a PIN into the unlock form and sends it.
+    pub async fn unlock(&self, pin: &str) {
+        self.fill("#unlock-pin", pin).await;
+        self.css("#unlock-submit")
+            .await
+            .click()
+            .await
+            .expect("Unlock");
     }
 
     /// Clears the search box with Esc, as a cashier does, and types

@@ -1,24 +1,30 @@
-//! Signing the till in as a store. The credentials are remembered on the
-//! device (the till is the store's device), so a reload, even offline,
-//! opens the till straight from its replica.
+//! Setting the till up and unlocking it.
+//!
+//! A till is set up once, online: the store id and secret are exchanged at
+//! head office for the till's own credential (the secret is not kept), and
+//! the cashier chooses the PIN that unlocks it. Unlocking checks that PIN
+//! on the device, so a locked till opens offline, but only for the PIN: a
+//! till never set up, or given a wrong PIN, opens for nobody.
 
 use std::rc::Rc;
 
-use serde::{Deserialize, Serialize};
+use shared::{EnrolRequest, ErrorCode, validate};
 use store_wasm::{
-    browser::{Node, Options},
-    engine::EngineError,
+    browser::{Node, enrol},
+    engine::{EngineError, TransportError},
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
-use web_sys::{
-    Document, Element, Event, HtmlButtonElement, HtmlInputElement, HtmlOptionElement, Storage,
+use web_sys::{Document, Element, Event, HtmlButtonElement, HtmlInputElement, HtmlOptionElement};
+
+use super::{
+    dom::{by_id, listen, set_text, show},
+    identity::{Identity, random_salt},
 };
-
-use super::dom::{by_id, listen, set_text, show};
-use shared::ErrorCode;
-
-const KEY: &str = "stockline.signin";
+use crate::{
+    lock::{self, PinLock, Unlock},
+    wording,
+};
 
 /// The demo stores `central serve --demo` seeds (with the `demo` feature):
 /// choosing one fills in its secret.
@@ -54,7 +60,7 @@ fn offer_demo_stores(
         option.set_text_content(Some(name));
         list.append_child(&option)?;
     }
-    show(&by_id(doc, "signin-demo-hint")?, true);
+    show(&by_id(doc, "setup-demo-hint")?, true);
     if store.value().is_empty() {
         store.set_value(first);
         secret.set_value(&demo_secret(first).unwrap_or_default());
@@ -62,80 +68,126 @@ fn offer_demo_stores(
     Ok(())
 }
 
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Credentials {
-    /// "" when the page is served by central (or proxied to it).
-    pub central_url: String,
-    pub store_id: String,
-    pub client_secret: String,
-}
-
-fn local_storage() -> Option<Storage> {
-    web_sys::window()?.local_storage().ok()?
-}
-
-impl Credentials {
-    pub fn remembered() -> Option<Credentials> {
-        let text = local_storage()?.get_item(KEY).ok()??;
-        serde_json::from_str(&text).ok()
-    }
-
-    fn remember(&self) {
-        if let (Some(storage), Ok(text)) = (local_storage(), serde_json::to_string(self)) {
-            let _ = storage.set_item(KEY, &text);
-        }
-    }
-
-    pub fn forget() {
-        if let Some(storage) = local_storage() {
-            let _ = storage.remove_item(KEY);
-        }
-    }
-
-    pub fn options(&self) -> Options {
-        Options {
-            central_url: self.central_url.clone(),
-            store_id: self.store_id.clone(),
-            client_secret: self.client_secret.clone(),
-            db_name: None,
-            stale_after_ms: None,
-        }
-    }
-}
-
-/// What a failed sign-in means for the person at the till.
-fn explain(error: &EngineError, url: &str) -> String {
+/// What a failed enrolment means for the person setting the till up.
+fn explain(error: &TransportError, url: &str) -> String {
     let central = if url.is_empty() { "this server" } else { url };
     match error {
-        EngineError::Refused(p) if p.code == ErrorCode::InvalidCredentials => {
-            "Wrong store id or secret.".into()
-        }
-        EngineError::Refused(p) if p.code == ErrorCode::TokenRevoked => {
-            "This store is deactivated or its secret was changed: ask a manager.".into()
-        }
-        EngineError::Refused(p) => p.detail.clone().unwrap_or_else(|| p.title.clone()),
-        EngineError::Offline(_) => format!(
-            "Can't reach head office at {central}. A till's first sign-in needs head office."
+        TransportError::Network(_) => format!(
+            "Can't reach head office at {central}. Setting up a till needs head office; \
+             try again when it answers."
         ),
-        EngineError::Storage(_) => "This browser refused to store the till's data.".into(),
-        EngineError::Invalid(reason) => reason.clone(),
+        TransportError::Problem(p) => match p.code {
+            ErrorCode::InvalidCredentials => "Wrong store id or store secret.".into(),
+            ErrorCode::DeviceLimit => {
+                "This store has as many tills as it may: ask head office to remove one it no \
+                 longer uses."
+                    .into()
+            }
+            ErrorCode::RateLimited => "Too many tries: wait a minute, then try again.".into(),
+            _ if p.status >= 500 => "Head office could not take it just now: try again.".into(),
+            _ => p.detail.clone().unwrap_or_else(|| p.title.clone()),
+        },
     }
 }
 
-/// Shows the sign-in form; `signed_in` gets the opened node once central
-/// accepted the credentials (or, offline, when this device already holds
-/// the store's replica).
-pub fn show_form(
+/// The set-up form's fields, checked before anything is sent.
+struct Filled {
+    central_url: String,
+    request: EnrolRequest,
+    pin: String,
+}
+
+fn check(
+    central: &HtmlInputElement,
+    store: &HtmlInputElement,
+    secret: &HtmlInputElement,
+    name: &HtmlInputElement,
+    pin: &HtmlInputElement,
+    again: &HtmlInputElement,
+) -> Result<Filled, (String, HtmlInputElement)> {
+    let store_id = store.value().trim().to_owned();
+    let mut problems = Vec::new();
+    validate::identifier("store_id", &store_id, &mut problems);
+    if store_id.is_empty() {
+        return Err(("Type the store id.".into(), store.clone()));
+    }
+    if !problems.is_empty() {
+        return Err((
+            "A store id is letters, digits, '-', '_' or '.', like store-001.".into(),
+            store.clone(),
+        ));
+    }
+    if secret.value().is_empty() {
+        return Err(("Type the store secret.".into(), secret.clone()));
+    }
+    let device_name = name.value().trim().to_owned();
+    if device_name.is_empty() {
+        return Err(("Give the till a name, like Till 1.".into(), name.clone()));
+    }
+    if let Some(problem) = lock::pin_problem(&pin.value()) {
+        return Err((problem, pin.clone()));
+    }
+    if again.value() != pin.value() {
+        return Err(("The two PINs differ.".into(), again.clone()));
+    }
+    let origin = web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default();
+    let url = central.value().trim().trim_end_matches('/').to_owned();
+    Ok(Filled {
+        central_url: if url == origin { String::new() } else { url },
+        request: EnrolRequest {
+            store_id,
+            client_secret: secret.value(),
+            device_name,
+        },
+        pin: pin.value(),
+    })
+}
+
+/// Enrols the till, stores who it is, and opens its node.
+async fn set_up(filled: Filled) -> Result<Node, String> {
+    let salt = random_salt().ok_or("This browser gives no secure random numbers.")?;
+    let enrolled = enrol(&filled.central_url, &filled.request)
+        .await
+        .map_err(|e| explain(&e, &filled.central_url))?;
+    let identity = Identity::new(
+        filled.central_url,
+        enrolled,
+        PinLock::new(&filled.pin, salt),
+    );
+    if !identity.save() {
+        return Err(
+            "This browser refused to keep the till's sign-in (is its storage full?).".into(),
+        );
+    }
+    let node = Node::open(identity.options())
+        .await
+        .map_err(|e| wording::engine_error(&e))?;
+    match node.sign_in().await {
+        Ok(()) | Err(EngineError::Offline(_)) => Ok(node),
+        Err(e) => Err(wording::engine_error(&e)),
+    }
+}
+
+/// Shows the set-up form, with `notice` (why the till needs setting up
+/// again) if there is one; `opened` gets the node once the till is set up.
+pub fn show_setup(
     doc: &Document,
-    signed_in: impl Fn(Node, Credentials) + 'static,
+    notice: Option<&str>,
+    opened: impl Fn(Node) + 'static,
 ) -> Result<(), JsValue> {
-    let section: Element = by_id(doc, "signin")?;
-    let central: HtmlInputElement = by_id(doc, "signin-central")?;
-    let store: HtmlInputElement = by_id(doc, "signin-store")?;
-    let secret: HtmlInputElement = by_id(doc, "signin-secret")?;
-    let submit: HtmlButtonElement = by_id(doc, "signin-submit")?;
-    let error: Element = by_id(doc, "signin-error")?;
+    let section: Element = by_id(doc, "setup")?;
+    let central: HtmlInputElement = by_id(doc, "setup-central")?;
+    let store: HtmlInputElement = by_id(doc, "setup-store")?;
+    let secret: HtmlInputElement = by_id(doc, "setup-secret")?;
+    let name: HtmlInputElement = by_id(doc, "setup-name")?;
+    let pin: HtmlInputElement = by_id(doc, "setup-pin")?;
+    let again: HtmlInputElement = by_id(doc, "setup-pin-again")?;
+    let submit: HtmlButtonElement = by_id(doc, "setup-submit")?;
+    let error: Element = by_id(doc, "setup-error")?;
     offer_demo_stores(doc, &store, &secret)?;
+    set_text(&error, notice.unwrap_or_default());
     show(&section, true);
     let _ = store.focus();
 
@@ -152,49 +204,124 @@ pub fn show_form(
         }
     })?;
 
-    let signed_in = Rc::new(signed_in);
-    let form = by_id::<Element>(doc, "signin-form")?;
+    let opened = Rc::new(opened);
+    let form = by_id::<Element>(doc, "setup-form")?;
     listen(&form, "submit", move |event: Event| {
         event.prevent_default();
-        let origin = web_sys::window()
-            .and_then(|w| w.location().origin().ok())
-            .unwrap_or_default();
-        let url = central.value().trim().trim_end_matches('/').to_owned();
-        let credentials = Credentials {
-            central_url: if url == origin { String::new() } else { url },
-            store_id: store.value().trim().to_owned(),
-            client_secret: secret.value(),
+        let filled = match check(&central, &store, &secret, &name, &pin, &again) {
+            Ok(filled) => filled,
+            Err((problem, field)) => {
+                set_text(&error, &problem);
+                let _ = field.focus();
+                return;
+            }
         };
         submit.set_disabled(true);
-        set_text(&error, "Signing in…");
-        let (submit, error, section, signed_in) = (
+        set_text(&error, "Setting up…");
+        let (submit, error, section, secret, opened) = (
             submit.clone(),
             error.clone(),
             section.clone(),
-            signed_in.clone(),
+            secret.clone(),
+            opened.clone(),
         );
         spawn_local(async move {
-            match open(&credentials).await {
+            match set_up(filled).await {
                 Ok(node) => {
-                    credentials.remember();
+                    // Not kept: the till has its own credential now.
+                    secret.set_value("");
                     set_text(&error, "");
                     show(&section, false);
-                    signed_in(node, credentials);
+                    opened(node);
                 }
-                Err(e) => set_text(&error, &explain(&e, &credentials.central_url)),
+                Err(problem) => set_text(&error, &problem),
             }
             submit.set_disabled(false);
         });
     })
 }
 
-/// Opens the store's replica and checks the credentials with central.
-async fn open(credentials: &Credentials) -> Result<Node, EngineError> {
-    let node = Node::open(credentials.options()).await?;
-    match node.sign_in().await {
-        Ok(()) => Ok(node),
-        // Offline, but this device holds the store's replica: sell from it.
-        Err(EngineError::Offline(_)) if node.engine().status().offset.is_some() => Ok(node),
-        Err(e) => Err(e),
+/// How long to wait, in words: "30 s", "2 min".
+fn wait_words(ms: i64) -> String {
+    let s = (ms + 999) / 1000;
+    if s < 120 {
+        format!("{s} s")
+    } else {
+        format!("{} min", (s + 59) / 60)
     }
+}
+
+/// Shows the unlock form for the till `identity` is; `opened` gets `node`
+/// once the PIN is right. The PIN is checked here, on the device.
+pub fn show_unlock(
+    doc: &Document,
+    identity: Identity,
+    node: Node,
+    opened: impl Fn(Node) + 'static,
+) -> Result<(), JsValue> {
+    let section: Element = by_id(doc, "unlock")?;
+    let pin: HtmlInputElement = by_id(doc, "unlock-pin")?;
+    let error: Element = by_id(doc, "unlock-error")?;
+    let who: Element = by_id(doc, "unlock-who")?;
+    set_text(
+        &who,
+        &format!("{} of store {}", identity.device_name, identity.store_id),
+    );
+    show(&section, true);
+    let _ = pin.focus();
+
+    let identity = Rc::new(std::cell::RefCell::new(identity));
+    let reset: HtmlButtonElement = by_id(doc, "unlock-reset")?;
+    let queued = node.clone();
+    listen(&reset, "click", move |_: Event| {
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let waiting = wording::waiting(&queued.engine().intents());
+        let question = format!(
+            "Set this till up again? It needs head office and the store secret. This till has \
+             {waiting}: that stays on it and is sent once it is set up again for the same store."
+        );
+        if window.confirm_with_message(&question).unwrap_or(false) {
+            Identity::forget();
+            let _ = window.location().reload();
+        }
+    })?;
+
+    let form = by_id::<Element>(doc, "unlock-form")?;
+    let opened = Rc::new(opened);
+    listen(&form, "submit", move |event: Event| {
+        event.prevent_default();
+        let now = js_sys::Date::now() as i64;
+        let mut held = identity.borrow_mut();
+        let tried = held.pin.try_pin(&pin.value(), now);
+        pin.set_value("");
+        match tried {
+            Unlock::Open => {
+                held.locked = false;
+                held.save();
+                set_text(&error, "");
+                show(&section, false);
+                opened(node.clone());
+            }
+            Unlock::Wrong { free_left } => {
+                held.save();
+                set_text(
+                    &error,
+                    &format!(
+                        "Wrong PIN. {} before the till makes you wait.",
+                        wording::count(free_left as usize, "more try", "more tries")
+                    ),
+                );
+                let _ = pin.focus();
+            }
+            Unlock::Wait { ms } => {
+                held.save();
+                set_text(
+                    &error,
+                    &format!("Too many wrong PINs: try again in {}.", wait_words(ms)),
+                );
+            }
+        }
+    })
 }

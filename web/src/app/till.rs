@@ -14,10 +14,7 @@ use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{Document, Element, Event, HtmlButtonElement, HtmlInputElement, KeyboardEvent};
 
-use super::{
-    dom::{add, button, by_id, clock_time, closest_with, el, listen, set_text, show},
-    signin::Credentials,
-};
+use super::dom::{add, button, by_id, clock_time, closest_with, el, listen, set_text, show};
 use crate::wording;
 
 /// Rows shown for a search: a till needs the few that match, not 50,000.
@@ -359,24 +356,9 @@ impl Till {
         });
     }
 
+    /// Locks the till; it goes on sending what it holds meanwhile.
     fn sign_out(&self) {
-        let queued = self.node.engine().status().queued;
-        let Some(window) = web_sys::window() else {
-            return;
-        };
-        if queued > 0 {
-            let question = format!(
-                "{} not sent to head office yet. They stay on this device and are sent when this \
-                 store signs in again. Sign out?",
-                wording::count(queued, "sale or restock is", "sales or restocks are")
-            );
-            if !window.confirm_with_message(&question).unwrap_or(false) {
-                return;
-            }
-        }
-        Credentials::forget();
-        // A fresh page: no node of the old store keeps syncing.
-        let _ = window.location().reload();
+        super::lock();
     }
 
     // ---- search and results ----------------------------------------------
