@@ -278,6 +278,11 @@ pub struct Config {
     #[arg(long, env = "STOCKLINE_MAX_SNAPSHOTS", default_value_t = 4)]
     pub max_snapshots: usize,
 
+    /// The chain's currency (ISO 4217): what prices count in, told to every
+    /// till in its snapshot.
+    #[arg(long, env = "STOCKLINE_CURRENCY", default_value = "EUR")]
+    pub currency: shared::Currency,
+
     /// Devices (tills) a store may have enrolled at once; enrolling one more
     /// answers 409 `device_limit` until one is revoked.
     #[arg(long, env = "STOCKLINE_MAX_DEVICES_PER_STORE", default_value_t = 64,

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod catalog;
 pub mod id;
+pub mod money;
 pub mod problem;
 pub mod replication;
 #[cfg(feature = "openapi")]
@@ -16,6 +17,7 @@ pub mod whole;
 pub use auth::*;
 pub use catalog::*;
 pub use id::{DeviceId, IdempotencyKey, Sku, StoreId};
+pub use money::Currency;
 pub use problem::*;
 pub use replication::*;
 pub use stock::*;

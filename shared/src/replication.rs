@@ -10,6 +10,9 @@ pub struct Snapshot {
     pub offset: u64,
     /// The store the levels are filtered to, if any.
     pub store_id: Option<String>,
+    /// The chain's currency: what `price_cents` counts in.
+    #[serde(default)]
+    pub currency: crate::Currency,
     pub stores: Vec<Store>,
     pub products: Vec<Product>,
     pub levels: Vec<StockLevel>,

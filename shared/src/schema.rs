@@ -46,6 +46,11 @@ pub fn identifier() -> Schema {
     string(1, MAX_ID_LEN, ID_PATTERN).build().into()
 }
 
+/// A currency: an ISO 4217 code.
+pub fn currency() -> Schema {
+    string(3, 3, "^[A-Z]{3}$").examples(["EUR"]).build().into()
+}
+
 /// An idempotency key: 1–128 visible ASCII characters.
 pub fn idempotency_key() -> Schema {
     string(1, MAX_KEY_LEN, VISIBLE_ASCII_PATTERN)

@@ -51,6 +51,7 @@ pub async fn snapshot(
         &state.snapshots,
         state.config.snapshot_timeout(),
         store,
+        &state.config.currency,
     )
     .await
 }

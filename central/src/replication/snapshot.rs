@@ -48,6 +48,7 @@ pub async fn stream(
     turns: &Arc<Semaphore>,
     deadline: Duration,
     store: Option<String>,
+    currency: &shared::Currency,
 ) -> Result<Response, AppError> {
     let turn = tokio::time::timeout(QUEUE, turns.clone().acquire_owned())
         .await
@@ -69,6 +70,7 @@ pub async fn stream(
         &Head {
             offset,
             store_id: store.as_deref(),
+            currency,
             stores: &stores,
         },
     )
@@ -101,6 +103,7 @@ pub async fn stream(
 struct Head<'a> {
     offset: u64,
     store_id: Option<&'a str>,
+    currency: &'a shared::Currency,
     stores: &'a [Store],
 }
 

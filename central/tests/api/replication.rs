@@ -220,3 +220,15 @@ async fn snapshot_is_consistent_with_the_log_under_concurrent_writes() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_snapshot_names_the_chains_currency() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        app.snapshot("store=s1").await.currency.code(),
+        "EUR",
+        "the default"
+    );
+    let app = TestApp::spawn_with(|c| c.currency = "GBP".parse().expect("a currency")).await;
+    assert_eq!(app.snapshot("store=s1").await.currency.code(), "GBP");
+}

@@ -331,6 +331,9 @@ impl Storage for IdbStorage {
             offset: get::<Option<u64>>(&tx, META, "offset").await?.flatten(),
             base: get::<Option<u64>>(&tx, META, "base").await?.flatten(),
             last_contact_ms: get::<Option<i64>>(&tx, META, "contact").await?.flatten(),
+            currency: get::<Option<shared::Currency>>(&tx, META, "currency")
+                .await?
+                .flatten(),
             ..Replica::default()
         };
         if let Some(levels) = get(&tx, BASE, "levels").await? {
@@ -407,6 +410,7 @@ impl Storage for IdbStorage {
             }
             put(tx, META, "offset", &replica.offset)?;
             put(tx, META, "base", &replica.base)?;
+            put(tx, META, "currency", &replica.currency)?;
             put(tx, META, "contact", &replica.last_contact_ms)
         })
         .await

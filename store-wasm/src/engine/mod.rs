@@ -279,6 +279,16 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         self.state.borrow().replica.clone()
     }
 
+    /// What prices count in (the chain's currency, from central).
+    pub fn currency(&self) -> shared::Currency {
+        self.state
+            .borrow()
+            .replica
+            .currency
+            .clone()
+            .unwrap_or_default()
+    }
+
     /// Every intent the node keeps, oldest first.
     pub fn intents(&self) -> Vec<Intent> {
         self.state.borrow().replica.intents.clone()

@@ -127,6 +127,8 @@ pub struct Replica {
     pub products: BTreeMap<String, Product>,
     /// Every store of the chain, for names ("available nearby").
     pub stores: BTreeMap<String, Store>,
+    /// What prices count in, as central said in its last snapshot.
+    pub currency: Option<shared::Currency>,
     /// In creation order.
     pub intents: Vec<Intent>,
 }

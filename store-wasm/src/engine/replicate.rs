@@ -112,6 +112,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             products,
             levels,
             stores,
+            currency,
             ..
         } = snapshot;
         let mut next = Replica {
@@ -135,6 +136,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                 .into_iter()
                 .map(|s| (s.store_id.clone(), s))
                 .collect(),
+            currency: Some(currency),
             intents: Vec::new(),
         };
         self.restore_lost().await;

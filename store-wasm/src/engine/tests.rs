@@ -170,6 +170,7 @@ impl FakeCentral {
         let mut c = self.0.borrow_mut();
         c.gate()?;
         Ok(Snapshot {
+            currency: "GBP".parse().expect("a currency"),
             offset: c.head(),
             store_id: Some(store.into()),
             stores: c.stores.clone(),
@@ -1480,6 +1481,20 @@ fn a_count_records_the_difference_from_what_the_till_shows() {
         "nothing to correct"
     );
     assert!(block_on(engine.count("A", -1, "count-3".into())).is_err());
+}
+
+#[test]
+fn prices_count_in_the_currency_central_names_in_its_snapshot() {
+    let h = Harness::new();
+    let engine = h.engine();
+    assert_eq!(engine.currency().code(), "EUR", "until central says");
+    block_on(engine.sync(0)).unwrap();
+    assert_eq!(engine.currency().code(), "GBP");
+    assert_eq!(
+        h.storage.saved.borrow().currency.as_ref().map(|c| c.code()),
+        Some("GBP"),
+        "kept for offline"
+    );
 }
 
 #[test]
