@@ -49,6 +49,59 @@ pub fn age(ms: Option<i64>) -> String {
     }
 }
 
+/// A whole number with thousands apart: 50000 → "50,000".
+pub fn number(n: usize) -> String {
+    let digits = n.to_string();
+    let mut said = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            said.push(',');
+        }
+        said.push(digit);
+    }
+    said
+}
+
+/// Which products the results show, out of how many match: "Showing
+/// 1–50 of 50,000", "Showing 51–60 of 60 matching “tea”", or "3 products"
+/// when one page holds them all. `None` when nothing matches (the page
+/// says so apart).
+pub fn showing(query: &str, offset: usize, shown: usize, total: usize) -> Option<String> {
+    if total == 0 {
+        return None;
+    }
+    let query = query.split_whitespace().collect::<Vec<_>>().join(" ");
+    let matching = if query.is_empty() {
+        String::new()
+    } else {
+        format!(" matching “{query}”")
+    };
+    if offset == 0 && shown >= total {
+        let products = if total == 1 { "product" } else { "products" };
+        return Some(format!("{} {products}{matching}", number(total)));
+    }
+    let last = (offset + shown).min(total);
+    Some(format!(
+        "Showing {}–{} of {}{matching}",
+        number(offset + 1),
+        number(last),
+        number(total)
+    ))
+}
+
+/// The basket in a word, for the button that leads to it on a small
+/// screen: "Basket: empty", "Basket: 3 items, 7.50".
+pub fn basket_summary(items: i64, total_cents: i64) -> String {
+    if items <= 0 {
+        return "Basket: empty".into();
+    }
+    format!(
+        "Basket: {}, {}",
+        count(items as usize, "item", "items"),
+        money(total_cents)
+    )
+}
+
 /// Minor units as a price: 199 → "1.99".
 pub fn money(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
@@ -85,6 +138,9 @@ pub fn waiting(intents: &[Intent]) -> String {
 pub fn state(status: &Status, intents: &[Intent]) -> String {
     let online = if status.online {
         "Online"
+    } else if status.connecting {
+        // Not known yet: "Offline" would alarm the cashier at every open.
+        "Connecting to head office…"
     } else {
         "Offline: can't reach head office"
     };
@@ -109,9 +165,10 @@ pub fn contact(status: &Status, now_ms: i64) -> String {
 
 /// The banner shown while the figures may be old; `since` is the local
 /// time central last answered. Its text does not tick, so it is announced
-/// once.
+/// once. Not while the till is still connecting: the first answer (most
+/// often a moment away) settles it.
 pub fn stale_banner(status: &Status, since: Option<&str>) -> Option<String> {
-    if !status.stale {
+    if !status.stale || status.connecting {
         return None;
     }
     let since = match since {
@@ -352,6 +409,7 @@ mod tests {
     fn status(online: bool, stale: bool, queued: usize, lag: u64) -> Status {
         Status {
             online,
+            connecting: false,
             stale,
             offset: Some(10),
             lag,
@@ -401,6 +459,46 @@ mod tests {
             never.contains("head office has not answered yet"),
             "{never}"
         );
+    }
+
+    #[test]
+    fn opening_the_till_says_connecting_not_offline() {
+        let mut opening = status(false, true, 0, 0);
+        opening.connecting = true;
+        assert_eq!(
+            state(&opening, &[]),
+            "Connecting to head office… · nothing waiting to send"
+        );
+        assert_eq!(stale_banner(&opening, Some("09:12:00")), None);
+        opening.connecting = false;
+        assert!(state(&opening, &[]).starts_with("Offline"));
+        assert!(stale_banner(&opening, Some("09:12:00")).is_some());
+    }
+
+    #[test]
+    fn the_results_say_which_products_they_show_of_how_many() {
+        assert_eq!(number(0), "0");
+        assert_eq!(number(999), "999");
+        assert_eq!(number(1000), "1,000");
+        assert_eq!(number(50_000), "50,000");
+        assert_eq!(number(1_234_567), "1,234,567");
+        assert_eq!(
+            showing("", 0, 50, 50_000).as_deref(),
+            Some("Showing 1–50 of 50,000")
+        );
+        assert_eq!(
+            showing(" green  tea ", 50, 10, 60).as_deref(),
+            Some("Showing 51–60 of 60 matching “green tea”")
+        );
+        assert_eq!(showing("", 0, 3, 3).as_deref(), Some("3 products"));
+        assert_eq!(
+            showing("cof-1", 0, 1, 1).as_deref(),
+            Some("1 product matching “cof-1”")
+        );
+        assert_eq!(showing("zzz", 0, 0, 0), None);
+        assert_eq!(basket_summary(0, 0), "Basket: empty");
+        assert_eq!(basket_summary(3, 750), "Basket: 3 items, 7.50");
+        assert_eq!(basket_summary(1, 250), "Basket: 1 item, 2.50");
     }
 
     fn intent(status: IntentStatus) -> Intent {

@@ -1,7 +1,8 @@
 //! The store node's sync engine: plain Rust over three ports (storage,
 //! transport, clock), so it is tested natively; the browser bindings drive it.
 //!
-//! - Reads (`view`, `list`, `status`) answer from memory, never the network.
+//! - Reads (`view`, `search`, `status`) answer from memory, never the network;
+//!   [`search`] finds products by the words of a query, a page at a time.
 //! - [`intents`]: a sale, restock or basket is stored as intents first, then
 //!   forwarded with each intent's id as its idempotency key, retried with the
 //!   same key until central answers. A refusal is final for that intent and
@@ -17,6 +18,7 @@ mod intents;
 mod model;
 mod ports;
 mod replicate;
+mod search;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -30,6 +32,7 @@ pub use intents::{BasketLine, Flushed, MAX_BASKET_LINES};
 pub use model::{Intent, IntentStatus, Level, Nearby, Recent, Replica, StockView};
 pub use ports::{Clock, PageWrite, Storage, StorageError, Transport, TransportError};
 pub use replicate::Synced;
+pub use search::Listing;
 
 /// What the node signs in with. A till is an enrolled device with its own
 /// credential, which central can revoke; other store systems may use the
@@ -150,6 +153,10 @@ impl From<TransportError> for EngineError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     pub online: bool,
+    /// No call to central has ended in this tab yet (an answer or a
+    /// failure), nor has the syncing tab said how central is: neither
+    /// online nor offline is known, so the page says it is connecting.
+    pub connecting: bool,
     pub stale: bool,
     pub offset: Option<u64>,
     /// Events behind central's head, as of the last page.
@@ -170,6 +177,9 @@ struct State {
     replica: Replica,
     token: Option<(String, i64)>,
     online: bool,
+    /// A replication step ended, or the syncing tab told how central is:
+    /// from then on, not `online` means offline (see [`Status::connecting`]).
+    contact_tried: bool,
     head: u64,
     backoff: Backoff,
     storage_error: Option<String>,
@@ -177,6 +187,10 @@ struct State {
     /// which gets the whole replica again once it takes writes.
     unstored: bool,
     signed_out: Option<Problem>,
+    /// What searches run over, built from the replica's products when a
+    /// search needs it; `None` wherever those products change (a snapshot,
+    /// a page with product events, what another tab stored).
+    search_keys: Option<search::SearchKeys>,
 }
 
 pub struct Engine<S, T, C> {
@@ -213,10 +227,12 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                 replica,
                 token: None,
                 online: false,
+                contact_tried: false,
                 backoff: Backoff::default(),
                 storage_error: None,
                 unstored: false,
                 signed_out: None,
+                search_keys: None,
             }),
             flushing: Cell::new(false),
             syncing: Cell::new(false),
@@ -246,16 +262,23 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             let stored = std::mem::replace(&mut whole.intents, state.replica.intents.clone());
             whole.follow_intents(stored);
             state.replica = whole;
+            state.search_keys = None;
             state.head = state.head.max(state.replica.offset.unwrap_or(0));
             return Ok(());
         }
         let mut state = self.state.borrow_mut();
-        let replica = &mut state.replica;
+        let State {
+            replica,
+            search_keys,
+            ..
+        } = &mut *state;
         for (sku, level) in recent.levels {
             replica.take_level(&sku, level);
         }
         for product in recent.products {
-            replica.take_product(product);
+            if replica.take_product(product) {
+                *search_keys = None;
+            }
         }
         for store in recent.stores {
             replica.stores.insert(store.store_id.clone(), store);
@@ -272,6 +295,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
     pub fn follow_status(&self, online: bool, last_contact_ms: Option<i64>) {
         let mut state = self.state.borrow_mut();
         state.online = online;
+        state.contact_tried = true;
         state.replica.last_contact_ms = state.replica.last_contact_ms.max(last_contact_ms);
     }
 
@@ -310,6 +334,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         let state = self.state.borrow();
         Status {
             online: state.online,
+            connecting: !state.online && !state.contact_tried,
             stale: self.is_stale(&state),
             offset: state.replica.offset,
             lag: state.head.saturating_sub(state.replica.offset.unwrap_or(0)),
@@ -358,30 +383,6 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         })
     }
 
-    /// At most `limit` active products whose sku or name contains `filter`
-    /// (any case): an exact sku first (a scanner typed it), then sku order.
-    pub fn list(&self, filter: &str, limit: usize) -> Vec<StockView> {
-        let filter = filter.trim();
-        let needle = filter.to_lowercase();
-        let state = self.state.borrow();
-        let products = &state.replica.products;
-        let exact = products
-            .get(filter)
-            .or_else(|| products.get(&filter.to_uppercase()))
-            .filter(|p| p.active);
-        let others = products.values().filter(|p| {
-            p.active
-                && exact.is_none_or(|e| e.sku != p.sku)
-                && (contains_folded(&p.sku, &needle) || contains_folded(&p.name, &needle))
-        });
-        exact
-            .into_iter()
-            .chain(others)
-            .take(limit)
-            .filter_map(|p| self.view_in(&state, &p.sku))
-            .collect()
-    }
-
     /// Notes how a storage write went: the page says plainly when the device
     /// refuses to store, until writes succeed again and the replica is
     /// stored whole.
@@ -420,18 +421,4 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         let state = self.state.borrow();
         state.replica.stores.get(store_id).map(|s| s.name.clone())
     }
-}
-
-/// Whether `haystack` contains `needle` (already lower-cased), ignoring
-/// case; without allocating for ASCII text, since a search runs over the
-/// whole catalogue at every keystroke.
-fn contains_folded(haystack: &str, needle: &str) -> bool {
-    if needle.is_empty() {
-        return true;
-    }
-    if haystack.is_ascii() && needle.is_ascii() {
-        let (h, n) = (haystack.as_bytes(), needle.as_bytes());
-        return h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
-    }
-    haystack.to_lowercase().contains(needle)
 }

@@ -147,12 +147,15 @@ impl Replica {
         }
     }
 
-    /// Likewise for a product.
-    pub fn take_product(&mut self, product: Product) {
-        let known = self.products.get(&product.sku).map(|p| p.version);
-        if known.is_none_or(|v| product.version >= v) {
-            self.products.insert(product.sku.clone(), product);
+    /// Likewise for a product; says whether the replica's product changed
+    /// (searches then need their keys again).
+    pub fn take_product(&mut self, product: Product) -> bool {
+        let known = self.products.get(&product.sku);
+        if known.is_some_and(|p| product.version < p.version || *p == product) {
+            return false;
         }
+        self.products.insert(product.sku.clone(), product);
+        true
     }
 
     /// Follows the stored list of intents (what another tab pruned or

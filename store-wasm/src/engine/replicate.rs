@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 use shared::{AdjustResult, Change, ChangesPage, Event, Snapshot, StockLevel};
 
 use super::{
-    Clock, Engine, EngineError, IntentStatus, Level, PageWrite, Replica, Storage, StorageError,
-    Transport,
+    Clock, Engine, EngineError, IntentStatus, Level, PageWrite, Replica, State, Storage,
+    StorageError, Transport,
 };
 
 /// Keeps, over a snapshot's levels, the newer ones the node already has: a
@@ -67,7 +67,10 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         }
         // Freed however the step ends, dropped mid-way included.
         let _step = Step(self);
-        self.step(wait_s).await
+        let synced = self.step(wait_s).await;
+        // Answered or failed: the till knows whether central answers.
+        self.state.borrow_mut().contact_tried = true;
+        synced
     }
 
     /// Resolves once no replication step is running. A caller told `Busy`
@@ -148,6 +151,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             // Answers may have come in while the snapshot was stored.
             keep_newer(&mut next.levels, &state.replica.levels);
             state.replica = Replica { intents, ..next };
+            state.search_keys = None;
             state.head = state.head.max(offset);
             state.unstored = stored.is_err();
         }
@@ -178,12 +182,18 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         };
         {
             let mut state = self.state.borrow_mut();
-            let replica = &mut state.replica;
+            let State {
+                replica,
+                search_keys,
+                ..
+            } = &mut *state;
             for (sku, level) in &write.levels {
                 replica.take_level(sku, *level);
             }
             for product in write.products {
-                replica.take_product(product);
+                if replica.take_product(product) {
+                    *search_keys = None;
+                }
             }
             for store in write.stores {
                 replica.stores.insert(store.store_id.clone(), store);

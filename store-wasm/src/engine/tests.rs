@@ -18,6 +18,8 @@ use shared::{
 
 use super::*;
 
+mod search;
+
 const STORE: &str = "s1";
 /// The enrolled device the engine under test signs in as.
 const TILL: &str = "dev-till-1";
@@ -770,6 +772,31 @@ fn a_sign_in_is_contact_and_a_following_tab_takes_the_leaders_status() {
     assert!(!fresh.status().online);
     block_on(fresh.sign_in()).unwrap();
     assert!(fresh.status().online, "central answered the sign-in");
+}
+
+#[test]
+fn a_node_is_connecting_until_central_answers_or_fails() {
+    let h = Harness::new();
+    let engine = h.engine();
+    let status = engine.status();
+    assert!(status.connecting && !status.online, "nothing known yet");
+    block_on(engine.sync(0)).unwrap();
+    assert!(!engine.status().connecting && engine.status().online);
+
+    h.central().offline = true;
+    let unreachable = h.engine();
+    assert!(unreachable.status().connecting);
+    assert!(block_on(unreachable.sync(0)).is_err());
+    let status = unreachable.status();
+    assert!(!status.connecting && !status.online, "offline, now known");
+
+    let follower = h.engine();
+    assert!(follower.status().connecting);
+    follower.follow_status(false, None);
+    assert!(
+        !follower.status().connecting,
+        "the syncing tab said central is unreachable"
+    );
 }
 
 #[test]

@@ -1,0 +1,159 @@
+//! The basket: lines scanned or added from a row, sold together as one
+//! atomic batch (Sell basket, Ctrl+Enter), put back if head office refuses
+//! it.
+
+use std::rc::Rc;
+
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::Event;
+
+use super::Till;
+use crate::app::dom::{add, button, closest_with, el, set_text};
+use crate::wording;
+
+impl Till {
+    pub(super) fn put_in_basket(&self, sku: &str, quantity: i64) {
+        let mut ui = self.ui.borrow_mut();
+        match ui.basket.iter_mut().find(|(s, _)| s == sku) {
+            Some((_, q)) => *q += quantity,
+            None => ui.basket.push((sku.to_owned(), quantity)),
+        }
+    }
+
+    pub(super) fn add_to_basket(&self, sku: &str, quantity: i64) {
+        self.put_in_basket(sku, quantity);
+        self.render_basket();
+        self.say(&format!("Added {quantity} × {sku} to the basket."), false);
+    }
+
+    pub(super) fn basket_action(&self, event: &Event) {
+        let (Some((_, action)), Some((_, sku))) = (
+            closest_with(event, "data-action"),
+            closest_with(event, "data-line"),
+        ) else {
+            return;
+        };
+        {
+            let mut ui = self.ui.borrow_mut();
+            if let Some(at) = ui.basket.iter().position(|(s, _)| *s == sku) {
+                match action.as_str() {
+                    "more" => ui.basket[at].1 += 1,
+                    "less" if ui.basket[at].1 > 1 => ui.basket[at].1 -= 1,
+                    "less" | "remove" => {
+                        ui.basket.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.render_basket();
+    }
+
+    pub(super) fn render_basket(&self) {
+        if let Err(e) = self.draw_basket() {
+            web_sys::console::error_1(&e);
+        }
+    }
+
+    pub(super) fn draw_basket(&self) -> Result<(), JsValue> {
+        let (doc, list) = (&self.doc, &self.regions.basket);
+        let ui = self.ui.borrow();
+        list.set_text_content(None);
+        let (mut total, mut items) = (0, 0);
+        for (sku, quantity) in &ui.basket {
+            let view = self.node.engine().view(sku);
+            let name = view
+                .as_ref()
+                .and_then(|v| v.name.clone())
+                .unwrap_or_default();
+            let price = view.as_ref().and_then(|v| v.price_cents).unwrap_or(0);
+            total += price * quantity;
+            items += quantity;
+            let li = el(doc, "li", "", "")?;
+            li.set_attribute("data-line", sku)?;
+            let text = format!("{quantity} × {sku} {name}");
+            add(&li, el(doc, "span", "line", text.trim())?)?;
+            add(
+                &li,
+                el(doc, "span", "price", &wording::money(price * quantity))?,
+            )?;
+            for (label, action, aria) in [
+                ("−", "less", format!("One {sku} less")),
+                ("+", "more", format!("One {sku} more")),
+                ("Remove", "remove", format!("Remove {sku} from the basket")),
+            ] {
+                add(&li, button(doc, label, action, &aria)?)?;
+            }
+            list.append_child(&li)?;
+        }
+        let summary = if ui.basket.is_empty() {
+            "Empty: scan a product, or “+ Basket” on a row.".to_owned()
+        } else {
+            format!(
+                "Total {} · {}",
+                wording::money(total),
+                wording::count(items as usize, "item", "items")
+            )
+        };
+        set_text(&self.regions.basket_total, &summary);
+        self.regions
+            .basket_total
+            .set_class_name(if ui.basket.is_empty() {
+                "total empty"
+            } else {
+                "total"
+            });
+        self.regions.sell_basket.set_disabled(ui.basket.is_empty());
+        self.regions.clear_basket.set_disabled(ui.basket.is_empty());
+        Ok(())
+    }
+
+    /// Sells the basket as one atomic batch. `from_keys`: Ctrl+Enter, so
+    /// the search box gets focus back for the next scan (after a tap it
+    /// does not: that would pop up a tablet's keyboard).
+    pub(super) fn sell_basket(self: &Rc<Self>, from_keys: bool) {
+        let lines = {
+            let mut ui = self.ui.borrow_mut();
+            if ui.selling_basket {
+                return;
+            }
+            if ui.basket.is_empty() {
+                drop(ui);
+                return self.say("The basket is empty.", true);
+            }
+            ui.selling_basket = true;
+            ui.basket.clone()
+        };
+        let me = self.clone();
+        self.regions.sell_basket.set_disabled(true);
+        spawn_local(async move {
+            match me.node.sell_basket(&lines).await {
+                Ok(intents) => {
+                    // Recorded: what was sold leaves the basket; lines
+                    // scanned meanwhile stay.
+                    me.take_out_of_basket(&lines);
+                    let ids = intents.into_iter().map(|i| i.id).collect();
+                    me.watch(ids, Some(lines));
+                }
+                Err(e) => me.say(&wording::engine_error(&e), true),
+            }
+            me.ui.borrow_mut().selling_basket = false;
+            me.render_basket();
+            me.render();
+            me.focus(if from_keys { "search" } else { "basket-title" });
+        });
+    }
+
+    pub(super) fn take_out_of_basket(&self, sold: &[(String, i64)]) {
+        let mut ui = self.ui.borrow_mut();
+        for (sku, quantity) in sold {
+            if let Some(at) = ui.basket.iter().position(|(s, _)| s == sku) {
+                ui.basket[at].1 -= quantity;
+                if ui.basket[at].1 <= 0 {
+                    ui.basket.remove(at);
+                }
+            }
+        }
+    }
+}

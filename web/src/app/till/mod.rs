@@ -1,0 +1,297 @@
+//! The till screen: status bar, product search with its results, the
+//! basket, the activity panel. It renders from the node whenever the node
+//! says something changed (a sale here, a long-poll answer, another tab),
+//! and the status line once a second so ages stay true.
+//!
+//! This module holds the screen's state and wiring; each region draws
+//! itself in a module of its own: [`status`], [`catalogue`] (search and
+//! rows), [`nearby`], [`basket`], [`activity`].
+
+mod activity;
+mod basket;
+mod catalogue;
+mod nearby;
+mod status;
+
+use std::{cell::RefCell, collections::HashSet, rc::Rc};
+
+use store_wasm::browser::Node;
+use wasm_bindgen::{JsCast, JsValue, closure::Closure};
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{Document, Element, Event, HtmlButtonElement, HtmlInputElement, KeyboardEvent};
+
+use super::dom::{by_id, closest_with, listen, set_text, show};
+use crate::wording;
+
+/// Rows shown for a search: a till needs the few that match, not 50,000.
+const RESULTS: usize = 50;
+/// Intents listed in the panel, newest first.
+const INTENTS_SHOWN: usize = 30;
+
+/// The page's static regions, found once.
+struct Regions {
+    screen: Element,
+    store: Element,
+    status: Element,
+    contact: Element,
+    sync_now: HtmlButtonElement,
+    sign_out: HtmlButtonElement,
+    stale: Element,
+    trouble: Element,
+    search: HtmlInputElement,
+    results: Element,
+    no_results: Element,
+    nearby: Element,
+    basket: Element,
+    basket_total: Element,
+    sell_basket: HtmlButtonElement,
+    clear_basket: HtmlButtonElement,
+    intents: Element,
+    message: Element,
+}
+
+impl Regions {
+    fn find(doc: &Document) -> Result<Regions, JsValue> {
+        Ok(Regions {
+            screen: by_id(doc, "till")?,
+            store: by_id(doc, "store-name")?,
+            status: by_id(doc, "status")?,
+            contact: by_id(doc, "contact")?,
+            sync_now: by_id(doc, "sync-now")?,
+            sign_out: by_id(doc, "sign-out")?,
+            stale: by_id(doc, "stale-banner")?,
+            trouble: by_id(doc, "trouble-banner")?,
+            search: by_id(doc, "search")?,
+            results: by_id(doc, "results-body")?,
+            no_results: by_id(doc, "no-results")?,
+            nearby: by_id(doc, "nearby")?,
+            basket: by_id(doc, "basket-lines")?,
+            basket_total: by_id(doc, "basket-total")?,
+            sell_basket: by_id(doc, "sell-basket")?,
+            clear_basket: by_id(doc, "clear-basket")?,
+            intents: by_id(doc, "intents")?,
+            message: by_id(doc, "message")?,
+        })
+    }
+}
+
+/// A result row, kept by sku: a live update changes its text in place, so
+/// a quantity being typed in it survives.
+struct Row {
+    sku: String,
+    tr: Element,
+    name: Element,
+    price: Element,
+    stock: Element,
+    detail: Element,
+}
+
+#[derive(Default)]
+struct Ui {
+    rows: Vec<Row>,
+    /// (sku, quantity), in the order scanned.
+    basket: Vec<(String, i64)>,
+    /// A basket sale is being stored: another Ctrl+Enter must not sell it twice.
+    selling_basket: bool,
+    /// Rows whose sale or restock is being stored: a double click is one sale.
+    recording: HashSet<String>,
+    /// The intents of the last action: the message line follows their
+    /// answers ("Queued…" becomes "Sold…" when central answers).
+    watching: Option<Watch>,
+    /// What the intents panel shows (id, state, detail), to redraw on change.
+    intents: Vec<(String, wording::Standing)>,
+}
+
+struct Watch {
+    ids: Vec<String>,
+    basket: bool,
+    /// A basket's lines, put back in the basket if central refuses it (to
+    /// sell again without the line that stopped it); taken once.
+    lines: Option<Vec<(String, i64)>>,
+}
+
+pub struct Till {
+    doc: Document,
+    node: Node,
+    regions: Regions,
+    ui: RefCell<Ui>,
+}
+
+impl Till {
+    /// Shows the till for a signed-in node and starts it syncing.
+    pub fn open(doc: Document, node: Node) -> Result<Rc<Till>, JsValue> {
+        let till = Rc::new(Till {
+            regions: Regions::find(&doc)?,
+            doc,
+            node,
+            ui: RefCell::default(),
+        });
+        till.listen()?;
+        let me = till.clone();
+        till.node.subscribe(move || me.render());
+        let me = till.clone();
+        let tick = Closure::<dyn FnMut()>::new(move || me.render_status());
+        if let Some(window) = web_sys::window() {
+            window.set_interval_with_callback_and_timeout_and_arguments_0(
+                tick.as_ref().unchecked_ref(),
+                1000,
+            )?;
+        }
+        tick.forget();
+        show(&till.regions.screen, true);
+        till.render();
+        till.render_basket();
+        till.node.start()?;
+        let _ = till.regions.search.focus();
+        Ok(till)
+    }
+
+    fn render(&self) {
+        self.render_status();
+        self.follow_watched();
+        if let Err(e) = self.render_results() {
+            web_sys::console::error_1(&e);
+        }
+        if let Err(e) = self.render_intents() {
+            web_sys::console::error_1(&e);
+        }
+    }
+
+    /// Says what became of the last action's intents, as central answers.
+    fn follow_watched(&self) {
+        let (said, refused_lines) = {
+            let mut ui = self.ui.borrow_mut();
+            let Some(watch) = &mut ui.watching else {
+                return;
+            };
+            let intents: Vec<_> = self
+                .node
+                .engine()
+                .intents()
+                .into_iter()
+                .filter(|i| watch.ids.contains(&i.id))
+                .collect();
+            if intents.len() != watch.ids.len() {
+                return;
+            }
+            let went_well = intents.iter().all(activity::intent_went_well);
+            let text = if watch.basket {
+                wording::basket_outcome(&intents)
+            } else {
+                wording::outcome(&intents[0])
+            };
+            let refused_lines = if went_well { None } else { watch.lines.take() };
+            ((text, !went_well), refused_lines)
+        };
+        self.say(&said.0, said.1);
+        if let Some(lines) = refused_lines {
+            for (sku, quantity) in lines {
+                self.put_in_basket(&sku, quantity);
+            }
+            self.render_basket();
+        }
+    }
+
+    fn watch(&self, ids: Vec<String>, lines: Option<Vec<(String, i64)>>) {
+        let basket = lines.is_some();
+        self.ui.borrow_mut().watching = Some(Watch { ids, basket, lines });
+        self.follow_watched();
+    }
+
+    /// Says what just happened; `warn` for what the cashier must act on.
+    fn say(&self, text: &str, warn: bool) {
+        let message = &self.regions.message;
+        message.set_class_name(if warn { "message warn" } else { "message" });
+        set_text(message, text);
+    }
+
+    fn listen(self: &Rc<Self>) -> Result<(), JsValue> {
+        let r = &self.regions;
+        let me = self.clone();
+        listen(&r.search, "input", move |_: Event| {
+            let _ = me.render_results();
+        })?;
+        let me = self.clone();
+        listen(&r.search, "keydown", move |e: KeyboardEvent| {
+            match e.key().as_str() {
+                "Enter" if !e.ctrl_key() && !e.meta_key() => {
+                    e.prevent_default();
+                    me.scan();
+                }
+                "Escape" => {
+                    me.regions.search.set_value("");
+                    let _ = me.render_results();
+                }
+                _ => {}
+            }
+        })?;
+        let me = self.clone();
+        listen(&r.results, "click", move |e: Event| me.row_action(&e))?;
+        let me = self.clone();
+        listen(&r.results, "keydown", move |e: KeyboardEvent| {
+            // Enter in a row's quantity: that many into the basket. (On a
+            // button, Enter presses the button.)
+            if e.key() == "Enter"
+                && !e.ctrl_key()
+                && !e.meta_key()
+                && closest_with(&e, "data-qty").is_some()
+                && let Some((row, sku)) = closest_with(&e, "data-sku")
+                && let Ok(quantity) = me.quantity(&row)
+            {
+                e.prevent_default();
+                me.add_to_basket(&sku, quantity);
+            }
+        })?;
+        let me = self.clone();
+        listen(&r.basket, "click", move |e: Event| me.basket_action(&e))?;
+        let me = self.clone();
+        listen(&r.sell_basket, "click", move |_: Event| {
+            me.sell_basket(false)
+        })?;
+        let me = self.clone();
+        listen(&r.clear_basket, "click", move |_: Event| {
+            me.ui.borrow_mut().basket.clear();
+            me.render_basket();
+            me.say("Basket cleared.", false);
+        })?;
+        let me = self.clone();
+        listen(&r.intents, "click", move |e: Event| {
+            if let Some((_, id)) = closest_with(&e, "data-dismiss") {
+                let me = me.clone();
+                spawn_local(async move {
+                    match me.node.dismiss(&id).await {
+                        // The button is gone: keep the cashier in the panel.
+                        Ok(()) => me.focus("intents-title"),
+                        Err(error) => me.say(&wording::engine_error(&error), true),
+                    }
+                });
+            }
+        })?;
+        let me = self.clone();
+        listen(&r.nearby, "click", move |e: Event| {
+            if closest_with(&e, "data-close").is_some() {
+                show(&me.regions.nearby, false);
+                let _ = me.regions.search.focus();
+            }
+        })?;
+        let me = self.clone();
+        listen(&r.sync_now, "click", move |_: Event| me.sync_now())?;
+        let me = self.clone();
+        listen(&r.sign_out, "click", move |_: Event| me.sign_out())?;
+        let me = self.clone();
+        listen(&self.doc, "keydown", move |e: KeyboardEvent| {
+            if e.key() == "Enter" && (e.ctrl_key() || e.meta_key()) {
+                e.prevent_default();
+                me.sell_basket(true);
+            }
+        })
+    }
+
+    /// Moves focus to an element of the page (one with `tabindex="-1"` when
+    /// it is not a control).
+    fn focus(&self, id: &str) {
+        if let Ok(e) = by_id::<web_sys::HtmlElement>(&self.doc, id) {
+            let _ = e.focus();
+        }
+    }
+}
