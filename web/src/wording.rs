@@ -6,7 +6,7 @@
 //! "Head office" is central, as a store knows it.
 
 use shared::{ErrorCode, Problem};
-use store_wasm::engine::{EngineError, Intent, IntentStatus, Status, StockView};
+use store_wasm::engine::{EngineError, Intent, IntentStatus, Purpose, Status, StockView};
 
 /// "1 sale" / "2 sales".
 pub fn count(n: usize, one: &str, many: &str) -> String {
@@ -112,25 +112,31 @@ pub fn money(cents: i64) -> String {
 /// What this till still has to send: "1 sale waiting to send", "2 sales
 /// and 1 restock waiting to send", or "nothing waiting to send".
 pub fn waiting(intents: &[Intent]) -> String {
-    let unanswered = intents.iter().filter(|i| i.is_unanswered());
-    let (sales, restocks) =
-        unanswered.fold(
-            (0, 0),
-            |(s, r), i| {
-                if i.delta < 0 { (s + 1, r) } else { (s, r + 1) }
-            },
-        );
-    let what = match (sales, restocks) {
-        (0, 0) => return "nothing waiting to send".into(),
-        (s, 0) => count(s, "sale", "sales"),
-        (0, r) => count(r, "restock", "restocks"),
-        (s, r) => format!(
-            "{} and {}",
-            count(s, "sale", "sales"),
-            count(r, "restock", "restocks")
-        ),
+    let unanswered: Vec<&Intent> = intents.iter().filter(|i| i.is_unanswered()).collect();
+    let of = |purposes: &[Purpose]| {
+        unanswered
+            .iter()
+            .filter(|i| purposes.contains(&i.purpose()))
+            .count()
     };
-    format!("{what} waiting to send")
+    let parts: Vec<String> = [
+        (of(&[Purpose::Sale]), "sale", "sales"),
+        (of(&[Purpose::Restock]), "restock", "restocks"),
+        (
+            of(&[Purpose::Return, Purpose::Void, Purpose::Count]),
+            "correction",
+            "corrections",
+        ),
+    ]
+    .into_iter()
+    .filter(|(n, ..)| *n > 0)
+    .map(|(n, one, many)| count(n, one, many))
+    .collect();
+    match parts.as_slice() {
+        [] => "nothing waiting to send".into(),
+        [one] => format!("{one} waiting to send"),
+        [first @ .., last] => format!("{} and {last} waiting to send", first.join(", ")),
+    }
 }
 
 /// The status bar's state: announced to screen readers when it changes, so
@@ -230,8 +236,16 @@ pub fn refusal(problem: &Problem) -> Refusal {
 
 /// "Sale of 2 × SKU-0001 Coffee beans".
 pub fn intent_title(intent: &Intent, name: Option<&str>) -> String {
-    let what = if intent.delta < 0 { "Sale" } else { "Restock" };
-    let basket = if intent.basket.is_some() {
+    let what = match intent.purpose() {
+        Purpose::Sale => "Sale",
+        Purpose::Restock => "Restock",
+        Purpose::Return => "Return",
+        Purpose::Void => "Void",
+        Purpose::Count if intent.delta < 0 => "Count: fewer",
+        Purpose::Count => "Count: more",
+    };
+    // A void's lines travel as one batch, but a void is not a basket.
+    let basket = if intent.basket.is_some() && intent.purpose() != Purpose::Void {
         "Basket: "
     } else {
         ""
@@ -291,10 +305,16 @@ pub fn intent_state(intent: &Intent) -> Standing {
 /// What the till says right after a sale or restock was recorded.
 pub fn outcome(intent: &Intent) -> String {
     let what = format!("{} × {}", intent.delta.unsigned_abs(), intent.sku);
-    let verb = if intent.delta < 0 {
-        "Sold"
-    } else {
-        "Restocked"
+    let verb = match intent.purpose() {
+        Purpose::Sale => "Sold",
+        Purpose::Restock => "Restocked",
+        Purpose::Return => "Returned",
+        Purpose::Void => "Put back",
+        Purpose::Count => "Recorded",
+    };
+    let what = match intent.purpose() {
+        Purpose::Count => format!("the count of {}", intent.sku),
+        _ => what,
     };
     match &intent.status {
         IntentStatus::Applied { result } => {
@@ -546,6 +566,49 @@ mod tests {
                 .reason
                 .contains("another line of the basket")
         );
+    }
+
+    #[test]
+    fn returns_voids_and_counts_say_what_they_are() {
+        let with = |delta: i64, reason: &str| Intent {
+            delta,
+            reason: Some(reason.into()),
+            ..intent(IntentStatus::Pending)
+        };
+        let back = with(2, "return: faulty");
+        assert_eq!(intent_title(&back, None), "Return of 2 × SKU-1");
+        let void = with(2, "void of sale k-1");
+        assert_eq!(intent_title(&void, None), "Void of 2 × SKU-1");
+        let fewer = with(-3, "count: 6 counted, 9 shown");
+        assert_eq!(intent_title(&fewer, None), "Count: fewer of 3 × SKU-1");
+        let applied = Intent {
+            status: IntentStatus::Applied {
+                result: AdjustResult {
+                    store_id: "s".into(),
+                    sku: "SKU-1".into(),
+                    available: 6,
+                    version: 2,
+                    offset: 9,
+                    discrepancy_offset: None,
+                },
+            },
+            ..fewer.clone()
+        };
+        assert_eq!(
+            outcome(&applied),
+            "Recorded the count of SKU-1: head office now has 6."
+        );
+        let sale = intent(IntentStatus::Pending);
+        let restock = Intent {
+            delta: 4,
+            ..intent(IntentStatus::Sent)
+        };
+        assert_eq!(
+            waiting(&[sale.clone(), restock, back, void, fewer]),
+            "1 sale, 1 restock and 3 corrections waiting to send"
+        );
+        assert_eq!(waiting(&[sale]), "1 sale waiting to send");
+        assert_eq!(waiting(&[]), "nothing waiting to send");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! - `bench` release-build central and the load generator, run the benchmark
 //! - `fuzz`  the OpenAPI fuzzer alone, against a fresh central
 //! - `test-browser` the store node's browser tests alone
-//! - `test-pos` the POS page built, and its WebDriver tests alone
+//! - `test-pos [NAME]` the POS page built, and its WebDriver tests alone
+//!   (those whose names contain NAME)
 //! - `setup` install every tool the two commands above need
 //!
 //! Each installs what is missing (and says so) before using it, so both work
@@ -36,7 +37,9 @@ fn main() -> ExitCode {
             setup::wasm_target().and_then(|()| browser_tests(&mut Tally::default()))
         }
         Some("test-pos") => {
-            page::build().and_then(|dist| page::browser_tests(&mut Tally::default(), &dist))
+            let only = std::env::args().nth(2);
+            page::build()
+                .and_then(|dist| page::browser_tests(&mut Tally::default(), &dist, only.as_deref()))
         }
         Some("fuzz") => {
             sh("cargo", &["build", "-p", "central"]).and_then(|()| fuzz::run_all().map(drop))
@@ -149,7 +152,7 @@ fn test() -> anyhow::Result<()> {
         Ok(_) => browser_tests(&mut tally),
         Err(e) => Err(anyhow::anyhow!("{e:#}")),
     };
-    let pos = browser.and_then(|()| page::browser_tests(&mut tally, &page::build()?));
+    let pos = browser.and_then(|()| page::browser_tests(&mut tally, &page::build()?, None));
     // One closing line over every test binary, whatever happened above.
     println!("\ntests: {} passed, {} failed", tally.passed, tally.failed);
     for line in &tally.reports {

@@ -63,20 +63,23 @@ fn report_size(dist: &Path) -> anyhow::Result<()> {
 
 /// The page in headless Chromium over WebDriver, against a real central
 /// (started by the tests themselves) serving `dist`.
-pub fn browser_tests(tally: &mut Tally, dist: &Path) -> anyhow::Result<()> {
+/// `only` runs the tests whose names contain it.
+pub fn browser_tests(tally: &mut Tally, dist: &Path, only: Option<&str>) -> anyhow::Result<()> {
     step("POS page tests: headless Chromium over WebDriver, real central serving dist/");
     // One at a time: each drives its own browsers, and two cores are few.
+    let mut args = vec![
+        "test",
+        "-p",
+        "e2e",
+        "--test",
+        "pos",
+        "--",
+        "--ignored",
+        "--test-threads=1",
+    ];
+    args.extend(only);
     tally.cargo_test(
-        &[
-            "test",
-            "-p",
-            "e2e",
-            "--test",
-            "pos",
-            "--",
-            "--ignored",
-            "--test-threads=1",
-        ],
+        &args,
         &[
             ("STOCKLINE_WEB_DIST", dist.into()),
             ("CHROMEDRIVER", "/usr/bin/chromedriver".into()),

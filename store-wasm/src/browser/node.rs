@@ -128,6 +128,40 @@ impl Node {
         Ok(intent)
     }
 
+    /// Goods brought back onto the shelf, with why; likewise.
+    pub async fn return_item(
+        &self,
+        sku: &str,
+        quantity: i64,
+        reason: &str,
+    ) -> Result<Intent, EngineError> {
+        let intent = self
+            .engine
+            .return_item(sku, quantity, reason, new_key())
+            .await?;
+        self.runtime.forward();
+        Ok(intent)
+    }
+
+    /// Voids this till's last sale: its lines put back, as one batch.
+    pub async fn void_last_sale(&self) -> Result<Vec<Intent>, EngineError> {
+        let sale = self
+            .engine
+            .last_sale()
+            .ok_or_else(|| EngineError::Invalid("no sale on this till to void".into()))?;
+        let ids: Vec<String> = sale.into_iter().map(|i| i.id).collect();
+        let corrections = self.engine.void(&ids, new_key()).await?;
+        self.runtime.forward();
+        Ok(corrections)
+    }
+
+    /// A shelf count of `sku`: the difference is recorded; likewise.
+    pub async fn count(&self, sku: &str, counted: i64) -> Result<Intent, EngineError> {
+        let intent = self.engine.count(sku, counted, new_key()).await?;
+        self.runtime.forward();
+        Ok(intent)
+    }
+
     /// A basket of `(sku, quantity)` lines, sold all or nothing; likewise.
     pub async fn sell_basket(&self, lines: &[(String, i64)]) -> Result<Vec<Intent>, EngineError> {
         let basket = new_key();

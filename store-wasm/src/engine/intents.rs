@@ -11,8 +11,8 @@ use shared::{
 };
 
 use super::{
-    Clock, Engine, EngineError, Intent, IntentStatus, Level, Storage, StorageError, Transport,
-    TransportError,
+    Clock, Engine, EngineError, Intent, IntentStatus, Level, Purpose, Storage, StorageError,
+    Transport, TransportError,
 };
 
 /// Most lines in one basket (central takes up to 500 per batch).
@@ -70,7 +70,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         id: String,
     ) -> Result<Intent, EngineError> {
         let mut intent = self.intent(sku, checked(quantity)?, AdjustKind::Guarded, id, None)?;
-        intent.reason = Some(bounded(format!("return: {reason}")));
+        intent.reason = Some(bounded(format!("{}{reason}", Purpose::Return.prefix())));
         let [intent] = self.queue([intent]).await?;
         Ok(intent)
     }
@@ -90,10 +90,10 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         if lines.is_empty() || lines.len() != sale.len() {
             return Err(EngineError::Invalid("no such sale on this till".into()));
         }
-        if lines.iter().any(|l| l.delta >= 0) {
+        if lines.iter().any(|l| l.purpose() != Purpose::Sale) {
             return Err(EngineError::Invalid("only a sale can be voided".into()));
         }
-        let voided = |line: &String| format!("void of sale {line}");
+        let voided = |line: &String| format!("{}{line}", Purpose::Void.prefix());
         let already = self.state.borrow().replica.intents.iter().any(|i| {
             i.reason
                 .as_ref()
@@ -150,7 +150,10 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             ));
         }
         let mut intent = self.intent(sku, delta, AdjustKind::Recorded, id, None)?;
-        intent.reason = Some(bounded(format!("count: {counted} counted, {shown} shown")));
+        intent.reason = Some(bounded(format!(
+            "{}{counted} counted, {shown} shown",
+            Purpose::Count.prefix()
+        )));
         let [intent] = self.queue([intent]).await?;
         Ok(intent)
     }

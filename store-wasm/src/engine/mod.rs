@@ -29,7 +29,7 @@ use shared::Problem;
 
 pub use backoff::Backoff;
 pub use intents::{BasketLine, Flushed, MAX_BASKET_LINES};
-pub use model::{Intent, IntentStatus, Level, Nearby, Recent, Replica, StockView};
+pub use model::{Intent, IntentStatus, Level, Nearby, Purpose, Recent, Replica, StockView};
 pub use ports::{Clock, PageWrite, Storage, StorageError, Transport, TransportError};
 pub use replicate::Synced;
 pub use search::Listing;
@@ -301,6 +301,43 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
 
     pub fn replica(&self) -> Replica {
         self.state.borrow().replica.clone()
+    }
+
+    /// Products whose figure on this till is below zero: a sale recorded
+    /// offline took more than the shelf held, or a count is due. Whoever
+    /// may resolve it (a manager, with a count) sees these.
+    pub fn below_zero(&self) -> Vec<StockView> {
+        let state = self.state.borrow();
+        state
+            .replica
+            .levels
+            .keys()
+            .filter_map(|sku| self.view_in(&state, sku))
+            .filter(|v| v.shown < 0)
+            .collect()
+    }
+
+    /// The newest sale this till made (one line, or a basket's lines), if
+    /// head office has not refused it: what "void last sale" undoes.
+    pub fn last_sale(&self) -> Option<Vec<Intent>> {
+        let state = self.state.borrow();
+        let intents = &state.replica.intents;
+        let last = intents
+            .iter()
+            .rev()
+            .find(|i| i.purpose() == Purpose::Sale)?;
+        let lines: Vec<Intent> = match &last.basket {
+            Some(basket) => intents
+                .iter()
+                .filter(|i| i.basket.as_ref() == Some(basket))
+                .cloned()
+                .collect(),
+            None => vec![last.clone()],
+        };
+        let refused = lines
+            .iter()
+            .any(|l| matches!(l.status, IntentStatus::Rejected { .. }));
+        (!refused).then_some(lines)
     }
 
     /// What prices count in (the chain's currency, from central).

@@ -50,7 +50,43 @@ pub struct Intent {
     pub status: IntentStatus,
 }
 
+/// What an intent is for. A sale takes stock; a restock, a return and a
+/// void put it back; a count corrects it either way. Told apart by the
+/// reason the engine gives them, which central records too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Sale,
+    Restock,
+    Return,
+    Void,
+    Count,
+}
+
+impl Purpose {
+    /// How the reason of an intent of this purpose begins.
+    pub(crate) fn prefix(self) -> &'static str {
+        match self {
+            Purpose::Return => "return: ",
+            Purpose::Void => "void of sale ",
+            Purpose::Count => "count: ",
+            Purpose::Sale | Purpose::Restock => "",
+        }
+    }
+}
+
 impl Intent {
+    pub fn purpose(&self) -> Purpose {
+        let reason = self.reason.as_deref().unwrap_or_default();
+        [Purpose::Return, Purpose::Void, Purpose::Count]
+            .into_iter()
+            .find(|p| reason.starts_with(p.prefix()))
+            .unwrap_or(if self.delta < 0 {
+                Purpose::Sale
+            } else {
+                Purpose::Restock
+            })
+    }
+
     /// Not answered by central yet: to be forwarded (again).
     pub fn is_unanswered(&self) -> bool {
         matches!(self.status, IntentStatus::Pending | IntentStatus::Sent)

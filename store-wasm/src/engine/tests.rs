@@ -1511,6 +1511,37 @@ fn a_count_records_the_difference_from_what_the_till_shows() {
 }
 
 #[test]
+fn the_last_sale_and_the_figures_below_zero_are_there_to_be_resolved() {
+    let h = Harness::new();
+    let engine = h.synced_engine();
+    assert!(engine.last_sale().is_none());
+    block_on(engine.sell("A", 1, "one".into())).unwrap();
+    block_on(engine.sell_basket("b".into(), basket(&[("A", 2), ("B", 1)]))).unwrap();
+    block_on(engine.restock("B", 5, "restock".into())).unwrap();
+    let last = engine.last_sale().unwrap();
+    assert_eq!(
+        last.iter().map(|i| i.sku.as_str()).collect::<Vec<_>>(),
+        ["A", "B"],
+        "the basket, whole; a later restock is not a sale"
+    );
+    assert_eq!(last[0].purpose(), Purpose::Sale);
+
+    // Offline, a sale the shelf could not hold is recorded all the same.
+    h.central().offline = true;
+    assert!(block_on(engine.sync(0)).is_err());
+    block_on(engine.sell("A", 20, "too-many".into())).unwrap();
+    let below = engine.below_zero();
+    assert_eq!(below.len(), 1);
+    assert_eq!((below[0].sku.as_str(), below[0].shown), ("A", -13));
+    block_on(engine.count("A", 0, "count".into())).unwrap();
+    assert!(engine.below_zero().is_empty(), "counted: resolved");
+    assert_eq!(
+        engine.intents().last().map(Intent::purpose),
+        Some(Purpose::Count)
+    );
+}
+
+#[test]
 fn prices_count_in_the_currency_central_names_in_its_snapshot() {
     let h = Harness::new();
     let engine = h.engine();

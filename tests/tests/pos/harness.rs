@@ -21,6 +21,8 @@ pub const ADMIN_KEY: &str = "pos-tests-admin-key-0123456789abcdef";
 pub const SECRET: &str = "pos-test-secret-0123456789";
 /// The PIN every test till is set up with.
 pub const PIN: &str = "2580";
+/// The manager's PIN of every test till.
+pub const MANAGER_PIN: &str = "8642";
 /// Long enough for a till to come back through its retry back-off.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -187,6 +189,18 @@ impl Central {
             .iter()
             .filter(|e| e["idempotency_key"] == key)
             .cloned()
+            .collect()
+    }
+
+    /// The reasons central recorded on the store's stock events, in order.
+    pub async fn reasons(&self, store: &str) -> Vec<String> {
+        let path = format!("/v1/replication/changes?from=0&limit=1000&store={store}");
+        let (_, page) = self.admin("GET", &path, Value::Null).await;
+        page["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter_map(|e| e["reason"].as_str().map(str::to_owned))
             .collect()
     }
 
@@ -397,6 +411,8 @@ impl Till {
         self.fill("#setup-secret", secret).await;
         self.fill("#setup-pin", PIN).await;
         self.fill("#setup-pin-again", PIN).await;
+        self.fill("#setup-manager-pin", MANAGER_PIN).await;
+        self.fill("#setup-manager-pin-again", MANAGER_PIN).await;
         self.css("#setup-submit")
             .await
             .click()

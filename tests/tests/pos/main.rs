@@ -5,6 +5,7 @@
 
 mod harness;
 mod identity;
+mod manager;
 
 use std::time::Duration;
 

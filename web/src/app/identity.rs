@@ -1,6 +1,6 @@
 //! Who this till is, as it keeps it in `localStorage`: the store it was set
-//! up for, the device credential head office gave it at enrolment, its PIN
-//! verifier, and whether it is locked. The store's secret is never kept:
+//! up for, the device credential head office gave it at enrolment, the
+//! verifiers of its PIN and of the manager's, and whether it is locked. The store's secret is never kept:
 //! it is used once, to enrol, and a till set up before devices existed has
 //! its remembered store secret deleted (and is set up again).
 
@@ -24,6 +24,8 @@ pub struct Identity {
     /// What the store calls this till ("Till 2").
     pub device_name: String,
     pub pin: PinLock,
+    /// The manager's PIN: restocks, counts, returns and voids need it.
+    pub manager: PinLock,
     /// Set by "Lock": the till asks for the PIN before it shows anything.
     pub locked: bool,
 }
@@ -33,7 +35,12 @@ fn local_storage() -> Option<Storage> {
 }
 
 impl Identity {
-    pub fn new(central_url: String, enrolled: shared::DeviceCredentials, pin: PinLock) -> Identity {
+    pub fn new(
+        central_url: String,
+        enrolled: shared::DeviceCredentials,
+        pin: PinLock,
+        manager: PinLock,
+    ) -> Identity {
         Identity {
             central_url,
             store_id: enrolled.device.store_id,
@@ -41,6 +48,7 @@ impl Identity {
             device_secret: enrolled.device_secret,
             device_name: enrolled.device.name,
             pin,
+            manager,
             locked: false,
         }
     }

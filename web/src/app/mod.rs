@@ -4,6 +4,7 @@
 
 mod dom;
 mod identity;
+mod manager;
 mod signin;
 mod till;
 
@@ -37,7 +38,9 @@ async fn run() -> Result<(), JsValue> {
     let open = {
         let doc = doc.clone();
         move |node: Node| {
-            if let Err(error) = Till::open(doc.clone(), node) {
+            let opened = Till::open(doc.clone(), node.clone())
+                .and_then(|_| manager::Manager::open(doc.clone(), node));
+            if let Err(error) = opened {
                 fatal(&error);
             }
         }

@@ -95,16 +95,47 @@ struct Filled {
     central_url: String,
     request: EnrolRequest,
     pin: String,
+    manager_pin: String,
 }
 
-fn check(
-    central: &HtmlInputElement,
-    store: &HtmlInputElement,
-    secret: &HtmlInputElement,
-    name: &HtmlInputElement,
-    pin: &HtmlInputElement,
-    again: &HtmlInputElement,
-) -> Result<Filled, (String, HtmlInputElement)> {
+/// The set-up form's fields.
+struct Form {
+    central: HtmlInputElement,
+    store: HtmlInputElement,
+    secret: HtmlInputElement,
+    name: HtmlInputElement,
+    pin: HtmlInputElement,
+    again: HtmlInputElement,
+    manager: HtmlInputElement,
+    manager_again: HtmlInputElement,
+}
+
+impl Form {
+    fn find(doc: &Document) -> Result<Form, JsValue> {
+        Ok(Form {
+            central: by_id(doc, "setup-central")?,
+            store: by_id(doc, "setup-store")?,
+            secret: by_id(doc, "setup-secret")?,
+            name: by_id(doc, "setup-name")?,
+            pin: by_id(doc, "setup-pin")?,
+            again: by_id(doc, "setup-pin-again")?,
+            manager: by_id(doc, "setup-manager-pin")?,
+            manager_again: by_id(doc, "setup-manager-pin-again")?,
+        })
+    }
+}
+
+fn check(form: &Form) -> Result<Filled, (String, HtmlInputElement)> {
+    let Form {
+        central,
+        store,
+        secret,
+        name,
+        pin,
+        again,
+        manager,
+        manager_again,
+    } = form;
     let store_id = store.value().trim().to_owned();
     let mut problems = Vec::new();
     validate::identifier("store_id", &store_id, &mut problems);
@@ -130,6 +161,18 @@ fn check(
     if again.value() != pin.value() {
         return Err(("The two PINs differ.".into(), again.clone()));
     }
+    if let Some(problem) = lock::pin_problem(&manager.value()) {
+        return Err((format!("Manager PIN: {problem}"), manager.clone()));
+    }
+    if manager.value() == pin.value() {
+        return Err((
+            "The manager's PIN must differ from the till's.".into(),
+            manager.clone(),
+        ));
+    }
+    if manager_again.value() != manager.value() {
+        return Err(("The two manager PINs differ.".into(), manager_again.clone()));
+    }
     let origin = web_sys::window()
         .and_then(|w| w.location().origin().ok())
         .unwrap_or_default();
@@ -142,12 +185,15 @@ fn check(
             device_name,
         },
         pin: pin.value(),
+        manager_pin: manager.value(),
     })
 }
 
 /// Enrols the till, stores who it is, and opens its node.
 async fn set_up(filled: Filled) -> Result<Node, String> {
-    let salt = random_salt().ok_or("This browser gives no secure random numbers.")?;
+    let no_random = "This browser gives no secure random numbers.";
+    let salt = random_salt().ok_or(no_random)?;
+    let manager_salt = random_salt().ok_or(no_random)?;
     let enrolled = enrol(&filled.central_url, &filled.request)
         .await
         .map_err(|e| explain(&e, &filled.central_url))?;
@@ -155,6 +201,7 @@ async fn set_up(filled: Filled) -> Result<Node, String> {
         filled.central_url,
         enrolled,
         PinLock::new(&filled.pin, salt),
+        PinLock::new(&filled.manager_pin, manager_salt),
     );
     if !identity.save() {
         return Err(
@@ -178,12 +225,8 @@ pub fn show_setup(
     opened: impl Fn(Node) + 'static,
 ) -> Result<(), JsValue> {
     let section: Element = by_id(doc, "setup")?;
-    let central: HtmlInputElement = by_id(doc, "setup-central")?;
-    let store: HtmlInputElement = by_id(doc, "setup-store")?;
-    let secret: HtmlInputElement = by_id(doc, "setup-secret")?;
-    let name: HtmlInputElement = by_id(doc, "setup-name")?;
-    let pin: HtmlInputElement = by_id(doc, "setup-pin")?;
-    let again: HtmlInputElement = by_id(doc, "setup-pin-again")?;
+    let fields = Form::find(doc)?;
+    let (store, secret) = (fields.store.clone(), fields.secret.clone());
     let submit: HtmlButtonElement = by_id(doc, "setup-submit")?;
     let error: Element = by_id(doc, "setup-error")?;
     offer_demo_stores(doc, &store, &secret)?;
@@ -208,7 +251,7 @@ pub fn show_setup(
     let form = by_id::<Element>(doc, "setup-form")?;
     listen(&form, "submit", move |event: Event| {
         event.prevent_default();
-        let filled = match check(&central, &store, &secret, &name, &pin, &again) {
+        let filled = match check(&fields) {
             Ok(filled) => filled,
             Err((problem, field)) => {
                 set_text(&error, &problem);
@@ -222,7 +265,7 @@ pub fn show_setup(
             submit.clone(),
             error.clone(),
             section.clone(),
-            secret.clone(),
+            fields.secret.clone(),
             opened.clone(),
         );
         spawn_local(async move {
