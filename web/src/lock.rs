@@ -214,6 +214,34 @@ mod tests {
         assert!(matches!(lock.try_pin("2580", 0), Unlock::Wrong { .. }));
     }
 
+    /// The verifier is kept on the till across updates of the page: its
+    /// JSON is pinned, so a rename cannot lock every till out.
+    #[test]
+    fn a_stored_lock_keeps_its_json() {
+        let made = lock("2580", SALT);
+        let json = serde_json::to_value(&made).unwrap();
+        let fields: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            fields,
+            ["failures", "hash", "rounds", "salt", "wait_until_ms"]
+        );
+        let stored = format!(
+            r#"{{"salt":"{}","hash":"{}","rounds":10}}"#,
+            made.salt, made.hash
+        );
+        let mut read: PinLock = serde_json::from_str(&stored).unwrap();
+        assert_eq!(
+            read.try_pin("2580", 0),
+            Unlock::Open,
+            "counts default to none"
+        );
+    }
+
     #[test]
     fn two_tills_with_one_pin_store_different_verifiers() {
         let a = lock("2580", [1; 16]);

@@ -1615,3 +1615,30 @@ fn nearby_names_the_other_stores_from_the_replica() {
         Err(EngineError::Offline(_))
     ));
 }
+
+/// A till's queue outlives its software: intents stored by one release are
+/// read by the next, after an update, offline. Their JSON is pinned here,
+/// so a rename cannot silently lose a queued sale.
+#[test]
+fn a_stored_intent_keeps_its_json() {
+    let intent = Intent {
+        id: "k-1".into(),
+        sku: "A".into(),
+        delta: 2,
+        kind: AdjustKind::Recorded,
+        basket: Some("v-1".into()),
+        reason: Some("void of sale k-0".into()),
+        created_at_ms: 1_764_590_400_000,
+        attempts: 1,
+        last_error: Some("offline".into()),
+        status: IntentStatus::Sent,
+    };
+    let golden = r#"{"id":"k-1","sku":"A","delta":2,"kind":"recorded","basket":"v-1","reason":"void of sale k-0","created_at_ms":1764590400000,"attempts":1,"last_error":"offline","status":"sent"}"#;
+    assert_eq!(serde_json::to_string(&intent).unwrap(), golden);
+    assert_eq!(serde_json::from_str::<Intent>(golden).unwrap(), intent);
+    // One stored before intents had reasons and baskets reads as before.
+    let older = r#"{"id":"k-1","sku":"A","delta":-1,"kind":"guarded","created_at_ms":1,"attempts":0,"last_error":null,"status":"pending"}"#;
+    let read: Intent = serde_json::from_str(older).unwrap();
+    assert_eq!(read.purpose(), Purpose::Sale);
+    assert_eq!((read.basket, read.reason), (None, None));
+}
