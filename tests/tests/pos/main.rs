@@ -4,6 +4,7 @@
 //! skips them (they need the browser and the build).
 
 mod harness;
+mod layout;
 
 use std::time::Duration;
 
