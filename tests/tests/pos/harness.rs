@@ -484,6 +484,93 @@ impl Till {
         search.send_keys(&keys).await.expect("type");
     }
 
+    /// Makes the page's viewport (the screen, as CSS sees it) `width` ×
+    /// `height` CSS pixels: the window is set larger by whatever the
+    /// browser's own frame takes (headless Chromium has one, ~140 px high).
+    /// The browser resizes in its own time: its size is read until it holds.
+    pub async fn set_viewport(&self, width: u32, height: u32) {
+        let wanted = (i64::from(width), i64::from(height));
+        let (mut outer_w, mut outer_h) = wanted;
+        for _ in 0..10 {
+            let (w, h) = (outer_w.max(1) as u32, outer_h.max(1) as u32);
+            self.client
+                .set_window_size(w, h)
+                .await
+                .expect("window size");
+            let mut inner = (0, 0);
+            for _ in 0..10 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let size = self.eval("return [innerWidth, innerHeight];").await;
+                let now = (size[0].as_i64().unwrap_or(0), size[1].as_i64().unwrap_or(0));
+                if now == inner {
+                    break;
+                }
+                inner = now;
+            }
+            if inner == wanted {
+                return;
+            }
+            outer_w += wanted.0 - inner.0;
+            outer_h += wanted.1 - inner.1;
+        }
+        panic!("the viewport does not come to {width}×{height}");
+    }
+
+    /// Whether the element matching `selector` is shown and lies wholly
+    /// within the viewport (no scrolling needed to see it).
+    pub async fn in_view(&self, selector: &str) -> bool {
+        let script = format!(
+            "const e = document.querySelector({selector:?});
+             if (!e) return false;
+             const r = e.getBoundingClientRect();
+             const root = document.documentElement;
+             return r.width > 0 && r.height > 0 && r.top >= 0 && r.left >= 0
+               && r.bottom <= root.clientHeight && r.right <= root.clientWidth;"
+        );
+        self.eval(&script).await == Value::Bool(true)
+    }
+
+    /// What overflows sideways, if anything: the page itself, or a panel
+    /// of it that would need a horizontal scrollbar. `None` when all fits.
+    pub async fn horizontal_overflow(&self) -> Option<String> {
+        let found = self
+            .eval(
+                "const wide = [];
+                 const root = document.documentElement;
+                 if (root.scrollWidth > root.clientWidth)
+                   wide.push(`the page: ${root.scrollWidth} px in ${root.clientWidth}`);
+                 for (const e of document.querySelectorAll('#till *')) {
+                   // Hidden, a text field (its text scrolls in it), or a
+                   // 1 px box for screen readers only: nothing to see.
+                   if (e.offsetParent === null || e.tagName === 'INPUT') continue;
+                   if (e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 1
+                       && getComputedStyle(e).overflowX !== 'visible')
+                     wide.push(`${e.tagName.toLowerCase()}#${e.id}.${e.className}: `
+                       + `${e.scrollWidth} px in ${e.clientWidth}`);
+                 }
+                 return wide.join('; ');",
+            )
+            .await;
+        match found.as_str() {
+            Some("") => None,
+            Some(said) => Some(said.to_owned()),
+            None => Some(format!("no answer: {found}")),
+        }
+    }
+
+    /// The element that has focus: `{tag, id, action, line, dismiss, sku}`
+    /// (`tag` is "body" when focus fell to the page).
+    pub async fn focused(&self) -> Value {
+        self.eval(
+            "const e = document.activeElement || document.body;
+             const up = (a) => e.closest(`[${a}]`)?.getAttribute(a) ?? null;
+             return {tag: e.tagName.toLowerCase(), id: e.id || null,
+                     action: e.getAttribute('data-action'), line: up('data-line'),
+                     dismiss: e.getAttribute('data-dismiss'), sku: up('data-sku')};",
+        )
+        .await
+    }
+
     /// Saves a screenshot under `tests/artifacts/` for a person to look at.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("artifacts");

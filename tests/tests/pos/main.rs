@@ -5,6 +5,7 @@
 
 mod harness;
 mod identity;
+mod layout;
 mod manager;
 
 use std::time::Duration;

@@ -61,6 +61,22 @@ pub fn button(doc: &Document, text: &str, action: &str, label: &str) -> Result<E
     Ok(b)
 }
 
+/// Scrolls `e` into view as little as needed (not at all when it is in
+/// view already): what was asked for shows without the page jumping.
+pub fn bring_into_view(e: &Element) {
+    let options = web_sys::ScrollIntoViewOptions::new();
+    options.set_block(web_sys::ScrollLogicalPosition::Nearest);
+    e.scroll_into_view_with_scroll_into_view_options(&options);
+}
+
+/// Focuses `e` without the browser's own scroll (which puts it at the
+/// top of the screen); pair with [`bring_into_view`].
+pub fn focus_in_place(e: &web_sys::HtmlElement) {
+    let options = web_sys::FocusOptions::new();
+    options.set_prevent_scroll(true);
+    let _ = e.focus_with_options(&options);
+}
+
 /// Runs `f` on every `event` at `target`, for the page's lifetime.
 pub fn listen<E: JsCast + 'static>(
     target: &EventTarget,

@@ -1,15 +1,73 @@
 //! The activity panel ("Sales and restocks"): every sale and restock of
 //! this till and how it stands with head office, refusals kept until the
 //! cashier dismisses them.
+//!
+//! After a Dismiss, focus goes to the next refusal's Dismiss (else the
+//! previous one's, else the list), so the cashier can dismiss one after
+//! another; a redraw keeps it on the same Dismiss.
+
+use std::rc::Rc;
 
 use store_wasm::engine::{Intent, IntentStatus};
 use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::Event;
 
 use super::{INTENTS_SHOWN, Till};
-use crate::app::dom::{add, button, clock_time, el};
+use crate::app::dom::{add, button, clock_time, closest_with, el, listen};
 use crate::wording;
 
 impl Till {
+    pub(super) fn listen_activity(self: &Rc<Self>) -> Result<(), JsValue> {
+        let me = self.clone();
+        listen(&self.regions.intents, "click", move |e: Event| {
+            if let Some((_, id)) = closest_with(&e, "data-dismiss") {
+                me.dismiss(id);
+            }
+        })
+    }
+
+    fn dismiss(self: &Rc<Self>, id: String) {
+        let listed = self.dismissable();
+        let at = listed.iter().position(|d| *d == id);
+        let then = at.and_then(|at| {
+            listed
+                .get(at + 1)
+                .or(at.checked_sub(1).and_then(|b| listed.get(b)))
+                .cloned()
+        });
+        let me = self.clone();
+        spawn_local(async move {
+            match me.node.dismiss(&id).await {
+                Ok(()) => {
+                    me.render();
+                    me.focus_dismiss(then.as_deref());
+                }
+                Err(error) => me.say(&wording::engine_error(&error), true),
+            }
+        });
+    }
+
+    /// The ids the panel has a Dismiss for, in its order.
+    fn dismissable(&self) -> Vec<String> {
+        let Ok(buttons) = self.regions.intents.query_selector_all("[data-dismiss]") else {
+            return Vec::new();
+        };
+        (0..buttons.length())
+            .filter_map(|n| buttons.item(n))
+            .filter_map(|b| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(b).ok())
+            .filter_map(|b| b.get_attribute("data-dismiss"))
+            .collect()
+    }
+
+    /// Focuses the Dismiss of `id`, or when it has none, the list itself.
+    fn focus_dismiss(&self, id: Option<&str>) {
+        let dismiss = id.map(|id| format!("#intents [data-dismiss='{id}']"));
+        if !dismiss.is_some_and(|d| self.focus_first(&d)) {
+            self.focus("intents");
+        }
+    }
+
     /// Every refused and unanswered intent (the cashier must see them, however
     /// long the queue was), then the newest applied ones, newest first.
     pub(super) fn render_intents(&self) -> Result<(), JsValue> {
@@ -38,6 +96,10 @@ impl Till {
             return Ok(());
         }
         let (doc, list) = (&self.doc, &self.regions.intents);
+        // Drawn afresh: focus on a Dismiss goes back to it once drawn.
+        let focused = self
+            .focused_in(list)
+            .map(|e| e.get_attribute("data-dismiss"));
         list.set_text_content(None);
         if listed.is_empty() {
             add(list, el(doc, "li", "none", "No sales or restocks yet.")?)?;
@@ -64,6 +126,10 @@ impl Till {
             list.append_child(&li)?;
         }
         ui.intents = shown;
+        drop(ui);
+        if let Some(id) = focused {
+            self.focus_dismiss(id.as_deref());
+        }
         Ok(())
     }
 }

@@ -1,6 +1,12 @@
 //! The basket: lines scanned or added from a row, sold together as one
 //! atomic batch (Sell basket, Ctrl+Enter), put back if head office refuses
-//! it.
+//! it. On a small screen it sits below the products; the basket button
+//! at the top of the screen says what it holds and leads there.
+//!
+//! Its lines are drawn afresh at each change, so focus is put back where
+//! the cashier was: the same button of the same line, or after a line
+//! went, the next line's Remove (else the previous one's, else the search
+//! box), never the page itself.
 
 use std::rc::Rc;
 
@@ -9,10 +15,34 @@ use wasm_bindgen_futures::spawn_local;
 use web_sys::Event;
 
 use super::Till;
-use crate::app::dom::{add, button, closest_with, el, set_text};
+use crate::app::dom::{add, button, closest_with, el, listen, set_text};
 use crate::wording;
 
 impl Till {
+    pub(super) fn listen_basket(self: &Rc<Self>) -> Result<(), JsValue> {
+        let r = &self.regions;
+        let me = self.clone();
+        listen(&r.basket, "click", move |e: Event| me.basket_action(&e))?;
+        let me = self.clone();
+        listen(&r.sell_basket, "click", move |_: Event| {
+            me.sell_basket(false)
+        })?;
+        let me = self.clone();
+        listen(&r.clear_basket, "click", move |_: Event| {
+            me.ui.borrow_mut().basket.clear();
+            me.render_basket();
+            me.say("Basket cleared.", false);
+            // Clear is disabled now: back to scanning.
+            let _ = me.regions.search.focus();
+        })?;
+        let me = self.clone();
+        listen(&r.basket_jump, "click", move |_: Event| {
+            // Focus scrolls the basket's heading into view (below the
+            // sticky strip: its scroll margin), and says where one is.
+            me.focus("basket-title");
+        })
+    }
+
     pub(super) fn put_in_basket(&self, sku: &str, quantity: i64) {
         let mut ui = self.ui.borrow_mut();
         match ui.basket.iter_mut().find(|(s, _)| s == sku) {
@@ -27,13 +57,16 @@ impl Till {
         self.say(&format!("Added {quantity} × {sku} to the basket."), false);
     }
 
-    pub(super) fn basket_action(&self, event: &Event) {
+    fn basket_action(&self, event: &Event) {
         let (Some((_, action)), Some((_, sku))) = (
             closest_with(event, "data-action"),
             closest_with(event, "data-line"),
         ) else {
             return;
         };
+        // When a line goes, where focus goes: the line now in its place,
+        // else the one before (`Some(None)`: the basket is empty).
+        let mut next = None;
         {
             let mut ui = self.ui.borrow_mut();
             if let Some(at) = ui.basket.iter().position(|(s, _)| *s == sku) {
@@ -42,12 +75,29 @@ impl Till {
                     "less" if ui.basket[at].1 > 1 => ui.basket[at].1 -= 1,
                     "less" | "remove" => {
                         ui.basket.remove(at);
+                        let then = ui
+                            .basket
+                            .get(at)
+                            .or(at.checked_sub(1).and_then(|b| ui.basket.get(b)));
+                        next = Some(then.map(|(s, _)| s.clone()));
                     }
                     _ => {}
                 }
             }
         }
         self.render_basket();
+        match next {
+            Some(Some(line)) => {
+                self.focus_first(&format!(
+                    "li[data-line='{line}'] button[data-action='remove']"
+                ));
+            }
+            Some(None) => {
+                let _ = self.regions.search.focus();
+            }
+            // The line is still there: drawing it kept focus on its button.
+            None => {}
+        }
     }
 
     pub(super) fn render_basket(&self) {
@@ -56,8 +106,15 @@ impl Till {
         }
     }
 
-    pub(super) fn draw_basket(&self) -> Result<(), JsValue> {
+    fn draw_basket(&self) -> Result<(), JsValue> {
         let (doc, list) = (&self.doc, &self.regions.basket);
+        // The button that has focus, as (line, action), to focus again once
+        // the lines are drawn afresh.
+        let focused = self.focused_in(list).and_then(|e| {
+            let action = e.get_attribute("data-action")?;
+            let line = e.closest("[data-line]").ok()??.get_attribute("data-line")?;
+            Some((line, action))
+        });
         let ui = self.ui.borrow();
         list.set_text_content(None);
         let (mut total, mut items) = (0, 0);
@@ -97,6 +154,18 @@ impl Till {
             )
         };
         set_text(&self.regions.basket_total, &summary);
+        // Short on the small screen it is for; said in full to a screen
+        // reader (and on hover).
+        let jump = &self.regions.basket_jump;
+        set_text(jump, &format!("Basket · {items}"));
+        let summary = wording::basket_summary(items, total);
+        jump.set_attribute("aria-label", &summary)?;
+        jump.set_attribute("title", &summary)?;
+        jump.set_class_name(if ui.basket.is_empty() {
+            "basket-jump"
+        } else {
+            "basket-jump full"
+        });
         self.regions
             .basket_total
             .set_class_name(if ui.basket.is_empty() {
@@ -106,6 +175,11 @@ impl Till {
             });
         self.regions.sell_basket.set_disabled(ui.basket.is_empty());
         self.regions.clear_basket.set_disabled(ui.basket.is_empty());
+        if let Some((line, action)) = focused {
+            self.focus_first(&format!(
+                "li[data-line='{line}'] button[data-action='{action}']"
+            ));
+        }
         Ok(())
     }
 
@@ -145,7 +219,7 @@ impl Till {
         });
     }
 
-    pub(super) fn take_out_of_basket(&self, sold: &[(String, i64)]) {
+    fn take_out_of_basket(&self, sold: &[(String, i64)]) {
         let mut ui = self.ui.borrow_mut();
         for (sku, quantity) in sold {
             if let Some(at) = ui.basket.iter().position(|(s, _)| s == sku) {

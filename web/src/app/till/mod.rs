@@ -17,13 +17,15 @@ use std::{cell::RefCell, collections::HashSet, rc::Rc};
 
 use store_wasm::browser::Node;
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
-use wasm_bindgen_futures::spawn_local;
-use web_sys::{Document, Element, Event, HtmlButtonElement, HtmlInputElement, KeyboardEvent};
+use web_sys::{
+    Document, Element, Event, HtmlButtonElement, HtmlElement, HtmlInputElement, KeyboardEvent,
+};
 
-use super::dom::{by_id, closest_with, listen, set_text, show};
+use super::dom::{by_id, listen, set_text, show};
 use crate::wording;
 
-/// Rows shown for a search: a till needs the few that match, not 50,000.
+/// Rows shown at a time: a page of the catalogue, paged with Previous and
+/// Next ("Showing 51–100 of 50,000").
 const RESULTS: usize = 50;
 /// Intents listed in the panel, newest first.
 const INTENTS_SHOWN: usize = 30;
@@ -39,9 +41,13 @@ struct Regions {
     stale: Element,
     trouble: Element,
     search: HtmlInputElement,
+    results_scroll: Element,
     results: Element,
     no_results: Element,
-    nearby: Element,
+    results_count: Element,
+    prev_page: HtmlButtonElement,
+    next_page: HtmlButtonElement,
+    basket_jump: HtmlButtonElement,
     basket: Element,
     basket_total: Element,
     sell_basket: HtmlButtonElement,
@@ -62,9 +68,13 @@ impl Regions {
             stale: by_id(doc, "stale-banner")?,
             trouble: by_id(doc, "trouble-banner")?,
             search: by_id(doc, "search")?,
+            results_scroll: by_id(doc, "results-scroll")?,
             results: by_id(doc, "results-body")?,
             no_results: by_id(doc, "no-results")?,
-            nearby: by_id(doc, "nearby")?,
+            results_count: by_id(doc, "results-count")?,
+            prev_page: by_id(doc, "prev-page")?,
+            next_page: by_id(doc, "next-page")?,
+            basket_jump: by_id(doc, "basket-jump")?,
             basket: by_id(doc, "basket-lines")?,
             basket_total: by_id(doc, "basket-total")?,
             sell_basket: by_id(doc, "sell-basket")?,
@@ -75,20 +85,16 @@ impl Regions {
     }
 }
 
-/// A result row, kept by sku: a live update changes its text in place, so
-/// a quantity being typed in it survives.
-struct Row {
-    sku: String,
-    tr: Element,
-    name: Element,
-    price: Element,
-    stock: Element,
-    detail: Element,
-}
-
 #[derive(Default)]
 struct Ui {
-    rows: Vec<Row>,
+    rows: Vec<catalogue::Row>,
+    /// Where the page of results starts in the whole list of matches.
+    offset: usize,
+    /// How many products match the search, all pages.
+    total: usize,
+    /// The "available nearby" answer open under a row: (its sku, the row
+    /// holding it). It goes with its row when a search drops that row.
+    nearby: Option<(String, Element)>,
     /// (sku, quantity), in the order scanned.
     basket: Vec<(String, i64)>,
     /// A basket sale is being stored: another Ctrl+Enter must not sell it twice.
@@ -205,75 +211,14 @@ impl Till {
         set_text(message, text);
     }
 
+    /// Listens once per region (event delegation); each region's module
+    /// wires its own.
     fn listen(self: &Rc<Self>) -> Result<(), JsValue> {
+        self.listen_catalogue()?;
+        self.listen_nearby()?;
+        self.listen_basket()?;
+        self.listen_activity()?;
         let r = &self.regions;
-        let me = self.clone();
-        listen(&r.search, "input", move |_: Event| {
-            let _ = me.render_results();
-        })?;
-        let me = self.clone();
-        listen(&r.search, "keydown", move |e: KeyboardEvent| {
-            match e.key().as_str() {
-                "Enter" if !e.ctrl_key() && !e.meta_key() => {
-                    e.prevent_default();
-                    me.scan();
-                }
-                "Escape" => {
-                    me.regions.search.set_value("");
-                    let _ = me.render_results();
-                }
-                _ => {}
-            }
-        })?;
-        let me = self.clone();
-        listen(&r.results, "click", move |e: Event| me.row_action(&e))?;
-        let me = self.clone();
-        listen(&r.results, "keydown", move |e: KeyboardEvent| {
-            // Enter in a row's quantity: that many into the basket. (On a
-            // button, Enter presses the button.)
-            if e.key() == "Enter"
-                && !e.ctrl_key()
-                && !e.meta_key()
-                && closest_with(&e, "data-qty").is_some()
-                && let Some((row, sku)) = closest_with(&e, "data-sku")
-                && let Ok(quantity) = me.quantity(&row)
-            {
-                e.prevent_default();
-                me.add_to_basket(&sku, quantity);
-            }
-        })?;
-        let me = self.clone();
-        listen(&r.basket, "click", move |e: Event| me.basket_action(&e))?;
-        let me = self.clone();
-        listen(&r.sell_basket, "click", move |_: Event| {
-            me.sell_basket(false)
-        })?;
-        let me = self.clone();
-        listen(&r.clear_basket, "click", move |_: Event| {
-            me.ui.borrow_mut().basket.clear();
-            me.render_basket();
-            me.say("Basket cleared.", false);
-        })?;
-        let me = self.clone();
-        listen(&r.intents, "click", move |e: Event| {
-            if let Some((_, id)) = closest_with(&e, "data-dismiss") {
-                let me = me.clone();
-                spawn_local(async move {
-                    match me.node.dismiss(&id).await {
-                        // The button is gone: keep the cashier in the panel.
-                        Ok(()) => me.focus("intents-title"),
-                        Err(error) => me.say(&wording::engine_error(&error), true),
-                    }
-                });
-            }
-        })?;
-        let me = self.clone();
-        listen(&r.nearby, "click", move |e: Event| {
-            if closest_with(&e, "data-close").is_some() {
-                show(&me.regions.nearby, false);
-                let _ = me.regions.search.focus();
-            }
-        })?;
         let me = self.clone();
         listen(&r.sync_now, "click", move |_: Event| me.sync_now())?;
         let me = self.clone();
@@ -290,8 +235,25 @@ impl Till {
     /// Moves focus to an element of the page (one with `tabindex="-1"` when
     /// it is not a control).
     fn focus(&self, id: &str) {
-        if let Ok(e) = by_id::<web_sys::HtmlElement>(&self.doc, id) {
+        if let Ok(e) = by_id::<HtmlElement>(&self.doc, id) {
             let _ = e.focus();
         }
+    }
+
+    /// Moves focus to the first element matching `selector`, if any;
+    /// whether it did.
+    fn focus_first(&self, selector: &str) -> bool {
+        let found = self.doc.query_selector(selector).ok().flatten();
+        match found.and_then(|e| e.dyn_into::<HtmlElement>().ok()) {
+            Some(e) => e.focus().is_ok(),
+            None => false,
+        }
+    }
+
+    /// The element that has focus, if it lies within `region`.
+    fn focused_in(&self, region: &Element) -> Option<Element> {
+        self.doc
+            .active_element()
+            .filter(|active| region.contains(Some(active)))
     }
 }

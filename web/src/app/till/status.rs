@@ -28,6 +28,8 @@ impl Till {
         set_text(&r.contact, &wording::contact(&status, now));
         r.status.set_class_name(if status.online {
             "status online"
+        } else if status.connecting {
+            "status connecting"
         } else {
             "status offline"
         });
