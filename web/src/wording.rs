@@ -5,7 +5,7 @@
 //!
 //! "Head office" is central, as a store knows it.
 
-use shared::{ErrorCode, Problem};
+use shared::{Currency, ErrorCode, Problem};
 use store_wasm::engine::{EngineError, Intent, IntentStatus, Purpose, Status, StockView};
 
 /// "1 sale" / "2 sales".
@@ -91,22 +91,38 @@ pub fn showing(query: &str, offset: usize, shown: usize, total: usize) -> Option
 
 /// The basket in a word, for the button that leads to it on a small
 /// screen: "Basket: empty", "Basket: 3 items, 7.50".
-pub fn basket_summary(items: i64, total_cents: i64) -> String {
+pub fn basket_summary(items: i64, total_cents: i64, currency: &Currency) -> String {
     if items <= 0 {
         return "Basket: empty".into();
     }
     format!(
         "Basket: {}, {}",
         count(items as usize, "item", "items"),
-        money(total_cents)
+        currency.format(total_cents)
     )
 }
 
-/// Minor units as a price: 199 → "1.99".
-pub fn money(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let cents = cents.unsigned_abs();
-    format!("{sign}{}.{:02}", cents / 100, cents % 100)
+/// A basket line of more than the till shows in stock, said when added.
+pub fn more_than_shown(sku: &str, in_basket: i64, shown: i64, online: bool) -> String {
+    let then = if online {
+        "head office will refuse the basket unless it has more"
+    } else {
+        "sold offline, it will be recorded below zero for a manager to count"
+    };
+    format!("{in_basket} × {sku} in the basket, {shown} in stock: {then}.")
+}
+
+/// A sale of more than the till shows in stock: said before it is made,
+/// and made if the cashier presses Sell again.
+pub fn sell_more_than_shown(sku: &str, quantity: i64, shown: i64, online: bool) -> String {
+    let then = if online {
+        "head office will likely refuse it"
+    } else {
+        "it will be recorded below zero, for a manager to count"
+    };
+    format!(
+        "The till shows {shown} of {sku} in stock; {then}. Press Sell again to sell {quantity} anyway."
+    )
 }
 
 /// What this till still has to send: "1 sale waiting to send", "2 sales
@@ -330,8 +346,9 @@ pub fn outcome(intent: &Intent) -> String {
     }
 }
 
-/// The same for a basket, line by line folded into one sentence.
-pub fn basket_outcome(lines: &[Intent]) -> String {
+/// The same for a basket, line by line folded into one sentence; `total`
+/// is what it came to, said once it is sold.
+pub fn basket_outcome(lines: &[Intent], total: &str) -> String {
     let refused = lines.iter().find_map(|l| match &l.status {
         IntentStatus::Rejected { problem } if problem.code != ErrorCode::BatchAborted => {
             Some((l, problem))
@@ -352,7 +369,7 @@ pub fn basket_outcome(lines: &[Intent]) -> String {
         .iter()
         .all(|l| matches!(l.status, IntentStatus::Applied { .. }))
     {
-        format!("Basket sold: {lines_said}.")
+        format!("Basket sold: {lines_said}, {total}.")
     } else if lines.iter().any(Intent::is_unanswered) {
         format!("Basket saved on this till: {lines_said}, sent together when head office answers.")
     } else {
@@ -421,9 +438,6 @@ mod tests {
         assert_eq!(age(Some(185_000)), "3 min ago");
         assert_eq!(age(Some(7_300_000)), "2 h ago");
         assert_eq!(age(Some(3 * 86_400_000)), "3 days ago");
-        assert_eq!(money(199), "1.99");
-        assert_eq!(money(5), "0.05");
-        assert_eq!(money(-250), "-2.50");
     }
 
     fn status(online: bool, stale: bool, queued: usize, lag: u64) -> Status {
@@ -516,9 +530,10 @@ mod tests {
             Some("1 product matching “cof-1”")
         );
         assert_eq!(showing("zzz", 0, 0, 0), None);
-        assert_eq!(basket_summary(0, 0), "Basket: empty");
-        assert_eq!(basket_summary(3, 750), "Basket: 3 items, 7.50");
-        assert_eq!(basket_summary(1, 250), "Basket: 1 item, 2.50");
+        let eur = Currency::default();
+        assert_eq!(basket_summary(0, 0, &eur), "Basket: empty");
+        assert_eq!(basket_summary(3, 750, &eur), "Basket: 3 items, €7.50");
+        assert_eq!(basket_summary(1, 250, &eur), "Basket: 1 item, €2.50");
     }
 
     fn intent(status: IntentStatus) -> Intent {
@@ -660,12 +675,15 @@ mod tests {
         };
         let mut short = refused(ErrorCode::InsufficientStock, 409);
         short.sku = "SKU-2".into();
-        let said = basket_outcome(&[refused(ErrorCode::BatchAborted, 424), short]);
+        let said = basket_outcome(&[refused(ErrorCode::BatchAborted, 424), short], "€5.00");
         assert!(
             said.starts_with("Basket refused, nothing sold: 2 × SKU-2. Not enough stock"),
             "{said}"
         );
-        let queued = basket_outcome(&[intent(IntentStatus::Pending), intent(IntentStatus::Sent)]);
+        let queued = basket_outcome(
+            &[intent(IntentStatus::Pending), intent(IntentStatus::Sent)],
+            "€5.00",
+        );
         assert_eq!(
             queued,
             "Basket saved on this till: 2 lines, sent together when head office answers."

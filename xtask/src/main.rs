@@ -214,6 +214,26 @@ fn browser_tests(tally: &mut Tally) -> anyhow::Result<()> {
                 ),
                 ("PATH", setup::tool_path()),
             ],
+        )?;
+        step("the POS page's own browser tests (WebCrypto's PBKDF2 against the native one's)");
+        tally.cargo_test(
+            &[
+                "test",
+                "-p",
+                "web",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--test",
+                "browser",
+            ],
+            &[
+                ("CHROMEDRIVER", "/usr/bin/chromedriver".into()),
+                (
+                    "WASM_BINDGEN_TEST_WEBDRIVER_JSON",
+                    root().join("store-wasm/webdriver.json").into(),
+                ),
+                ("PATH", setup::tool_path()),
+            ],
         )
     })();
     let _ = central.kill();

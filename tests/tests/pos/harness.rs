@@ -407,6 +407,9 @@ impl Till {
 
     /// Fills the set-up form in (store id, secret, PIN twice) and sends it.
     pub async fn set_up(&self, store: &str, secret: &str) {
+        // Shown, not merely there: a page still starting its wasm would
+        // drop what is typed into a form it has not shown yet.
+        self.css("#setup:not([hidden])").await;
         self.fill("#setup-store", store).await;
         self.fill("#setup-secret", secret).await;
         self.fill("#setup-pin", PIN).await;
@@ -433,8 +436,10 @@ impl Till {
         self.css("#unlock:not([hidden])").await;
     }
 
-    /// Types a PIN into the unlock form and sends it.
+    /// Types a PIN into the unlock form and sends it, once the check of
+    /// the one before is done (one at a time, each counts).
     pub async fn unlock(&self, pin: &str) {
+        self.css("#unlock-submit:not([disabled])").await;
         self.fill("#unlock-pin", pin).await;
         self.css("#unlock-submit")
             .await
@@ -462,6 +467,22 @@ impl Till {
             .click()
             .await
             .expect("click");
+    }
+
+    /// Sells more of `sku` than the till shows in stock: the till warns
+    /// first, and sells on the second press.
+    pub async fn sell_anyway(&self, sku: &str, quantity: u32) {
+        self.act(sku, quantity, "sell").await;
+        self.until_text(
+            "#message",
+            &format!("Press Sell again to sell {quantity} anyway"),
+        )
+        .await;
+        self.css(&format!("tr[data-sku='{sku}'] button[data-action='sell']"))
+            .await
+            .click()
+            .await
+            .expect("click again");
     }
 
     /// Waits until the row of `sku` shows exactly `wanted` as its stock.

@@ -43,7 +43,7 @@ async fn till_at(driver: &Driver, central: &Central, width: u32, height: u32) ->
         .goto(&central.url("/"))
         .await
         .expect("page loads");
-    till.css("#till:not([hidden]), #signin:not([hidden])").await;
+    till.css("#till:not([hidden]), #setup:not([hidden])").await;
     till.sign_in(central, STORE).await;
     till.until_stock("SKU-0001", "30 in stock").await;
     till
@@ -105,7 +105,7 @@ async fn at_every_size_rows_fit_and_the_basket_and_message_stay_in_view() {
             assert_eq!(till.text("#basket-jump").await, "Basket · 1");
             assert_eq!(
                 till.attr("#basket-jump", "aria-label").await,
-                "Basket: 1 item, 2.50"
+                "Basket: 1 item, €2.50"
             );
         }
 
@@ -117,7 +117,7 @@ async fn at_every_size_rows_fit_and_the_basket_and_message_stay_in_view() {
         .await;
         assert_feedback_in_view(&till, size, "Sell").await;
 
-        till.act(far, 999, "sell").await;
+        till.sell_anyway(far, 999).await;
         till.until_text(
             "#message",
             &format!("Refused: 999 × {far}. Not enough stock: head office has 29."),
@@ -146,7 +146,7 @@ async fn a_pending_sale_widens_nothing() {
     till.until_stock("SKU-0001", "29 in stock, 1 sale pending")
         .await;
     assert_fits(&till, "pos-1280-pending").await;
-    for action in ["sell", "basket", "restock", "nearby"] {
+    for action in ["sell", "basket", "nearby"] {
         let selector = format!("tr[data-sku='SKU-0002'] button[data-action='{action}']");
         assert!(till.in_view(&selector).await, "{action} is on the screen");
     }
@@ -333,7 +333,7 @@ async fn focus_never_falls_to_the_page_after_remove_clear_or_dismiss() {
 
     // Two refusals, dismissed one after the other.
     for sku in ["SKU-0005", "SKU-0006"] {
-        till.act(sku, 999, "sell").await;
+        till.sell_anyway(sku, 999).await;
         till.until_text("#message", &format!("Refused: 999 × {sku}"))
             .await;
     }

@@ -73,7 +73,7 @@ async fn keyboard_only_scan_and_sell_a_basket() {
     }
     till.until_text("#basket-lines", "2 × COF-1").await;
     till.until_text("#basket-lines", "1 × TEA-1").await;
-    till.until_text("#basket-total", "Total 7.50 · 3 items")
+    till.until_text("#basket-total", "Total €7.50 · 3 items")
         .await;
 
     // Ctrl+Enter sells the basket, as one atomic batch.
@@ -82,16 +82,23 @@ async fn keyboard_only_scan_and_sell_a_basket() {
         .send_keys(&(Key::Control + &Key::Enter))
         .await
         .unwrap();
-    till.until_text("#message", "Basket sold: 2 lines.").await;
+    till.until_text("#message", "Basket sold: 2 lines, €7.50.")
+        .await;
     assert_eq!(central.level(STORE, "COF-1").await, 3);
     assert_eq!(central.level(STORE, "TEA-1").await, 1);
     till.until_text("#basket-total", "Empty").await;
 
     // A basket central cannot serve whole sells nothing, and says why.
-    for sku in ["TEA-1", "TEA-1", "COF-1"] {
+    for sku in ["TEA-1", "TEA-1"] {
         till.scan(sku).await;
     }
-    till.until_text("#basket-lines", "2 × TEA-1").await;
+    // More in the basket than the till shows: said at once, and marked.
+    till.until_text("#message", "2 × TEA-1 in the basket, 1 in stock")
+        .await;
+    till.until_text("#basket-lines li.short", "1 in stock")
+        .await;
+    till.scan("COF-1").await;
+    till.until_text("#basket-lines", "1 × COF-1").await;
     till.css("#sell-basket").await.click().await.unwrap();
     till.until_text(
         "#message",
@@ -101,6 +108,23 @@ async fn keyboard_only_scan_and_sell_a_basket() {
     assert_eq!(central.level(STORE, "COF-1").await, 3, "no line applied");
     assert_eq!(central.level(STORE, "TEA-1").await, 1);
     till.until_text("#basket-lines", "2 × TEA-1").await;
+    // The line that stopped it is marked, with why, until it changes.
+    till.until_text(
+        "#basket-lines li.refused[data-line='TEA-1']",
+        "Refused: Not enough stock: head office has 1",
+    )
+    .await;
+    till.css("li[data-line='TEA-1'] button[data-action='less']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    till.until_text("#basket-lines", "1 × TEA-1").await;
+    assert!(!till.visible("#basket-lines li.refused").await);
+    till.css("#sell-basket").await.click().await.unwrap();
+    till.until_text("#message", "Basket sold: 2 lines, €5.00.")
+        .await;
+    assert_eq!(central.level(STORE, "TEA-1").await, 0);
     till.client.close().await.unwrap();
 }
 
@@ -300,7 +324,21 @@ async fn a_refused_sale_is_shown_with_its_reason() {
     till.search("TEA-1").await;
     till.until_stock("TEA-1", "1 in stock").await;
 
+    // More than the till shows: it says so first, and records nothing.
     till.act("TEA-1", 3, "sell").await;
+    till.until_text(
+        "#message",
+        "The till shows 1 of TEA-1 in stock; head office will likely refuse it.",
+    )
+    .await;
+    till.until_text("#intents", "No sales or restocks yet.")
+        .await;
+    // The same press again sells it.
+    till.css("tr[data-sku='TEA-1'] button[data-action='sell']")
+        .await
+        .click()
+        .await
+        .expect("Sell again");
     till.until_text(
         "#message",
         "Refused: 3 × TEA-1. Not enough stock: head office has 1.",

@@ -32,16 +32,19 @@ async fn restocks_counts_returns_and_voids_need_the_managers_pin() {
         .expect("Manager");
     till.css("#manager-unlock:not([hidden])").await;
     assert!(!till.visible("#manager-tools").await);
-    for wrong in ["2580", "1111"] {
+    for (wrong, left) in [("2580", "4 more tries"), ("1111", "3 more tries")] {
+        till.css("#manager-enter:not([disabled])").await;
         till.fill("#manager-pin", wrong).await;
         till.css("#manager-enter")
             .await
             .click()
             .await
             .expect("Enter");
-        till.until_text("#manager-error", "Wrong manager PIN").await;
+        till.until_text("#manager-error", &format!("Wrong manager PIN. {left}"))
+            .await;
         assert!(!till.visible("#manager-tools").await, "{wrong} opened it");
     }
+    till.css("#manager-enter:not([disabled])").await;
     till.fill("#manager-pin", MANAGER_PIN).await;
     till.css("#manager-enter")
         .await
@@ -101,7 +104,7 @@ async fn restocks_counts_returns_and_voids_need_the_managers_pin() {
     // manager sees it below zero, and counts it.
     central.down().await;
     till.until_text("#status", "Offline").await;
-    till.act("COF-1", 9, "sell").await;
+    till.sell_anyway("COF-1", 9).await;
     till.until_text("#manager-open", "1 below zero").await;
     till.until_text("#below-zero", "COF-1").await;
     till.css("#below-zero button[data-manager='count:COF-1']")

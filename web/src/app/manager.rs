@@ -19,6 +19,7 @@ use web_sys::{Document, Element, Event, HtmlButtonElement, HtmlInputElement, Htm
 use super::{
     dom::{add, button, by_id, closest_with, el, listen, set_text, show},
     identity::Identity,
+    kdf,
 };
 use crate::{lock::Unlock, wording};
 
@@ -30,6 +31,7 @@ struct Regions {
     panel: Element,
     unlock: Element,
     pin: HtmlInputElement,
+    enter: HtmlButtonElement,
     error: Element,
     tools: Element,
     sku: HtmlInputElement,
@@ -47,6 +49,11 @@ pub struct Manager {
     until: RefCell<Option<f64>>,
     /// The last tool's intent: the message line follows its answer.
     watching: RefCell<Option<String>>,
+    /// A PIN is being checked: one at a time, each counts.
+    checking: std::cell::Cell<bool>,
+    /// The below-zero list as drawn, (sku, figure): redrawn only when it
+    /// changes, so a button being pressed is never replaced under the finger.
+    drawn: RefCell<Option<Vec<(String, i64)>>>,
 }
 
 fn now() -> f64 {
@@ -60,6 +67,7 @@ impl Manager {
             panel: by_id(&doc, "manager")?,
             unlock: by_id(&doc, "manager-unlock")?,
             pin: by_id(&doc, "manager-pin")?,
+            enter: by_id(&doc, "manager-enter")?,
             error: by_id(&doc, "manager-error")?,
             tools: by_id(&doc, "manager-tools")?,
             sku: by_id(&doc, "manager-sku")?,
@@ -74,6 +82,8 @@ impl Manager {
             regions,
             until: RefCell::new(None),
             watching: RefCell::new(None),
+            checking: std::cell::Cell::new(false),
+            drawn: RefCell::new(None),
         });
         manager.listen()?;
         let me = manager.clone();
@@ -143,15 +153,35 @@ impl Manager {
         }
     }
 
-    fn try_pin(&self) {
+    fn try_pin(self: &Rc<Self>) {
+        let typed = self.regions.pin.value();
+        self.regions.pin.set_value("");
+        if self.checking.replace(true) {
+            return;
+        }
+        self.regions.enter.set_disabled(true);
+        let me = self.clone();
+        spawn_local(async move {
+            let tried = match Identity::load() {
+                Some(mut identity) => {
+                    let tried = kdf::try_pin(&mut identity.manager, &typed, now() as i64).await;
+                    identity.save();
+                    Some(tried)
+                }
+                None => None,
+            };
+            me.checking.set(false);
+            me.regions.enter.set_disabled(false);
+            me.judged(tried);
+        });
+    }
+
+    fn judged(&self, tried: Option<Unlock>) {
         let r = &self.regions;
-        let Some(mut identity) = Identity::load() else {
+        let Some(tried) = tried else {
             set_text(&r.error, "This till is not set up.");
             return;
         };
-        let tried = identity.manager.try_pin(&r.pin.value(), now() as i64);
-        identity.save();
-        r.pin.set_value("");
         match tried {
             Unlock::Open => {
                 *self.until.borrow_mut() = Some(now() + IDLE_MS);
@@ -249,6 +279,11 @@ impl Manager {
             n => format!("Manager · {n} below zero"),
         };
         self.regions.open.set_text_content(Some(&label));
+        let now: Vec<(String, i64)> = below.iter().map(|v| (v.sku.clone(), v.shown)).collect();
+        if self.drawn.borrow().as_ref() == Some(&now) {
+            return;
+        }
+        *self.drawn.borrow_mut() = Some(now);
         let list = &self.regions.below_zero;
         list.set_text_content(None);
         let drawn = (|| -> Result<(), JsValue> {

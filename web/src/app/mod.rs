@@ -4,6 +4,7 @@
 
 mod dom;
 mod identity;
+pub mod kdf;
 mod manager;
 mod signin;
 mod till;

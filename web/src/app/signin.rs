@@ -17,12 +17,13 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{Document, Element, Event, HtmlButtonElement, HtmlInputElement, HtmlOptionElement};
 
+use super::kdf;
 use super::{
     dom::{by_id, listen, set_text, show},
     identity::{Identity, random_salt},
 };
 use crate::{
-    lock::{self, PinLock, Unlock},
+    lock::{self, Unlock},
     wording,
 };
 
@@ -200,8 +201,12 @@ async fn set_up(filled: Filled) -> Result<Node, String> {
     let identity = Identity::new(
         filled.central_url,
         enrolled,
-        PinLock::new(&filled.pin, salt),
-        PinLock::new(&filled.manager_pin, manager_salt),
+        kdf::new_lock(&filled.pin, salt)
+            .await
+            .map_err(|_| no_crypto())?,
+        kdf::new_lock(&filled.manager_pin, manager_salt)
+            .await
+            .map_err(|_| no_crypto())?,
     );
     if !identity.save() {
         return Err(
@@ -333,38 +338,64 @@ pub fn show_unlock(
 
     let form = by_id::<Element>(doc, "unlock-form")?;
     let opened = Rc::new(opened);
+    let submit: HtmlButtonElement = by_id(doc, "unlock-submit")?;
     listen(&form, "submit", move |event: Event| {
         event.prevent_default();
-        let now = js_sys::Date::now() as i64;
-        let mut held = identity.borrow_mut();
-        let tried = held.pin.try_pin(&pin.value(), now);
-        pin.set_value("");
-        match tried {
-            Unlock::Open => {
-                held.locked = false;
-                held.save();
-                set_text(&error, "");
-                show(&section, false);
-                opened(node.clone());
-            }
-            Unlock::Wrong { free_left } => {
-                held.save();
-                set_text(
-                    &error,
-                    &format!(
-                        "Wrong PIN. {} before the till makes you wait.",
-                        wording::count(free_left as usize, "more try", "more tries")
-                    ),
-                );
-                let _ = pin.focus();
-            }
-            Unlock::Wait { ms } => {
-                held.save();
-                set_text(
-                    &error,
-                    &format!("Too many wrong PINs: try again in {}.", wait_words(ms)),
-                );
-            }
+        // One check at a time: each counts, and each takes a moment.
+        if submit.disabled() {
+            return;
         }
+        submit.set_disabled(true);
+        let typed = pin.value();
+        pin.set_value("");
+        let (identity, pin, error, section, node, opened, submit) = (
+            identity.clone(),
+            pin.clone(),
+            error.clone(),
+            section.clone(),
+            node.clone(),
+            opened.clone(),
+            submit.clone(),
+        );
+        spawn_local(async move {
+            let now = js_sys::Date::now() as i64;
+            let mut lock = identity.borrow().pin.clone();
+            let tried = kdf::try_pin(&mut lock, &typed, now).await;
+            let mut held = identity.borrow_mut();
+            held.pin = lock;
+            submit.set_disabled(false);
+            match tried {
+                Unlock::Open => {
+                    held.locked = false;
+                    held.save();
+                    drop(held);
+                    set_text(&error, "");
+                    show(&section, false);
+                    opened(node);
+                }
+                Unlock::Wrong { free_left } => {
+                    held.save();
+                    set_text(
+                        &error,
+                        &format!(
+                            "Wrong PIN. {} before the till makes you wait.",
+                            wording::count(free_left as usize, "more try", "more tries")
+                        ),
+                    );
+                    let _ = pin.focus();
+                }
+                Unlock::Wait { ms } => {
+                    held.save();
+                    set_text(
+                        &error,
+                        &format!("Too many wrong PINs: try again in {}.", wait_words(ms)),
+                    );
+                }
+            }
+        });
     })
+}
+
+fn no_crypto() -> String {
+    "This browser cannot keep a PIN safely (no WebCrypto).".into()
 }

@@ -29,7 +29,10 @@ impl Till {
         })?;
         let me = self.clone();
         listen(&r.clear_basket, "click", move |_: Event| {
-            me.ui.borrow_mut().basket.clear();
+            let mut ui = me.ui.borrow_mut();
+            ui.basket.clear();
+            ui.refused_line = None;
+            drop(ui);
             me.render_basket();
             me.say("Basket cleared.", false);
             // Clear is disabled now: back to scanning.
@@ -54,7 +57,25 @@ impl Till {
     pub(super) fn add_to_basket(&self, sku: &str, quantity: i64) {
         self.put_in_basket(sku, quantity);
         self.render_basket();
-        self.say(&format!("Added {quantity} × {sku} to the basket."), false);
+        let in_basket = self
+            .ui
+            .borrow()
+            .basket
+            .iter()
+            .find(|(s, _)| s == sku)
+            .map_or(quantity, |(_, q)| *q);
+        match self.node.engine().view(sku).map(|v| v.shown) {
+            Some(shown) if shown < in_basket => self.say(
+                &wording::more_than_shown(
+                    sku,
+                    in_basket,
+                    shown,
+                    self.node.engine().status().online,
+                ),
+                true,
+            ),
+            _ => self.say(&format!("Added {quantity} × {sku} to the basket."), false),
+        }
     }
 
     fn basket_action(&self, event: &Event) {
@@ -69,6 +90,10 @@ impl Till {
         let mut next = None;
         {
             let mut ui = self.ui.borrow_mut();
+            // The line changed: head office's refusal was of what it was.
+            if ui.refused_line.as_ref().is_some_and(|(s, _)| *s == sku) {
+                ui.refused_line = None;
+            }
             if let Some(at) = ui.basket.iter().position(|(s, _)| *s == sku) {
                 match action.as_str() {
                     "more" => ui.basket[at].1 += 1,
@@ -116,6 +141,7 @@ impl Till {
             Some((line, action))
         });
         let ui = self.ui.borrow();
+        let currency = self.node.engine().currency();
         list.set_text_content(None);
         let (mut total, mut items) = (0, 0);
         for (sku, quantity) in &ui.basket {
@@ -127,13 +153,32 @@ impl Till {
             let price = view.as_ref().and_then(|v| v.price_cents).unwrap_or(0);
             total += price * quantity;
             items += quantity;
-            let li = el(doc, "li", "", "")?;
+            let refused = ui
+                .refused_line
+                .as_ref()
+                .filter(|(s, _)| s == sku)
+                .map(|(_, why)| why.clone());
+            let shown = view.as_ref().map_or(0, |v| v.shown);
+            let class = match (&refused, shown < *quantity) {
+                (Some(_), _) => "refused",
+                (None, true) => "short",
+                (None, false) => "",
+            };
+            let li = el(doc, "li", class, "")?;
             li.set_attribute("data-line", sku)?;
             let text = format!("{quantity} × {sku} {name}");
-            add(&li, el(doc, "span", "line", text.trim())?)?;
+            let line = add(&li, el(doc, "span", "line", text.trim())?)?;
+            let note = match refused {
+                Some(why) => Some(format!("Refused: {why}")),
+                None if shown < *quantity => Some(format!("{shown} in stock")),
+                None => None,
+            };
+            if let Some(note) = note {
+                add(&line, el(doc, "span", "note", &note)?)?;
+            }
             add(
                 &li,
-                el(doc, "span", "price", &wording::money(price * quantity))?,
+                el(doc, "span", "price", &currency.format(price * quantity))?,
             )?;
             for (label, action, aria) in [
                 ("−", "less", format!("One {sku} less")),
@@ -149,7 +194,7 @@ impl Till {
         } else {
             format!(
                 "Total {} · {}",
-                wording::money(total),
+                currency.format(total),
                 wording::count(items as usize, "item", "items")
             )
         };
@@ -158,7 +203,7 @@ impl Till {
         // reader (and on hover).
         let jump = &self.regions.basket_jump;
         set_text(jump, &format!("Basket · {items}"));
-        let summary = wording::basket_summary(items, total);
+        let summary = wording::basket_summary(items, total, &currency);
         jump.set_attribute("aria-label", &summary)?;
         jump.set_attribute("title", &summary)?;
         jump.set_class_name(if ui.basket.is_empty() {
@@ -197,6 +242,7 @@ impl Till {
                 return self.say("The basket is empty.", true);
             }
             ui.selling_basket = true;
+            ui.refused_line = None;
             ui.basket.clone()
         };
         let me = self.clone();

@@ -1,5 +1,6 @@
 //! The catalogue: the search box and a page of the products it finds, each
-//! row with its quantity and actions (Sell, + Basket, Restock, Nearby),
+//! row with its quantity and actions (Sell, + Basket, Nearby; restocks are
+//! the manager's, see `app::manager`),
 //! paged with Previous and Next under a count ("Showing 1–50 of 50,000");
 //! and a scan (a sku and Enter) straight into the basket.
 //!
@@ -170,7 +171,10 @@ impl Till {
             set_text(&row.name, view.name.as_deref().unwrap_or(""));
             set_text(
                 &row.price,
-                &view.price_cents.map(wording::money).unwrap_or_default(),
+                &view
+                    .price_cents
+                    .map(|p| self.node.engine().currency().format(p))
+                    .unwrap_or_default(),
             );
             row.tr
                 .set_class_name(if view.shown <= 0 { "out" } else { "" });
@@ -250,7 +254,6 @@ impl Till {
         for (text, action, label) in [
             ("Sell", "sell", format!("Sell {sku}")),
             ("+ Basket", "basket", format!("Add {sku} to the basket")),
-            ("Restock", "restock", format!("Restock {sku}")),
             ("Nearby", "nearby", format!("{sku} in other stores")),
         ] {
             add(&actions, button(doc, text, action, &label)?)?;
@@ -297,7 +300,7 @@ impl Till {
         };
         match action.as_str() {
             "basket" => self.add_to_basket(&sku, quantity),
-            "sell" | "restock" => self.record(sku, quantity, action == "restock"),
+            "sell" => self.sell(sku, quantity),
             _ => {}
         }
     }
@@ -330,17 +333,23 @@ impl Till {
         self.regions.search.select();
     }
 
-    fn record(self: &Rc<Self>, sku: String, quantity: i64, restock: bool) {
+    /// A sale from a row. More than the till shows in stock asks for the
+    /// same press again first: offline it would be recorded below zero,
+    /// online head office would likely refuse it.
+    fn sell(self: &Rc<Self>, sku: String, quantity: i64) {
+        let engine = self.node.engine();
+        let warning = engine.view(&sku).filter(|v| v.shown < quantity).map(|v| {
+            wording::sell_more_than_shown(&sku, quantity, v.shown, engine.status().online)
+        });
+        if !self.confirmed(&format!("sell {quantity} {sku}"), warning) {
+            return;
+        }
         if !self.ui.borrow_mut().recording.insert(sku.clone()) {
             return;
         }
         let me = self.clone();
         spawn_local(async move {
-            let recorded = if restock {
-                me.node.restock(&sku, quantity).await
-            } else {
-                me.node.sell(&sku, quantity).await
-            };
+            let recorded = me.node.sell(&sku, quantity).await;
             me.ui.borrow_mut().recording.remove(&sku);
             match recorded {
                 Ok(intent) => me.watch(vec![intent.id], None),

@@ -15,7 +15,7 @@ mod status;
 
 use std::{cell::RefCell, collections::HashSet, rc::Rc};
 
-use store_wasm::browser::Node;
+use store_wasm::{browser::Node, engine::IntentStatus};
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use web_sys::{
     Document, Element, Event, HtmlButtonElement, HtmlElement, HtmlInputElement, KeyboardEvent,
@@ -106,11 +106,29 @@ struct Ui {
     watching: Option<Watch>,
     /// What the intents panel shows (id, state, detail), to redraw on change.
     intents: Vec<(String, wording::Standing)>,
+    /// The basket line head office refused, and why: marked in the basket
+    /// until that line changes or the basket is sold or cleared.
+    refused_line: Option<(String, String)>,
+    /// A sale the till warned about (more than it shows in stock): the
+    /// same press again, soon, sells it anyway.
+    warned: Option<Warned>,
 }
+
+/// A warned sale: what was pressed, and when.
+#[derive(Clone, PartialEq)]
+struct Warned {
+    what: String,
+    at_ms: f64,
+}
+
+/// How long a warning's "press again" holds.
+const WARNED_MS: f64 = 10_000.0;
 
 struct Watch {
     ids: Vec<String>,
     basket: bool,
+    /// What a basket came to, said once it is sold.
+    total: String,
     /// A basket's lines, put back in the basket if central refuses it (to
     /// sell again without the line that stopped it); taken once.
     lines: Option<Vec<(String, i64)>>,
@@ -182,11 +200,24 @@ impl Till {
             }
             let went_well = intents.iter().all(activity::intent_went_well);
             let text = if watch.basket {
-                wording::basket_outcome(&intents)
+                wording::basket_outcome(&intents, &watch.total)
             } else {
                 wording::outcome(&intents[0])
             };
             let refused_lines = if went_well { None } else { watch.lines.take() };
+            let refused_line = refused_lines.as_ref().and_then(|_| {
+                intents.iter().find_map(|i| match &i.status {
+                    IntentStatus::Rejected { problem }
+                        if problem.code != shared::ErrorCode::BatchAborted =>
+                    {
+                        Some((i.sku.clone(), wording::refusal(problem).reason))
+                    }
+                    _ => None,
+                })
+            });
+            if refused_line.is_some() {
+                ui.refused_line = refused_line;
+            }
             ((text, !went_well), refused_lines)
         };
         self.say(&said.0, said.1);
@@ -200,8 +231,54 @@ impl Till {
 
     fn watch(&self, ids: Vec<String>, lines: Option<Vec<(String, i64)>>) {
         let basket = lines.is_some();
-        self.ui.borrow_mut().watching = Some(Watch { ids, basket, lines });
+        let total = lines
+            .as_ref()
+            .map_or_else(String::new, |l| self.total_of(l));
+        self.ui.borrow_mut().watching = Some(Watch {
+            ids,
+            basket,
+            total,
+            lines,
+        });
         self.follow_watched();
+    }
+
+    /// What `lines` cost, in the chain's currency.
+    fn total_of(&self, lines: &[(String, i64)]) -> String {
+        let engine = self.node.engine();
+        let cents: i64 = lines
+            .iter()
+            .map(|(sku, quantity)| {
+                let price = engine.view(sku).and_then(|v| v.price_cents).unwrap_or(0);
+                price.saturating_mul(*quantity)
+            })
+            .fold(0, i64::saturating_add);
+        engine.currency().format(cents)
+    }
+
+    /// Whether `what` may go ahead: true if nothing needs saying, or the
+    /// cashier pressed the same again within a few seconds of `warning`.
+    fn confirmed(&self, what: &str, warning: Option<String>) -> bool {
+        let Some(warning) = warning else {
+            return true;
+        };
+        let now = js_sys::Date::now();
+        let mut ui = self.ui.borrow_mut();
+        let again = ui
+            .warned
+            .as_ref()
+            .is_some_and(|w| w.what == what && now - w.at_ms < WARNED_MS);
+        if again {
+            ui.warned = None;
+            return true;
+        }
+        ui.warned = Some(Warned {
+            what: what.to_owned(),
+            at_ms: now,
+        });
+        drop(ui);
+        self.say(&warning, true);
+        false
     }
 
     /// Says what just happened; `warn` for what the cashier must act on.
