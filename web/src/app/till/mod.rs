@@ -132,6 +132,9 @@ struct Watch {
     /// A basket's lines, put back in the basket if central refuses it (to
     /// sell again without the line that stopped it); taken once.
     lines: Option<Vec<(String, i64)>>,
+    /// What was last said of it: said again only when it changes, so a
+    /// later message (a warning, a manager's) is not written over.
+    said: Option<String>,
 }
 
 pub struct Till {
@@ -218,9 +221,16 @@ impl Till {
             if refused_line.is_some() {
                 ui.refused_line = refused_line;
             }
-            ((text, !went_well), refused_lines)
+            let Some(watch) = &mut ui.watching else {
+                return;
+            };
+            let fresh = watch.said.as_deref() != Some(text.as_str());
+            watch.said = Some(text.clone());
+            ((text, !went_well, fresh), refused_lines)
         };
-        self.say(&said.0, said.1);
+        if said.2 {
+            self.say(&said.0, said.1);
+        }
         if let Some(lines) = refused_lines {
             for (sku, quantity) in lines {
                 self.put_in_basket(&sku, quantity);
@@ -239,6 +249,7 @@ impl Till {
             basket,
             total,
             lines,
+            said: None,
         });
         self.follow_watched();
     }
