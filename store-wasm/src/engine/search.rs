@@ -19,19 +19,49 @@ use super::{Clock, Engine, StockView, Storage, Transport};
 /// after they changed (the engine drops it wherever they change).
 pub(super) struct SearchKeys(Vec<Key>);
 
+/// One product's key: `"COF-1\ncof-1\ncoffee beans"`, the sku as it is,
+/// then the sku and the name lower-cased, apart (a word found there is in
+/// one or the other, never straddling them). One allocation per product:
+/// building the keys of 50,000 is a till's first search.
 struct Key {
-    sku: String,
-    /// The sku and the name, lower-cased, apart: a word found here is in
-    /// one or the other, never straddling them.
-    folded: String,
+    text: String,
+    /// Where the lower-cased part starts.
+    folded_at: usize,
+}
+
+impl Key {
+    fn of(product: &Product) -> Key {
+        let (sku, name) = (&product.sku, &product.name);
+        let mut text = String::with_capacity(2 * sku.len() + name.len() + 2);
+        text.push_str(sku);
+        text.push('\n');
+        let folded_at = text.len();
+        // Skus are ASCII (`shared::validate`); most names are too, and
+        // fold in place.
+        text.extend(sku.chars().map(|c| c.to_ascii_lowercase()));
+        text.push('\n');
+        if name.is_ascii() {
+            let at = text.len();
+            text.push_str(name);
+            text[at..].make_ascii_lowercase();
+        } else {
+            text.push_str(&name.to_lowercase());
+        }
+        Key { text, folded_at }
+    }
+
+    fn sku(&self) -> &str {
+        &self.text[..self.folded_at - 1]
+    }
+
+    fn folded(&self) -> &str {
+        &self.text[self.folded_at..]
+    }
 }
 
 impl SearchKeys {
     fn of(products: &BTreeMap<String, Product>) -> SearchKeys {
-        let keys = products.values().filter(|p| p.active).map(|p| Key {
-            sku: p.sku.clone(),
-            folded: format!("{}\n{}", p.sku, p.name).to_lowercase(),
-        });
+        let keys = products.values().filter(|p| p.active).map(Key::of);
         SearchKeys(keys.collect())
     }
 }
@@ -61,10 +91,10 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         let exact = exact_sku(&state.replica.products, query.trim()).map(|p| p.sku.as_str());
         let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
         let others = keys.iter().filter(|k| {
-            exact != Some(k.sku.as_str()) && words.iter().all(|w| k.folded.contains(w.as_str()))
+            exact != Some(k.sku()) && words.iter().all(|w| k.folded().contains(w.as_str()))
         });
         let (mut total, mut page) = (0, Vec::new());
-        for sku in exact.into_iter().chain(others.map(|k| k.sku.as_str())) {
+        for sku in exact.into_iter().chain(others.map(Key::sku)) {
             if total >= offset && page.len() < limit {
                 page.push(sku);
             }

@@ -55,6 +55,7 @@ fn shop() -> Harness {
 #[test]
 fn a_search_finds_every_word_in_any_order_in_the_sku_or_the_name() {
     let h = shop();
+    h.central().named("CAF-1", "Café Crème");
     let engine = h.synced_engine();
     let found = |query: &str| -> Vec<String> {
         let listing = engine.search(query, 0, 10);
@@ -76,6 +77,8 @@ fn a_search_finds_every_word_in_any_order_in_the_sku_or_the_name() {
     );
     assert_eq!(found("tea-1 green"), ["TEA-1"]);
     assert!(found("beans tea").is_empty(), "every word must be found");
+    assert_eq!(found("CRÈME café"), ["CAF-1"], "any case beyond ASCII too");
+    assert_eq!(found("caf-1"), ["CAF-1"]);
     assert!(found("1\nCOF").contains(&"COF-1".to_owned()));
     assert!(
         found("1kg\ncoffee-").is_empty(),
