@@ -83,8 +83,9 @@ impl StoreNode {
         }
     }
 
-    /// At most `limit` (default 50) products whose sku or name contains
-    /// `filter`, an exact sku first.
+    /// The first `limit` (default 50) products matching every word of
+    /// `filter` (in the sku or the name, any order, any case), an exact sku
+    /// first.
     pub fn list(&self, filter: &str, limit: Option<u32>) -> Result<JsValue, JsValue> {
         let limit = limit.unwrap_or(50) as usize;
         to_js(&self.node.engine().list(filter, limit))

@@ -28,6 +28,9 @@ const FLUSH: &str = "flush";
 const SYNC_NOW: &str = "sync-now";
 /// `status:<online>:<last contact ms>`, from the syncing tab.
 const STATUS: &str = "status:";
+/// A tab that just opened asks how central is; the syncing tab answers
+/// with its status, so the new tab need not wait out a long-poll to know.
+const HOW_IS_CENTRAL: &str = "how-is-central";
 
 pub struct Runtime {
     engine: Rc<BrowserEngine>,
@@ -189,6 +192,11 @@ impl Runtime {
         }
         match message {
             SYNC_NOW => self.request_sync(),
+            // Not while it does not know itself: "offline" would be a guess.
+            HOW_IS_CENTRAL if self.leading.get() && !self.engine.status().connecting => {
+                self.post_status()
+            }
+            HOW_IS_CENTRAL => {}
             FLUSH if self.leading.get() => {
                 self.reload().await;
                 self.engine.flush().await;
@@ -243,6 +251,9 @@ impl Runtime {
                 on_visible.forget();
             }
         }
+        // Answered by the syncing tab, if there is one; else this tab
+        // gets the lock and finds out itself.
+        self.post(HOW_IS_CENTRAL);
         let me = self.clone();
         let lead = Closure::once_into_js(move |_lock: JsValue| -> Promise {
             future_to_promise(async move {
