@@ -6,6 +6,8 @@
 //! "Head office" is central, as a store knows it.
 
 use shared::{Currency, ErrorCode, Problem};
+
+use crate::lock::Unlock;
 use store_wasm::engine::{EngineError, Intent, IntentStatus, Purpose, Status, StockView};
 
 /// "1 sale" / "2 sales".
@@ -100,6 +102,27 @@ pub fn basket_summary(items: i64, total_cents: i64, currency: &Currency) -> Stri
         count(items as usize, "item", "items"),
         currency.format(total_cents)
     )
+}
+
+/// A PIN the till did not take: wrong (`what` names it: "PIN", "manager
+/// PIN"), or not checked at all while the till makes the cashier wait.
+pub fn pin_refused(tried: Unlock, what: &str) -> String {
+    match tried {
+        Unlock::Open => String::new(),
+        Unlock::Wrong { free_left } => format!(
+            "Wrong {what}. {} before the till makes you wait.",
+            count(free_left as usize, "more try", "more tries")
+        ),
+        Unlock::Wait { ms } => {
+            let s = (ms + 999) / 1000;
+            let wait = if s < 120 {
+                format!("{s} s")
+            } else {
+                format!("{} min", (s + 59) / 60)
+            };
+            format!("Too many wrong PINs: try again in {wait}.")
+        }
+    }
 }
 
 /// A basket line of more than the till shows in stock, said when added.
@@ -580,6 +603,22 @@ mod tests {
             refusal(&aborted)
                 .reason
                 .contains("another line of the basket")
+        );
+    }
+
+    #[test]
+    fn a_refused_pin_says_how_many_tries_are_left_or_how_long_to_wait() {
+        assert_eq!(
+            pin_refused(Unlock::Wrong { free_left: 1 }, "manager PIN"),
+            "Wrong manager PIN. 1 more try before the till makes you wait."
+        );
+        assert_eq!(
+            pin_refused(Unlock::Wait { ms: 29_001 }, "PIN"),
+            "Too many wrong PINs: try again in 30 s."
+        );
+        assert_eq!(
+            pin_refused(Unlock::Wait { ms: 3_600_000 }, "PIN"),
+            "Too many wrong PINs: try again in 60 min."
         );
     }
 

@@ -69,27 +69,8 @@ pub async fn token(
             device_secret,
         } => {
             let credentials = devices::device_credentials(&state.read, &device_id).await?;
-            let known = credentials
-                .as_ref()
-                .map(|_| StrikeKey::Client(device_id.clone()));
-            if let Some(client) = &known {
-                if let Some(wait) = strikes.blocked(client) {
-                    return Err(Refused::blocked(wait).into());
-                }
-                state.limits.sign_in(&device_id)?;
-            }
-            // A device's secret is one central made: a fast hash. An unknown
-            // device is checked against one too, so both take as long.
-            let hash = credentials
-                .as_ref()
-                .map_or_else(|| hash_generated(&device_id), |c| c.secret_hash.clone());
-            let valid = state.auth.hashing.verify(device_secret, Some(hash)).await?
-                && credentials.is_some();
-            if !valid {
-                strikes.strike(address);
-                if let Some(client) = known {
-                    strikes.strike(client);
-                }
+            let hash = credentials.as_ref().map(|c| c.secret_hash.clone());
+            if !checked_secret(&state, &address, &device_id, hash, device_secret).await? {
                 return Err(bad_credentials("unknown device or wrong secret"));
             }
             match credentials {
@@ -108,24 +89,8 @@ pub async fn token(
             client_secret,
         } => {
             let credentials = read::store_credentials(&state.read, &client_id).await?;
-            // Only known ids are budgeted by id: unknown ones would let a
-            // caller grow the table at will; their strikes go to the address.
-            let known = credentials
-                .as_ref()
-                .map(|_| StrikeKey::Client(client_id.clone()));
-            if let Some(client) = &known {
-                if let Some(wait) = strikes.blocked(client) {
-                    return Err(Refused::blocked(wait).into());
-                }
-                state.limits.sign_in(&client_id)?;
-            }
             let hash = credentials.as_ref().map(|c| c.secret_hash.clone());
-            let valid = state.auth.hashing.verify(client_secret, hash).await?;
-            if !valid {
-                strikes.strike(address);
-                if let Some(client) = known {
-                    strikes.strike(client);
-                }
+            if !checked_secret(&state, &address, &client_id, hash, client_secret).await? {
                 return Err(bad_credentials("unknown client id or wrong secret"));
             }
             match credentials {
@@ -176,21 +141,8 @@ pub async fn enrol(
         device_name,
     } = request;
     let credentials = read::store_credentials(&state.read, &store_id).await?;
-    let known = credentials
-        .as_ref()
-        .map(|_| StrikeKey::Client(store_id.clone()));
-    if let Some(client) = &known {
-        if let Some(wait) = strikes.blocked(client) {
-            return Err(Refused::blocked(wait).into());
-        }
-        state.limits.sign_in(&store_id)?;
-    }
     let hash = credentials.as_ref().map(|c| c.secret_hash.clone());
-    if !state.auth.hashing.verify(client_secret, hash).await? {
-        strikes.strike(address);
-        if let Some(client) = known {
-            strikes.strike(client);
-        }
+    if !checked_secret(&state, &address, &store_id, hash, client_secret).await? {
         return Err(bad_credentials("unknown store id or wrong secret"));
     }
     match credentials {
@@ -218,6 +170,39 @@ pub async fn enrol(
             device_secret: secret,
         }),
     ))
+}
+
+/// Checks a client's secret against `hash` (its stored hash; `None` for an
+/// id central does not know, checked against a dummy so both take as long)
+/// under the guessing budget: a known id that is blocked is refused
+/// unchecked, and is charged a sign-in; a wrong secret is a strike against
+/// the address and the known id. Only known ids are budgeted by id: unknown
+/// ones would let a caller grow the table at will.
+async fn checked_secret(
+    state: &AppState,
+    address: &StrikeKey,
+    client_id: &str,
+    hash: Option<String>,
+    secret: String,
+) -> Result<bool, AppError> {
+    let strikes = &state.auth.strikes;
+    let known = hash
+        .as_ref()
+        .map(|_| StrikeKey::Client(client_id.to_owned()));
+    if let Some(client) = &known {
+        if let Some(wait) = strikes.blocked(client) {
+            return Err(Refused::blocked(wait).into());
+        }
+        state.limits.sign_in(client_id)?;
+    }
+    let valid = state.auth.hashing.verify(secret, hash).await?;
+    if !valid {
+        strikes.strike(address.clone());
+        if let Some(client) = known {
+            strikes.strike(client);
+        }
+    }
+    Ok(valid)
 }
 
 /// "dev-" and 20 random hex digits (80 bits): unguessable, and no store's

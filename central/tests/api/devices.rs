@@ -22,6 +22,12 @@ async fn sell(
         .unwrap()
 }
 
+/// Revokes a device, as an admin; the answer as it came.
+async fn revoke(app: &TestApp, device_id: &str) -> reqwest::Response {
+    app.post(&format!("/v1/admin/devices/{device_id}/revoke"), &json!({}))
+        .await
+}
+
 /// The `device_id` of the event a write with `key` appended.
 async fn device_on_event(app: &TestApp, key: &str) -> Value {
     let page = app.changes("from=0&limit=1000").await;
@@ -86,12 +92,7 @@ async fn a_revoked_device_can_neither_use_its_token_nor_sign_in_and_the_others_g
     let two = app.enrolled("s1", "Till 2").await;
     let (one_client, two_client) = (app.device_client(&one).await, app.device_client(&two).await);
 
-    let r = app
-        .post(
-            &format!("/v1/admin/devices/{}/revoke", one.device.device_id),
-            &json!({}),
-        )
-        .await;
+    let r = revoke(&app, &one.device.device_id).await;
     assert_eq!(r.status(), 200);
     let revoked: Device = r.json().await.unwrap();
     assert!(revoked.revoked_at.is_some());
@@ -112,11 +113,7 @@ async fn a_revoked_device_can_neither_use_its_token_nor_sign_in_and_the_others_g
     assert_eq!(app.sign_in("s1", &secret_of("s1")).await.status(), 200);
 
     // Revoking again answers the device as it is.
-    let again: Device = app
-        .post(
-            &format!("/v1/admin/devices/{}/revoke", one.device.device_id),
-            &json!({}),
-        )
+    let again: Device = revoke(&app, &one.device.device_id)
         .await
         .json()
         .await
@@ -241,12 +238,7 @@ async fn a_store_enrols_at_most_its_limit_of_devices_and_revoking_one_frees_a_pl
     // Another store has its own places.
     app.enrolled("s2", "Till 1").await;
 
-    let r = app
-        .post(
-            &format!("/v1/admin/devices/{}/revoke", first.device.device_id),
-            &json!({}),
-        )
-        .await;
+    let r = revoke(&app, &first.device.device_id).await;
     assert_eq!(r.status(), 200);
     app.enrolled("s1", "Till 3").await;
 }
@@ -292,12 +284,7 @@ async fn enrolled_devices_survive_a_restart() {
     let mut app = TestApp::spawn().await;
     let till = app.enrolled("s1", "Till 1").await;
     let revoked = app.enrolled("s1", "Till 2").await;
-    let r = app
-        .post(
-            &format!("/v1/admin/devices/{}/revoke", revoked.device.device_id),
-            &json!({}),
-        )
-        .await;
+    let r = revoke(&app, &revoked.device.device_id).await;
     assert_eq!(r.status(), 200);
     app.restart().await;
     let client = app.device_client(&till).await;
@@ -309,4 +296,61 @@ async fn enrolled_devices_survive_a_restart() {
         .device_sign_in(&revoked.device.device_id, &revoked.device_secret)
         .await;
     problem(r, 401, "invalid_credentials").await;
+}
+
+/// Enrolment is a sign-in with the store's secret: guessing it is budgeted
+/// as guessing a sign-in is, per store and per address, and a guesser
+/// that is blocked is refused unchecked (the right secret too).
+#[tokio::test]
+async fn guessing_a_store_secret_at_enrolment_or_a_device_secret_is_budgeted() {
+    let app = TestApp::spawn_with(|c| {
+        c.auth_failures_per_client = 3;
+        c.auth_failures_per_address = 100;
+    })
+    .await;
+    let wrong =
+        json!({"store_id": "s1", "client_secret": "not-the-secret-of-s1", "device_name": "T"});
+    for _ in 0..3 {
+        let r = reqwest::Client::new()
+            .post(app.url("/v1/devices"))
+            .json(&wrong)
+            .send()
+            .await
+            .unwrap();
+        problem(r, 401, "invalid_credentials").await;
+    }
+    problem(app.enrol("s1", "Till 1").await, 429, "rate_limited").await;
+    // Another store is not held up by s1's guesser.
+    let till = app.enrolled("s2", "Till 1").await;
+    for _ in 0..3 {
+        let r = app
+            .device_sign_in(&till.device.device_id, "not-the-device-secret-0123")
+            .await;
+        problem(r, 401, "invalid_credentials").await;
+    }
+    let r = app
+        .device_sign_in(&till.device.device_id, &till.device_secret)
+        .await;
+    problem(r, 429, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn guessing_at_enrolment_counts_against_the_address() {
+    let app = TestApp::spawn_with(|c| {
+        c.auth_failures_per_address = 3;
+        c.auth_failures_per_client = 100;
+    })
+    .await;
+    for i in 0..3 {
+        let guess = json!({"store_id": format!("nobody-{i}"), "client_secret": "guess-guess-guess-0", "device_name": "T"});
+        let r = reqwest::Client::new()
+            .post(app.url("/v1/devices"))
+            .json(&guess)
+            .send()
+            .await
+            .unwrap();
+        problem(r, 401, "invalid_credentials").await;
+    }
+    // Blocked: the right secret of a real store is refused unchecked.
+    problem(app.enrol("s1", "Till 1").await, 429, "rate_limited").await;
 }

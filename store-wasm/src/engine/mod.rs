@@ -306,12 +306,20 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
     /// Products whose figure on this till is below zero: a sale recorded
     /// offline took more than the shelf held, or a count is due. Whoever
     /// may resolve it (a manager, with a count) sees these.
+    /// Asked at every redraw, over a replica of 50,000 levels: only a level
+    /// below zero, or one this till's intents move, can show below zero.
     pub fn below_zero(&self) -> Vec<StockView> {
         let state = self.state.borrow();
-        state
-            .replica
+        let replica = &state.replica;
+        let candidates: std::collections::BTreeSet<&str> = replica
             .levels
-            .keys()
+            .iter()
+            .filter(|(_, level)| level.available < 0)
+            .map(|(sku, _)| sku.as_str())
+            .chain(replica.intents.iter().map(|i| i.sku.as_str()))
+            .collect();
+        candidates
+            .into_iter()
             .filter_map(|sku| self.view_in(&state, sku))
             .filter(|v| v.shown < 0)
             .collect()

@@ -179,26 +179,26 @@ impl Central {
         self.events_of(store, key).await.len()
     }
 
-    /// The events of the change log that carry `key`.
-    pub async fn events_of(&self, store: &str, key: &str) -> Vec<Value> {
+    /// The store's events in the change log (its first 1,000).
+    async fn events(&self, store: &str) -> Vec<Value> {
         let path = format!("/v1/replication/changes?from=0&limit=1000&store={store}");
         let (_, page) = self.admin("GET", &path, Value::Null).await;
-        page["events"]
-            .as_array()
-            .expect("events")
-            .iter()
+        page["events"].as_array().expect("events").clone()
+    }
+
+    /// The events of the change log that carry `key`.
+    pub async fn events_of(&self, store: &str, key: &str) -> Vec<Value> {
+        let events = self.events(store).await;
+        events
+            .into_iter()
             .filter(|e| e["idempotency_key"] == key)
-            .cloned()
             .collect()
     }
 
     /// The reasons central recorded on the store's stock events, in order.
     pub async fn reasons(&self, store: &str) -> Vec<String> {
-        let path = format!("/v1/replication/changes?from=0&limit=1000&store={store}");
-        let (_, page) = self.admin("GET", &path, Value::Null).await;
-        page["events"]
-            .as_array()
-            .expect("events")
+        let events = self.events(store).await;
+        events
             .iter()
             .filter_map(|e| e["reason"].as_str().map(str::to_owned))
             .collect()

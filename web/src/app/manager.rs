@@ -188,17 +188,7 @@ impl Manager {
                 self.ask();
                 self.render();
             }
-            Unlock::Wrong { free_left } => set_text(
-                &r.error,
-                &format!(
-                    "Wrong manager PIN. {} before the till makes you wait.",
-                    wording::count(free_left as usize, "more try", "more tries")
-                ),
-            ),
-            Unlock::Wait { ms } => set_text(
-                &r.error,
-                &format!("Too many wrong PINs: try again in {} s.", (ms + 999) / 1000),
-            ),
+            refused => set_text(&r.error, &wording::pin_refused(refused, "manager PIN")),
         }
     }
 

@@ -289,16 +289,6 @@ pub fn show_setup(
     })
 }
 
-/// How long to wait, in words: "30 s", "2 min".
-fn wait_words(ms: i64) -> String {
-    let s = (ms + 999) / 1000;
-    if s < 120 {
-        format!("{s} s")
-    } else {
-        format!("{} min", (s + 59) / 60)
-    }
-}
-
 /// Shows the unlock form for the till `identity` is; `opened` gets `node`
 /// once the PIN is right. The PIN is checked here, on the device.
 pub fn show_unlock(
@@ -373,23 +363,10 @@ pub fn show_unlock(
                     show(&section, false);
                     opened(node);
                 }
-                Unlock::Wrong { free_left } => {
+                refused => {
                     held.save();
-                    set_text(
-                        &error,
-                        &format!(
-                            "Wrong PIN. {} before the till makes you wait.",
-                            wording::count(free_left as usize, "more try", "more tries")
-                        ),
-                    );
+                    set_text(&error, &wording::pin_refused(refused, "PIN"));
                     let _ = pin.focus();
-                }
-                Unlock::Wait { ms } => {
-                    held.save();
-                    set_text(
-                        &error,
-                        &format!("Too many wrong PINs: try again in {}.", wait_words(ms)),
-                    );
                 }
             }
         });
