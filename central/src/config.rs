@@ -364,6 +364,29 @@ impl Config {
         self.data_dir.join("stockline.db")
     }
 
+    /// The embedded database as configured.
+    pub fn sqlite(&self) -> ledger::sqlite::Options {
+        ledger::sqlite::Options {
+            path: self.database_path(),
+            synchronous: match self.synchronous {
+                Synchronous::Full => ledger::sqlite::Synchronous::Full,
+                Synchronous::Normal => ledger::sqlite::Synchronous::Normal,
+            },
+            read_connections: self.read_connections as usize,
+            mark_demo: self.demo,
+        }
+    }
+
+    /// Retention as configured, counted back from now.
+    pub fn prune_policy(&self) -> ledger::cmd::PrunePolicy {
+        ledger::cmd::PrunePolicy::counted_back(
+            self.event_retention(),
+            self.event_retention_count,
+            self.idempotency_retention(),
+            self.prune_chunk,
+        )
+    }
+
     pub fn max_wait(&self) -> Duration {
         Duration::from_secs(self.max_wait_secs)
     }

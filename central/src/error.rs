@@ -8,7 +8,7 @@ use axum::{
 };
 use shared::{ErrorCode, FieldError, PROBLEM_CONTENT_TYPE, Problem};
 
-use crate::ledger::{Refusal, WriteError};
+use ledger::{ReadError, Refusal, WriteError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -37,9 +37,17 @@ pub enum AppError {
     Internal(#[from] anyhow::Error),
 }
 
-impl From<sqlx::Error> for AppError {
-    fn from(error: sqlx::Error) -> Self {
-        AppError::Internal(error.into())
+/// The ledger's read errors, mapped here and nowhere else.
+impl From<ReadError> for AppError {
+    fn from(error: ReadError) -> Self {
+        match error {
+            ReadError::Refused(refusal) => AppError::Refused(refusal),
+            ReadError::OffsetGone { from, oldest, head } => {
+                AppError::OffsetGone { from, oldest, head }
+            }
+            ReadError::Busy => AppError::Busy("every read connection is busy; retry in a moment"),
+            ReadError::Storage(error) => AppError::Internal(error),
+        }
     }
 }
 

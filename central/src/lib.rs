@@ -1,17 +1,17 @@
 //! Stockline central: the authoritative stock ledger of a retail chain and
 //! the replication API its store nodes follow.
 //!
-//! - [`ledger`]: the single writer (group commit), idempotency, reads;
+//! - the `ledger` crate underneath: the model, its rules, the single
+//!   writer, reads; it knows nothing of this crate, and tells it what it
+//!   committed through [`ledger::Subscriber`]s;
 //! - [`replication`]: snapshot, change log, long-poll wake-ups;
 //! - [`http`]: routes by resource, extractors, OpenAPI;
 //! - [`error`]: the one error type and its mapping to problem+json.
 
 pub mod auth;
 pub mod config;
-pub mod db;
 pub mod error;
 pub mod http;
-pub mod ledger;
 pub mod observability;
 pub mod replication;
 pub mod seed;
@@ -19,14 +19,13 @@ pub mod seed;
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
-use sqlx::SqlitePool;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use auth::{Auth, StoreAccess};
 pub use config::Config;
 use http::{client_ip::TrustedProxies, limits::Limits};
-use ledger::{Ledger, Listeners, PrunePolicy};
+use ledger::{Ledger, Reader, Subscriber, WriterOptions, cmd};
 use replication::{Notifier, Positions, Tail};
 
 /// What every request handler gets: one `Arc`, so handing it to each
@@ -45,7 +44,7 @@ impl std::ops::Deref for AppState {
 pub struct Shared {
     pub config: Arc<Config>,
     pub ledger: Ledger,
-    pub read: SqlitePool,
+    pub reader: Reader,
     pub notifier: Arc<Notifier>,
     /// The newest events, answering most change requests from memory.
     pub tail: Arc<Tail>,
@@ -72,24 +71,30 @@ pub struct App {
 impl App {
     pub async fn open(config: Config) -> anyhow::Result<App> {
         observability::metrics();
-        let db = db::open(&config).await?;
+        let options = config.sqlite();
+        let db = tokio::task::spawn_blocking(move || ledger::sqlite::open(&options)).await??;
+        let reader = db.reader();
         if !config.demo {
-            seed::refuse_demo_data(&db.read, db.demo).await?;
+            seed::refuse_demo_data(&reader, db.demo()).await?;
         }
         let notifier = Arc::new(Notifier::default());
-        let access = Arc::new(StoreAccess::load(&db.read).await?);
+        let access = Arc::new(StoreAccess::load(&reader).await?);
         let auth = Arc::new(Auth::new(&config, access.clone())?);
         let tail = Arc::new(Tail::default());
-        let listeners = Listeners {
-            notifier: notifier.clone(),
-            access: access.clone(),
-            tail: tail.clone(),
-        };
-        let (ledger, writer) = ledger::start(
-            db.writer,
-            listeners,
-            config.write_queue,
-            config.group_commit_items,
+        // The order they hear a commit in: the access cache and the tail
+        // before the wake-ups, so a woken long-poll finds its events.
+        let subscribers: Vec<Arc<dyn Subscriber>> = vec![
+            access.clone(),
+            tail.clone(),
+            notifier.clone(),
+            Arc::new(observability::CommitMetrics),
+        ];
+        let (ledger, writer) = db.start(
+            WriterOptions {
+                queue: config.write_queue,
+                group_items: config.group_commit_items,
+            },
+            subscribers,
         );
         let proxies = Arc::new(TrustedProxies::parse(
             &config.trusted_proxies,
@@ -101,7 +106,7 @@ impl App {
             snapshots: Arc::new(tokio::sync::Semaphore::new(config.max_snapshots.max(1))),
             config: Arc::new(config),
             ledger,
-            read: db.read,
+            reader,
             notifier,
             tail,
             access,
@@ -172,7 +177,7 @@ impl App {
         if let Err(error) = self.writer.await {
             tracing::error!(%error, "the writer task failed");
         }
-        self.state.read.close().await;
+        self.state.reader.close();
     }
 }
 
@@ -198,7 +203,11 @@ async fn retention(state: AppState) {
 async fn prune_until_caught_up(state: &AppState) {
     let mut total = (0, 0);
     loop {
-        match state.ledger.prune(PrunePolicy::now(&state.config)).await {
+        match state
+            .ledger
+            .run(cmd::Prune(state.config.prune_policy()))
+            .await
+        {
             Ok(report) => {
                 total.0 += report.events_pruned;
                 total.1 += report.keys_pruned;

@@ -23,10 +23,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tower::{Layer, Service};
 use tracing::Span;
 
-use crate::{
-    auth::Principal,
-    ledger::{Adjusted, Refusal},
-};
+use ledger::{Refusal, cmd::Adjusted};
+
+use crate::auth::Principal;
 
 pub const HTTP_REQUESTS: &str = "stockline_http_requests_total";
 pub const HTTP_DURATION: &str = "stockline_http_request_duration_seconds";
@@ -118,6 +117,18 @@ fn describe() {
     metrics::gauge!(SNAPSHOTS_ACTIVE).set(0.0);
     for reason in ["server", "address"] {
         metrics::counter!(CONNECTIONS_REFUSED, "reason" => reason).increment(0);
+    }
+}
+
+/// The writer's figures, from each committed group.
+pub struct CommitMetrics;
+
+impl ledger::Subscriber for CommitMetrics {
+    fn committed(&self, committed: &ledger::Committed) {
+        let stats = committed.stats;
+        metrics::gauge!(WRITER_QUEUE).set((stats.queued + stats.commands) as f64);
+        metrics::histogram!(GROUP_SIZE).record(stats.commands as f64);
+        metrics::histogram!(GROUP_DURATION).record(stats.duration.as_secs_f64());
     }
 }
 

@@ -5,9 +5,10 @@ use tokio::task::JoinSet;
 
 use shared::{NewProduct, NewStore, SetStockRequest};
 
-use crate::{
-    auth::{hash_chosen, verify_secret},
-    ledger::{Ledger, Refusal, read},
+use crate::auth::{hash_chosen, verify_secret};
+use ledger::{
+    Ledger, Reader, Refusal,
+    cmd::{CreateProduct, CreateStore, SetStock},
 };
 
 /// The demo stores' secrets: fixed, so the POS page can offer them. A real
@@ -69,13 +70,13 @@ const NOUNS: [&str; 25] = [
 /// take the published demo secrets. `marked` is the database's demo mark;
 /// a database seeded before the mark existed is recognised by a demo
 /// store that still takes its demo secret.
-pub async fn refuse_demo_data(pool: &sqlx::SqlitePool, marked: bool) -> anyhow::Result<()> {
+pub async fn refuse_demo_data(reader: &Reader, marked: bool) -> anyhow::Result<()> {
     let mut open = marked;
     for (store_id, _) in DEMO_STORES {
         if open {
             break;
         }
-        let Some(credentials) = read::store_credentials(pool, store_id).await? else {
+        let Some(credentials) = reader.store_secret(store_id).await? else {
             continue;
         };
         let secret = demo_secret(store_id);
@@ -110,7 +111,13 @@ pub async fn demo(ledger: &Ledger) -> anyhow::Result<Seeded> {
         };
         let secret = demo_secret(store_id);
         let hash = tokio::task::spawn_blocking(move || hash_chosen(&secret)).await??;
-        match ledger.create_store(new, hash).await? {
+        match ledger
+            .run(CreateStore {
+                new,
+                secret_hash: hash,
+            })
+            .await?
+        {
             Ok(_) => seeded.stores += 1,
             Err(Refusal::StoreExists { .. }) => {}
             Err(refusal) => anyhow::bail!(refusal),
@@ -130,7 +137,7 @@ pub async fn demo(ledger: &Ledger) -> anyhow::Result<Seeded> {
             ),
             price_cents: 99 + ((i * 137) % 2400) as i64,
         };
-        products.spawn(async move { (i, ledger.create_product(new).await) });
+        products.spawn(async move { (i, ledger.run(CreateProduct(new)).await) });
     }
     let mut new_skus = Vec::new();
     while let Some(created) = products.join_next().await {
@@ -155,7 +162,8 @@ pub async fn demo(ledger: &Ledger) -> anyhow::Result<Seeded> {
                 expected_version: None,
                 reason: Some("demo stocktake".into()),
             };
-            levels.spawn(async move { ledger.set_stock(store_id, sku, req).await });
+            let set = SetStock { store_id, sku, req };
+            levels.spawn(async move { ledger.run(set).await });
         }
     }
     while let Some(set) = levels.join_next().await {

@@ -167,3 +167,15 @@ impl Change {
         }
     }
 }
+
+/// What one retention pass removed (`POST /v1/admin/prune`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PruneReport {
+    pub events_pruned: u64,
+    pub keys_pruned: u64,
+    /// Requests for changes `from` below this get 410 Gone.
+    pub oldest_offset: u64,
+    /// False when a chunk limit stopped this pass: there is more to do.
+    pub caught_up: bool,
+}

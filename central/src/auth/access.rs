@@ -1,12 +1,14 @@
 //! Which credentials may still be used: each store (active, and at which
 //! credential generation) and each enrolled device (its store, and whether
-//! it is revoked). Loaded at start, then kept current by the ledger writer
-//! after each commit, so checking a token never reads the database.
+//! it is revoked). Loaded at start, then kept current by the ledger after each
+//! commit (a [`Subscriber`]), so checking a token never reads the database.
 
 use std::{
     collections::HashMap,
     sync::{PoisonError, RwLock},
 };
+
+use ledger::{AccessChange, Committed, ReadError, Reader, Subscriber};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Access {
@@ -30,25 +32,17 @@ pub struct StoreAccess {
 }
 
 impl StoreAccess {
-    pub async fn load(pool: &sqlx::SqlitePool) -> sqlx::Result<Self> {
-        let rows: Vec<(String, bool, i64)> =
-            sqlx::query_as("SELECT store_id, active, credential_generation FROM stores")
-                .fetch_all(pool)
-                .await?;
-        let stores = rows
+    pub async fn load(reader: &Reader) -> Result<Self, ReadError> {
+        let state = reader.access().await?;
+        let stores = state
+            .stores
             .into_iter()
-            .map(|(id, active, generation)| {
-                let generation = generation as u64;
-                (id, Access { active, generation })
-            })
+            .map(|(id, active, generation)| (id, Access { active, generation }))
             .collect();
         // Revoked devices are refused as unknown ones are: only the
         // enrolled ones need a place in memory.
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT device_id, store_id FROM devices WHERE revoked_at IS NULL")
-                .fetch_all(pool)
-                .await?;
-        let devices = rows
+        let devices = state
+            .devices
             .into_iter()
             .map(|(device_id, store_id)| {
                 let access = DeviceAccess {
@@ -69,7 +63,7 @@ impl StoreAccess {
         stores.get(store_id).copied()
     }
 
-    pub(crate) fn set(&self, store_id: String, access: Access) {
+    fn set(&self, store_id: String, access: Access) {
         let mut stores = self.stores.write().unwrap_or_else(PoisonError::into_inner);
         stores.insert(store_id, access);
     }
@@ -86,12 +80,33 @@ impl StoreAccess {
         enrolled && self.get(store_id).is_some_and(|a| a.active)
     }
 
-    pub(crate) fn set_device(&self, device_id: String, access: DeviceAccess) {
+    fn set_device(&self, device_id: String, access: DeviceAccess) {
         let mut devices = self.devices.write().unwrap_or_else(PoisonError::into_inner);
         if access.revoked {
             devices.remove(&device_id);
         } else {
             devices.insert(device_id, access);
+        }
+    }
+}
+
+/// Kept current by the ledger: each credential change is in memory before
+/// the write that made it is answered.
+impl Subscriber for StoreAccess {
+    fn committed(&self, committed: &Committed) {
+        for change in &committed.access {
+            match change.clone() {
+                AccessChange::Store {
+                    store_id,
+                    active,
+                    generation,
+                } => self.set(store_id, Access { active, generation }),
+                AccessChange::Device {
+                    device_id,
+                    store_id,
+                    revoked,
+                } => self.set_device(device_id, DeviceAccess { store_id, revoked }),
+            }
         }
     }
 }

@@ -8,7 +8,7 @@ use axum::{
     routing::{get, patch, post, put},
 };
 use shared::{
-    Device, DeviceId, ErrorCode, NewProduct, NewStore, Problem, Product, ProductUpdate,
+    Device, DeviceId, NewProduct, NewStore, Problem, Product, ProductUpdate, PruneReport,
     SetStockRequest, SetStockResult, Sku, Store, StoreCredentials, StoreId, StoreStatus, validate,
 };
 
@@ -17,7 +17,10 @@ use crate::{
     AppState,
     auth::{generate_secret, hash_generated},
     error::AppError,
-    ledger::{PrunePolicy, PruneReport, devices, read},
+};
+use ledger::cmd::{
+    CreateProduct, CreateStore, DeleteProduct, Prune, RevokeDevice, RotateSecret, SetStock,
+    SetStoreActive, UpdateProduct,
 };
 
 pub fn router() -> Router<AppState> {
@@ -58,7 +61,7 @@ pub async fn create_product(
     let mut errors = Vec::new();
     validate::new_product(&new, &mut errors);
     AppError::check_fields(errors)?;
-    let product = state.ledger.create_product(new).await??;
+    let product = state.ledger.run(CreateProduct(new)).await??;
     Ok((StatusCode::CREATED, Json(product)))
 }
 
@@ -85,7 +88,13 @@ pub async fn update_product(
     }
     AppError::check_fields(errors)?;
     Ok(Json(
-        state.ledger.update_product(sku.into(), update).await??,
+        state
+            .ledger
+            .run(UpdateProduct {
+                sku: sku.into(),
+                update,
+            })
+            .await??,
     ))
 }
 
@@ -100,7 +109,7 @@ pub async fn delete_product(
     State(state): State<AppState>,
     Path(sku): Path<Sku>,
 ) -> Result<Json<Product>, AppError> {
-    Ok(Json(state.ledger.delete_product(sku.into()).await??))
+    Ok(Json(state.ledger.run(DeleteProduct(sku.into())).await??))
 }
 
 /// Register a store. The answer holds its client secret: the only time
@@ -132,7 +141,13 @@ pub async fn create_store(
             (secret, hash)
         }
     };
-    let store = state.ledger.create_store(new, hash).await??;
+    let store = state
+        .ledger
+        .run(CreateStore {
+            new,
+            secret_hash: hash,
+        })
+        .await??;
     Ok((
         StatusCode::CREATED,
         Json(StoreCredentials {
@@ -150,7 +165,7 @@ pub async fn list_stores(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<StoreStatus>>, AppError> {
     let head = state.notifier.head();
-    let stores = read::stores(&state.read).await?;
+    let stores = state.reader.stores().await?;
     Ok(Json(
         stores
             .into_iter()
@@ -176,7 +191,10 @@ pub async fn deactivate_store(
     Ok(Json(
         state
             .ledger
-            .set_store_active(store_id.into(), false)
+            .run(SetStoreActive {
+                store_id: store_id.into(),
+                active: false,
+            })
             .await??,
     ))
 }
@@ -195,7 +213,10 @@ pub async fn activate_store(
     Ok(Json(
         state
             .ledger
-            .set_store_active(store_id.into(), true)
+            .run(SetStoreActive {
+                store_id: store_id.into(),
+                active: true,
+            })
             .await??,
     ))
 }
@@ -214,7 +235,13 @@ pub async fn rotate_secret(
 ) -> Result<Json<StoreCredentials>, AppError> {
     let secret = generate_secret();
     let hash = hash_generated(&secret);
-    let store = state.ledger.rotate_secret(store_id.into(), hash).await??;
+    let store = state
+        .ledger
+        .run(RotateSecret {
+            store_id: store_id.into(),
+            secret_hash: hash,
+        })
+        .await??;
     Ok(Json(StoreCredentials {
         client_id: store.store_id.clone(),
         store,
@@ -235,17 +262,7 @@ pub async fn list_devices(
     State(state): State<AppState>,
     Path(store_id): Path<StoreId>,
 ) -> Result<Json<Vec<Device>>, AppError> {
-    if read::store_credentials(&state.read, &store_id)
-        .await?
-        .is_none()
-    {
-        return Err(AppError::invalid(
-            StatusCode::NOT_FOUND,
-            ErrorCode::StoreNotFound,
-            format!("store '{store_id}' does not exist"),
-        ));
-    }
-    Ok(Json(devices::devices_of(&state.read, &store_id).await?))
+    Ok(Json(state.reader.devices_of(&store_id).await?))
 }
 
 /// Revoke a device: its credential and every token it holds stop working
@@ -261,7 +278,9 @@ pub async fn revoke_device(
     State(state): State<AppState>,
     Path(device_id): Path<DeviceId>,
 ) -> Result<Json<Device>, AppError> {
-    Ok(Json(state.ledger.revoke_device(device_id.into()).await??))
+    Ok(Json(
+        state.ledger.run(RevokeDevice(device_id.into())).await??,
+    ))
 }
 
 /// Stocktake: set a level to the counted figure.
@@ -285,7 +304,11 @@ pub async fn set_stock(
     Ok(Json(
         state
             .ledger
-            .set_stock(store_id.into(), sku.into(), req)
+            .run(SetStock {
+                store_id: store_id.into(),
+                sku: sku.into(),
+                req,
+            })
             .await??,
     ))
 }
@@ -296,6 +319,6 @@ pub async fn set_stock(
     responses((status = 200, body = PruneReport)))]
 pub async fn prune(State(state): State<AppState>) -> Result<Json<PruneReport>, AppError> {
     Ok(Json(
-        state.ledger.prune(PrunePolicy::now(&state.config)).await?,
+        state.ledger.run(Prune(state.config.prune_policy())).await?,
     ))
 }

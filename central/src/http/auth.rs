@@ -11,8 +11,8 @@ use crate::{
     AppState,
     auth::{Refused, StrikeKey, generate_secret, hash_generated},
     error::AppError,
-    ledger::{NewDevice, devices, read},
 };
+use ledger::cmd::{EnrolDevice, NewDevice};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -68,7 +68,7 @@ pub async fn token(
             device_id,
             device_secret,
         } => {
-            let credentials = devices::device_credentials(&state.read, &device_id).await?;
+            let credentials = state.reader.device_secret(&device_id).await?;
             let hash = credentials.as_ref().map(|c| c.secret_hash.clone());
             if !checked_secret(&state, &address, &device_id, hash, device_secret).await? {
                 return Err(bad_credentials("unknown device or wrong secret"));
@@ -88,7 +88,7 @@ pub async fn token(
             client_id,
             client_secret,
         } => {
-            let credentials = read::store_credentials(&state.read, &client_id).await?;
+            let credentials = state.reader.store_secret(&client_id).await?;
             let hash = credentials.as_ref().map(|c| c.secret_hash.clone());
             if !checked_secret(&state, &address, &client_id, hash, client_secret).await? {
                 return Err(bad_credentials("unknown client id or wrong secret"));
@@ -140,7 +140,7 @@ pub async fn enrol(
         client_secret,
         device_name,
     } = request;
-    let credentials = read::store_credentials(&state.read, &store_id).await?;
+    let credentials = state.reader.store_secret(&store_id).await?;
     let hash = credentials.as_ref().map(|c| c.secret_hash.clone());
     if !checked_secret(&state, &address, &store_id, hash, client_secret).await? {
         return Err(bad_credentials("unknown store id or wrong secret"));
@@ -157,11 +157,11 @@ pub async fn enrol(
     };
     let enrolled = state
         .ledger
-        .enrol_device(
+        .run(EnrolDevice {
             device,
-            hash_generated(&secret),
-            state.config.max_devices_per_store,
-        )
+            secret_hash: hash_generated(&secret),
+            limit: state.config.max_devices_per_store,
+        })
         .await??;
     Ok((
         StatusCode::CREATED,

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use shared::{Page, Problem, Product, ProductAvailability, Sku, Store};
 
 use super::extract::{Json, PageQuery, Path, Query};
-use crate::{AppState, error::AppError, ledger::read};
+use crate::{AppState, error::AppError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -36,13 +36,10 @@ pub async fn products(
 ) -> Result<Json<Page<Product>>, AppError> {
     let limit = page.limit(state.config.max_page)?;
     Ok(Json(
-        read::products(
-            &state.read,
-            page.cursor.as_deref(),
-            limit,
-            filter.include_deleted,
-        )
-        .await?,
+        state
+            .reader
+            .products(page.cursor.as_deref(), limit, filter.include_deleted)
+            .await?,
     ))
 }
 
@@ -57,12 +54,12 @@ pub async fn product(
     State(state): State<AppState>,
     Path(sku): Path<Sku>,
 ) -> Result<Json<ProductAvailability>, AppError> {
-    Ok(Json(read::availability(&state.read, &sku).await?))
+    Ok(Json(state.reader.availability(&sku).await?))
 }
 
 /// Every store of the chain.
 #[utoipa::path(get, path = "/v1/stores", tag = "catalog",
     responses((status = 200, body = Vec<Store>)))]
 pub async fn stores(State(state): State<AppState>) -> Result<Json<Vec<Store>>, AppError> {
-    Ok(Json(read::stores(&state.read).await?))
+    Ok(Json(state.reader.stores().await?))
 }

@@ -46,8 +46,9 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, AppEr
             detail,
         )
     };
-    sqlx::query("SELECT 1")
-        .execute(&state.read)
+    state
+        .reader
+        .ping()
         .await
         .map_err(|_| unavailable("the database does not answer"))?;
     if state.ledger.is_closed() || !state.tail.is_ready() {

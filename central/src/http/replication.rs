@@ -47,7 +47,7 @@ pub async fn snapshot(
 ) -> Result<Response, AppError> {
     let store = scope(&principal, params.store.map(String::from))?;
     replication::snapshot::stream(
-        &state.read,
+        &state.reader,
         &state.snapshots,
         state.config.snapshot_timeout(),
         store,

@@ -14,12 +14,16 @@ use shared::{
     ErrorCode, FieldError, Page, Problem, Sku, StockLevel, StoreId, validate,
 };
 
+use ledger::{
+    Writer,
+    cmd::{Adjust, Adjusted, Batch},
+};
+
 use super::extract::{IdempotencyKey, Json, PageQuery, Path, Query};
 use crate::{
     AppState,
     auth::Principal,
     error::{AppError, problem_response, refusal_problem},
-    ledger::{Adjusted, Writer, read},
     observability,
 };
 
@@ -74,7 +78,7 @@ pub async fn adjust(
     AppError::check_fields(errors)?;
     state.limits.write_items(&principal, 1)?;
     let writer = writer(&principal, store_id);
-    let adjusted = state.ledger.adjust(writer, key, req).await?;
+    let adjusted = state.ledger.run(Adjust::new(writer, key, req)?).await?;
     observability::adjustment(&adjusted);
     Ok(adjusted_response(adjusted))
 }
@@ -154,10 +158,8 @@ pub async fn batch(
     }
     // Each line is a saved answer, refused or not: it costs one.
     state.limits.write_items(&principal, req.items.len())?;
-    let outcome = state
-        .ledger
-        .batch(writer(&principal, store_id), req)
-        .await?;
+    let batch = Batch::new(writer(&principal, store_id), req)?;
+    let outcome = state.ledger.run(batch).await?;
     let results = outcome
         .items
         .into_iter()
@@ -200,7 +202,7 @@ pub async fn level(
     State(state): State<AppState>,
     Path((store_id, sku)): Path<(StoreId, Sku)>,
 ) -> Result<Json<StockLevel>, AppError> {
-    Ok(Json(read::level(&state.read, &store_id, &sku).await?))
+    Ok(Json(state.reader.level(&store_id, &sku).await?))
 }
 
 /// All levels of a store, by sku, cursor-paginated.
@@ -218,6 +220,9 @@ pub async fn levels(
 ) -> Result<Json<Page<StockLevel>>, AppError> {
     let limit = page.limit(state.config.max_page)?;
     Ok(Json(
-        read::levels(&state.read, &store_id, page.cursor.as_deref(), limit).await?,
+        state
+            .reader
+            .levels(&store_id, page.cursor.as_deref(), limit)
+            .await?,
     ))
 }

@@ -7,7 +7,7 @@ use std::{collections::HashMap, sync::Mutex};
 
 use tokio::sync::watch;
 
-use crate::ledger::Effects;
+use ledger::{Committed, Subscriber};
 
 pub struct Notifier {
     /// Bumped on every commit: followers of the whole log.
@@ -80,19 +80,32 @@ impl Notifier {
         }
     }
 
-    /// Called by the writer after a commit.
-    pub(crate) fn publish(&self, head: u64, effects: &Effects) {
+    /// Wakes the followers of the whole log, of the catalogue if the group
+    /// touched it, and of each store it touched.
+    fn publish(&self, committed: &Committed) {
+        let head = committed.head;
         self.all.send_replace(head);
         metrics::gauge!(crate::observability::HEAD_OFFSET).set(head as f64);
-        if effects.catalog {
+        if committed.events.iter().any(|e| e.store_id.is_none()) {
             self.catalog.send_replace(head);
         }
-        if !effects.stores.is_empty() {
-            let stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
-            for store in &effects.stores {
-                if let Some(sender) = stores.get(store) {
-                    sender.send_replace(head);
-                }
+        let stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
+        if stores.is_empty() {
+            return;
+        }
+        let mut last = None;
+        for store in committed
+            .events
+            .iter()
+            .filter_map(|e| e.store_id.as_deref())
+        {
+            // A group's events mostly come in runs of one store.
+            if last == Some(store) {
+                continue;
+            }
+            last = Some(store);
+            if let Some(sender) = stores.get(store) {
+                sender.send_replace(head);
             }
         }
     }
@@ -108,17 +121,37 @@ impl Notifier {
     }
 }
 
+impl Subscriber for Notifier {
+    fn opened(&self, head: u64, _pruned_through: u64) {
+        self.all.send_replace(head);
+    }
+
+    fn committed(&self, committed: &Committed) {
+        self.publish(committed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
 
-    fn effects(stores: &[&str], catalog: bool) -> Effects {
-        Effects {
-            stores: stores.iter().map(|s| s.to_string()).collect(),
-            catalog,
-            ..Effects::default()
+    /// A group at `head` whose events are of these stores (`None`: the
+    /// catalogue).
+    fn group(head: u64, stores: &[Option<&str>]) -> Committed {
+        let events = stores
+            .iter()
+            .map(|store| ledger::CommittedEvent {
+                offset: head,
+                store_id: store.map(str::to_owned),
+                json: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
+            })
+            .collect();
+        Committed {
+            head,
+            events,
+            ..Committed::default()
         }
     }
 
@@ -134,7 +167,7 @@ mod tests {
         let mut a = n.subscribe(Some("a"));
         let mut b = n.subscribe(Some("b"));
         let mut all = n.subscribe(None);
-        n.publish(1, &effects(&["a"], false));
+        n.committed(&group(1, &[Some("a")]));
         assert!(wakes(&mut a).await);
         assert!(!wakes(&mut b).await);
         assert!(wakes(&mut all).await);
@@ -143,7 +176,7 @@ mod tests {
     #[tokio::test]
     async fn a_store_channel_made_late_reports_the_commits_it_missed() {
         let n = Notifier::default();
-        n.publish(7, &effects(&["a"], false));
+        n.committed(&group(7, &[Some("a")]));
         assert_eq!(n.subscribe(Some("a")).latest(), 7);
     }
 
@@ -152,7 +185,7 @@ mod tests {
         let n = Notifier::default();
         let mut a = n.subscribe(Some("a"));
         let mut b = n.subscribe(Some("b"));
-        n.publish(1, &effects(&[], true));
+        n.committed(&group(1, &[None]));
         assert!(wakes(&mut a).await);
         assert!(wakes(&mut b).await);
     }

@@ -8,30 +8,29 @@
 //! within `--snapshot-timeout-secs`, after which the body is cut (the
 //! client sees a broken answer and asks again). A read transaction held
 //! open keeps SQLite from checkpointing past it, so it must not stay long.
+//! The ledger reads on a blocking thread and hands each row to [`Out`].
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use axum::{
     body::{Body, Bytes},
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
-use futures_util::TryStreamExt;
+use ledger::{Reader, SnapshotSink};
 use serde::Serialize;
 use shared::{Product, StockLevel, Store};
-use sqlx::{Sqlite, SqlitePool, Transaction};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::{
+    runtime::Handle,
+    sync::{Semaphore, mpsc, oneshot},
+    time::Instant,
+};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{check_store, positions};
-use crate::{
-    error::AppError,
-    ledger::{
-        catalog::{PRODUCT_COLUMNS, ProductRow, StoreRow},
-        read::{LEVEL_COLUMNS, LevelRow},
-    },
-    observability,
-};
+use crate::{error::AppError, observability};
 
 /// How long a caller waits for a snapshot turn before 503.
 const QUEUE: Duration = Duration::from_secs(1);
@@ -39,12 +38,14 @@ const QUEUE: Duration = Duration::from_secs(1);
 const CHUNK: usize = 32 * 1024;
 
 type Chunk = Result<Bytes, std::io::Error>;
+/// Told once: the snapshot started (its first bytes follow), or why not.
+type Started = Arc<Mutex<Option<oneshot::Sender<Result<(), AppError>>>>>;
 
 /// The snapshot of `store`'s levels (or every store's, for an admin), as a
 /// streamed `application/json` answer of the [`shared::Snapshot`] shape.
 /// Refusals (an unknown store, no turn) come before the first byte.
 pub async fn stream(
-    pool: &SqlitePool,
+    reader: &Reader,
     turns: &Arc<Semaphore>,
     deadline: Duration,
     store: Option<String>,
@@ -54,42 +55,49 @@ pub async fn stream(
         .await
         .map_err(|_| AppError::Busy("too many snapshots at once; retry in a moment"))?
         .map_err(|e| AppError::Internal(e.into()))?;
-    let mut tx = pool.begin().await?;
-    let (offset, _) = positions(&mut tx).await?;
-    if let Some(store) = &store {
-        check_store(&mut tx, store).await?;
-    }
-    let stores: Vec<StoreRow> =
-        sqlx::query_as("SELECT store_id, name, active, created_at FROM stores ORDER BY store_id")
-            .fetch_all(&mut *tx)
-            .await?;
-    let stores: Vec<Store> = stores.into_iter().map(Store::from).collect();
-    let mut head = Vec::with_capacity(CHUNK);
-    serde_json::to_writer(
-        &mut head,
-        &Head {
-            offset,
-            store_id: store.as_deref(),
-            currency,
-            stores: &stores,
-        },
-    )
-    .map_err(|e| AppError::Internal(e.into()))?;
-    // Reopen the object to append the two long arrays to it.
-    head.pop();
-    head.extend_from_slice(br#","products":["#);
-
     let (sender, chunks) = mpsc::channel::<Chunk>(2);
+    let (told, started) = oneshot::channel();
+    let started_slot: Started = Arc::new(Mutex::new(Some(told)));
+    let sink = Out {
+        buffer: Vec::with_capacity(CHUNK + 1024),
+        sender: sender.clone(),
+        first: true,
+        store: store.clone(),
+        currency: currency.clone(),
+        started: started_slot.clone(),
+        deadline: Instant::now() + deadline,
+        runtime: Handle::current(),
+    };
+    let reader = reader.clone();
     tokio::spawn(async move {
-        let written = tokio::time::timeout(deadline, write(tx, store, head, &sender, turn)).await;
-        let failure = match written {
-            Ok(Ok(())) => return,
-            Ok(Err(error)) => error,
-            Err(_) => std::io::Error::new(std::io::ErrorKind::TimedOut, "snapshot deadline passed"),
+        let active = Active::enter();
+        let read = reader.snapshot(store, sink).await;
+        // The turn is free as soon as the read ends, however it ended.
+        drop((turn, active));
+        let Err(error) = read else {
+            return;
         };
-        tracing::warn!(%failure, "snapshot cut short");
-        let _ = sender.send(Err(failure)).await;
+        let unstarted = started_slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match unstarted {
+            // Refused before the first byte: the caller answers with it.
+            Some(told) => {
+                let _ = told.send(Err(error.into()));
+            }
+            // Cut short: the client sees a broken answer and asks again.
+            None => {
+                tracing::warn!(failure = %error, "snapshot cut short");
+                // A stalled client's buffer is full: then the body just ends.
+                let cut = sender.send(Err(std::io::Error::other(error)));
+                let _ = tokio::time::timeout(Duration::from_secs(1), cut).await;
+            }
+        }
     });
+    started.await.map_err(|_| {
+        AppError::Internal(anyhow::anyhow!("the snapshot stopped before it began"))
+    })??;
     let mut response = Body::from_stream(ReceiverStream::new(chunks)).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -107,76 +115,95 @@ struct Head<'a> {
     stores: &'a [Store],
 }
 
-/// Writes the products and levels after `head`, chunk by chunk; fails if
-/// the client went away or the database failed.
-async fn write(
-    mut tx: Transaction<'static, Sqlite>,
-    store: Option<String>,
-    head: Vec<u8>,
-    sender: &mpsc::Sender<Chunk>,
-    turn: OwnedSemaphorePermit,
-) -> Result<(), std::io::Error> {
-    let _turn = turn;
-    let _active = Active::enter();
-    let mut out = Out {
-        buffer: head,
-        sender,
-    };
-    let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products ORDER BY sku");
-    let mut products = sqlx::query_as::<_, ProductRow>(&sql).fetch(&mut *tx);
-    let mut first = true;
-    while let Some(row) = products.try_next().await.map_err(io)? {
-        out.item(&mut first, &Product::from(row)).await?;
-    }
-    drop(products);
-    out.buffer.extend_from_slice(br#"],"levels":["#);
-    let sql = format!(
-        "SELECT {LEVEL_COLUMNS} FROM stock_levels
-         WHERE ?1 IS NULL OR store_id = ?1 ORDER BY store_id, sku"
-    );
-    let mut levels = sqlx::query_as::<_, LevelRow>(&sql)
-        .bind(store.as_deref())
-        .fetch(&mut *tx);
-    let mut first = true;
-    while let Some(row) = levels.try_next().await.map_err(io)? {
-        out.item(&mut first, &StockLevel::from(row)).await?;
-    }
-    drop(levels);
-    out.buffer.extend_from_slice(b"]}");
-    out.flush().await?;
-    tx.commit().await.map_err(io)
-}
-
-fn io(error: sqlx::Error) -> std::io::Error {
-    std::io::Error::other(error)
-}
-
-/// The answer being written: a buffer handed on whenever it is full.
-struct Out<'a> {
+/// The answer being written, on the reading thread: a buffer handed to
+/// the connection whenever it is full. A client that stops reading holds
+/// the read (and its connection) at most until the deadline.
+struct Out {
     buffer: Vec<u8>,
-    sender: &'a mpsc::Sender<Chunk>,
+    sender: mpsc::Sender<Chunk>,
+    first: bool,
+    store: Option<String>,
+    currency: shared::Currency,
+    started: Started,
+    deadline: Instant,
+    runtime: Handle,
 }
 
-impl Out<'_> {
-    async fn item(&mut self, first: &mut bool, item: &impl Serialize) -> std::io::Result<()> {
-        if !std::mem::take(first) {
+impl Out {
+    fn item(&mut self, item: &impl Serialize) -> std::io::Result<()> {
+        if !std::mem::take(&mut self.first) {
             self.buffer.push(b',');
         }
         serde_json::to_writer(&mut self.buffer, item)?;
         if self.buffer.len() >= CHUNK {
-            self.flush().await?;
+            self.flush()?;
         }
         Ok(())
     }
 
-    async fn flush(&mut self) -> std::io::Result<()> {
+    fn flush(&mut self) -> std::io::Result<()> {
         let chunk = Bytes::from(std::mem::replace(
             &mut self.buffer,
             Vec::with_capacity(CHUNK + 1024),
         ));
-        self.sender.send(Ok(chunk)).await.map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
-        })
+        let sent = self.runtime.block_on(tokio::time::timeout_at(
+            self.deadline,
+            self.sender.send(Ok(chunk)),
+        ));
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the client went away",
+            )),
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "snapshot deadline passed",
+            )),
+        }
+    }
+}
+
+impl SnapshotSink for Out {
+    fn start(&mut self, offset: u64, stores: &[Store]) -> std::io::Result<()> {
+        let head = Head {
+            offset,
+            store_id: self.store.as_deref(),
+            currency: &self.currency,
+            stores,
+        };
+        serde_json::to_writer(&mut self.buffer, &head)?;
+        // Reopen the object to append the two long arrays to it.
+        self.buffer.pop();
+        self.buffer.extend_from_slice(br#","products":["#);
+        let told = self
+            .started
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(told) = told {
+            let _ = told.send(Ok(()));
+        }
+        Ok(())
+    }
+
+    fn product(&mut self, product: &Product) -> std::io::Result<()> {
+        self.item(product)
+    }
+
+    fn levels(&mut self) -> std::io::Result<()> {
+        self.buffer.extend_from_slice(br#"],"levels":["#);
+        self.first = true;
+        Ok(())
+    }
+
+    fn level(&mut self, level: &StockLevel) -> std::io::Result<()> {
+        self.item(level)
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.buffer.extend_from_slice(b"]}");
+        self.flush()
     }
 }
 

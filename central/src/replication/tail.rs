@@ -8,22 +8,17 @@ use std::{
     sync::{PoisonError, RwLock},
 };
 
-use serde_json::value::RawValue;
-
-use super::ChangesPage;
+use ledger::{ChangesPage, Committed, CommittedEvent, Subscriber};
 
 /// How many of the newest events are kept.
 pub const CAPACITY: usize = 16_384;
-
-/// One committed event: its offset, store (`None`: catalogue-wide) and JSON.
-pub type Entry = (u64, Option<String>, Box<RawValue>);
 
 #[derive(Default)]
 struct Inner {
     /// False until the writer has loaded the head: until then every
     /// request goes to the database.
     ready: bool,
-    events: VecDeque<Entry>,
+    events: VecDeque<CommittedEvent>,
     head: u64,
     pruned_through: u64,
 }
@@ -46,7 +41,7 @@ pub enum Answer {
 }
 
 impl Tail {
-    pub(crate) fn reset(&self, head: u64, pruned_through: u64) {
+    fn reset(&self, head: u64, pruned_through: u64) {
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         *inner = Inner {
             ready: true,
@@ -64,10 +59,10 @@ impl Tail {
             .ready
     }
 
-    /// Called by the writer after a commit, before anyone is woken.
-    pub(crate) fn extend(&self, events: Vec<Entry>, head: u64, pruned_through: Option<u64>) {
+    /// Takes a committed group's events, before anyone is woken.
+    fn extend(&self, events: &[CommittedEvent], head: u64, pruned_through: Option<u64>) {
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        inner.events.extend(events);
+        inner.events.extend(events.iter().cloned());
         let excess = inner.events.len().saturating_sub(CAPACITY);
         inner.events.drain(..excess);
         inner.head = head;
@@ -76,7 +71,7 @@ impl Tail {
             while inner
                 .events
                 .front()
-                .is_some_and(|(offset, ..)| *offset <= pruned)
+                .is_some_and(|event| event.offset <= pruned)
             {
                 inner.events.pop_front();
             }
@@ -95,20 +90,20 @@ impl Tail {
                 head: inner.head,
             };
         }
-        let oldest_held = inner.events.front().map_or(inner.head + 1, |(o, ..)| *o);
+        let oldest_held = inner.events.front().map_or(inner.head + 1, |e| e.offset);
         if from > inner.head || from + 1 < oldest_held {
             return Answer::Unknown;
         }
-        let start = inner.events.partition_point(|(offset, ..)| *offset <= from);
+        let start = inner.events.partition_point(|e| e.offset <= from);
         let mut events = Vec::new();
         let mut last = None;
-        for (offset, event_store, data) in inner.events.range(start..) {
+        for event in inner.events.range(start..) {
             if events.len() == limit as usize {
                 break;
             }
-            if store.is_none() || event_store.is_none() || event_store.as_deref() == store {
-                events.push(data.clone());
-                last = Some(*offset);
+            if store.is_none() || event.store_id.is_none() || event.store_id.as_deref() == store {
+                events.push(event.json.clone());
+                last = Some(event.offset);
             }
         }
         // A full page ends at its last event; a short one saw up to head.
@@ -124,17 +119,29 @@ impl Tail {
     }
 }
 
+impl Subscriber for Tail {
+    fn opened(&self, head: u64, pruned_through: u64) {
+        self.reset(head, pruned_through);
+    }
+
+    fn committed(&self, committed: &Committed) {
+        self.extend(&committed.events, committed.head, committed.pruned_through);
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use serde_json::value::RawValue;
+
     use super::*;
 
-    fn entry(offset: u64, store: Option<&str>) -> Entry {
+    fn entry(offset: u64, store: Option<&str>) -> CommittedEvent {
         let json = format!(r#"{{"offset":{offset}}}"#);
-        (
+        CommittedEvent {
             offset,
-            store.map(str::to_owned),
-            RawValue::from_string(json).unwrap(),
-        )
+            store_id: store.map(str::to_owned),
+            json: RawValue::from_string(json).unwrap(),
+        }
     }
 
     fn offsets(answer: Answer) -> (Vec<String>, u64) {
@@ -160,7 +167,7 @@ mod tests {
         let tail = Tail::default();
         tail.reset(10, 0);
         tail.extend(
-            vec![entry(11, Some("a")), entry(12, Some("b")), entry(13, None)],
+            &[entry(11, Some("a")), entry(12, Some("b")), entry(13, None)],
             13,
             None,
         );
@@ -177,7 +184,7 @@ mod tests {
             matches!(tail.page(14, 10, None), Answer::Unknown),
             "newer than known"
         );
-        tail.extend(Vec::new(), 13, Some(12));
+        tail.extend(&[], 13, Some(12));
         assert!(matches!(
             tail.page(11, 10, None),
             Answer::Gone { oldest: 12, .. }

@@ -7,7 +7,8 @@ use crate::helpers::{TestApp, problem};
 
 /// Takes the database back to the schema before migration 0003 (keys were
 /// global then, and there were no devices), as a central of that time left
-/// it.
+/// it: its migrations recorded by sqlx in `_sqlx_migrations`, not in
+/// SQLite's `user_version`.
 fn downgrade_to_global_keys(path: &std::path::Path) {
     let db = rusqlite::Connection::open(path).unwrap();
     db.execute_batch(
@@ -20,12 +21,19 @@ fn downgrade_to_global_keys(path: &std::path::Path) {
          CREATE INDEX idempotency_by_created ON idempotency (created_at);
          ALTER TABLE ledger_meta DROP COLUMN demo;
          DROP TABLE devices;
-         DELETE FROM _sqlx_migrations WHERE version >= 3;",
+         PRAGMA user_version = 0;
+         CREATE TABLE _sqlx_migrations (
+             version BIGINT PRIMARY KEY, description TEXT NOT NULL,
+             installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+             success BOOLEAN NOT NULL, checksum BLOB NOT NULL, execution_time BIGINT NOT NULL);
+         INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (1, 'ledger', TRUE, x'00', 0), (2, 'store credentials', TRUE, x'00', 0);",
     )
     .unwrap();
 }
 
-/// Saved answers of the global-key days are kept under the store they name,
+/// A database of an earlier central is adopted at the migration it reached,
+/// and saved answers of the global-key days are kept under the store they name,
 /// so a till retrying after the upgrade gets its answer; an answer that
 /// names no store matches nothing again (it ages out), and no other store
 /// is ever answered with it.

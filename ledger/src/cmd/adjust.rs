@@ -1,22 +1,103 @@
-//! Applying stock writes inside the writer's transaction.
+//! Adjustments, alone or in a batch: guarded sales and restocks, recorded
+//! facts (a sale that already happened offline), and baskets that apply
+//! whole or not at all. Every keyed adjustment is saved with its answer.
 
-use rusqlite::params;
 use shared::{
-    AdjustKind, AdjustRequest, AdjustResult, BatchAdjustRequest, Change, SetStockRequest,
-    SetStockResult, StockLevel, validate,
+    AdjustKind, AdjustRequest, AdjustResult, BatchAdjustRequest, Change, StockLevel, validate,
 };
 
-use super::{
-    Adjusted, BatchOutcome, Refusal, Writer,
+use super::{Command, Tx, Writer};
+use crate::{
+    Refusal, WriteError,
     idempotency::{self, Fingerprint, Outcome, Saved},
-    timestamp,
-    writer::Tx,
 };
 
-/// A single keyed adjustment: replayed if the key is known, else decided,
+/// An applied adjustment, or the refusal, and whether it was a replay.
+#[derive(Debug, Clone)]
+pub struct Adjusted {
+    pub outcome: Result<AdjustResult, Refusal>,
+    pub replayed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct BatchOutcome {
+    pub atomic: bool,
+    pub committed: bool,
+    /// Each line's key and answer, in order.
+    pub items: Vec<(String, Adjusted)>,
+}
+
+/// One keyed adjustment: replayed if the key is known, else decided,
 /// applied and saved with its outcome.
-pub(super) fn adjust(
-    tx: &mut Tx<'_, '_>,
+#[derive(Debug, Clone)]
+pub struct Adjust {
+    writer: Writer,
+    key: String,
+    req: AdjustRequest,
+    fingerprint: Fingerprint,
+}
+
+impl Adjust {
+    /// The device is not part of the fingerprint: the same write retried
+    /// by another tab of the till, or after re-enrolment, is the same.
+    pub fn new(writer: Writer, key: String, req: AdjustRequest) -> Result<Adjust, WriteError> {
+        let fingerprint = idempotency::fingerprint(&writer.store_id, &req)?;
+        Ok(Adjust {
+            writer,
+            key,
+            req,
+            fingerprint,
+        })
+    }
+}
+
+impl Command for Adjust {
+    type Output = Adjusted;
+
+    fn apply(&self, tx: &mut Tx<'_>) -> anyhow::Result<Adjusted> {
+        adjust(tx, &self.writer, &self.key, &self.req, &self.fingerprint)
+    }
+}
+
+/// Many adjustments of one store, each with its own key: independent lines,
+/// or (`atomic`) a basket that applies whole or not at all.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    writer: Writer,
+    req: BatchAdjustRequest,
+    /// One per item, in order.
+    fingerprints: Vec<Fingerprint>,
+}
+
+impl Batch {
+    pub fn new(writer: Writer, req: BatchAdjustRequest) -> Result<Batch, WriteError> {
+        let fingerprints = req
+            .items
+            .iter()
+            .map(|item| idempotency::fingerprint(&writer.store_id, &item.request()))
+            .collect::<Result<_, _>>()?;
+        Ok(Batch {
+            writer,
+            req,
+            fingerprints,
+        })
+    }
+}
+
+impl Command for Batch {
+    type Output = BatchOutcome;
+
+    fn weight(&self) -> usize {
+        self.req.items.len().max(1)
+    }
+
+    fn apply(&self, tx: &mut Tx<'_>) -> anyhow::Result<BatchOutcome> {
+        batch(tx, &self.writer, &self.req, &self.fingerprints)
+    }
+}
+
+fn adjust(
+    tx: &mut Tx<'_>,
     writer: &Writer,
     key: &str,
     req: &AdjustRequest,
@@ -43,8 +124,8 @@ pub(super) fn adjust(
     }
 }
 
-pub(super) fn batch(
-    tx: &mut Tx<'_, '_>,
+fn batch(
+    tx: &mut Tx<'_>,
     writer: &Writer,
     req: &BatchAdjustRequest,
     fingerprints: &[Fingerprint],
@@ -125,7 +206,7 @@ pub(super) fn batch(
         });
     }
 
-    tx.exec("SAVEPOINT basket")?;
+    tx.db().savepoint("basket")?;
     let mark = tx.mark();
     let mut outcomes = Vec::with_capacity(lines.len());
     for (item, request, _) in &lines {
@@ -133,7 +214,7 @@ pub(super) fn batch(
     }
     let committed = outcomes.iter().all(Result::is_ok);
     if !committed {
-        tx.exec("ROLLBACK TO basket")?;
+        tx.db().rollback_to("basket")?;
         tx.reset(mark);
         for outcome in &mut outcomes {
             match outcome {
@@ -148,7 +229,7 @@ pub(super) fn batch(
             }
         }
     }
-    tx.exec("RELEASE basket")?;
+    tx.db().release("basket")?;
     for ((item, _, fingerprint), outcome) in lines.iter().zip(outcomes) {
         idempotency::save(tx, store_id, &item.idempotency_key, fingerprint, &outcome)?;
         items.push((
@@ -166,95 +247,24 @@ pub(super) fn batch(
     })
 }
 
-/// A level's row proves its store exists (foreign key), so the stores
-/// table is only searched when there is no row: one index search less for
-/// nearly every adjustment.
-pub(super) const TARGET: &str = "SELECT
-        CASE WHEN l.version IS NULL
-            THEN EXISTS (SELECT 1 FROM stores WHERE store_id = ?1) ELSE 1 END,
-        (SELECT active FROM products WHERE sku = ?2),
-        l.available, l.version, l.updated_at
-    FROM (SELECT 1) LEFT JOIN stock_levels l ON l.store_id = ?1 AND l.sku = ?2";
-
-pub(super) const UPDATE_LEVEL: &str =
-    "UPDATE stock_levels SET available = ?3, version = ?4, updated_at = ?5
-    WHERE store_id = ?1 AND sku = ?2";
-
-/// What the writer knows about a (store, sku) before changing it.
-struct Target {
-    store_exists: bool,
-    product_active: Option<bool>,
-    level: StockLevel,
-}
-
-fn target(tx: &Tx<'_, '_>, store_id: &str, sku: &str) -> anyhow::Result<Target> {
-    let (store_exists, product_active, available, version, updated_at) = tx
-        .prepared
-        .target
-        .borrow_mut()
-        .query_row(params![store_id, sku], |r| {
-            Ok((
-                r.get::<_, bool>(0)?,
-                r.get::<_, Option<bool>>(1)?,
-                r.get::<_, Option<i64>>(2)?,
-                r.get::<_, Option<i64>>(3)?,
-                r.get::<_, Option<i64>>(4)?,
-            ))
-        })?;
-    Ok(Target {
-        store_exists,
-        product_active,
-        level: StockLevel {
-            store_id: store_id.to_owned(),
-            sku: sku.to_owned(),
-            available: available.unwrap_or(0),
-            version: version.unwrap_or(0) as u64,
-            updated_at: updated_at.map(timestamp),
-        },
-    })
-}
-
-fn level(tx: &mut Tx<'_, '_>, store_id: &str, sku: &str) -> anyhow::Result<StockLevel> {
-    Ok(target(tx, store_id, sku)?.level)
-}
-
-/// Writes a level's new state; `existed` says whether it was read from a
-/// row (a plain UPDATE costs less than an UPSERT's failed insert first).
-fn write_level(tx: &Tx<'_, '_>, level: &StockLevel, existed: bool) -> anyhow::Result<()> {
-    let values = params![
-        level.store_id,
-        level.sku,
-        level.available,
-        level.version as i64,
-        tx.now_ms
-    ];
-    if existed {
-        tx.prepared.update_level.borrow_mut().execute(values)?;
-    } else {
-        tx.conn
-            .prepare_cached(
-                "INSERT INTO stock_levels (store_id, sku, available, version, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(values)?;
-    }
-    Ok(())
+fn level(tx: &mut Tx<'_>, store_id: &str, sku: &str) -> anyhow::Result<StockLevel> {
+    Ok(tx.db().target(store_id, sku)?.level)
 }
 
 /// Decides an adjustment against the current level and applies it if it
 /// stands. Refusals change nothing.
 fn decide(
-    tx: &mut Tx<'_, '_>,
+    tx: &mut Tx<'_>,
     writer: &Writer,
     key: &str,
     req: &AdjustRequest,
 ) -> anyhow::Result<Outcome> {
     let store_id = writer.store_id.as_str();
-    let Target {
+    let crate::backend::Target {
         store_exists,
         product_active,
         level,
-    } = target(tx, store_id, &req.sku)?;
+    } = tx.db().target(store_id, &req.sku)?;
     if !store_exists {
         return Ok(Err(Refusal::StoreNotFound {
             store_id: store_id.to_owned(),
@@ -308,7 +318,8 @@ fn decide(
         updated_at: Some(tx.now()),
         ..level
     };
-    write_level(tx, &next, existed)?;
+    let now_ms = tx.now_ms();
+    tx.db().write_level(&next, existed, now_ms)?;
     let offset = tx.append(Change::StockAdjusted {
         store_id: store_id.to_owned(),
         sku: req.sku.clone(),
@@ -338,58 +349,5 @@ fn decide(
         version: next.version,
         offset,
         discrepancy_offset,
-    }))
-}
-
-/// A stocktake: the level becomes the counted figure.
-pub(super) fn set_stock(
-    tx: &mut Tx<'_, '_>,
-    store_id: &str,
-    sku: &str,
-    req: &SetStockRequest,
-) -> anyhow::Result<Result<SetStockResult, Refusal>> {
-    let Target {
-        store_exists,
-        product_active,
-        level,
-    } = target(tx, store_id, sku)?;
-    if !store_exists {
-        return Ok(Err(Refusal::StoreNotFound {
-            store_id: store_id.to_owned(),
-        }));
-    }
-    if product_active.is_none() {
-        return Ok(Err(Refusal::ProductNotFound {
-            sku: sku.to_owned(),
-        }));
-    }
-    if let Some(expected) = req.expected_version
-        && expected != level.version
-    {
-        return Ok(Err(Refusal::VersionConflict {
-            current: level,
-            expected,
-        }));
-    }
-    let previous = level.available;
-    let existed = level.updated_at.is_some();
-    let next = StockLevel {
-        available: req.available,
-        version: level.version + 1,
-        updated_at: Some(tx.now()),
-        ..level
-    };
-    write_level(tx, &next, existed)?;
-    let offset = tx.append(Change::StockSet {
-        store_id: store_id.to_owned(),
-        sku: sku.to_owned(),
-        previous,
-        available: next.available,
-        version: next.version,
-        reason: req.reason.clone(),
-    })?;
-    Ok(Ok(SetStockResult {
-        level: next,
-        offset,
     }))
 }

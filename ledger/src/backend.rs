@@ -1,0 +1,148 @@
+//! The ports between the ledger's rules and a database: what a write may
+//! run inside the writer's open transaction ([`WriteStatements`], plus
+//! [`WriteBackend`] for the transaction itself) and what a read may run
+//! inside one read transaction ([`ReadStatements`]). A backend implements
+//! them with its own SQL and row types; the rules in [`crate::cmd`] and
+//! [`crate::read`] never see SQL.
+//!
+//! Errors are the database's (`anyhow`): the writer turns them into a
+//! rolled-back command and [`crate::WriteError::Storage`], a read into
+//! [`crate::ReadError::Storage`].
+
+use shared::{Device, NewStore, Product, StockLevel, Store, StoreAvailability};
+
+use crate::{DeviceSecret, StoreSecret, cmd::NewDevice};
+
+pub type Result<T> = anyhow::Result<T>;
+
+/// What the writer knows about a (store, sku) before changing it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub store_exists: bool,
+    /// `None`: no such product; `Some(false)`: deleted.
+    pub product_active: Option<bool>,
+    /// The level as it stands; `updated_at` is `None` if it was never
+    /// written (it reads as zero at version 0).
+    pub level: StockLevel,
+}
+
+/// A saved answer of a keyed write, as stored.
+#[derive(Debug, Clone)]
+pub struct SavedKey {
+    pub fingerprint: Vec<u8>,
+    pub outcome: String,
+}
+
+/// What changes in a store's row; both bump its credential generation.
+#[derive(Debug, Clone, Copy)]
+pub enum StoreChange<'a> {
+    Active(bool),
+    Secret(&'a str),
+}
+
+/// The log's positions: the newest offset and the newest pruned away.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Positions {
+    pub head: u64,
+    pub pruned_through: u64,
+}
+
+/// The statements a write runs inside the open group transaction.
+pub trait WriteStatements {
+    fn target(&mut self, store_id: &str, sku: &str) -> Result<Target>;
+    /// Writes a level; `existed` says whether it was read from a row.
+    fn write_level(&mut self, level: &StockLevel, existed: bool, now_ms: i64) -> Result<()>;
+
+    fn saved_key(&mut self, store_id: &str, key: &str) -> Result<Option<SavedKey>>;
+    fn save_key(&mut self, store_id: &str, key: &str, saved: &SavedKey, now_ms: i64) -> Result<()>;
+
+    fn append_event(
+        &mut self,
+        offset: u64,
+        at_ms: i64,
+        kind: &str,
+        store_id: Option<&str>,
+        json: &str,
+    ) -> Result<()>;
+
+    fn product(&mut self, sku: &str) -> Result<Option<Product>>;
+    fn write_product(&mut self, product: &Product, now_ms: i64) -> Result<()>;
+
+    /// Inserts a store at credential generation 1; false if it exists.
+    fn insert_store(&mut self, new: &NewStore, secret_hash: &str, now_ms: i64) -> Result<bool>;
+    /// Changes a store and bumps its credential generation; the store and
+    /// its new generation, or `None` if there is no such store.
+    fn change_store(
+        &mut self,
+        store_id: &str,
+        change: StoreChange<'_>,
+    ) -> Result<Option<(Store, u64)>>;
+
+    /// Whether the store exists, and how many unrevoked devices it has.
+    fn device_room(&mut self, store_id: &str) -> Result<(bool, u64)>;
+    fn insert_device(&mut self, new: &NewDevice, secret_hash: &str, now_ms: i64) -> Result<()>;
+    /// Revokes a device (a revoked one keeps its time); `None` if unknown.
+    fn revoke_device(&mut self, device_id: &str, now_ms: i64) -> Result<Option<Device>>;
+
+    fn positions(&mut self) -> Result<Positions>;
+    /// The newest offset appended before `at_ms`, if any.
+    fn newest_event_before(&mut self, at_ms: i64) -> Result<Option<u64>>;
+    /// Removes the events through `offset` and records it as pruned.
+    fn prune_events_through(&mut self, offset: u64) -> Result<u64>;
+    /// Removes at most `limit` saved answers made before `at_ms`.
+    fn prune_keys_before(&mut self, at_ms: i64, limit: u64) -> Result<u64>;
+
+    /// Nested points to roll part of a command back to (a basket).
+    fn savepoint(&mut self, name: &'static str) -> Result<()>;
+    fn rollback_to(&mut self, name: &'static str) -> Result<()>;
+    fn release(&mut self, name: &'static str) -> Result<()>;
+}
+
+/// The writer's connection: its group transactions.
+pub trait WriteBackend: WriteStatements {
+    fn begin(&mut self) -> Result<()>;
+    /// Records `head` (if the group appended) and commits.
+    fn commit(&mut self, head: Option<u64>) -> Result<()>;
+    fn rollback(&mut self) -> Result<()>;
+}
+
+/// The statements a read runs, all inside one read transaction, so what
+/// they return is consistent with each other.
+pub trait ReadStatements {
+    fn positions(&mut self) -> Result<Positions>;
+    fn store_exists(&mut self, store_id: &str) -> Result<bool>;
+    fn product_exists(&mut self, sku: &str) -> Result<bool>;
+    fn product(&mut self, sku: &str) -> Result<Option<Product>>;
+    /// A level's row, if it was ever written.
+    fn level(&mut self, store_id: &str, sku: &str) -> Result<Option<StockLevel>>;
+    /// A store's levels with a sku after `after`, in sku order.
+    fn levels(&mut self, store_id: &str, after: &str, limit: u32) -> Result<Vec<StockLevel>>;
+    fn products(&mut self, after: &str, limit: u32, include_deleted: bool) -> Result<Vec<Product>>;
+    /// Every store's level of a sku, in store order.
+    fn levels_of(&mut self, sku: &str) -> Result<Vec<StoreAvailability>>;
+    fn stores(&mut self) -> Result<Vec<Store>>;
+    fn store_secret(&mut self, store_id: &str) -> Result<Option<StoreSecret>>;
+    fn device_secret(&mut self, device_id: &str) -> Result<Option<DeviceSecret>>;
+    fn devices_of(&mut self, store_id: &str) -> Result<Vec<Device>>;
+    /// Unrevoked devices and their stores.
+    fn enrolled_devices(&mut self) -> Result<Vec<(String, String)>>;
+    /// Stores' credential state: id, active, generation.
+    fn store_access(&mut self) -> Result<Vec<(String, bool, u64)>>;
+    /// Events after `from` through `through`, of `store` and the catalogue
+    /// (every event without a store filter), in offset order.
+    fn events(
+        &mut self,
+        from: u64,
+        through: u64,
+        store: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(u64, String)>>;
+    /// Every product, in sku order.
+    fn each_product(&mut self, each: &mut dyn FnMut(Product) -> Result<()>) -> Result<()>;
+    /// Every level of `store` (or of every store), in (store, sku) order.
+    fn each_level(
+        &mut self,
+        store: Option<&str>,
+        each: &mut dyn FnMut(StockLevel) -> Result<()>,
+    ) -> Result<()>;
+}

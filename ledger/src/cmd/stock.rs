@@ -1,0 +1,66 @@
+//! Stocktakes: an admin sets a level to the counted figure.
+
+use shared::{Change, SetStockRequest, SetStockResult, StockLevel};
+
+use super::{Command, Tx};
+use crate::{Refusal, backend::Target};
+
+/// Sets `store_id`'s level of `sku` to `req.available`; with
+/// `expected_version`, only if the level has not moved.
+#[derive(Debug, Clone)]
+pub struct SetStock {
+    pub store_id: String,
+    pub sku: String,
+    pub req: SetStockRequest,
+}
+
+impl Command for SetStock {
+    type Output = Result<SetStockResult, Refusal>;
+
+    fn apply(&self, tx: &mut Tx<'_>) -> anyhow::Result<Self::Output> {
+        let SetStock { store_id, sku, req } = self;
+        let Target {
+            store_exists,
+            product_active,
+            level,
+        } = tx.db().target(store_id, sku)?;
+        if !store_exists {
+            return Ok(Err(Refusal::StoreNotFound {
+                store_id: store_id.clone(),
+            }));
+        }
+        if product_active.is_none() {
+            return Ok(Err(Refusal::ProductNotFound { sku: sku.clone() }));
+        }
+        if let Some(expected) = req.expected_version
+            && expected != level.version
+        {
+            return Ok(Err(Refusal::VersionConflict {
+                current: level,
+                expected,
+            }));
+        }
+        let previous = level.available;
+        let existed = level.updated_at.is_some();
+        let next = StockLevel {
+            available: req.available,
+            version: level.version + 1,
+            updated_at: Some(tx.now()),
+            ..level
+        };
+        let now_ms = tx.now_ms();
+        tx.db().write_level(&next, existed, now_ms)?;
+        let offset = tx.append(Change::StockSet {
+            store_id: store_id.clone(),
+            sku: sku.clone(),
+            previous,
+            available: next.available,
+            version: next.version,
+            reason: req.reason.clone(),
+        })?;
+        Ok(Ok(SetStockResult {
+            level: next,
+            offset,
+        }))
+    }
+}

@@ -1,0 +1,36 @@
+//! Stockline's ledger: the system of record of a chain's stock.
+//!
+//! It owns the model and every rule of it — guarded adjustments and
+//! recorded facts, baskets, stocktakes, the catalogue and stores, devices,
+//! idempotency (fingerprint + saved answer), the gapless change log and its
+//! retention — and knows nothing of HTTP, tokens or axum. Its callers are
+//! central's handlers, the seeder and the tests.
+//!
+//! - Writes are typed commands ([`cmd`]): one type per write, each with its
+//!   own output, run by [`Ledger::run`] on the single writer, which commits
+//!   whatever is queued as one group transaction.
+//! - Reads go through [`Reader`], never through the writer; they return
+//!   [`ReadError`].
+//! - Each committed group is published once, as a [`Committed`], to the
+//!   [`Subscriber`]s given at start (replication's tail and wake-ups, the
+//!   access cache, metrics) before any caller in the group is answered.
+//! - Row types and SQL live with their backend ([`sqlite`]); the rules talk
+//!   to it through the statement ports in [`backend`].
+
+pub mod backend;
+pub mod clock;
+pub mod cmd;
+mod committed;
+mod error;
+mod idempotency;
+pub mod read;
+mod refusal;
+pub mod sqlite;
+mod writer;
+
+pub use cmd::{Command, Writer};
+pub use committed::{AccessChange, Committed, CommittedEvent, GroupStats, Subscriber};
+pub use error::{ReadError, WriteError};
+pub use read::{ChangesPage, DeviceSecret, Reader, SnapshotSink, StoreSecret};
+pub use refusal::Refusal;
+pub use writer::{Ledger, WriterOptions};

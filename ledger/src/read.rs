@@ -1,0 +1,331 @@
+//! The read side: answered from a pool of read connections, never through
+//! the writer. Each read runs in one read transaction on a blocking thread,
+//! so what it returns is consistent; refusals (an unknown store or
+//! product) and a pruned offset are [`ReadError`]s.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use shared::{Device, Page, Product, ProductAvailability, StockLevel, Store};
+
+use crate::{
+    ReadError, Refusal,
+    backend::{Positions, ReadStatements},
+    sqlite,
+};
+
+/// What signing a store in is checked against.
+#[derive(Clone)]
+pub struct StoreSecret {
+    pub secret_hash: String,
+    pub active: bool,
+    pub generation: u64,
+}
+
+impl std::fmt::Debug for StoreSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSecret")
+            .field("active", &self.active)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A device's credential as central holds it, for signing in.
+#[derive(Clone)]
+pub struct DeviceSecret {
+    pub store_id: String,
+    pub secret_hash: String,
+    pub revoked: bool,
+}
+
+impl std::fmt::Debug for DeviceSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceSecret")
+            .field("store_id", &self.store_id)
+            .field("revoked", &self.revoked)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every store's credential state and every enrolled device, for the
+/// access cache tokens are checked against.
+#[derive(Debug, Clone, Default)]
+pub struct AccessState {
+    /// Store id, active, credential generation.
+    pub stores: Vec<(String, bool, u64)>,
+    /// Device id and its store, for devices not revoked.
+    pub devices: Vec<(String, String)>,
+}
+
+/// A page of the change log as served: each event is the JSON the writer
+/// stored, passed through untouched. Same shape as [`shared::ChangesPage`].
+#[derive(Debug, Serialize)]
+pub struct ChangesPage {
+    pub events: Vec<Box<RawValue>>,
+    pub next_offset: u64,
+    pub head: u64,
+}
+
+impl ChangesPage {
+    /// The page of `events` (offset, JSON) read up to `head`: a full page
+    /// ends at its last event, a short one saw everything up to head.
+    pub fn of(events: Vec<(u64, Box<RawValue>)>, limit: u32, head: u64) -> ChangesPage {
+        let next_offset = match events.last() {
+            Some((offset, _)) if events.len() == limit as usize => *offset,
+            _ => head,
+        };
+        ChangesPage {
+            events: events.into_iter().map(|(_, json)| json).collect(),
+            next_offset,
+            head,
+        }
+    }
+}
+
+/// Receives a snapshot as it is read, on the reading thread: the head
+/// first, then every product, then every level. An error stops the read
+/// (the client went away, a deadline passed).
+pub trait SnapshotSink: Send + 'static {
+    fn start(&mut self, offset: u64, stores: &[Store]) -> std::io::Result<()>;
+    fn product(&mut self, product: &Product) -> std::io::Result<()>;
+    fn levels(&mut self) -> std::io::Result<()>;
+    fn level(&mut self, level: &StockLevel) -> std::io::Result<()>;
+    fn finish(&mut self) -> std::io::Result<()>;
+}
+
+/// The handle for reads. Cheap to clone.
+#[derive(Clone)]
+pub struct Reader {
+    pool: Arc<sqlite::ReadPool>,
+}
+
+impl Reader {
+    pub(crate) fn new(pool: Arc<sqlite::ReadPool>) -> Reader {
+        Reader { pool }
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&mut dyn ReadStatements) -> Result<T, ReadError> + Send + 'static,
+    ) -> Result<T, ReadError> {
+        self.pool.read(read).await
+    }
+
+    /// Closes the read connections; reads after this are refused as busy.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+
+    /// Whether the database answers at all.
+    pub async fn ping(&self) -> Result<(), ReadError> {
+        self.read(|db| Ok(db.positions().map(drop)?)).await
+    }
+
+    pub async fn positions(&self) -> Result<Positions, ReadError> {
+        self.read(|db| Ok(db.positions()?)).await
+    }
+
+    pub async fn product(&self, sku: &str) -> Result<Product, ReadError> {
+        let sku = sku.to_owned();
+        self.read(move |db| {
+            db.product(&sku)?
+                .ok_or_else(|| Refusal::ProductNotFound { sku }.into())
+        })
+        .await
+    }
+
+    /// One level; a level never written reads as zero at version 0.
+    pub async fn level(&self, store_id: &str, sku: &str) -> Result<StockLevel, ReadError> {
+        let (store_id, sku) = (store_id.to_owned(), sku.to_owned());
+        self.read(move |db| {
+            if let Some(level) = db.level(&store_id, &sku)? {
+                // A level's row proves its store and product exist.
+                return Ok(level);
+            }
+            store_exists(db, &store_id)?;
+            if !db.product_exists(&sku)? {
+                return Err(Refusal::ProductNotFound { sku }.into());
+            }
+            Ok(StockLevel {
+                store_id,
+                sku,
+                available: 0,
+                version: 0,
+                updated_at: None,
+            })
+        })
+        .await
+    }
+
+    /// A store's levels, a page at a time in sku order.
+    pub async fn levels(
+        &self,
+        store_id: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<StockLevel>, ReadError> {
+        let store_id = store_id.to_owned();
+        let after = cursor.unwrap_or_default().to_owned();
+        self.read(move |db| {
+            store_exists(db, &store_id)?;
+            let levels = db.levels(&store_id, &after, limit.saturating_add(1))?;
+            Ok(paginate(levels, limit, |l| l.sku.clone()))
+        })
+        .await
+    }
+
+    /// The catalogue, a page at a time in sku order.
+    pub async fn products(
+        &self,
+        cursor: Option<&str>,
+        limit: u32,
+        include_deleted: bool,
+    ) -> Result<Page<Product>, ReadError> {
+        let after = cursor.unwrap_or_default().to_owned();
+        self.read(move |db| {
+            let products = db.products(&after, limit.saturating_add(1), include_deleted)?;
+            Ok(paginate(products, limit, |p| p.sku.clone()))
+        })
+        .await
+    }
+
+    /// A product with its availability: the total and each store's level,
+    /// read in one transaction so the total is the sum of the breakdown.
+    pub async fn availability(&self, sku: &str) -> Result<ProductAvailability, ReadError> {
+        let sku = sku.to_owned();
+        self.read(move |db| {
+            let Some(product) = db.product(&sku)? else {
+                return Err(Refusal::ProductNotFound { sku }.into());
+            };
+            let stores = db.levels_of(&sku)?;
+            Ok(ProductAvailability {
+                product,
+                // Levels are bounded, but a sum over many stores saturates
+                // rather than wrap, whatever the chain's size.
+                total: stores.iter().fold(0, |t, s| t.saturating_add(s.available)),
+                stores,
+            })
+        })
+        .await
+    }
+
+    pub async fn stores(&self) -> Result<Vec<Store>, ReadError> {
+        self.read(|db| Ok(db.stores()?)).await
+    }
+
+    pub async fn store_secret(&self, store_id: &str) -> Result<Option<StoreSecret>, ReadError> {
+        let store_id = store_id.to_owned();
+        self.read(move |db| Ok(db.store_secret(&store_id)?)).await
+    }
+
+    pub async fn device_secret(&self, device_id: &str) -> Result<Option<DeviceSecret>, ReadError> {
+        let device_id = device_id.to_owned();
+        self.read(move |db| Ok(db.device_secret(&device_id)?)).await
+    }
+
+    /// A store's devices, enrolled first first; revoked ones too, with when.
+    pub async fn devices_of(&self, store_id: &str) -> Result<Vec<Device>, ReadError> {
+        let store_id = store_id.to_owned();
+        self.read(move |db| {
+            store_exists(db, &store_id)?;
+            Ok(db.devices_of(&store_id)?)
+        })
+        .await
+    }
+
+    pub async fn access(&self) -> Result<AccessState, ReadError> {
+        self.read(|db| {
+            Ok(AccessState {
+                stores: db.store_access()?,
+                devices: db.enrolled_devices()?,
+            })
+        })
+        .await
+    }
+
+    /// Up to `limit` events after `from` (of `store` and the catalogue, or
+    /// every event), with the offset to continue from.
+    pub async fn changes(
+        &self,
+        from: u64,
+        limit: u32,
+        store: Option<&str>,
+    ) -> Result<ChangesPage, ReadError> {
+        let store = store.map(str::to_owned);
+        self.read(move |db| {
+            let Positions {
+                head,
+                pruned_through,
+            } = db.positions()?;
+            if let Some(store) = &store {
+                store_exists(db, store)?;
+            }
+            if from < pruned_through || from > head {
+                return Err(ReadError::OffsetGone {
+                    from,
+                    oldest: pruned_through,
+                    head,
+                });
+            }
+            let rows = db.events(from, head, store.as_deref(), limit)?;
+            let events = rows
+                .into_iter()
+                .map(|(offset, json)| Ok((offset, RawValue::from_string(json)?)))
+                .collect::<Result<_, serde_json::Error>>()
+                .map_err(|e| ReadError::Storage(e.into()))?;
+            Ok(ChangesPage::of(events, limit, head))
+        })
+        .await
+    }
+
+    /// Streams the snapshot of `store`'s levels (every store's if `None`)
+    /// and the catalogue into `sink`, consistent at one offset. An unknown
+    /// store is refused before `sink` hears anything.
+    pub async fn snapshot(
+        &self,
+        store: Option<String>,
+        mut sink: impl SnapshotSink,
+    ) -> Result<(), ReadError> {
+        self.read(move |db| {
+            let offset = db.positions()?.head;
+            if let Some(store) = &store {
+                store_exists(db, store)?;
+            }
+            let io = |e: std::io::Error| anyhow::Error::from(e);
+            sink.start(offset, &db.stores()?).map_err(io)?;
+            db.each_product(&mut |product| sink.product(&product).map_err(io))?;
+            sink.levels().map_err(io)?;
+            db.each_level(store.as_deref(), &mut |level| {
+                sink.level(&level).map_err(io)
+            })?;
+            sink.finish().map_err(io)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn store_exists(db: &mut dyn ReadStatements, store_id: &str) -> Result<(), ReadError> {
+    if db.store_exists(store_id)? {
+        Ok(())
+    } else {
+        Err(Refusal::StoreNotFound {
+            store_id: store_id.to_owned(),
+        }
+        .into())
+    }
+}
+
+/// Cursor pagination: one row more than asked says whether a page follows.
+fn paginate<T>(mut items: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> String) -> Page<T> {
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let next_cursor = if more {
+        items.last().map(cursor_of)
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}

@@ -1,0 +1,403 @@
+//! The writer: the only code that writes the ledger, on a thread of its own.
+//!
+//! It takes whatever commands are queued (up to a bound), applies them in
+//! order inside one transaction, commits once, publishes the group to the
+//! subscribers and only then answers each caller. If a command fails, the
+//! group is applied again with a savepoint per command, so one failing
+//! command does not take the others down. One durable commit is shared by
+//! the whole group, which is where the write throughput comes from.
+//!
+//! Commands are typed ([`Command`]): each is queued with the reply channel
+//! of its own output, so the compiler pairs every answer with its command.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use shared::Change;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    AccessChange, Command, Committed, CommittedEvent, GroupStats, Subscriber, WriteError,
+    backend::{WriteBackend, WriteStatements},
+    clock,
+};
+
+/// How long a write waits for room in the writer's queue.
+const QUEUE_WAIT: Duration = Duration::from_secs(5);
+
+/// How the writer is bounded.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterOptions {
+    /// Commands waiting for the writer at most; more wait for room.
+    pub queue: usize,
+    /// Most work (a batch counts its lines) one group transaction takes.
+    pub group_items: usize,
+}
+
+pub(crate) enum Message {
+    Job(Box<dyn Job>),
+    /// Commit what is queued, then stop.
+    Shutdown,
+}
+
+/// The handle request handlers use to write. Cheap to clone.
+#[derive(Clone)]
+pub struct Ledger {
+    tx: mpsc::Sender<Message>,
+}
+
+/// The writer's end of the queue; a backend hands it to [`run`].
+pub(crate) struct Queue {
+    rx: mpsc::Receiver<Message>,
+    subscribers: Vec<Arc<dyn Subscriber>>,
+    group_items: usize,
+}
+
+pub(crate) fn queue(
+    options: WriterOptions,
+    subscribers: Vec<Arc<dyn Subscriber>>,
+) -> (Ledger, Queue) {
+    let (tx, rx) = mpsc::channel(options.queue.max(1));
+    let queue = Queue {
+        rx,
+        subscribers,
+        group_items: options.group_items.max(1),
+    };
+    (Ledger { tx }, queue)
+}
+
+impl Ledger {
+    /// Runs one write and waits for its output. The queue is bounded, and
+    /// so is the wait for room in it: a writer that cannot keep up refuses
+    /// ([`WriteError::Overloaded`], retry with the same key) rather than
+    /// hold every caller.
+    pub async fn run<C: Command>(&self, command: C) -> Result<C::Output, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        let room = tokio::time::timeout(QUEUE_WAIT, self.tx.reserve())
+            .await
+            .map_err(|_| WriteError::Overloaded)?
+            .map_err(|_| WriteError::Closed)?;
+        room.send(Message::Job(Box::new(Pending {
+            command,
+            output: None,
+            reply,
+        })));
+        answer.await.map_err(|_| WriteError::Closed)?
+    }
+
+    /// Asks the writer to commit what is queued and stop; later writes get
+    /// [`WriteError::Closed`].
+    pub async fn shutdown(&self) {
+        let _ = self.tx.send(Message::Shutdown).await;
+    }
+
+    /// True once the writer has stopped taking writes.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// A queued command with its reply channel, its type erased for the queue.
+pub(crate) trait Job: Send {
+    fn weight(&self) -> usize;
+    /// Applies the command; its output is kept until the group commits.
+    fn apply(&mut self, tx: &mut Tx<'_>) -> anyhow::Result<()>;
+    /// The command failed under its own savepoint: it answers `Storage`.
+    fn fail(&mut self);
+    /// The group was rolled back to be applied again: forget the output.
+    fn forget(&mut self);
+    /// Sends the output (`committed`), or `Storage` if the group failed.
+    fn answer(self: Box<Self>, committed: bool);
+}
+
+struct Pending<C: Command> {
+    command: C,
+    output: Option<Result<C::Output, WriteError>>,
+    reply: oneshot::Sender<Result<C::Output, WriteError>>,
+}
+
+impl<C: Command> Job for Pending<C> {
+    fn weight(&self) -> usize {
+        self.command.weight()
+    }
+
+    fn apply(&mut self, tx: &mut Tx<'_>) -> anyhow::Result<()> {
+        self.output = Some(Ok(self.command.apply(tx)?));
+        Ok(())
+    }
+
+    fn fail(&mut self) {
+        self.output = Some(Err(WriteError::Storage));
+    }
+
+    fn forget(&mut self) {
+        self.output = None;
+    }
+
+    fn answer(self: Box<Self>, committed: bool) {
+        let output = match self.output {
+            Some(output) if committed => output,
+            _ => Err(WriteError::Storage),
+        };
+        let _ = self.reply.send(output);
+    }
+}
+
+/// What a group appended and changed so far.
+#[derive(Default)]
+struct Effects {
+    events: Vec<CommittedEvent>,
+    access: Vec<AccessChange>,
+    pruned_through: Option<u64>,
+}
+
+/// The open group transaction, as commands see it.
+pub struct Tx<'a> {
+    db: &'a mut dyn WriteStatements,
+    head: u64,
+    effects: Effects,
+    now_ms: i64,
+}
+
+/// A point to roll a command's partial work back to.
+pub(crate) struct Mark {
+    head: u64,
+    events: usize,
+    access: usize,
+    pruned_through: Option<u64>,
+}
+
+impl<'a> Tx<'a> {
+    pub(crate) fn db(&mut self) -> &mut dyn WriteStatements {
+        self.db
+    }
+
+    /// The newest offset, counting what the group appended so far.
+    pub(crate) fn head(&self) -> u64 {
+        self.head
+    }
+
+    /// The group's time: every write in it is stamped the same.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+
+    pub(crate) fn now(&self) -> time::OffsetDateTime {
+        clock::timestamp(self.now_ms)
+    }
+
+    /// Appends an event at the next offset and returns the offset.
+    pub(crate) fn append(&mut self, change: Change) -> anyhow::Result<u64> {
+        let offset = self.head + 1;
+        let store_id = change.store_id().map(str::to_owned);
+        let kind = change.kind();
+        let event = shared::Event {
+            offset,
+            at: self.now(),
+            change,
+        };
+        let json = serde_json::value::to_raw_value(&event)?;
+        self.db
+            .append_event(offset, self.now_ms, kind, store_id.as_deref(), json.get())?;
+        self.head = offset;
+        self.effects.events.push(CommittedEvent {
+            offset,
+            store_id,
+            json,
+        });
+        Ok(offset)
+    }
+
+    /// Publishes a credential change once the group commits.
+    pub(crate) fn note_access(&mut self, change: AccessChange) {
+        self.effects.access.push(change);
+    }
+
+    /// Tells subscribers, once the group commits, that the log was pruned.
+    pub(crate) fn note_pruned(&mut self, through: u64) {
+        self.effects.pruned_through = Some(through);
+    }
+
+    pub(crate) fn mark(&self) -> Mark {
+        Mark {
+            head: self.head,
+            events: self.effects.events.len(),
+            access: self.effects.access.len(),
+            pruned_through: self.effects.pruned_through,
+        }
+    }
+
+    /// Forgets offsets and effects of work rolled back to a savepoint.
+    pub(crate) fn reset(&mut self, mark: Mark) {
+        self.head = mark.head;
+        self.effects.events.truncate(mark.events);
+        self.effects.access.truncate(mark.access);
+        self.effects.pruned_through = mark.pruned_through;
+    }
+}
+
+/// The writer loop, on the backend's thread, until a shutdown: then it
+/// applies what was queued before it and returns.
+pub(crate) fn run(backend: &mut dyn WriteBackend, queue: Queue) {
+    let Queue {
+        mut rx,
+        subscribers,
+        group_items,
+    } = queue;
+    let mut head = match backend.positions() {
+        Ok(positions) => {
+            for subscriber in &subscribers {
+                subscriber.opened(positions.head, positions.pruned_through);
+            }
+            positions.head
+        }
+        Err(error) => {
+            tracing::error!(%error, "the writer could not read the ledger head; refusing writes");
+            return;
+        }
+    };
+    let mut stopping = false;
+    while !stopping {
+        let Some(first) = rx.blocking_recv() else {
+            break;
+        };
+        let mut group = Vec::new();
+        let mut items = 0;
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Job(job) => {
+                    items += job.weight();
+                    group.push(job);
+                }
+                Message::Shutdown => {
+                    // Refuse new writes; what is already queued still commits.
+                    stopping = true;
+                    rx.close();
+                }
+            }
+            if items < group_items {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !group.is_empty() {
+            let queued = rx.len();
+            commit_group(backend, &mut head, group, &subscribers, queued);
+        }
+    }
+    tracing::info!(head, "ledger writer stopped");
+}
+
+/// How a group's transaction went.
+enum Applied {
+    Committed(u64, Effects),
+    /// A command failed without savepoints: nothing was kept.
+    CommandFailed,
+}
+
+/// Applies and commits a group. Without savepoints (the usual case) a
+/// failing command rolls the whole transaction back and the group is
+/// applied again with a savepoint per command, so only that command is
+/// refused: a savepoint per command in every group costs SQLite a copy of
+/// each page a command touches.
+fn commit_group(
+    backend: &mut dyn WriteBackend,
+    head: &mut u64,
+    mut group: Vec<Box<dyn Job>>,
+    subscribers: &[Arc<dyn Subscriber>],
+    queued: usize,
+) {
+    let started = Instant::now();
+    let applied = match apply_group(backend, *head, &mut group, false) {
+        Ok(Applied::CommandFailed) => {
+            group.iter_mut().for_each(|job| job.forget());
+            apply_group(backend, *head, &mut group, true)
+        }
+        other => other,
+    };
+    let committed = match applied {
+        Ok(Applied::Committed(new_head, effects)) => {
+            *head = new_head;
+            let committed = Committed {
+                head: new_head,
+                events: effects.events,
+                access: effects.access,
+                pruned_through: effects.pruned_through,
+                stats: GroupStats {
+                    commands: group.len(),
+                    queued,
+                    duration: started.elapsed(),
+                },
+            };
+            // Publish before answering: once a caller has its answer, the
+            // head and access everyone else sees already include it.
+            for subscriber in subscribers {
+                subscriber.committed(&committed);
+            }
+            true
+        }
+        Ok(Applied::CommandFailed) => {
+            tracing::error!("a group failed under savepoints; every write in it is refused");
+            false
+        }
+        Err(error) => {
+            tracing::error!(
+                error = format!("{error:#}"),
+                size = group.len(),
+                "group commit failed; every write in it is refused"
+            );
+            if let Err(error) = backend.rollback() {
+                tracing::error!(%error, "rollback after a failed commit");
+            }
+            false
+        }
+    };
+    for job in group {
+        job.answer(committed);
+    }
+}
+
+fn apply_group(
+    backend: &mut dyn WriteBackend,
+    head: u64,
+    group: &mut [Box<dyn Job>],
+    savepoints: bool,
+) -> anyhow::Result<Applied> {
+    backend.begin()?;
+    let mut tx = Tx {
+        db: &mut *backend,
+        head,
+        effects: Effects::default(),
+        now_ms: clock::now_ms(),
+    };
+    for job in group.iter_mut() {
+        if savepoints {
+            tx.db.savepoint("command")?;
+        }
+        let mark = tx.mark();
+        match job.apply(&mut tx) {
+            Ok(()) => {}
+            Err(_) if !savepoints => {
+                drop(tx);
+                backend.rollback()?;
+                return Ok(Applied::CommandFailed);
+            }
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), "a write failed; rolled back");
+                tx.db.rollback_to("command")?;
+                tx.reset(mark);
+                job.fail();
+            }
+        }
+        if savepoints {
+            tx.db.release("command")?;
+        }
+    }
+    let new_head = tx.head;
+    let effects = std::mem::take(&mut tx.effects);
+    drop(tx);
+    backend.commit((new_head != head).then_some(new_head))?;
+    Ok(Applied::Committed(new_head, effects))
+}

@@ -1,0 +1,377 @@
+//! The ledger on a real database, below HTTP: the writer's group commit and
+//! its savepoint path, what subscribers hear, keyed writes, baskets, reads
+//! and retention. Each test opens its own database file.
+
+use std::{
+    sync::{Arc, Mutex, mpsc},
+    time::Duration,
+};
+
+use ledger::{
+    Committed, Ledger, ReadError, Reader, Refusal, Subscriber, WriteError, Writer, WriterOptions,
+    cmd::{
+        Adjust, Batch, CreateProduct, CreateStore, EnrolDevice, NewDevice, Prune, PrunePolicy,
+        SetStock,
+    },
+    sqlite,
+};
+use shared::{
+    AdjustKind, AdjustRequest, BatchItem, BatchAdjustRequest, NewProduct, NewStore,
+    SetStockRequest,
+};
+use tokio::task::JoinHandle;
+
+/// Everything a subscriber heard, in order.
+#[derive(Default)]
+struct Heard {
+    opened: Mutex<Option<(u64, u64)>>,
+    groups: Mutex<Vec<Committed>>,
+    /// While set, the writer waits in `committed` until told to go on.
+    hold: Mutex<Option<mpsc::Receiver<()>>>,
+}
+
+impl Subscriber for Heard {
+    fn opened(&self, head: u64, pruned_through: u64) {
+        *self.opened.lock().unwrap() = Some((head, pruned_through));
+    }
+
+    fn committed(&self, committed: &Committed) {
+        self.groups.lock().unwrap().push(committed.clone());
+        let hold = self.hold.lock().unwrap().take();
+        if let Some(go_on) = hold {
+            let _ = go_on.recv_timeout(Duration::from_secs(10));
+        }
+    }
+}
+
+struct Fixture {
+    ledger: Ledger,
+    reader: Reader,
+    heard: Arc<Heard>,
+    writer: JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    async fn open() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let options = sqlite::Options {
+            path: dir.path().join("ledger.db"),
+            synchronous: sqlite::Synchronous::Normal,
+            read_connections: 2,
+            mark_demo: false,
+        };
+        let db = sqlite::open(&options).unwrap();
+        let reader = db.reader();
+        let heard = Arc::new(Heard::default());
+        let writer_options = WriterOptions {
+            queue: 64,
+            group_items: 1024,
+        };
+        let (ledger, writer) = db.start(writer_options, vec![heard.clone()]);
+        let fixture = Fixture {
+            ledger,
+            reader,
+            heard,
+            writer,
+            _dir: dir,
+        };
+        fixture.store("s1").await;
+        fixture.product("A").await;
+        fixture
+    }
+
+    async fn store(&self, store_id: &str) {
+        let new = NewStore {
+            store_id: store_id.into(),
+            name: store_id.into(),
+            client_secret: None,
+        };
+        let secret_hash = "not-a-real-hash".into();
+        let created = self.ledger.run(CreateStore { new, secret_hash }).await;
+        created.unwrap().unwrap();
+    }
+
+    async fn product(&self, sku: &str) {
+        let new = NewProduct {
+            sku: sku.into(),
+            name: format!("Product {sku}"),
+            price_cents: 100,
+        };
+        self.ledger.run(CreateProduct(new)).await.unwrap().unwrap();
+    }
+
+    async fn set(&self, sku: &str, available: i64) {
+        let req = SetStockRequest {
+            available,
+            expected_version: None,
+            reason: None,
+        };
+        let set = SetStock {
+            store_id: "s1".into(),
+            sku: sku.into(),
+            req,
+        };
+        self.ledger.run(set).await.unwrap().unwrap();
+    }
+
+    fn adjust(&self, key: &str, sku: &str, delta: i64) -> Adjust {
+        Adjust::new(Writer::store("s1"), key.into(), sale(sku, delta)).unwrap()
+    }
+
+    /// Holds the writer in its next publication until the sender is used
+    /// or dropped.
+    fn hold_next_commit(&self) -> mpsc::Sender<()> {
+        let (go_on, wait) = mpsc::channel();
+        *self.heard.hold.lock().unwrap() = Some(wait);
+        go_on
+    }
+
+    fn groups(&self) -> Vec<Committed> {
+        self.heard.groups.lock().unwrap().clone()
+    }
+
+    async fn close(self) {
+        self.ledger.shutdown().await;
+        self.writer.await.unwrap();
+    }
+}
+
+fn sale(sku: &str, delta: i64) -> AdjustRequest {
+    AdjustRequest {
+        sku: sku.into(),
+        delta,
+        kind: AdjustKind::Guarded,
+        expected_version: None,
+        reason: None,
+    }
+}
+
+fn offsets(groups: &[Committed]) -> Vec<u64> {
+    groups
+        .iter()
+        .flat_map(|g| g.events.iter().map(|e| e.offset))
+        .collect()
+}
+
+#[tokio::test]
+async fn subscribers_hear_the_head_at_open_and_every_group_in_offset_order() {
+    let fx = Fixture::open().await;
+    assert_eq!(*fx.heard.opened.lock().unwrap(), Some((0, 0)));
+    fx.set("A", 5).await;
+    let applied = fx.ledger.run(fx.adjust("k1", "A", -2)).await.unwrap();
+    assert_eq!(applied.outcome.as_ref().unwrap().available, 3);
+
+    let groups = fx.groups();
+    let all = offsets(&groups);
+    assert_eq!(all, (1..=all.len() as u64).collect::<Vec<_>>(), "gapless");
+    assert_eq!(groups.last().unwrap().head, all.len() as u64);
+    assert_eq!(fx.reader.positions().await.unwrap().head, all.len() as u64);
+    fx.close().await;
+}
+
+/// One command whose statement fails (a device id enrolled twice breaks
+/// the primary key) costs only itself: the group is applied again with a
+/// savepoint per command, its neighbours commit, and no offset is skipped.
+#[tokio::test]
+async fn a_failing_command_is_refused_alone_and_the_rest_of_its_group_commits() {
+    let fx = Fixture::open().await;
+    fx.set("A", 10).await;
+    let enrol = |name: &str| EnrolDevice {
+        device: NewDevice {
+            device_id: "dev-1".into(),
+            store_id: "s1".into(),
+            name: name.into(),
+        },
+        secret_hash: "hash".into(),
+        limit: 8,
+    };
+    fx.ledger.run(enrol("first")).await.unwrap().unwrap();
+
+    // Hold the writer after the next commit, queue three commands behind
+    // it, then let it take them as one group.
+    let go_on = fx.hold_next_commit();
+    let ledger = fx.ledger.clone();
+    let holder = tokio::spawn({
+        let adjust = fx.adjust("k0", "A", -1);
+        async move { ledger.run(adjust).await }
+    });
+    while fx.heard.hold.lock().unwrap().is_some() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let ledger = fx.ledger.clone();
+    let before = tokio::spawn({
+        let adjust = fx.adjust("k1", "A", -1);
+        let ledger = ledger.clone();
+        async move { ledger.run(adjust).await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let failing = tokio::spawn({
+        let ledger = ledger.clone();
+        let again = enrol("second");
+        async move { ledger.run(again).await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let after = tokio::spawn({
+        let adjust = fx.adjust("k2", "A", -1);
+        async move { ledger.run(adjust).await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    go_on.send(()).unwrap();
+
+    assert!(holder.await.unwrap().unwrap().outcome.is_ok());
+    let before = before.await.unwrap().unwrap().outcome.unwrap();
+    assert_eq!(failing.await.unwrap(), Err(WriteError::Storage));
+    let after = after.await.unwrap().unwrap().outcome.unwrap();
+    assert_eq!((before.available, after.available), (8, 7));
+    assert_eq!(after.offset, before.offset + 1, "no offset for the failed one");
+
+    let groups = fx.groups();
+    let group = groups.last().unwrap();
+    assert_eq!(group.stats.commands, 3, "the three were one group");
+    assert_eq!(group.events.len(), 2);
+    assert!(group.access.is_empty(), "the failed enrolment published nothing");
+    let all = offsets(&groups);
+    assert_eq!(all, (1..=all.len() as u64).collect::<Vec<_>>());
+    let level = fx.reader.level("s1", "A").await.unwrap();
+    assert_eq!((level.available, level.version), (7, 4));
+    fx.close().await;
+}
+
+#[tokio::test]
+async fn a_replayed_key_gets_its_saved_answer_and_applies_nothing() {
+    let fx = Fixture::open().await;
+    fx.set("A", 1).await;
+    let first = fx.ledger.run(fx.adjust("k", "A", -1)).await.unwrap();
+    assert!(!first.replayed);
+    let again = fx.ledger.run(fx.adjust("k", "A", -1)).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.outcome, first.outcome);
+    let other = fx.ledger.run(fx.adjust("k", "A", -3)).await.unwrap();
+    assert_eq!(other.outcome, Err(Refusal::IdempotencyKeyReused));
+    let short = fx.ledger.run(fx.adjust("k2", "A", -1)).await.unwrap();
+    assert!(matches!(
+        short.outcome,
+        Err(Refusal::InsufficientStock { .. })
+    ));
+    assert_eq!(fx.reader.level("s1", "A").await.unwrap().available, 0);
+    fx.close().await;
+}
+
+#[tokio::test]
+async fn a_basket_applies_whole_or_not_at_all() {
+    let fx = Fixture::open().await;
+    fx.product("B").await;
+    fx.set("A", 2).await;
+    fx.set("B", 1).await;
+    let line = |key: &str, sku: &str, delta: i64| BatchItem {
+        idempotency_key: key.into(),
+        sku: sku.into(),
+        delta,
+        kind: AdjustKind::Guarded,
+        expected_version: None,
+        reason: None,
+    };
+    let basket = |b: i64| BatchAdjustRequest {
+        atomic: true,
+        items: vec![line("l1", "A", -1), line("l2", "B", b)],
+    };
+    let head = fx.reader.positions().await.unwrap().head;
+    let refused = Batch::new(Writer::store("s1"), basket(-2)).unwrap();
+    let refused = fx.ledger.run(refused).await.unwrap();
+    assert!(!refused.committed);
+    assert_eq!(refused.items[0].1.outcome, Err(Refusal::BatchAborted));
+    assert_eq!(fx.reader.positions().await.unwrap().head, head, "nothing appended");
+    assert_eq!(fx.reader.level("s1", "A").await.unwrap().available, 2);
+
+    // The same keys with the same lines replay the refusal; with other
+    // lines they are refused as reused.
+    let sold = Batch::new(Writer::store("s1"), basket(-1)).unwrap();
+    let sold = fx.ledger.run(sold).await.unwrap();
+    assert!(!sold.committed, "its keys already answered");
+    let fresh = BatchAdjustRequest {
+        atomic: true,
+        items: vec![line("l3", "A", -1), line("l4", "B", -1)],
+    };
+    let fresh = fx
+        .ledger
+        .run(Batch::new(Writer::store("s1"), fresh).unwrap())
+        .await
+        .unwrap();
+    assert!(fresh.committed);
+    assert_eq!(fx.reader.level("s1", "B").await.unwrap().available, 0);
+    fx.close().await;
+}
+
+#[tokio::test]
+async fn reads_refuse_what_does_not_exist_and_read_unwritten_levels_as_zero() {
+    let fx = Fixture::open().await;
+    let level = fx.reader.level("s1", "A").await.unwrap();
+    assert_eq!((level.available, level.version), (0, 0));
+    assert!(matches!(
+        fx.reader.level("nope", "A").await,
+        Err(ReadError::Refused(Refusal::StoreNotFound { .. }))
+    ));
+    assert!(matches!(
+        fx.reader.level("s1", "NOPE").await,
+        Err(ReadError::Refused(Refusal::ProductNotFound { .. }))
+    ));
+    assert!(matches!(
+        fx.reader.devices_of("nope").await,
+        Err(ReadError::Refused(Refusal::StoreNotFound { .. }))
+    ));
+    fx.close().await;
+}
+
+#[tokio::test]
+async fn pruned_offsets_are_gone_and_the_rest_of_the_log_pages_as_before() {
+    let fx = Fixture::open().await;
+    for i in 0..5 {
+        fx.set("A", i).await;
+    }
+    let head = fx.reader.positions().await.unwrap().head;
+    let page = fx.reader.changes(0, 3, Some("s1")).await.unwrap();
+    assert_eq!(page.events.len(), 3);
+    assert!(page.next_offset < head);
+
+    let policy = PrunePolicy {
+        events_before_ms: 0,
+        keep_events: 2,
+        keys_before_ms: 0,
+        chunk: 1_000,
+    };
+    let report = fx.ledger.run(Prune(policy)).await.unwrap();
+    assert_eq!(report.oldest_offset, head - 2);
+    assert_eq!(fx.groups().last().unwrap().pruned_through, Some(head - 2));
+    assert!(matches!(
+        fx.reader.changes(0, 10, None).await,
+        Err(ReadError::OffsetGone { oldest, .. }) if oldest == head - 2
+    ));
+    let rest = fx.reader.changes(head - 2, 10, None).await.unwrap();
+    assert_eq!((rest.events.len(), rest.next_offset), (2, head));
+    fx.close().await;
+}
+
+/// What was queued before the shutdown commits; what comes after is
+/// refused, never lost silently.
+#[tokio::test]
+async fn writes_after_shutdown_are_refused_as_closed() {
+    let fx = Fixture::open().await;
+    fx.set("A", 1).await;
+    let queued = {
+        let ledger = fx.ledger.clone();
+        let adjust = fx.adjust("before", "A", -1);
+        tokio::spawn(async move { ledger.run(adjust).await })
+    };
+    tokio::task::yield_now().await;
+    fx.ledger.shutdown().await;
+    let late = fx.adjust("after", "A", 1);
+    let ledger = fx.ledger.clone();
+    fx.writer.await.unwrap();
+    assert!(ledger.is_closed());
+    assert_eq!(ledger.run(late).await.unwrap_err(), WriteError::Closed);
+    match queued.await.unwrap() {
+        Ok(applied) => assert!(applied.outcome.is_ok()),
+        Err(error) => assert_eq!(error, WriteError::Closed, "refused, not lost"),
+    }
+}
