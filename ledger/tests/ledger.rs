@@ -16,8 +16,7 @@ use ledger::{
     sqlite,
 };
 use shared::{
-    AdjustKind, AdjustRequest, BatchItem, BatchAdjustRequest, NewProduct, NewStore,
-    SetStockRequest,
+    AdjustKind, AdjustRequest, BatchAdjustRequest, BatchItem, NewProduct, NewStore, SetStockRequest,
 };
 use tokio::task::JoinHandle;
 
@@ -224,13 +223,20 @@ async fn a_failing_command_is_refused_alone_and_the_rest_of_its_group_commits() 
     assert_eq!(failing.await.unwrap(), Err(WriteError::Storage));
     let after = after.await.unwrap().unwrap().outcome.unwrap();
     assert_eq!((before.available, after.available), (8, 7));
-    assert_eq!(after.offset, before.offset + 1, "no offset for the failed one");
+    assert_eq!(
+        after.offset,
+        before.offset + 1,
+        "no offset for the failed one"
+    );
 
     let groups = fx.groups();
     let group = groups.last().unwrap();
     assert_eq!(group.stats.commands, 3, "the three were one group");
     assert_eq!(group.events.len(), 2);
-    assert!(group.access.is_empty(), "the failed enrolment published nothing");
+    assert!(
+        group.access.is_empty(),
+        "the failed enrolment published nothing"
+    );
     let all = offsets(&groups);
     assert_eq!(all, (1..=all.len() as u64).collect::<Vec<_>>());
     let level = fx.reader.level("s1", "A").await.unwrap();
@@ -281,7 +287,11 @@ async fn a_basket_applies_whole_or_not_at_all() {
     let refused = fx.ledger.run(refused).await.unwrap();
     assert!(!refused.committed);
     assert_eq!(refused.items[0].1.outcome, Err(Refusal::BatchAborted));
-    assert_eq!(fx.reader.positions().await.unwrap().head, head, "nothing appended");
+    assert_eq!(
+        fx.reader.positions().await.unwrap().head,
+        head,
+        "nothing appended"
+    );
     assert_eq!(fx.reader.level("s1", "A").await.unwrap().available, 2);
 
     // The same keys with the same lines replay the refusal; with other
