@@ -67,6 +67,13 @@ pub struct Config {
     #[arg(long, env = "STOCKLINE_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
+    /// Where the ledger lives: `postgres://user:password@host/db` puts it in
+    /// PostgreSQL, where any number of centrals may share it; unset, it is
+    /// the SQLite file `stockline.db` in `--data-dir`. Kept out of logs.
+    #[arg(long, env = "STOCKLINE_DATABASE_URL")]
+    pub database_url: Option<Secret>,
+
+    /// SQLite only: how hard it works to keep a commit across a power cut.
     #[arg(long, env = "STOCKLINE_SYNCHRONOUS", value_enum, default_value_t = Synchronous::Full)]
     pub synchronous: Synchronous,
 
@@ -364,16 +371,46 @@ impl Config {
         self.data_dir.join("stockline.db")
     }
 
-    /// The embedded database as configured.
-    pub fn sqlite(&self) -> ledger::sqlite::Options {
-        ledger::sqlite::Options {
-            path: self.database_path(),
-            synchronous: match self.synchronous {
-                Synchronous::Full => ledger::sqlite::Synchronous::Full,
-                Synchronous::Normal => ledger::sqlite::Synchronous::Normal,
-            },
-            read_connections: self.read_connections as usize,
-            mark_demo: self.demo,
+    /// Where the ledger lives: `--database-url`, else the SQLite file in
+    /// the data directory.
+    pub fn location(&self) -> anyhow::Result<ledger::Location> {
+        let read_connections = self.read_connections as usize;
+        let sqlite = |path| {
+            ledger::Location::Sqlite(ledger::sqlite::Options {
+                path,
+                synchronous: match self.synchronous {
+                    Synchronous::Full => ledger::sqlite::Synchronous::Full,
+                    Synchronous::Normal => ledger::sqlite::Synchronous::Normal,
+                },
+                read_connections,
+                mark_demo: self.demo,
+            })
+        };
+        let Some(url) = &self.database_url else {
+            return Ok(sqlite(self.database_path()));
+        };
+        let url = url.expose();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(ledger::Location::Postgres(ledger::postgres::Options {
+                url: url.to_owned(),
+                read_connections,
+                mark_demo: self.demo,
+            }));
+        }
+        match url.strip_prefix("sqlite://") {
+            Some(path) if !path.is_empty() => Ok(sqlite(PathBuf::from(path))),
+            _ => anyhow::bail!(
+                "--database-url takes postgres://… or sqlite:///path/to/file (default: the SQLite \
+                 file in --data-dir)"
+            ),
+        }
+    }
+
+    /// The SQLite file, when the ledger is in one.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        match self.location() {
+            Ok(ledger::Location::Sqlite(options)) => Some(options.path),
+            _ => None,
         }
     }
 

@@ -71,8 +71,7 @@ pub struct App {
 impl App {
     pub async fn open(config: Config) -> anyhow::Result<App> {
         observability::metrics();
-        let options = config.sqlite();
-        let db = tokio::task::spawn_blocking(move || ledger::sqlite::open(&options)).await??;
+        let db = ledger::open(config.location()?).await?;
         let reader = db.reader();
         if !config.demo {
             seed::refuse_demo_data(&reader, db.demo()).await?;

@@ -36,8 +36,15 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
-    let database = args.config.database_path();
-    let synchronous = args.config.synchronous;
+    // Where the ledger is, said without a password a URL may hold.
+    let database = match args.config.sqlite_path() {
+        Some(path) => format!(
+            "sqlite {} (synchronous {:?})",
+            path.display(),
+            args.config.synchronous
+        ),
+        None => "postgresql".to_owned(),
+    };
     let ops_listen = args.config.ops_listen;
     // Connections are bounded below the open-file limit: raise the soft
     // limit to what the system allows first.
@@ -72,7 +79,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         None => None,
     };
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, database = %database.display(), ?synchronous, "listening");
+    tracing::info!(%addr, %database, "listening");
     app.serve(listener, ops, shutdown_signal()).await
 }
 

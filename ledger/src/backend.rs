@@ -11,7 +11,7 @@
 
 use shared::{Device, NewStore, Product, StockLevel, Store, StoreAvailability};
 
-use crate::{DeviceSecret, StoreSecret, cmd::NewDevice};
+use crate::{DeviceSecret, StoreSecret, cmd::NewDevice, publish::StoredEvent};
 
 pub type Result<T> = anyhow::Result<T>;
 
@@ -81,8 +81,9 @@ pub trait WriteStatements {
     /// Whether the store exists, and how many unrevoked devices it has.
     fn device_room(&mut self, store_id: &str) -> Result<(bool, u64)>;
     fn insert_device(&mut self, new: &NewDevice, secret_hash: &str, now_ms: i64) -> Result<()>;
-    /// Revokes a device (a revoked one keeps its time); `None` if unknown.
-    fn revoke_device(&mut self, device_id: &str, now_ms: i64) -> Result<Option<Device>>;
+    /// Revokes a device (a revoked one keeps its time); the device and
+    /// whether this revoked it, or `None` if unknown.
+    fn revoke_device(&mut self, device_id: &str, now_ms: i64) -> Result<Option<(Device, bool)>>;
 
     fn positions(&mut self) -> Result<Positions>;
     /// The newest offset appended before `at_ms`, if any.
@@ -100,10 +101,15 @@ pub trait WriteStatements {
 
 /// The writer's connection: its group transactions.
 pub trait WriteBackend: WriteStatements {
-    fn begin(&mut self) -> Result<()>;
+    /// Opens a group's transaction; returns the head it continues from
+    /// (on a shared database, another central may have moved it).
+    fn begin(&mut self) -> Result<u64>;
     /// Records `head` (if the group appended) and commits.
     fn commit(&mut self, head: Option<u64>) -> Result<()>;
     fn rollback(&mut self) -> Result<()>;
+    /// Events after `from` through `through`, read after a commit (outside
+    /// a transaction), for offsets another central committed.
+    fn events_between(&mut self, from: u64, through: u64) -> Result<Vec<StoredEvent>>;
 }
 
 /// The statements a read runs, all inside one read transaction, so what

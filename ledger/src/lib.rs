@@ -15,21 +15,28 @@
 //!   [`Subscriber`]s given at start (replication's tail and wake-ups, the
 //!   access cache, metrics) before any caller in the group is answered.
 //! - Row types and SQL live with their backend ([`sqlite`]); the rules talk
-//!   to it through the statement ports in [`backend`].
+//!   to it through statement ports (`backend`), so both backends run the
+//!   same rules; [`postgres`] lets several centrals share one ledger.
 
-pub mod backend;
+mod backend;
 pub mod clock;
 pub mod cmd;
 mod committed;
+mod database;
 mod error;
 mod idempotency;
+mod pool;
+pub mod postgres;
+mod publish;
 pub mod read;
 mod refusal;
 pub mod sqlite;
 mod writer;
 
+pub use backend::Positions;
 pub use cmd::{Command, Writer};
 pub use committed::{AccessChange, Committed, CommittedEvent, GroupStats, Subscriber};
+pub use database::{Database, Location, open};
 pub use error::{ReadError, WriteError};
 pub use read::{ChangesPage, DeviceSecret, Reader, SnapshotSink, StoreSecret};
 pub use refusal::Refusal;

@@ -12,7 +12,8 @@ use shared::{Device, Page, Product, ProductAvailability, StockLevel, Store};
 use crate::{
     ReadError, Refusal,
     backend::{Positions, ReadStatements},
-    sqlite,
+    pool::Pool,
+    postgres, sqlite,
 };
 
 /// What signing a store in is checked against.
@@ -95,27 +96,42 @@ pub trait SnapshotSink: Send + 'static {
     fn finish(&mut self) -> std::io::Result<()>;
 }
 
-/// The handle for reads. Cheap to clone.
+/// The handle for reads, on whichever backend holds the ledger. Cheap to
+/// clone.
 #[derive(Clone)]
-pub struct Reader {
-    pool: Arc<sqlite::ReadPool>,
+pub struct Reader(Pools);
+
+#[derive(Clone)]
+enum Pools {
+    Sqlite(Arc<Pool<sqlite::SqliteReads>>),
+    Postgres(Arc<Pool<postgres::PostgresReads>>),
 }
 
 impl Reader {
-    pub(crate) fn new(pool: Arc<sqlite::ReadPool>) -> Reader {
-        Reader { pool }
+    pub(crate) fn sqlite(pool: Pool<sqlite::SqliteReads>) -> Reader {
+        Reader(Pools::Sqlite(Arc::new(pool)))
+    }
+
+    pub(crate) fn postgres(pool: Pool<postgres::PostgresReads>) -> Reader {
+        Reader(Pools::Postgres(Arc::new(pool)))
     }
 
     async fn read<T: Send + 'static>(
         &self,
         read: impl FnOnce(&mut dyn ReadStatements) -> Result<T, ReadError> + Send + 'static,
     ) -> Result<T, ReadError> {
-        self.pool.read(read).await
+        match &self.0 {
+            Pools::Sqlite(pool) => pool.read(read).await,
+            Pools::Postgres(pool) => pool.read(read).await,
+        }
     }
 
     /// Closes the read connections; reads after this are refused as busy.
     pub fn close(&self) {
-        self.pool.close();
+        match &self.0 {
+            Pools::Sqlite(pool) => pool.close(),
+            Pools::Postgres(pool) => pool.close(),
+        }
     }
 
     /// Whether the database answers at all.

@@ -22,6 +22,7 @@ use crate::{
     AccessChange, Command, Committed, CommittedEvent, GroupStats, Subscriber, WriteError,
     backend::{WriteBackend, WriteStatements},
     clock,
+    publish::{Publisher, access_change},
 };
 
 /// How long a write waits for room in the writer's queue.
@@ -51,7 +52,7 @@ pub struct Ledger {
 /// The writer's end of the queue; a backend hands it to [`run`].
 pub(crate) struct Queue {
     rx: mpsc::Receiver<Message>,
-    subscribers: Vec<Arc<dyn Subscriber>>,
+    pub(crate) publisher: Arc<Publisher>,
     group_items: usize,
 }
 
@@ -62,7 +63,7 @@ pub(crate) fn queue(
     let (tx, rx) = mpsc::channel(options.queue.max(1));
     let queue = Queue {
         rx,
-        subscribers,
+        publisher: Arc::new(Publisher::new(subscribers)),
         group_items: options.group_items.max(1),
     };
     (Ledger { tx }, queue)
@@ -193,6 +194,7 @@ impl<'a> Tx<'a> {
         let offset = self.head + 1;
         let store_id = change.store_id().map(str::to_owned);
         let kind = change.kind();
+        let access = access_change(&change);
         let event = shared::Event {
             offset,
             at: self.now(),
@@ -202,17 +204,13 @@ impl<'a> Tx<'a> {
         self.db
             .append_event(offset, self.now_ms, kind, store_id.as_deref(), json.get())?;
         self.head = offset;
+        self.effects.access.extend(access);
         self.effects.events.push(CommittedEvent {
             offset,
             store_id,
             json,
         });
         Ok(offset)
-    }
-
-    /// Publishes a credential change once the group commits.
-    pub(crate) fn note_access(&mut self, change: AccessChange) {
-        self.effects.access.push(change);
     }
 
     /// Tells subscribers, once the group commits, that the log was pruned.
@@ -243,14 +241,12 @@ impl<'a> Tx<'a> {
 pub(crate) fn run(backend: &mut dyn WriteBackend, queue: Queue) {
     let Queue {
         mut rx,
-        subscribers,
+        publisher,
         group_items,
     } = queue;
     let mut head = match backend.positions() {
         Ok(positions) => {
-            for subscriber in &subscribers {
-                subscriber.opened(positions.head, positions.pruned_through);
-            }
+            publisher.opened(positions.head, positions.pruned_through);
             positions.head
         }
         Err(error) => {
@@ -284,7 +280,7 @@ pub(crate) fn run(backend: &mut dyn WriteBackend, queue: Queue) {
         }
         if !group.is_empty() {
             let queued = rx.len();
-            commit_group(backend, &mut head, group, &subscribers, queued);
+            commit_group(backend, &mut head, group, &publisher, queued);
         }
     }
     tracing::info!(head, "ledger writer stopped");
@@ -292,7 +288,8 @@ pub(crate) fn run(backend: &mut dyn WriteBackend, queue: Queue) {
 
 /// How a group's transaction went.
 enum Applied {
-    Committed(u64, Effects),
+    /// Committed after `base`, up to a new head.
+    Committed(u64, u64, Effects),
     /// A command failed without savepoints: nothing was kept.
     CommandFailed,
 }
@@ -306,19 +303,19 @@ fn commit_group(
     backend: &mut dyn WriteBackend,
     head: &mut u64,
     mut group: Vec<Box<dyn Job>>,
-    subscribers: &[Arc<dyn Subscriber>],
+    publisher: &Publisher,
     queued: usize,
 ) {
     let started = Instant::now();
-    let applied = match apply_group(backend, *head, &mut group, false) {
+    let applied = match apply_group(backend, &mut group, false) {
         Ok(Applied::CommandFailed) => {
             group.iter_mut().for_each(|job| job.forget());
-            apply_group(backend, *head, &mut group, true)
+            apply_group(backend, &mut group, true)
         }
         other => other,
     };
     let committed = match applied {
-        Ok(Applied::Committed(new_head, effects)) => {
+        Ok(Applied::Committed(base, new_head, effects)) => {
             *head = new_head;
             let committed = Committed {
                 head: new_head,
@@ -333,8 +330,12 @@ fn commit_group(
             };
             // Publish before answering: once a caller has its answer, the
             // head and access everyone else sees already include it.
-            for subscriber in subscribers {
-                subscriber.committed(&committed);
+            let published = publisher.local(&committed, base, |from, through| {
+                backend.events_between(from, through)
+            });
+            if let Err(error) = published {
+                // Committed all the same; the follower publishes it later.
+                tracing::error!(%error, "could not read the offsets before a group");
             }
             true
         }
@@ -361,11 +362,10 @@ fn commit_group(
 
 fn apply_group(
     backend: &mut dyn WriteBackend,
-    head: u64,
     group: &mut [Box<dyn Job>],
     savepoints: bool,
 ) -> anyhow::Result<Applied> {
-    backend.begin()?;
+    let head = backend.begin()?;
     let mut tx = Tx {
         db: &mut *backend,
         head,
@@ -399,5 +399,5 @@ fn apply_group(
     let effects = std::mem::take(&mut tx.effects);
     drop(tx);
     backend.commit((new_head != head).then_some(new_head))?;
-    Ok(Applied::Committed(new_head, effects))
+    Ok(Applied::Committed(head, new_head, effects))
 }

@@ -1,6 +1,7 @@
 //! The ledger on a real database, below HTTP: the writer's group commit and
 //! its savepoint path, what subscribers hear, keyed writes, baskets, reads
-//! and retention. Each test opens its own database file.
+//! and retention. Every case runs on both backends (a fresh SQLite file, a
+//! fresh database on the test PostgreSQL): one conformance suite.
 
 use std::{
     sync::{Arc, Mutex, mpsc},
@@ -51,16 +52,29 @@ struct Fixture {
     _dir: tempfile::TempDir,
 }
 
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 impl Fixture {
-    async fn open() -> Fixture {
+    async fn open(backend: Backend) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let options = sqlite::Options {
-            path: dir.path().join("ledger.db"),
-            synchronous: sqlite::Synchronous::Normal,
-            read_connections: 2,
-            mark_demo: false,
+        let location = match backend {
+            Backend::Sqlite => ledger::Location::Sqlite(sqlite::Options {
+                path: dir.path().join("ledger.db"),
+                synchronous: sqlite::Synchronous::Normal,
+                read_connections: 2,
+                mark_demo: false,
+            }),
+            Backend::Postgres => ledger::Location::Postgres(ledger::postgres::Options {
+                url: testkit::postgres::fresh_database().await,
+                read_connections: 2,
+                mark_demo: false,
+            }),
         };
-        let db = sqlite::open(&options).unwrap();
+        let db = ledger::open(location).await.unwrap();
         let reader = db.reader();
         let heard = Arc::new(Heard::default());
         let writer_options = WriterOptions {
@@ -153,9 +167,8 @@ fn offsets(groups: &[Committed]) -> Vec<u64> {
         .collect()
 }
 
-#[tokio::test]
-async fn subscribers_hear_the_head_at_open_and_every_group_in_offset_order() {
-    let fx = Fixture::open().await;
+async fn subscribers_hear_the_head_at_open_and_every_group_in_offset_order(backend: Backend) {
+    let fx = Fixture::open(backend).await;
     assert_eq!(*fx.heard.opened.lock().unwrap(), Some((0, 0)));
     fx.set("A", 5).await;
     let applied = fx.ledger.run(fx.adjust("k1", "A", -2)).await.unwrap();
@@ -172,9 +185,8 @@ async fn subscribers_hear_the_head_at_open_and_every_group_in_offset_order() {
 /// One command whose statement fails (a device id enrolled twice breaks
 /// the primary key) costs only itself: the group is applied again with a
 /// savepoint per command, its neighbours commit, and no offset is skipped.
-#[tokio::test]
-async fn a_failing_command_is_refused_alone_and_the_rest_of_its_group_commits() {
-    let fx = Fixture::open().await;
+async fn a_failing_command_is_refused_alone_and_the_rest_of_its_group_commits(backend: Backend) {
+    let fx = Fixture::open(backend).await;
     fx.set("A", 10).await;
     let enrol = |name: &str| EnrolDevice {
         device: NewDevice {
@@ -244,9 +256,8 @@ async fn a_failing_command_is_refused_alone_and_the_rest_of_its_group_commits() 
     fx.close().await;
 }
 
-#[tokio::test]
-async fn a_replayed_key_gets_its_saved_answer_and_applies_nothing() {
-    let fx = Fixture::open().await;
+async fn a_replayed_key_gets_its_saved_answer_and_applies_nothing(backend: Backend) {
+    let fx = Fixture::open(backend).await;
     fx.set("A", 1).await;
     let first = fx.ledger.run(fx.adjust("k", "A", -1)).await.unwrap();
     assert!(!first.replayed);
@@ -264,9 +275,8 @@ async fn a_replayed_key_gets_its_saved_answer_and_applies_nothing() {
     fx.close().await;
 }
 
-#[tokio::test]
-async fn a_basket_applies_whole_or_not_at_all() {
-    let fx = Fixture::open().await;
+async fn a_basket_applies_whole_or_not_at_all(backend: Backend) {
+    let fx = Fixture::open(backend).await;
     fx.product("B").await;
     fx.set("A", 2).await;
     fx.set("B", 1).await;
@@ -313,9 +323,8 @@ async fn a_basket_applies_whole_or_not_at_all() {
     fx.close().await;
 }
 
-#[tokio::test]
-async fn reads_refuse_what_does_not_exist_and_read_unwritten_levels_as_zero() {
-    let fx = Fixture::open().await;
+async fn reads_refuse_what_does_not_exist_and_read_unwritten_levels_as_zero(backend: Backend) {
+    let fx = Fixture::open(backend).await;
     let level = fx.reader.level("s1", "A").await.unwrap();
     assert_eq!((level.available, level.version), (0, 0));
     assert!(matches!(
@@ -333,9 +342,8 @@ async fn reads_refuse_what_does_not_exist_and_read_unwritten_levels_as_zero() {
     fx.close().await;
 }
 
-#[tokio::test]
-async fn pruned_offsets_are_gone_and_the_rest_of_the_log_pages_as_before() {
-    let fx = Fixture::open().await;
+async fn pruned_offsets_are_gone_and_the_rest_of_the_log_pages_as_before(backend: Backend) {
+    let fx = Fixture::open(backend).await;
     for i in 0..5 {
         fx.set("A", i).await;
     }
@@ -364,9 +372,8 @@ async fn pruned_offsets_are_gone_and_the_rest_of_the_log_pages_as_before() {
 
 /// What was queued before the shutdown commits; what comes after is
 /// refused, never lost silently.
-#[tokio::test]
-async fn writes_after_shutdown_are_refused_as_closed() {
-    let fx = Fixture::open().await;
+async fn writes_after_shutdown_are_refused_as_closed(backend: Backend) {
+    let fx = Fixture::open(backend).await;
     fx.set("A", 1).await;
     let queued = {
         let ledger = fx.ledger.clone();
@@ -385,3 +392,31 @@ async fn writes_after_shutdown_are_refused_as_closed() {
         Err(error) => assert_eq!(error, WriteError::Closed, "refused, not lost"),
     }
 }
+
+/// Each case above, once per backend.
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite_backend {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case(super::Backend::Sqlite).await
+            })*
+        }
+        mod postgres_backend {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case(super::Backend::Postgres).await
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    subscribers_hear_the_head_at_open_and_every_group_in_offset_order,
+    a_failing_command_is_refused_alone_and_the_rest_of_its_group_commits,
+    a_replayed_key_gets_its_saved_answer_and_applies_nothing,
+    a_basket_applies_whole_or_not_at_all,
+    reads_refuse_what_does_not_exist_and_read_unwritten_levels_as_zero,
+    pruned_offsets_are_gone_and_the_rest_of_the_log_pages_as_before,
+    writes_after_shutdown_are_refused_as_closed,
+);

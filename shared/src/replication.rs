@@ -103,6 +103,24 @@ pub enum Change {
     StoreUpdated {
         store: Store,
     },
+    /// A store's credentials changed: it was created, activated or
+    /// deactivated, or its secret was rotated. Tokens of an older
+    /// `generation` stop working; every central follows this.
+    StoreAccess {
+        store_id: String,
+        active: bool,
+        generation: u64,
+    },
+    /// A device (till) was enrolled at the store.
+    DeviceEnrolled {
+        store_id: String,
+        device_id: String,
+    },
+    /// A device was revoked: its credential and tokens stop working.
+    DeviceRevoked {
+        store_id: String,
+        device_id: String,
+    },
 }
 
 impl Change {
@@ -110,7 +128,10 @@ impl Change {
         match self {
             Change::StockAdjusted { store_id, .. }
             | Change::StockSet { store_id, .. }
-            | Change::Discrepancy { store_id, .. } => Some(store_id),
+            | Change::Discrepancy { store_id, .. }
+            | Change::StoreAccess { store_id, .. }
+            | Change::DeviceEnrolled { store_id, .. }
+            | Change::DeviceRevoked { store_id, .. } => Some(store_id),
             Change::ProductCreated { .. }
             | Change::ProductUpdated { .. }
             | Change::ProductDeleted { .. }
@@ -127,7 +148,11 @@ impl Change {
             Change::ProductCreated { product }
             | Change::ProductUpdated { product }
             | Change::ProductDeleted { product } => Some(&product.sku),
-            Change::StoreCreated { .. } | Change::StoreUpdated { .. } => None,
+            Change::StoreCreated { .. }
+            | Change::StoreUpdated { .. }
+            | Change::StoreAccess { .. }
+            | Change::DeviceEnrolled { .. }
+            | Change::DeviceRevoked { .. } => None,
         }
     }
 
@@ -164,6 +189,9 @@ impl Change {
             Change::ProductDeleted { .. } => "product_deleted",
             Change::StoreCreated { .. } => "store_created",
             Change::StoreUpdated { .. } => "store_updated",
+            Change::StoreAccess { .. } => "store_access",
+            Change::DeviceEnrolled { .. } => "device_enrolled",
+            Change::DeviceRevoked { .. } => "device_revoked",
         }
     }
 }

@@ -28,6 +28,7 @@ pub struct TestAppBuilder {
     configure: Vec<Configure>,
     seeded: bool,
     chaos: Option<u64>,
+    postgres: bool,
 }
 
 impl TestAppBuilder {
@@ -43,6 +44,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// The ledger in a fresh PostgreSQL database instead of a SQLite file.
+    pub fn with_postgres(mut self) -> Self {
+        self.postgres = true;
+        self
+    }
+
     /// A [`ChaosProxy`] in front of central, its faults drawn from `seed`.
     pub fn with_chaos_proxy(mut self, seed: u64) -> Self {
         self.chaos = Some(seed);
@@ -51,7 +58,11 @@ impl TestAppBuilder {
 
     pub async fn start(self) -> TestApp {
         let configure = self.configure;
-        let mut app = TestApp::spawn_bare(move |config| {
+        let database_url = match self.postgres || backend_is_postgres() {
+            true => Some(crate::postgres::fresh_database().await),
+            false => None,
+        };
+        let mut app = TestApp::start_bare(database_url, move |config| {
             for f in configure {
                 f(config);
             }
@@ -78,6 +89,7 @@ impl TestApp {
             configure: Vec::new(),
             seeded: true,
             chaos: None,
+            postgres: false,
         }
     }
 
@@ -111,8 +123,20 @@ impl TestApp {
 
     /// A central with no stores or products yet.
     pub async fn spawn_bare(configure: impl FnOnce(&mut Config)) -> TestApp {
+        let database_url = match backend_is_postgres() {
+            true => Some(crate::postgres::fresh_database().await),
+            false => None,
+        };
+        Self::start_bare(database_url, configure).await
+    }
+
+    async fn start_bare(
+        database_url: Option<String>,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::with_data_dir(dir.path());
+        config.database_url = database_url.map(Secret::new);
         config.admin_api_keys = vec![Secret::new(ADMIN_KEY), Secret::new(OTHER_ADMIN_KEY)];
         config.jwt_secret = Some(Secret::new(JWT_SECRET));
         config.rate_limit = false;
@@ -309,6 +333,15 @@ impl TestApp {
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef0123";
 pub const OTHER_ADMIN_KEY: &str = "test-admin-key-2-0123456789abcdef01";
 pub const JWT_SECRET: &str = "test-jwt-secret-test-jwt-secret-0123456789";
+
+/// Set to `postgres` (by `cargo xtask test`'s second run of a suite), every
+/// [`TestApp`] keeps its ledger in a fresh PostgreSQL database.
+pub const BACKEND_ENV: &str = "STOCKLINE_TEST_BACKEND";
+
+/// Whether this run's [`TestApp`]s are on PostgreSQL.
+pub fn backend_is_postgres() -> bool {
+    std::env::var(BACKEND_ENV).is_ok_and(|b| b == "postgres")
+}
 
 pub fn secret_of(store_id: &str) -> String {
     format!("secret-of-{store_id}-0123456789")

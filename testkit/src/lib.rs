@@ -2,11 +2,13 @@
 //! ([`TestApp`], with its builder), a client for it, and a TCP proxy that
 //! cuts, drops and delays the wire ([`chaos::ChaosProxy`]). Central's tests,
 //! the end-to-end tests, the reliability suite and `cargo xtask` (the
-//! browser tests' proxy) all use these, not copies of them.
+//! browser tests' proxy) all use these, not copies of them. [`postgres`]
+//! runs a real PostgreSQL for the tests of that backend.
 
 #[cfg(feature = "app")]
 mod app;
 pub mod chaos;
+pub mod postgres;
 pub mod process;
 
 #[cfg(feature = "app")]

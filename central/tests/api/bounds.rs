@@ -215,6 +215,7 @@ async fn argon2_checks_are_bounded_and_the_rest_told_to_retry() {
 /// signing in with one needs no argon2 turn at all.
 #[tokio::test]
 async fn generated_secrets_sign_in_without_an_argon2_turn() {
+    crate::helpers::sqlite_file_only!();
     let app = TestApp::spawn_with(|c| {
         c.max_concurrent_hashes = 1;
         c.hash_queue_ms = 1;
@@ -275,6 +276,7 @@ async fn generated_secrets_sign_in_without_an_argon2_turn() {
 /// each now, refused or not.
 #[tokio::test]
 async fn a_batch_is_charged_by_its_lines() {
+    crate::helpers::sqlite_file_only!();
     let app = TestApp::spawn_with(|c| {
         c.rate_limit = true;
         c.write_items_burst = 10;
@@ -345,6 +347,7 @@ async fn retention_prunes_until_caught_up() {
 /// told to come back rather than queue without end.
 #[tokio::test]
 async fn snapshots_are_capped_and_a_stalled_one_is_cut() {
+    crate::helpers::sqlite_file_only!();
     let mut app = TestApp::spawn_with(|c| {
         c.max_snapshots = 1;
         c.snapshot_timeout_secs = 3;

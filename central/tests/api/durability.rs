@@ -44,6 +44,7 @@ async fn restart_keeps_every_acknowledged_write_and_offset() {
 /// stand, and the log stays gapless.
 #[tokio::test]
 async fn a_failing_write_is_refused_alone_and_its_group_commits() {
+    crate::helpers::sqlite_file_only!();
     let app = TestApp::spawn().await;
     app.set_stock("s1", "A", 100).await;
     let head = app.head().await;

@@ -179,6 +179,7 @@ async fn query_parameters_out_of_range() {
 #[tokio::test]
 async fn extreme_deltas_are_refused_and_change_nothing() {
     let app = TestApp::spawn().await;
+    let head = app.head().await;
     let max = shared::validate::MAX_QUANTITY;
     for delta in [i64::MIN, i64::MIN + 1, -max - 1, max + 1, i64::MAX] {
         for kind in ["guarded", "recorded"] {
@@ -201,7 +202,7 @@ async fn extreme_deltas_are_refused_and_change_nothing() {
         problem(r, 422, "validation_failed").await;
     }
     assert_eq!(app.level("s1", "A").await.version, 0, "nothing applied");
-    assert_eq!(app.head().await, 4, "no event beyond the set-up's");
+    assert_eq!(app.head().await, head, "no event beyond the set-up's");
 }
 
 /// A level at its bound (put there directly in the database: a million
@@ -209,6 +210,7 @@ async fn extreme_deltas_are_refused_and_change_nothing() {
 /// take it past; the answer carries the level, and nothing moves.
 #[tokio::test]
 async fn a_level_at_its_bound_refuses_what_would_pass_it() {
+    crate::helpers::sqlite_file_only!();
     let mut app = TestApp::spawn().await;
     app.set_stock("s1", "A", 1).await;
     app.stop().await;

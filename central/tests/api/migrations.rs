@@ -39,6 +39,7 @@ fn downgrade_to_global_keys(path: &std::path::Path) {
 /// is ever answered with it.
 #[tokio::test]
 async fn keys_saved_before_they_were_per_store_keep_their_answers() {
+    crate::helpers::sqlite_file_only!();
     let mut app = TestApp::spawn().await;
     app.set_stock("s1", "A", 1).await;
     let sale = json!({"sku": "A", "delta": -1});

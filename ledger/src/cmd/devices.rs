@@ -1,13 +1,14 @@
 //! Enrolled devices (tills): enrolment and revocation.
 //!
-//! Device changes append no event: like a store's secret, a device is a
-//! credential, not stock, and replicas have no use for it. The events a
-//! device's writes append name it (`device_id`).
+//! Enrolment and revocation are events (`device_enrolled`,
+//! `device_revoked`; never the secret's hash), so every central sharing
+//! the ledger learns them from the log. The events a device's writes
+//! append name it (`device_id`).
 
-use shared::Device;
+use shared::{Change, Device};
 
 use super::{Command, Tx};
-use crate::{AccessChange, Refusal};
+use crate::Refusal;
 
 /// A device to enrol: its id (made by the caller), store and name.
 #[derive(Debug, Clone)]
@@ -52,11 +53,10 @@ impl Command for EnrolDevice {
         }
         let now_ms = tx.now_ms();
         tx.db().insert_device(new, secret_hash, now_ms)?;
-        tx.note_access(AccessChange::Device {
-            device_id: new.device_id.clone(),
+        tx.append(Change::DeviceEnrolled {
             store_id: new.store_id.clone(),
-            revoked: false,
-        });
+            device_id: new.device_id.clone(),
+        })?;
         Ok(Ok(Device {
             device_id: new.device_id.clone(),
             store_id: new.store_id.clone(),
@@ -78,16 +78,17 @@ impl Command for RevokeDevice {
     fn apply(&self, tx: &mut Tx<'_>) -> anyhow::Result<Self::Output> {
         let device_id = &self.0;
         let now_ms = tx.now_ms();
-        let Some(revoked) = tx.db().revoke_device(device_id, now_ms)? else {
+        let Some((revoked, now)) = tx.db().revoke_device(device_id, now_ms)? else {
             return Ok(Err(Refusal::DeviceNotFound {
                 device_id: device_id.clone(),
             }));
         };
-        tx.note_access(AccessChange::Device {
-            device_id: device_id.clone(),
-            store_id: revoked.store_id.clone(),
-            revoked: true,
-        });
+        if now {
+            tx.append(Change::DeviceRevoked {
+                store_id: revoked.store_id.clone(),
+                device_id: device_id.clone(),
+            })?;
+        }
         Ok(Ok(revoked))
     }
 }

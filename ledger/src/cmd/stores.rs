@@ -1,11 +1,13 @@
 //! Stores and their credentials. A store's secret is kept as a hash made
 //! by the caller; activation and rotation bump its credential generation,
-//! which ends the tokens issued before.
+//! which ends the tokens issued before. Each credential change is a
+//! `store_access` event (never the hash), so every central sharing the
+//! ledger learns it from the log.
 
 use shared::{Change, NewStore, Store};
 
 use super::{Command, Tx};
-use crate::{AccessChange, Refusal, backend::StoreChange};
+use crate::{Refusal, backend::StoreChange};
 
 type Answer = anyhow::Result<Result<Store, Refusal>>;
 
@@ -34,13 +36,13 @@ impl Command for CreateStore {
             active: true,
             created_at: tx.now(),
         };
-        tx.note_access(AccessChange::Store {
+        tx.append(Change::StoreCreated {
+            store: store.clone(),
+        })?;
+        tx.append(Change::StoreAccess {
             store_id: store.store_id.clone(),
             active: true,
             generation: 1,
-        });
-        tx.append(Change::StoreCreated {
-            store: store.clone(),
         })?;
         Ok(Ok(store))
     }
@@ -99,10 +101,10 @@ fn change_store(
     let Some((store, generation)) = tx.db().change_store(store_id, change)? else {
         return Ok(None);
     };
-    tx.note_access(AccessChange::Store {
+    tx.append(Change::StoreAccess {
         store_id: store.store_id.clone(),
         active: store.active,
         generation,
-    });
+    })?;
     Ok(Some(store))
 }

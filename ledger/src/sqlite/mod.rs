@@ -17,9 +17,9 @@ use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 use tokio::task::JoinHandle;
 
-pub use pool::ReadPool;
+pub(crate) use pool::SqliteReads;
 
-use crate::{Ledger, Reader, Subscriber, WriterOptions, writer};
+use crate::{Ledger, Reader, Subscriber, WriterOptions, pool::Pool, writer};
 
 /// The schema, one step per release that changed it. A step is never
 /// edited once released: add one.
@@ -88,11 +88,14 @@ pub fn open(options: &Options) -> anyhow::Result<Database> {
     let demo = writer.query_row("SELECT demo FROM ledger_meta WHERE id = 1", [], |r| {
         r.get(0)
     })?;
-    let pool = ReadPool::open(options.path.clone(), options.read_connections)
-        .context("opening the read connections")?;
+    let reads = pool::SqliteReads {
+        path: options.path.clone(),
+    };
+    let pool =
+        Pool::open(reads, options.read_connections).context("opening the read connections")?;
     Ok(Database {
         writer,
-        reader: Reader::new(Arc::new(pool)),
+        reader: Reader::sqlite(pool),
         demo,
     })
 }

@@ -10,6 +10,7 @@ use crate::{
     backend::{Positions, Result, SavedKey, StoreChange, Target, WriteBackend, WriteStatements},
     clock::timestamp,
     cmd::NewDevice,
+    publish::StoredEvent,
 };
 
 /// The statements every adjustment runs, prepared once for the writer's
@@ -243,16 +244,28 @@ impl WriteStatements for SqliteWriter<'_> {
         Ok(())
     }
 
-    fn revoke_device(&mut self, device_id: &str, now_ms: i64) -> Result<Option<Device>> {
-        Ok(self
+    fn revoke_device(&mut self, device_id: &str, now_ms: i64) -> Result<Option<(Device, bool)>> {
+        let revoked = self
             .conn
             .prepare_cached(&format!(
-                "UPDATE devices SET revoked_at = COALESCE(revoked_at, ?) WHERE device_id = ?
+                "UPDATE devices SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL
                  RETURNING {}",
                 rows::DEVICE_COLUMNS
             ))?
             .query_row(params![now_ms, device_id], rows::device)
-            .optional()?)
+            .optional()?;
+        if let Some(device) = revoked {
+            return Ok(Some((device, true)));
+        }
+        let already = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {} FROM devices WHERE device_id = ?",
+                rows::DEVICE_COLUMNS
+            ))?
+            .query_row([device_id], rows::device)
+            .optional()?;
+        Ok(already.map(|device| (device, false)))
     }
 
     fn positions(&mut self) -> Result<Positions> {
@@ -308,8 +321,9 @@ impl WriteStatements for SqliteWriter<'_> {
 impl WriteBackend for SqliteWriter<'_> {
     /// IMMEDIATE: the write lock is taken at once, so a group never fails
     /// half-way for want of it.
-    fn begin(&mut self) -> Result<()> {
-        self.exec("BEGIN IMMEDIATE")
+    fn begin(&mut self) -> Result<u64> {
+        self.exec("BEGIN IMMEDIATE")?;
+        Ok(rows::positions(self.conn)?.head)
     }
 
     fn commit(&mut self, head: Option<u64>) -> Result<()> {
@@ -326,5 +340,20 @@ impl WriteBackend for SqliteWriter<'_> {
             self.exec("ROLLBACK")?;
         }
         Ok(())
+    }
+
+    fn events_between(&mut self, from: u64, through: u64) -> Result<Vec<StoredEvent>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT seq, store_id, kind, data FROM events WHERE seq > ? AND seq <= ? ORDER BY seq",
+        )?;
+        let events = statement.query_map([from as i64, through as i64], |r| {
+            Ok(StoredEvent {
+                offset: r.get::<_, i64>(0)? as u64,
+                store_id: r.get(1)?,
+                kind: r.get(2)?,
+                json: r.get(3)?,
+            })
+        })?;
+        Ok(events.collect::<rusqlite::Result<_>>()?)
     }
 }

@@ -1,0 +1,495 @@
+//! Several `central serve` processes on one PostgreSQL database, as a chain
+//! runs them behind a load balancer: every instance takes writes and
+//! long-polls, and together they keep one ledger — gapless offsets in
+//! commit order, no oversell, exactly once, wake-ups and revocations that
+//! cross instances, and no acknowledged write lost when one is killed.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+use shared::{Change, ChangesPage};
+use testkit::process::CentralProcess;
+
+const BIN: &str = env!("CARGO_BIN_EXE_central");
+const ADMIN_KEY: &str = "cluster-test-admin-key-0123456789abcdef";
+const JWT_SECRET: &str = "cluster-test-jwt-secret-0123456789abcdef0123";
+
+/// `n` centrals on one fresh database, each with its own data directory
+/// (which holds nothing of the ledger).
+struct Cluster {
+    centrals: Vec<CentralProcess>,
+    http: reqwest::Client,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl Cluster {
+    async fn start(n: usize) -> Cluster {
+        Self::start_with(n, &[]).await
+    }
+
+    async fn start_with(n: usize, extra: &[&str]) -> Cluster {
+        let url = testkit::postgres::fresh_database().await;
+        let mut centrals = Vec::new();
+        let mut dirs = Vec::new();
+        for _ in 0..n {
+            let dir = tempfile::tempdir().unwrap();
+            let mut flags = vec![
+                "--database-url",
+                url.as_str(),
+                "--jwt-secret",
+                JWT_SECRET,
+                "--read-connections",
+                "4",
+            ];
+            flags.extend(extra);
+            centrals
+                .push(CentralProcess::start(Path::new(BIN), dir.path(), ADMIN_KEY, &flags).await);
+            dirs.push(dir);
+        }
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-api-key", ADMIN_KEY.parse().unwrap());
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        Cluster {
+            centrals,
+            http,
+            _dirs: dirs,
+        }
+    }
+
+    fn url(&self, i: usize, path: &str) -> String {
+        self.centrals[i].url(path)
+    }
+
+    async fn post(&self, i: usize, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(i, path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, i: usize, path: &str) -> reqwest::Response {
+        self.http.get(self.url(i, path)).send().await.unwrap()
+    }
+
+    /// A store and products, made on the first instance.
+    async fn seed(&self, store: &str, skus: &[&str], available: i64) {
+        let store_body = json!({"store_id": store, "name": store, "client_secret": secret(store)});
+        assert_eq!(
+            self.post(0, "/v1/admin/stores", &store_body).await.status(),
+            201
+        );
+        for sku in skus {
+            let product = json!({"sku": sku, "name": format!("Product {sku}"), "price_cents": 100});
+            assert_eq!(
+                self.post(0, "/v1/admin/products", &product).await.status(),
+                201
+            );
+            let level = json!({"available": available});
+            let path = format!("/v1/admin/stores/{store}/stock/{sku}");
+            let set = self
+                .http
+                .put(self.url(0, &path))
+                .json(&level)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(set.status(), 200);
+        }
+    }
+
+    async fn adjust(&self, i: usize, store: &str, key: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(i, &format!("/v1/stores/{store}/adjustments")))
+            .header("idempotency-key", key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The whole change log as instance `i` serves it.
+    async fn log(&self, i: usize) -> Vec<shared::Event> {
+        let mut events = Vec::new();
+        let mut from = 0;
+        loop {
+            let path = format!("/v1/replication/changes?from={from}&limit=1000&wait=0");
+            let page: ChangesPage = self.get(i, &path).await.json().await.unwrap();
+            let done = page.events.is_empty() || page.next_offset >= page.head;
+            from = page.next_offset;
+            events.extend(page.events);
+            if done {
+                return events;
+            }
+        }
+    }
+
+    async fn head(&self, i: usize) -> u64 {
+        let page: ChangesPage = self
+            .get(i, "/v1/replication/changes?from=0&limit=1&wait=0")
+            .await
+            .json()
+            .await
+            .unwrap();
+        page.head
+    }
+
+    async fn level(&self, i: usize, store: &str, sku: &str) -> shared::StockLevel {
+        let path = format!("/v1/stores/{store}/stock/{sku}");
+        self.get(i, &path).await.json().await.unwrap()
+    }
+}
+
+fn secret(store: &str) -> String {
+    format!("cluster-secret-of-{store}-0123456789")
+}
+
+/// Every instance serves the same log: offsets 1..=head with no gap, in
+/// which each level's versions rise one by one; replaying it from zero
+/// gives every level as central reads it.
+async fn assert_one_gapless_log(cluster: &Cluster, store: &str, skus: &[&str]) {
+    let reference = cluster.log(0).await;
+    let head = cluster.head(0).await;
+    let offsets: Vec<u64> = reference.iter().map(|e| e.offset).collect();
+    assert_eq!(
+        offsets,
+        (1..=head).collect::<Vec<_>>(),
+        "gapless, head = count = max"
+    );
+    for i in 1..cluster.centrals.len() {
+        let other: Vec<u64> = cluster.log(i).await.iter().map(|e| e.offset).collect();
+        assert_eq!(other, offsets, "instance {i} serves the same log");
+    }
+    let mut levels: BTreeMap<String, (i64, u64)> = BTreeMap::new();
+    for event in &reference {
+        if let Some((_, sku, available, version)) = event.change.level() {
+            let (_, last) = levels.get(sku).copied().unwrap_or((0, 0));
+            assert_eq!(version, last + 1, "{sku}'s versions rise with offset");
+            levels.insert(sku.to_owned(), (available, version));
+        }
+    }
+    for sku in skus {
+        let level = cluster.level(1 % cluster.centrals.len(), store, sku).await;
+        assert_eq!(
+            levels[*sku],
+            (level.available, level.version),
+            "{sku} rebuilt"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_on_every_instance_keep_one_gapless_log() {
+    let cluster = Arc::new(Cluster::start(3).await);
+    let skus = ["G1", "G2", "G3"];
+    cluster.seed("g", &skus, 1_000).await;
+    let mut writers = Vec::new();
+    for w in 0..12 {
+        let cluster = cluster.clone();
+        writers.push(tokio::spawn(async move {
+            for n in 0..25 {
+                let sku = ["G1", "G2", "G3"][(w + n) % 3];
+                let delta = if n % 4 == 0 { 2 } else { -1 };
+                let body = json!({"sku": sku, "delta": delta});
+                let answer = cluster
+                    .adjust(w % 3, "g", &format!("w{w}-{n}"), &body)
+                    .await;
+                assert_eq!(answer.status(), 200);
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert_one_gapless_log(&cluster, "g", &skus).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_level_sold_from_every_instance_never_goes_below_zero() {
+    let cluster = Arc::new(Cluster::start(3).await);
+    cluster.seed("h", &["HOT"], 30).await;
+    let mut sellers = Vec::new();
+    for s in 0..9 {
+        let cluster = cluster.clone();
+        sellers.push(tokio::spawn(async move {
+            let mut sold = 0;
+            for n in 0..8 {
+                let body = json!({"sku": "HOT", "delta": -1});
+                let answer = cluster
+                    .adjust(s % 3, "h", &format!("s{s}-{n}"), &body)
+                    .await;
+                match answer.status().as_u16() {
+                    200 => sold += 1,
+                    409 => {}
+                    other => panic!("unexpected {other}"),
+                }
+            }
+            sold
+        }));
+    }
+    let mut sold = 0;
+    for seller in sellers {
+        sold += seller.await.unwrap();
+    }
+    assert_eq!(sold, 30, "exactly the stock was sold");
+    for i in 0..3 {
+        assert_eq!(cluster.level(i, "h", "HOT").await.available, 0);
+    }
+    let log = cluster.log(2).await;
+    assert!(
+        log.iter()
+            .all(|e| e.change.level().is_none_or(|(_, _, a, _)| a >= 0))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_key_sent_to_two_instances_at_once_applies_once() {
+    let cluster = Arc::new(Cluster::start(2).await);
+    cluster.seed("k", &["K1"], 10).await;
+    for round in 0..10 {
+        let key = format!("twice-{round}");
+        let body = json!({"sku": "K1", "delta": -1});
+        let (a, b) = tokio::join!(
+            cluster.adjust(0, "k", &key, &body),
+            cluster.adjust(1, "k", &key, &body)
+        );
+        assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+        let replayed = [&a, &b]
+            .iter()
+            .filter(|r| r.headers().get("idempotent-replayed").is_some())
+            .count();
+        assert_eq!(replayed, 1, "one applied, one replayed");
+        let (a, b): (Value, Value) = (a.json().await.unwrap(), b.json().await.unwrap());
+        assert_eq!(a, b, "both got the same answer");
+    }
+    assert_eq!(cluster.level(0, "k", "K1").await.available, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_one_instance_wakes_long_polls_on_the_others() {
+    let cluster = Arc::new(Cluster::start(2).await);
+    cluster.seed("w", &["W1"], 5).await;
+    for round in 0..5 {
+        let from = cluster.head(1).await;
+        let poll = {
+            let cluster = cluster.clone();
+            tokio::spawn(async move {
+                let path = format!("/v1/replication/changes?from={from}&wait=20&store=w");
+                let page: ChangesPage = cluster.get(1, &path).await.json().await.unwrap();
+                (page, Instant::now())
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let written = Instant::now();
+        let body = json!({"sku": "W1", "delta": 1});
+        let answer = cluster
+            .adjust(0, "w", &format!("wake-{round}"), &body)
+            .await;
+        assert_eq!(answer.status(), 200);
+        let (page, woken) = poll.await.unwrap();
+        assert_eq!(page.events.len(), 1, "the write on A, served by B");
+        assert!(
+            woken.duration_since(written) < Duration::from_secs(2),
+            "woken in {:?}",
+            woken.duration_since(written)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_changed_on_one_instance_are_refused_on_the_others_within_a_second() {
+    let cluster = Cluster::start(2).await;
+    cluster.seed("r", &["R1"], 5).await;
+    let token = |i: usize| {
+        let http = cluster.http.clone();
+        let url = cluster.url(i, "/v1/auth/token");
+        async move {
+            let body = json!({"client_id": "r", "client_secret": secret("r")});
+            let answer: Value = http
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            answer["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let on_b = token(1).await;
+    let read = |token: String| {
+        let url = cluster.url(1, "/v1/stores/r/stock/R1");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(read(on_b.clone()).await, 200);
+    let rotated = cluster
+        .post(0, "/v1/admin/stores/r/rotate-secret", &json!({}))
+        .await;
+    assert_eq!(rotated.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        if read(on_b.clone()).await == 401 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B still takes the old token after 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A device enrolled on B and revoked on A stops working on B too.
+    let enrolled: Value = cluster
+        .post(
+            1,
+            "/v1/devices",
+            &json!({"store_id": "r", "client_secret": rotated.json::<Value>().await.unwrap()["client_secret"], "device_name": "till"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let device_id = enrolled["device"]["device_id"].as_str().unwrap().to_owned();
+    let signed_in: Value = cluster
+        .post(
+            1,
+            "/v1/auth/token",
+            &json!({"device_id": device_id, "device_secret": enrolled["device_secret"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let device_token = signed_in["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(read(device_token.clone()).await, 200);
+    let revoke = format!("/v1/admin/devices/{device_id}/revoke");
+    assert_eq!(cluster.post(0, &revoke, &json!({})).await.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while read(device_token.clone()).await != 401 {
+        assert!(
+            Instant::now() < deadline,
+            "B still takes the revoked device after 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_one_instance_under_load_loses_no_acknowledged_write() {
+    let mut cluster = Cluster::start(2).await;
+    let skus = ["X1", "X2"];
+    cluster.seed("x", &skus, 0).await;
+    let cluster_http = cluster.http.clone();
+    let urls: Vec<String> = (0..2)
+        .map(|i| cluster.url(i, "/v1/stores/x/adjustments"))
+        .collect();
+    let mut writers = Vec::new();
+    for w in 0..6 {
+        let (http, urls) = (cluster_http.clone(), urls.clone());
+        writers.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for n in 0..60 {
+                let key = format!("x{w}-{n}");
+                let sku = ["X1", "X2"][n % 2];
+                let body = json!({"sku": sku, "delta": 1});
+                let sent = http
+                    .post(&urls[w % 2])
+                    .header("idempotency-key", &key)
+                    .json(&body)
+                    .timeout(Duration::from_secs(5))
+                    .send()
+                    .await;
+                if let Ok(answer) = sent
+                    && answer.status() == 200
+                {
+                    acknowledged.push(key);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            acknowledged
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cluster.centrals[0].kill().await;
+    let mut acknowledged = HashSet::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap());
+    }
+    // The survivor has every acknowledged write, once, and keeps taking more.
+    let log = cluster.log(1).await;
+    let mut applied = HashSet::new();
+    for event in &log {
+        if let Change::StockAdjusted {
+            idempotency_key, ..
+        } = &event.change
+        {
+            assert!(
+                applied.insert(idempotency_key.clone()),
+                "{idempotency_key} twice"
+            );
+        }
+    }
+    let lost: Vec<_> = acknowledged.difference(&applied).collect();
+    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+    let more = cluster
+        .adjust(1, "x", "after-the-kill", &json!({"sku": "X1", "delta": 1}))
+        .await;
+    assert_eq!(more.status(), 200);
+    let offsets: Vec<u64> = cluster.log(1).await.iter().map(|e| e.offset).collect();
+    assert_eq!(
+        offsets,
+        (1..=offsets.len() as u64).collect::<Vec<_>>(),
+        "no gap"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruning_on_one_instance_is_gone_on_every_instance() {
+    let cluster = Cluster::start_with(2, &["--event-retention-count", "2"]).await;
+    cluster.seed("p", &["P1", "P2"], 1).await;
+    let head = cluster.head(1).await;
+    let pruned: Value = cluster
+        .post(0, "/v1/admin/prune", &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pruned["oldest_offset"].as_u64(), Some(head - 2));
+    let deadline = Instant::now() + Duration::from_secs(1);
+    for i in 0..2 {
+        loop {
+            let gone = cluster
+                .get(i, "/v1/replication/changes?from=0&wait=0")
+                .await;
+            if gone.status() == 410 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "instance {i} still serves pruned offsets"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let rest = format!("/v1/replication/changes?from={}&wait=0", head - 2);
+        let page: ChangesPage = cluster.get(i, &rest).await.json().await.unwrap();
+        assert_eq!(page.events.len(), 2, "instance {i} serves what is kept");
+    }
+}
