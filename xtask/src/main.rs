@@ -124,9 +124,23 @@ fn test() -> anyhow::Result<()> {
     let mut wasm_build = vec!["build", "--target", "wasm32-unknown-unknown"];
     wasm_build.extend(WASM_CRATES);
     sh("cargo", &wasm_build)?;
-    step("native tests: shared, central (real server, real SQLite), store engine, end-to-end");
+    setup::postgres()?;
+    step("a PostgreSQL for the tests (initdb on a temporary directory; stopped when the run ends)");
+    // Dropped when this function returns, however it returns: the server
+    // stops and its directory goes.
+    let postgres = testkit::postgres::PostgresServer::start(&[]).map_err(anyhow::Error::msg)?;
+    let on_postgres = [(testkit::postgres::URL_ENV, postgres.base_url().into())];
+    step(
+        "native tests: shared, the ledger on SQLite and PostgreSQL, central (real server), the cluster on PostgreSQL, store engine, end-to-end",
+    );
     let mut tally = Tally::default();
-    let native = tally.cargo_test(&["test", "--workspace"], &[]);
+    let native = tally.cargo_test(&["test", "--workspace"], &on_postgres);
+    let native = native.and_then(|()| {
+        step("central's HTTP suite again, every test's ledger in PostgreSQL");
+        let mut envs = on_postgres.to_vec();
+        envs.push(("STOCKLINE_TEST_BACKEND", "postgres".into()));
+        tally.cargo_test(&["test", "-p", "central", "--test", "api"], &envs)
+    });
     let reliability = native.and_then(|()| {
         step("reliability suite: linearizability, wire faults, crash loop, disk trouble (about a minute)");
         tally.cargo_test(

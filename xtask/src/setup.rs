@@ -19,6 +19,7 @@ pub fn all() -> anyhow::Result<()> {
     wasm_opt()?;
     trunk()?;
     chromium()?;
+    postgres()?;
     crate::fuzz::install()?;
     Ok(())
 }
@@ -166,4 +167,27 @@ pub fn wasm_opt() -> anyhow::Result<()> {
             &format!("binaryen@{BINARYEN_VERSION}"),
         ],
     )
+}
+
+/// Debian's PostgreSQL 15, for the ledger's second backend and the
+/// cluster tests. Only the binaries are used: the tests run their own
+/// server on a temporary directory, never the system's cluster.
+pub fn postgres() -> anyhow::Result<()> {
+    if std::path::Path::new(testkit::postgres::BIN)
+        .join("initdb")
+        .exists()
+    {
+        return Ok(());
+    }
+    step("installing Debian's postgresql-15 (apt-get, ~1 min, once)");
+    sh("apt-get", &["update"])?;
+    let status = Command::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends", "postgresql-15"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .context("starting apt-get")?;
+    if !status.success() {
+        bail!("apt-get install postgresql-15 failed ({status})");
+    }
+    Ok(())
 }
