@@ -10,6 +10,7 @@
 //! the servers' instructions per request of each scenario (profiles in DIR).
 
 mod load;
+mod pg;
 mod procs;
 
 use std::{
@@ -35,6 +36,8 @@ struct Args {
     synchronous: String,
     /// Scenario numbers to run; empty: all.
     only: Vec<u32>,
+    /// Also run the write scenarios on PostgreSQL (one and two centrals).
+    postgres: bool,
     wrap: Wrap,
 }
 
@@ -51,6 +54,7 @@ fn args() -> anyhow::Result<Option<Args>> {
         waiters: 10_000,
         synchronous: "full".into(),
         only: Vec::new(),
+        postgres: false,
         wrap: Wrap::None,
     };
     let mut it = std::env::args().skip(1);
@@ -70,6 +74,15 @@ fn args() -> anyhow::Result<Option<Args>> {
             "--callgrind" => args.wrap = Wrap::Callgrind(value()?.into()),
             "--waiters" => args.waiters = value()?.parse()?,
             "--synchronous" => args.synchronous = value()?,
+            "--database" => {
+                args.postgres = match value()?.as_str() {
+                    "sqlite" => false,
+                    "postgres" | "both" => true,
+                    other => {
+                        anyhow::bail!("--database takes sqlite, postgres or both, not {other}")
+                    }
+                }
+            }
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
@@ -114,10 +127,12 @@ async fn main() -> anyhow::Result<()> {
 
     let data = tempfile::tempdir()?;
     let central = procs::central(&args.central, data.path(), &args.synchronous, &args.wrap).await?;
-    let synchronous = central.started["synchronous"]
+    let synchronous = central.started["database"]
         .as_str()
+        .or(central.started["synchronous"].as_str())
         .unwrap_or("?")
         .to_owned();
+    let mut sqlite = pg::Figures::default();
     setup(&client, &central).await?;
 
     let adjust_url = central.url("/v1/stores/bench/adjustments");
@@ -141,6 +156,7 @@ async fn main() -> anyhow::Result<()> {
             || "baseline not run".to_owned(),
             |b| format!("{:.0}% of (1)", adjust.per_second() / b * 100.0),
         );
+        sqlite.adjust = Some(adjust.per_second());
         table.row(
             "2. durable guarded adjustments, 64 clients, distinct skus",
             &adjust,
@@ -151,8 +167,9 @@ async fn main() -> anyhow::Result<()> {
 
     if args.runs(3) {
         let hot = central
-            .profiled("3-hot", hot_level(&client, &central, hot_limit(limit)))
+            .profiled("3-hot", hot_level(&client, &[&central], hot_limit(limit)))
             .await?;
+        sqlite.hot = Some(hot.0.per_second());
         table.row(
             "3. hot level: 64 clients to zero",
             &hot.0,
@@ -253,13 +270,18 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     central.stop().await;
+    if args.postgres {
+        pg::rows(&args, &mut table, &client, sqlite).await?;
+    }
 
     println!("\nStockline central benchmark — {}", machine());
     let per_scenario = match limit {
         Limit::Time(d) => format!("{}s per scenario", d.as_secs_f64()),
         Limit::Requests(n) => format!("{n} requests per scenario"),
     };
-    println!("durability: WAL, synchronous={synchronous}; {per_scenario}\n");
+    println!(
+        "durability: {synchronous}; PostgreSQL rows: fsync=on, synchronous_commit=on; {per_scenario}\n"
+    );
     table.print();
     Ok(())
 }
@@ -421,16 +443,21 @@ fn hot_limit(limit: Limit) -> Limit {
 /// 200s and the change log must agree.
 async fn hot_level(
     client: &reqwest::Client,
-    central: &Server,
+    centrals: &[&Server],
     limit: Limit,
 ) -> anyhow::Result<(Measured, String)> {
+    let central = centrals[0];
     let start = head(client, central).await?;
-    let url = central.url("/v1/stores/bench/adjustments");
+    // Client c sends to central c mod n.
+    let urls: Vec<String> = centrals
+        .iter()
+        .map(|c| c.url("/v1/stores/bench/adjustments"))
+        .collect();
     let measured = load::run(CLIENTS, limit, {
         let client = client.clone();
         move |c, n| {
             let request = client
-                .post(&url)
+                .post(&urls[c % urls.len()])
                 .header("Idempotency-Key", format!("hot-{c}-{n}"))
                 .json(&json!({"sku": "HOT", "delta": -1}));
             async move {

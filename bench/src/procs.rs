@@ -273,6 +273,16 @@ pub async fn central(
     synchronous: &str,
     wrap: &Wrap,
 ) -> anyhow::Result<Server> {
+    central_with(binary, data_dir, &["--synchronous", synchronous], wrap).await
+}
+
+/// `central serve` with `extra` flags (e.g. `--database-url`).
+pub async fn central_with(
+    binary: &Path,
+    data_dir: &Path,
+    extra: &[&str],
+    wrap: &Wrap,
+) -> anyhow::Result<Server> {
     let child = wrap
         .command(binary, "central")?
         .args([
@@ -282,7 +292,8 @@ pub async fn central(
             "--admin-api-key",
             ADMIN_KEY,
         ])
-        .args(["--rate-limit", "false", "--synchronous", synchronous])
+        .args(["--rate-limit", "false"])
+        .args(extra)
         .arg("--data-dir")
         .arg(data_dir)
         .env("RUST_LOG", "warn,central=info")

@@ -227,9 +227,12 @@ async fn two_tabs_of_one_till_one_syncs_the_other_follows() {
     till.client.close().await.unwrap();
 }
 
-/// Waits until the service worker controls the page and has the shell.
+/// Waits until the service worker controls the page and has the shell. A
+/// page loaded before the worker was active stays uncontrolled until it is
+/// loaded again: reload it every few seconds until it is.
 async fn until_offline_ready(till: &Till) {
     let started = std::time::Instant::now();
+    let mut reloaded = std::time::Instant::now();
     loop {
         let ready = till
             .eval_async(
@@ -246,6 +249,10 @@ async fn until_offline_ready(till: &Till) {
             started.elapsed() < harness::PATIENCE,
             "the service worker never took the page"
         );
+        if reloaded.elapsed() > Duration::from_secs(5) {
+            till.client.refresh().await.expect("reload");
+            reloaded = std::time::Instant::now();
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
