@@ -24,6 +24,19 @@ pub enum Command {
     Serve(ServeArgs),
     /// Load data into the database and exit.
     Seed(SeedArgs),
+    /// Copy this central's SQLite ledger into an empty PostgreSQL database
+    /// (stop central first), check the copy, and exit. Then serve with
+    /// `--database-url` set to the same URL.
+    MigrateTo(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The PostgreSQL database to fill: postgres://user:password@host/db.
+    pub target: Secret,
+    /// The SQLite ledger to copy: the one `serve` with these flags would use.
+    #[command(flatten)]
+    pub config: Config,
 }
 
 #[derive(Debug, Args)]

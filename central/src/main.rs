@@ -4,7 +4,7 @@ use anyhow::Context;
 use central::{
     App,
     auth::generate_secret,
-    config::{Cli, Command, Secret, SeedArgs, ServeArgs},
+    config::{Cli, Command, MigrateArgs, Secret, SeedArgs, ServeArgs},
     seed,
 };
 use clap::Parser;
@@ -25,6 +25,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Seed(args) => seed(args).await,
+        Command::MigrateTo(args) => migrate_to(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -91,6 +92,26 @@ async fn seed(mut args: SeedArgs) -> anyhow::Result<()> {
     let seeded = seeded?;
     tracing::info!(?seeded, "demo data loaded");
     print_demo_credentials(None);
+    Ok(())
+}
+
+async fn migrate_to(args: MigrateArgs) -> anyhow::Result<()> {
+    let Some(source) = args.config.sqlite_path() else {
+        anyhow::bail!("migrate-to copies a SQLite ledger: --database-url names PostgreSQL already");
+    };
+    let target = args.target.expose().to_owned();
+    anyhow::ensure!(
+        target.starts_with("postgres://") || target.starts_with("postgresql://"),
+        "migrate-to takes a postgres:// URL"
+    );
+    tracing::info!(source = %source.display(), "copying the SQLite ledger into PostgreSQL");
+    let copied =
+        tokio::task::spawn_blocking(move || ledger::migrate::sqlite_to_postgres(&source, &target))
+            .await??;
+    tracing::info!(
+        ?copied,
+        "copied and checked; serve with --database-url set to the target"
+    );
     Ok(())
 }
 

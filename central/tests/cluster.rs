@@ -51,15 +51,9 @@ impl Cluster {
                 .push(CentralProcess::start(Path::new(BIN), dir.path(), ADMIN_KEY, &flags).await);
             dirs.push(dir);
         }
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert("x-api-key", ADMIN_KEY.parse().unwrap());
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
-            .unwrap();
         Cluster {
             centrals,
-            http,
+            http: admin_http(),
             _dirs: dirs,
         }
     }
@@ -119,8 +113,13 @@ impl Cluster {
 
     /// The whole change log as instance `i` serves it.
     async fn log(&self, i: usize) -> Vec<shared::Event> {
+        self.log_from(i, 0).await
+    }
+
+    /// The change log after `from`, as instance `i` serves it.
+    async fn log_from(&self, i: usize, from: u64) -> Vec<shared::Event> {
         let mut events = Vec::new();
-        let mut from = 0;
+        let mut from = from;
         loop {
             let path = format!("/v1/replication/changes?from={from}&limit=1000&wait=0");
             let page: ChangesPage = self.get(i, &path).await.json().await.unwrap();
@@ -134,12 +133,13 @@ impl Cluster {
     }
 
     async fn head(&self, i: usize) -> u64 {
-        let page: ChangesPage = self
-            .get(i, "/v1/replication/changes?from=0&limit=1&wait=0")
-            .await
-            .json()
-            .await
-            .unwrap();
+        self.head_from(i, 0).await
+    }
+
+    /// The head, asked from an offset the log still holds.
+    async fn head_from(&self, i: usize, from: u64) -> u64 {
+        let path = format!("/v1/replication/changes?from={from}&limit=1&wait=0");
+        let page: ChangesPage = self.get(i, &path).await.json().await.unwrap();
         page.head
     }
 
@@ -147,6 +147,16 @@ impl Cluster {
         let path = format!("/v1/stores/{store}/stock/{sku}");
         self.get(i, &path).await.json().await.unwrap()
     }
+}
+
+/// A client that sends the admin key.
+fn admin_http() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-api-key", ADMIN_KEY.parse().unwrap());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 fn secret(store: &str) -> String {
@@ -492,4 +502,121 @@ async fn pruning_on_one_instance_is_gone_on_every_instance() {
         let page: ChangesPage = cluster.get(i, &rest).await.json().await.unwrap();
         assert_eq!(page.events.len(), 2, "instance {i} serves what is kept");
     }
+}
+
+/// Moving up: a SQLite central's ledger copied by `central migrate-to` into
+/// an empty PostgreSQL database, then served from it. Nothing a till holds
+/// goes stale: the same log at the same offsets (a till's offset still
+/// answers, a pruned one is still 410), the same levels, keys that replay,
+/// secrets and devices that sign in. A second copy into the now full
+/// database is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_to_moves_a_sqlite_ledger_and_tills_keep_following() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--jwt-secret", JWT_SECRET, "--event-retention-count", "6"];
+    let sqlite = CentralProcess::start(Path::new(BIN), dir.path(), ADMIN_KEY, &flags).await;
+    let mut cluster = Cluster {
+        centrals: vec![sqlite],
+        http: admin_http(),
+        _dirs: Vec::new(),
+    };
+    cluster.seed("m", &["M1", "M2"], 10).await;
+    let enrolled: Value = cluster
+        .post(
+            0,
+            "/v1/devices",
+            &json!({"store_id": "m", "client_secret": secret("m"), "device_name": "till 1"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sale = json!({"sku": "M1", "delta": -1});
+    let mut answers = Vec::new();
+    for n in 0..8 {
+        let answer = cluster.adjust(0, "m", &format!("sale-{n}"), &sale).await;
+        assert_eq!(answer.status(), 200);
+        answers.push(answer.json::<Value>().await.unwrap());
+    }
+    let pruned: Value = cluster
+        .post(0, "/v1/admin/prune", &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let oldest = pruned["oldest_offset"].as_u64().unwrap();
+    let head = cluster.head_from(0, oldest).await;
+    assert!(oldest > 0 && oldest < head);
+    let log_before = cluster.log_from(0, oldest).await;
+    let level_before = cluster.level(0, "m", "M1").await;
+    cluster.centrals[0].kill().await;
+
+    let url = testkit::postgres::fresh_database().await;
+    let migrate = || {
+        std::process::Command::new(BIN)
+            .args(["migrate-to", &url, "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let moved = migrate();
+    assert!(
+        moved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&moved.stdout)
+    );
+    let again = migrate();
+    assert!(!again.status.success(), "a full database is refused");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already holds a ledger"));
+
+    let flags = ["--database-url", url.as_str(), "--jwt-secret", JWT_SECRET];
+    let other_dir = tempfile::tempdir().unwrap();
+    cluster.centrals[0] =
+        CentralProcess::start(Path::new(BIN), other_dir.path(), ADMIN_KEY, &flags).await;
+
+    assert_eq!(
+        cluster.log_from(0, oldest).await,
+        log_before,
+        "the same log"
+    );
+    let level = cluster.level(0, "m", "M1").await;
+    assert_eq!(
+        (level.available, level.version),
+        (level_before.available, level_before.version)
+    );
+    let gone = cluster
+        .get(0, "/v1/replication/changes?from=0&wait=0")
+        .await;
+    assert_eq!(gone.status(), 410, "a pruned offset is still gone");
+    let till_at = format!("/v1/replication/changes?from={}&wait=0", head - 1);
+    let page: ChangesPage = cluster.get(0, &till_at).await.json().await.unwrap();
+    assert_eq!(
+        (page.events.len(), page.head),
+        (1, head),
+        "a till follows on"
+    );
+
+    let replay = cluster.adjust(0, "m", "sale-3", &sale).await;
+    assert!(replay.headers().contains_key("idempotent-replayed"));
+    assert_eq!(replay.json::<Value>().await.unwrap(), answers[3]);
+    let signed_in = cluster
+        .post(
+            0,
+            "/v1/auth/token",
+            &json!({"client_id": "m", "client_secret": secret("m")}),
+        )
+        .await;
+    assert_eq!(
+        signed_in.status(),
+        200,
+        "the store's secret hash came along"
+    );
+    let device = json!({"device_id": enrolled["device"]["device_id"], "device_secret": enrolled["device_secret"]});
+    assert_eq!(
+        cluster.post(0, "/v1/auth/token", &device).await.status(),
+        200
+    );
+    let next = cluster.adjust(0, "m", "sale-after", &sale).await;
+    let next: Value = next.json().await.unwrap();
+    assert_eq!(next["offset"].as_u64(), Some(head + 1), "the log goes on");
 }

@@ -25,6 +25,7 @@ mod committed;
 mod database;
 mod error;
 mod idempotency;
+pub mod migrate;
 mod pool;
 pub mod postgres;
 mod publish;

@@ -11,8 +11,8 @@
 
 use std::path::Path;
 
+use ::postgres::types::ToSql;
 use anyhow::{Context, bail, ensure};
-use postgres::types::ToSql;
 use rusqlite::Connection;
 
 use crate::postgres;
@@ -37,11 +37,7 @@ pub struct Copied {
 /// at `target_url` (migrated first). Refuses a target that holds anything.
 /// Blocking.
 pub fn sqlite_to_postgres(source: &Path, target_url: &str) -> anyhow::Result<Copied> {
-    ensure!(
-        source.exists(),
-        "no SQLite ledger at {}",
-        source.display()
-    );
+    ensure!(source.exists(), "no SQLite ledger at {}", source.display());
     // Opening migrates the source to the newest schema too.
     let options = crate::sqlite::Options {
         path: source.to_owned(),
@@ -152,7 +148,11 @@ pub fn sqlite_to_postgres(source: &Path, target_url: &str) -> anyhow::Result<Cop
 }
 
 /// The target, before it commits, holds exactly what the source holds.
-fn verify(from: &Connection, tx: &mut ::postgres::Transaction<'_>, copied: &Copied) -> anyhow::Result<()> {
+fn verify(
+    from: &Connection,
+    tx: &mut ::postgres::Transaction<'_>,
+    copied: &Copied,
+) -> anyhow::Result<()> {
     for (table, rows) in [
         ("stores", copied.stores),
         ("products", copied.products),
@@ -180,7 +180,9 @@ fn verify(from: &Connection, tx: &mut ::postgres::Transaction<'_>, copied: &Copi
         head as u64 == copied.head && pruned as u64 == copied.pruned_through,
         "positions differ after the copy"
     );
-    let newest: Option<i64> = tx.query_one("SELECT MAX(seq) FROM events", &[])?.try_get(0)?;
+    let newest: Option<i64> = tx
+        .query_one("SELECT MAX(seq) FROM events", &[])?
+        .try_get(0)?;
     ensure!(
         newest.is_none_or(|n| n as u64 == copied.head),
         "the newest event is not at the head"
