@@ -8,6 +8,8 @@
 #[cfg(feature = "app")]
 mod app;
 pub mod chaos;
+#[cfg(feature = "node")]
+pub mod node;
 pub mod postgres;
 pub mod process;
 

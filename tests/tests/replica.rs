@@ -1,76 +1,62 @@
-//! The replication protocol end to end, as a store node runs it: bootstrap
-//! from a store-filtered snapshot, follow the change log by long-poll while
-//! other clients write to several stores, re-bootstrap on 410 after
-//! retention pruned the replica's offset, and end as an exact copy of
-//! central's state for that store at the same offset.
+//! The replication protocol end to end, as a till runs it: the store
+//! node's own engine (natively, over the test-kit's HTTP transport and
+//! memory storage) bootstraps from a store-filtered snapshot, follows the
+//! change log by long-poll while other clients write to several stores,
+//! re-bootstraps on 410 after retention pruned its offset, sells through
+//! its queue exactly once, and ends as an exact copy of central's state for
+//! that store at the same offset.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use serde_json::json;
-use shared::{Change, ChangesPage, Snapshot};
-use testkit::TestApp;
+use shared::Snapshot;
+use store_wasm::engine::{Credential, Synced};
+use testkit::{TestApp, node, secret_of};
 
 const STORE: &str = "s1";
-
-/// A store's replica: (sku → (available, version)) at `offset`.
-#[derive(Debug, Default, PartialEq)]
-struct Replica {
-    offset: u64,
-    levels: BTreeMap<String, (i64, u64)>,
-    products: BTreeMap<String, (String, i64, bool)>,
-    bootstraps: u32,
-}
-
-impl Replica {
-    fn load(&mut self, snapshot: Snapshot) {
-        self.offset = snapshot.offset;
-        self.levels = snapshot
-            .levels
-            .into_iter()
-            .map(|l| (l.sku, (l.available, l.version)))
-            .collect();
-        self.products = snapshot
-            .products
-            .into_iter()
-            .map(|p| (p.sku, (p.name, p.price_cents, p.active)))
-            .collect();
-        self.bootstraps += 1;
-    }
-
-    /// Applies a page; events must continue exactly where the replica is.
-    fn apply(&mut self, page: ChangesPage) {
-        for event in page.events {
-            assert!(event.offset > self.offset, "events in order, none twice");
-            if let Some((store_id, sku, available, version)) = event.change.level() {
-                assert_eq!(store_id, STORE, "the filter keeps other stores out");
-                let previous = self.levels.insert(sku.to_owned(), (available, version));
-                let previous_version = previous.map_or(0, |(_, v)| v);
-                assert_eq!(previous_version + 1, version, "no level change skipped");
-            }
-            match event.change {
-                Change::ProductCreated { product }
-                | Change::ProductUpdated { product }
-                | Change::ProductDeleted { product } => {
-                    self.products.insert(
-                        product.sku,
-                        (product.name, product.price_cents, product.active),
-                    );
-                }
-                _ => {}
-            }
-            self.offset = event.offset;
-        }
-        self.offset = page.next_offset;
-    }
-}
 
 /// Store `s1`'s snapshot, as its node fetches it.
 async fn snapshot(app: &TestApp) -> Snapshot {
     app.snapshot(&format!("store={STORE}")).await
 }
 
+/// (sku → (available, version)), and (sku → (name, price, active)).
+type State = (
+    BTreeMap<String, (i64, u64)>,
+    BTreeMap<String, (String, i64, bool)>,
+);
+
+fn of_snapshot(snapshot: &Snapshot) -> State {
+    let levels = snapshot
+        .levels
+        .iter()
+        .map(|l| (l.sku.clone(), (l.available, l.version)))
+        .collect();
+    let products = snapshot
+        .products
+        .iter()
+        .map(|p| (p.sku.clone(), (p.name.clone(), p.price_cents, p.active)))
+        .collect();
+    (levels, products)
+}
+
+fn of_node(node: &node::NativeNode) -> State {
+    let replica = node.replica();
+    let levels = replica
+        .levels
+        .iter()
+        .map(|(sku, l)| (sku.clone(), (l.available, l.version)))
+        .collect();
+    let products = replica
+        .products
+        .values()
+        .map(|p| (p.sku.clone(), (p.name.clone(), p.price_cents, p.active)))
+        .collect();
+    (levels, products)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_follower_converges_through_traffic_and_pruning() {
+async fn the_store_engine_converges_through_traffic_and_pruning() {
     let app = TestApp::builder()
         .bare()
         .configure(|config| config.event_retention_count = 40)
@@ -86,8 +72,7 @@ async fn a_follower_converges_through_traffic_and_pruning() {
         }
     }
 
-    let mut replica = Replica::default();
-    replica.load(snapshot(&app).await);
+    let node = node::open_node(&app.url(""), STORE, Credential::store(secret_of(STORE))).await;
 
     // Writers: sales in both stores, catalogue edits, and retention runs.
     let (pruned_tx, mut pruned) = tokio::sync::oneshot::channel();
@@ -130,32 +115,48 @@ async fn a_follower_converges_through_traffic_and_pruning() {
         })
     };
 
-    // The follower: long-polls small pages; pauses once until pruning has
-    // overtaken it.
-    let mut paused = false;
-    while !writer.is_finished() || replica.offset < snapshot(&app).await.offset {
-        if !paused && replica.offset > 60 {
+    // The node: long-polls, one step at a time; pauses once until pruning
+    // has overtaken it, so its offset is gone and it must start again.
+    let (mut paused, mut bootstraps) = (false, 0);
+    let offset = |node: &node::NativeNode| node.replica().offset.unwrap_or(0);
+    while !writer.is_finished() || offset(&node) < snapshot(&app).await.offset {
+        if !paused && offset(&node) > 60 {
             paused = true;
             (&mut pruned).await.expect("the writer prunes");
         }
-        let url = app.url(&format!(
-            "/v1/replication/changes?from={}&limit=7&wait=1&store={STORE}",
-            replica.offset
-        ));
-        let r = app.client.get(url).send().await.unwrap();
-        match r.status().as_u16() {
-            200 => replica.apply(r.json().await.unwrap()),
-            410 => replica.load(snapshot(&app).await),
-            other => panic!("unexpected status {other}"),
+        match node.sync(1).await.expect("central answers") {
+            Synced::Bootstrapped { .. } => bootstraps += 1,
+            Synced::Applied { .. } => {}
+            Synced::Busy => node.until_synced().await,
         }
     }
     writer.await.unwrap();
+    assert!(bootstraps >= 2, "pruning forced a re-bootstrap");
 
-    let mut expected = Replica::default();
-    expected.load(snapshot(&app).await);
-    assert!(replica.bootstraps >= 2, "pruning forced a re-bootstrap");
-    expected.bootstraps = replica.bootstraps;
-    assert_eq!(replica, expected);
+    // A sale through the node's queue lands once and comes back to it.
+    let head = snapshot(&app).await.offset;
+    let sold = node
+        .sell("P3", 1, "the-node-sells-P3".into())
+        .await
+        .unwrap();
+    node.flush().await;
+    node.flush().await;
+    while offset(&node) <= head {
+        node.sync(1).await.expect("central answers");
+    }
+    let events = app
+        .changes(&format!("from={head}&store={STORE}"))
+        .await
+        .events;
+    let sales: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(&e.change, shared::Change::StockAdjusted { idempotency_key, .. } if *idempotency_key == sold.id))
+        .collect();
+    assert_eq!(sales.len(), 1, "applied once");
+
+    let expected = snapshot(&app).await;
+    assert_eq!(node.replica().offset, Some(expected.offset));
+    assert_eq!(of_node(&node), of_snapshot(&expected));
     let mut app = app;
     app.stop().await;
 }

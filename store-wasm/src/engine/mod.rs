@@ -15,6 +15,7 @@
 
 mod backoff;
 mod intents;
+mod memory;
 mod model;
 mod ports;
 mod replicate;
@@ -29,6 +30,7 @@ use shared::Problem;
 
 pub use backoff::Backoff;
 pub use intents::{BasketLine, Flushed, MAX_BASKET_LINES};
+pub use memory::MemoryStorage;
 pub use model::{Intent, IntentStatus, Level, Nearby, Purpose, Recent, Replica, StockView};
 pub use ports::{Clock, PageWrite, Storage, StorageError, Transport, TransportError};
 pub use replicate::Synced;
