@@ -156,7 +156,7 @@ impl Database {
                     .name("ledger-follower".into())
                     .spawn(move || follow(&url, &publisher, &stop))
             };
-            let mut backend = write::PostgresWriter { conn: writer };
+            let mut backend = write::PostgresWriter::new(writer);
             writer::run(&mut backend, queue);
             stop.store(true, Ordering::Relaxed);
             match follower {

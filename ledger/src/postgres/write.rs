@@ -7,6 +7,15 @@
 //! read the newest level (no oversell across centrals) and a second
 //! central's copy of a key wait for the first and replay its answer.
 //! Before COMMIT the group notifies the other centrals' followers.
+//!
+//! The group's events and saved answers are pure inserts: they are kept
+//! in memory as commands append them and written with one statement each
+//! just before COMMIT (a round trip per statement is what a group spends
+//! its time on while it holds the head row). A saved answer looked up
+//! later in the same group is found among them; a savepoint rolled back
+//! drops what was kept after it.
+
+use std::collections::HashMap;
 
 use shared::{Device, NewStore, Product, StockLevel, Store};
 
@@ -25,7 +34,83 @@ use crate::{
 pub(super) const CHANNEL: &str = "stockline_log";
 
 pub(super) struct PostgresWriter {
-    pub conn: Conn,
+    conn: Conn,
+    events: Vec<PendingEvent>,
+    keys: Vec<PendingKey>,
+    /// Where each kept answer is in `keys`.
+    key_index: HashMap<(String, String), usize>,
+    /// Open savepoints: name, and how much was kept when it was set.
+    marks: Vec<(&'static str, usize, usize)>,
+}
+
+struct PendingEvent {
+    seq: i64,
+    at: i64,
+    kind: String,
+    store_id: Option<String>,
+    json: String,
+}
+
+struct PendingKey {
+    store_id: String,
+    key: String,
+    saved: SavedKey,
+    created_at: i64,
+}
+
+impl PostgresWriter {
+    pub(super) fn new(conn: Conn) -> Self {
+        PostgresWriter {
+            conn,
+            events: Vec::new(),
+            keys: Vec::new(),
+            key_index: HashMap::new(),
+            marks: Vec::new(),
+        }
+    }
+
+    fn forget_kept(&mut self) {
+        self.events.clear();
+        self.keys.clear();
+        self.key_index.clear();
+        self.marks.clear();
+    }
+
+    /// Writes what the group kept: one INSERT for its events, one for its
+    /// saved answers.
+    fn write_kept(&mut self) -> Result<()> {
+        if !self.events.is_empty() {
+            let events = std::mem::take(&mut self.events);
+            let seq: Vec<i64> = events.iter().map(|e| e.seq).collect();
+            let at: Vec<i64> = events.iter().map(|e| e.at).collect();
+            let kind: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+            let store: Vec<Option<&str>> = events.iter().map(|e| e.store_id.as_deref()).collect();
+            let json: Vec<&str> = events.iter().map(|e| e.json.as_str()).collect();
+            self.conn.execute(
+                "INSERT INTO events (seq, at, kind, store_id, data)
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[])",
+                &[&seq, &at, &kind, &store, &json],
+            )?;
+        }
+        if !self.keys.is_empty() {
+            let keys = std::mem::take(&mut self.keys);
+            self.key_index.clear();
+            let store: Vec<&str> = keys.iter().map(|k| k.store_id.as_str()).collect();
+            let key: Vec<&str> = keys.iter().map(|k| k.key.as_str()).collect();
+            let fingerprint: Vec<&[u8]> = keys
+                .iter()
+                .map(|k| k.saved.fingerprint.as_slice())
+                .collect();
+            let outcome: Vec<&str> = keys.iter().map(|k| k.saved.outcome.as_str()).collect();
+            let created: Vec<i64> = keys.iter().map(|k| k.created_at).collect();
+            self.conn.execute(
+                "INSERT INTO idempotency (store_id, key, fingerprint, outcome, created_at)
+                 SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BYTEA[], $4::TEXT[], $5::BIGINT[])",
+                &[&store, &key, &fingerprint, &outcome, &created],
+            )?;
+        }
+        Ok(())
+    }
 }
 
 impl WriteStatements for PostgresWriter {
@@ -79,6 +164,9 @@ impl WriteStatements for PostgresWriter {
     }
 
     fn saved_key(&mut self, store_id: &str, key: &str) -> Result<Option<SavedKey>> {
+        if let Some(&at) = self.key_index.get(&(store_id.to_owned(), key.to_owned())) {
+            return Ok(Some(self.keys[at].saved.clone()));
+        }
         let row = self.conn.query_opt(
             "SELECT fingerprint, outcome FROM idempotency WHERE store_id = $1 AND key = $2",
             &[&store_id, &key],
@@ -93,11 +181,15 @@ impl WriteStatements for PostgresWriter {
     }
 
     fn save_key(&mut self, store_id: &str, key: &str, saved: &SavedKey, now_ms: i64) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO idempotency (store_id, key, fingerprint, outcome, created_at)
-             VALUES ($1, $2, $3, $4, $5)",
-            &[&store_id, &key, &saved.fingerprint, &saved.outcome, &now_ms],
-        )?;
+        let at = self.keys.len();
+        self.key_index
+            .insert((store_id.to_owned(), key.to_owned()), at);
+        self.keys.push(PendingKey {
+            store_id: store_id.to_owned(),
+            key: key.to_owned(),
+            saved: saved.clone(),
+            created_at: now_ms,
+        });
         Ok(())
     }
 
@@ -109,10 +201,13 @@ impl WriteStatements for PostgresWriter {
         store_id: Option<&str>,
         json: &str,
     ) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO events (seq, at, kind, store_id, data) VALUES ($1, $2, $3, $4, $5)",
-            &[&signed(offset), &at_ms, &kind, &store_id, &json],
-        )?;
+        self.events.push(PendingEvent {
+            seq: signed(offset),
+            at: at_ms,
+            kind: kind.to_owned(),
+            store_id: store_id.map(str::to_owned),
+            json: json.to_owned(),
+        });
         Ok(())
     }
 
@@ -235,6 +330,8 @@ impl WriteStatements for PostgresWriter {
     }
 
     fn newest_event_before(&mut self, at_ms: i64) -> Result<Option<u64>> {
+        // Retention sees the group's own events as written.
+        self.write_kept()?;
         let row = self
             .conn
             .query_one("SELECT MAX(seq) FROM events WHERE at < $1", &[&at_ms])?;
@@ -242,6 +339,7 @@ impl WriteStatements for PostgresWriter {
     }
 
     fn prune_events_through(&mut self, offset: u64) -> Result<u64> {
+        self.write_kept()?;
         let offset = signed(offset);
         let pruned = self
             .conn
@@ -254,6 +352,7 @@ impl WriteStatements for PostgresWriter {
     }
 
     fn prune_keys_before(&mut self, at_ms: i64, limit: u64) -> Result<u64> {
+        self.write_kept()?;
         let limit = signed(limit);
         self.conn.execute(
             "DELETE FROM idempotency WHERE (store_id, key) IN
@@ -264,15 +363,37 @@ impl WriteStatements for PostgresWriter {
 
     // Names come from the ledger's own code, never from a request.
     fn savepoint(&mut self, name: &'static str) -> Result<()> {
-        self.conn.batch(&format!("SAVEPOINT {name}"))
+        self.conn.batch(&format!("SAVEPOINT {name}"))?;
+        self.marks.push((name, self.events.len(), self.keys.len()));
+        Ok(())
     }
 
+    /// Drops what was kept after the savepoint, which stays set.
     fn rollback_to(&mut self, name: &'static str) -> Result<()> {
-        self.conn.batch(&format!("ROLLBACK TO SAVEPOINT {name}"))
+        self.conn.batch(&format!("ROLLBACK TO SAVEPOINT {name}"))?;
+        let Some(at) = self.marks.iter().rposition(|m| m.0 == name) else {
+            anyhow::bail!("no savepoint {name}");
+        };
+        self.marks.truncate(at + 1);
+        let (_, events, keys) = self.marks[at];
+        if events > self.events.len() || keys > self.keys.len() {
+            // Kept things were written meanwhile (retention): the database
+            // rolled them back, and memory cannot; fail the command whole.
+            anyhow::bail!("a savepoint rolled back over written events");
+        }
+        self.events.truncate(events);
+        for dropped in self.keys.drain(keys..) {
+            self.key_index.remove(&(dropped.store_id, dropped.key));
+        }
+        Ok(())
     }
 
     fn release(&mut self, name: &'static str) -> Result<()> {
-        self.conn.batch(&format!("RELEASE SAVEPOINT {name}"))
+        self.conn.batch(&format!("RELEASE SAVEPOINT {name}"))?;
+        if let Some(at) = self.marks.iter().rposition(|m| m.0 == name) {
+            self.marks.truncate(at);
+        }
+        Ok(())
     }
 }
 
@@ -280,6 +401,7 @@ impl WriteBackend for PostgresWriter {
     /// Locks the head row: from here to COMMIT this central's group is the
     /// only one; the head it reads is the last committed by any central.
     fn begin(&mut self) -> Result<u64> {
+        self.forget_kept();
         self.conn.batch("BEGIN")?;
         let row = self.conn.query_one(
             "SELECT head_offset FROM ledger_meta WHERE id = 1 FOR UPDATE",
@@ -289,6 +411,7 @@ impl WriteBackend for PostgresWriter {
     }
 
     fn commit(&mut self, head: Option<u64>) -> Result<()> {
+        self.write_kept()?;
         if let Some(head) = head {
             let head = signed(head);
             self.conn.execute(
@@ -304,6 +427,7 @@ impl WriteBackend for PostgresWriter {
     }
 
     fn rollback(&mut self) -> Result<()> {
+        self.forget_kept();
         self.conn.batch("ROLLBACK")
     }
 
