@@ -167,8 +167,24 @@ fn secret(store: &str) -> String {
 /// which each level's versions rise one by one; replaying it from zero
 /// gives every level as central reads it.
 async fn assert_one_gapless_log(cluster: &Cluster, store: &str, skus: &[&str]) {
+    // An instance serves what the others committed once its follower has
+    // read it (milliseconds): wait until every instance has the same head.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let head = loop {
+        let mut heads = Vec::new();
+        for i in 0..cluster.centrals.len() {
+            heads.push(cluster.head(i).await);
+        }
+        if heads.windows(2).all(|w| w[0] == w[1]) {
+            break heads[0];
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the instances' heads stay apart: {heads:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let reference = cluster.log(0).await;
-    let head = cluster.head(0).await;
     let offsets: Vec<u64> = reference.iter().map(|e| e.offset).collect();
     assert_eq!(
         offsets,
