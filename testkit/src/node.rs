@@ -49,12 +49,8 @@ async fn answer<T: DeserializeOwned>(
     if status.is_success() {
         return response.json().await.map_err(network);
     }
-    match response.json::<Problem>().await {
-        Ok(problem) => Err(TransportError::Problem(Box::new(problem))),
-        Err(_) => Err(TransportError::Network(format!(
-            "an answer {status} that did not come from central"
-        ))),
-    }
+    let problem = response.json::<Problem>().await.ok();
+    Err(TransportError::answered(status.as_u16(), problem))
 }
 
 impl Transport for NativeTransport {

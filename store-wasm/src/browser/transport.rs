@@ -66,15 +66,8 @@ async fn answer<T: DeserializeOwned>(
         return response.json().await.map_err(network);
     }
     let status = response.status();
-    match response.json::<Problem>().await {
-        Ok(problem) => Err(TransportError::Problem(Box::new(problem))),
-        // Not central's problem+json: a proxy's error page, a captive
-        // portal. That says nothing about the request, so it is retried,
-        // never taken as central refusing a sale.
-        Err(_) => Err(TransportError::Network(format!(
-            "an answer {status} that did not come from central"
-        ))),
-    }
+    let problem = response.json::<Problem>().await.ok();
+    Err(TransportError::answered(status, problem))
 }
 
 impl Transport for HttpTransport {

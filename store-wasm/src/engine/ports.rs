@@ -75,6 +75,20 @@ pub enum TransportError {
 }
 
 impl TransportError {
+    /// What an answer of `status` (not 2xx) means, given its body as
+    /// central's problem+json if it was that. A body that is not (a
+    /// proxy's error page, a captive portal) says nothing about the
+    /// request: it is taken as no answer and retried, never as central
+    /// refusing a sale. Every transport maps answers through this.
+    pub fn answered(status: u16, problem: Option<Problem>) -> TransportError {
+        match problem {
+            Some(problem) => TransportError::Problem(Box::new(problem)),
+            None => TransportError::Network(format!(
+                "an answer {status} that did not come from central"
+            )),
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match self {
             TransportError::Network(_) => None,
