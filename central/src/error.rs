@@ -46,6 +46,9 @@ impl From<ReadError> for AppError {
                 AppError::OffsetGone { from, oldest, head }
             }
             ReadError::Busy => AppError::Busy("every read connection is busy; retry in a moment"),
+            ReadError::Unavailable => {
+                AppError::Busy("the database closed the connection; retry in a moment")
+            }
             ReadError::Storage(error) => AppError::Internal(error),
         }
     }

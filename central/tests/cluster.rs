@@ -23,6 +23,8 @@ const JWT_SECRET: &str = "cluster-test-jwt-secret-0123456789abcdef0123";
 /// (which holds nothing of the ledger).
 struct Cluster {
     centrals: Vec<CentralProcess>,
+    /// The database they share.
+    database_url: String,
     http: reqwest::Client,
     _dirs: Vec<tempfile::TempDir>,
 }
@@ -53,6 +55,7 @@ impl Cluster {
         }
         Cluster {
             centrals,
+            database_url: url,
             http: admin_http(),
             _dirs: dirs,
         }
@@ -533,6 +536,7 @@ async fn migrate_to_moves_a_sqlite_ledger_and_tills_keep_following() {
     let sqlite = CentralProcess::start(Path::new(BIN), dir.path(), ADMIN_KEY, &flags).await;
     let mut cluster = Cluster {
         centrals: vec![sqlite],
+        database_url: String::new(),
         http: admin_http(),
         _dirs: Vec::new(),
     };
@@ -635,4 +639,57 @@ async fn migrate_to_moves_a_sqlite_ledger_and_tills_keep_following() {
     let next = cluster.adjust(0, "m", "sale-after", &sale).await;
     let next: Value = next.json().await.unwrap();
     assert_eq!(next["offset"].as_u64(), Some(head + 1), "the log goes on");
+}
+
+/// The database ends every connection of the centrals (as a restart or a
+/// fail-over does): writes are refused as retryable until each central has
+/// reconnected, then go on; nothing is applied twice, and followers catch up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn centrals_reconnect_when_the_database_closes_their_connections() {
+    let cluster = Cluster::start(2).await;
+    cluster.seed("c", &["C1"], 0).await;
+    let database = cluster.database_url.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut admin = postgres::Client::connect(&database, postgres::NoTls).unwrap();
+        admin
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    for i in 0..2 {
+        let key = format!("after-{i}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let answer = cluster
+                .adjust(i, "c", &key, &json!({"sku": "C1", "delta": 1}))
+                .await;
+            match answer.status().as_u16() {
+                200 => break,
+                503 => assert!(Instant::now() < deadline, "central {i} never reconnected"),
+                other => panic!("unexpected {other}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Reads too are refused as retryable (503) until their connection is new.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let level = loop {
+        let read = cluster.get(0, "/v1/stores/c/stock/C1").await;
+        match read.status().as_u16() {
+            200 => break read.json::<shared::StockLevel>().await.unwrap(),
+            503 => assert!(Instant::now() < deadline, "reads never recovered"),
+            other => panic!("unexpected {other}"),
+        }
+    };
+    assert_eq!(level.available, 2, "each applied once");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cluster.head(1).await != cluster.head(0).await {
+        assert!(Instant::now() < deadline, "a follower never caught up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -28,6 +28,10 @@ pub enum ReadError {
     /// Every read connection stayed busy for as long as a read may wait.
     #[error("every read connection is busy")]
     Busy,
+    /// The database closed the read's connection (a restart, a
+    /// fail-over): worth a retry, on a new one.
+    #[error("the database closed the connection")]
+    Unavailable,
     /// The database failed; logged by whoever answers the caller.
     #[error(transparent)]
     Storage(#[from] anyhow::Error),

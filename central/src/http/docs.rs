@@ -267,7 +267,7 @@ impl SharedProblem {
                 "`rate_limited`, with `Retry-After`: a budget or the failed-authentication limit"
             }
             SharedProblem::Unavailable => {
-                "`service_unavailable`, with `Retry-After`: not taken (writer busy, a bound reached); retry with the same key"
+                "`service_unavailable`, with `Retry-After`: not taken (the writer or every read connection busy, the database connection closed, a bound reached); retry, a write with the same key"
             }
         }
     }
@@ -307,7 +307,6 @@ impl SharedProblem {
                 .is_some_and(|s| s.iter().all(is_open));
         let body = operation.request_body.is_some();
         let params = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
-        let writes = body || path.starts_with("/v1/admin/");
         match self {
             SharedProblem::BadRequest => body || params,
             // Any request may carry credentials, and a bad one is refused
@@ -319,7 +318,9 @@ impl SharedProblem {
             | SharedProblem::UnsupportedMediaType
             | SharedProblem::Unprocessable => body,
             SharedProblem::TooManyRequests => true,
-            SharedProblem::Unavailable => writes || path == "/readyz",
+            // Every route of the API reads or writes the ledger, whose
+            // connections and writer queue are bounded.
+            SharedProblem::Unavailable => path.starts_with("/v1/") || path == "/readyz",
         }
     }
 }

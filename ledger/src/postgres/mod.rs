@@ -156,8 +156,12 @@ impl Database {
                     .name("ledger-follower".into())
                     .spawn(move || follow(&url, &publisher, &stop))
             };
-            let mut backend = write::PostgresWriter::new(writer);
-            writer::run(&mut backend, queue);
+            match write::PostgresWriter::new(url, writer) {
+                Ok(mut backend) => writer::run(&mut backend, queue),
+                Err(error) => {
+                    tracing::error!(%error, "the writer could not set up its connection; refusing writes");
+                }
+            }
             stop.store(true, Ordering::Relaxed);
             match follower {
                 Ok(follower) => {

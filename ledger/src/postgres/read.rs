@@ -32,9 +32,13 @@ pub(crate) struct ReadConn {
 impl Connector for PostgresReads {
     type Conn = ReadConn;
 
+    /// A read statement runs at most 30 s: a snapshot walks its tables in
+    /// small steps, and nothing else reads much.
     fn connect(&self) -> anyhow::Result<ReadConn> {
+        let mut conn = Conn::connect(&self.url)?;
+        conn.batch("SET statement_timeout = '30s'")?;
         Ok(ReadConn {
-            conn: Conn::connect(&self.url)?,
+            conn,
             broken: false,
         })
     }
@@ -44,15 +48,24 @@ impl Connector for PostgresReads {
         conn: &mut ReadConn,
         read: impl FnOnce(&mut dyn ReadStatements) -> std::result::Result<T, ReadError>,
     ) -> std::result::Result<T, ReadError> {
-        conn.conn
+        if conn
+            .conn
             .batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .inspect_err(|_| conn.broken = true)?;
+            .is_err()
+        {
+            conn.broken = true;
+            return Err(ReadError::Unavailable);
+        }
         let answer = read(&mut PgRead(&mut conn.conn));
         let ended = conn
             .conn
             .batch(if answer.is_ok() { "COMMIT" } else { "ROLLBACK" });
         if ended.is_err() {
             conn.broken = true;
+        }
+        if conn.conn.client.is_closed() {
+            conn.broken = true;
+            return Err(ReadError::Unavailable);
         }
         let answer = answer?;
         ended?;

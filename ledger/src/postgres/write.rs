@@ -34,6 +34,7 @@ use crate::{
 pub(super) const CHANNEL: &str = "stockline_log";
 
 pub(super) struct PostgresWriter {
+    url: String,
     conn: Conn,
     events: Vec<PendingEvent>,
     keys: Vec<PendingKey>,
@@ -59,14 +60,40 @@ struct PendingKey {
 }
 
 impl PostgresWriter {
-    pub(super) fn new(conn: Conn) -> Self {
-        PostgresWriter {
+    pub(super) fn new(url: String, conn: Conn) -> anyhow::Result<Self> {
+        let mut writer = PostgresWriter {
+            url,
             conn,
             events: Vec::new(),
             keys: Vec::new(),
             key_index: HashMap::new(),
             marks: Vec::new(),
+        };
+        writer.bound()?;
+        Ok(writer)
+    }
+
+    /// Bounds on the session: a group waits at most 10 s for the head row
+    /// (then it is refused, and retried by its callers), and a central that
+    /// stops in the middle of a group (frozen, not killed) has its
+    /// transaction ended by the server after 30 s, so it cannot hold the
+    /// head row, and every other central, for ever.
+    fn bound(&mut self) -> Result<()> {
+        self.conn.batch(
+            "SET lock_timeout = '10s';
+             SET idle_in_transaction_session_timeout = '30s'",
+        )
+    }
+
+    /// A connection the server closed (a restart, a fail-over) is replaced
+    /// before the next group, rather than failing every group after it.
+    fn reconnect_if_closed(&mut self) -> Result<()> {
+        if self.conn.client.is_closed() {
+            tracing::warn!("the writer's connection to PostgreSQL closed; reconnecting");
+            self.conn = Conn::connect(&self.url)?;
+            self.bound()?;
         }
+        Ok(())
     }
 
     fn forget_kept(&mut self) {
@@ -402,6 +429,7 @@ impl WriteBackend for PostgresWriter {
     /// only one; the head it reads is the last committed by any central.
     fn begin(&mut self) -> Result<u64> {
         self.forget_kept();
+        self.reconnect_if_closed()?;
         self.conn.batch("BEGIN")?;
         let row = self.conn.query_one(
             "SELECT head_offset FROM ledger_meta WHERE id = 1 FOR UPDATE",
