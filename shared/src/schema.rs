@@ -120,13 +120,13 @@ pub fn optional_quantity() -> Schema {
     nullable(integer(0, MAX_QUANTITY))
 }
 
-/// A version or offset: any `u64`.
+/// A version or offset: 0 up to [`crate::validate::MAX_OFFSET`].
 pub fn unsigned() -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::Integer)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
         .minimum(Some(0usize))
-        .maximum(Some(u64::MAX as usize))
+        .maximum(Some(crate::validate::MAX_OFFSET as usize))
 }
 
 /// An expected version, or absent.
@@ -134,7 +134,7 @@ pub fn optional_version() -> Schema {
     nullable(unsigned())
 }
 
-/// An offset: any `u64`.
+/// An offset: 0 up to [`crate::validate::MAX_OFFSET`].
 pub fn offset() -> Schema {
     unsigned().build().into()
 }

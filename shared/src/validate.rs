@@ -13,6 +13,9 @@ pub const MAX_QUANTITY: i64 = 1_000_000_000;
 /// write that would take a level past it (in either direction) is refused,
 /// so no sum over levels of a chain can wrap an `i64`.
 pub const MAX_LEVEL: i64 = 1_000_000_000_000_000;
+/// The largest offset or version: both are stored as signed 64-bit
+/// integers, so no log or level can ever reach a larger one.
+pub const MAX_OFFSET: u64 = i64::MAX as u64;
 
 /// Whether a delta is one the API takes: non-zero and within
 /// ±[`MAX_QUANTITY`]. Written as a range test, not with `abs()`:

@@ -124,6 +124,13 @@ pub async fn changes(
             format!("wait must be within 0..={max_wait} seconds"),
         ));
     }
+    if params.from > shared::validate::MAX_OFFSET {
+        return Err(AppError::invalid(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidQuery,
+            format!("from must be within 0..={}", shared::validate::MAX_OFFSET),
+        ));
+    }
     let query = ChangesQuery {
         from: params.from,
         limit,
