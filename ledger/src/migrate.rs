@@ -38,31 +38,13 @@ pub struct Copied {
 /// Blocking.
 pub fn sqlite_to_postgres(source: &Path, target_url: &str) -> anyhow::Result<Copied> {
     ensure!(source.exists(), "no SQLite ledger at {}", source.display());
-    // Opening migrates the source to the newest schema too.
-    let options = crate::sqlite::Options {
-        path: source.to_owned(),
-        synchronous: crate::sqlite::Synchronous::Full,
-        read_connections: 1,
-        mark_demo: false,
-    };
-    let opened = crate::sqlite::open(&options).context("opening the SQLite ledger")?;
-    opened.reader().close();
-    drop(opened);
-    let from = Connection::open(source)?;
-    from.busy_timeout(std::time::Duration::from_secs(5))?;
+    // The source at the newest schema too, so every column copied exists.
+    let from = crate::sqlite::migrated(source).context("opening the SQLite ledger")?;
     // Held to the end: no central can write the file while it is copied.
     from.execute_batch("BEGIN IMMEDIATE")
         .context("locking the SQLite ledger (is a central still serving it?)")?;
 
-    let target = postgres::Options {
-        url: target_url.to_owned(),
-        read_connections: 1,
-        mark_demo: false,
-    };
-    let opened = postgres::open(&target).context("opening the PostgreSQL database")?;
-    opened.reader().close();
-    drop(opened);
-    let mut to = ::postgres::Client::connect(target_url, ::postgres::NoTls)?;
+    let mut to = postgres::migrated(target_url)?;
     let mut tx = to.transaction()?;
     let held: i64 = tx
         .query_one(

@@ -118,8 +118,9 @@ impl PostgresServer {
     }
 }
 
-impl Drop for PostgresServer {
-    fn drop(&mut self) {
+impl PostgresServer {
+    /// Stops the server at once and removes its directory.
+    fn stop(&self) {
         let _ = self
             .command("pg_ctl")
             .arg("-D")
@@ -127,6 +128,12 @@ impl Drop for PostgresServer {
             .args(["-m", "immediate", "-w", "stop"])
             .output();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -162,13 +169,7 @@ fn server_url() -> &'static str {
         // Statics are never dropped: stop the server when the process exits.
         extern "C" fn stop_at_exit() {
             if let Some(server) = OWN.get() {
-                let _ = server
-                    .command("pg_ctl")
-                    .arg("-D")
-                    .arg(server.dir.join("data"))
-                    .args(["-m", "immediate", "-w", "stop"])
-                    .output();
-                let _ = std::fs::remove_dir_all(&server.dir);
+                server.stop();
             }
         }
         // SAFETY: registers a plain function with no captured state.

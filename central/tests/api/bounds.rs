@@ -342,19 +342,10 @@ async fn retention_prunes_until_caught_up() {
     }
 }
 
-/// A snapshot is streamed, a few at a time: one that its client does not
-/// read holds its turn only until the deadline, and meanwhile others are
-/// told to come back rather than queue without end.
-#[tokio::test]
-async fn snapshots_are_capped_and_a_stalled_one_is_cut() {
-    crate::helpers::sqlite_file_only!();
-    let mut app = TestApp::spawn_with(|c| {
-        c.max_snapshots = 1;
-        c.snapshot_timeout_secs = 3;
-    })
-    .await;
-    // A catalogue far larger than the socket buffers, written directly:
-    // through the API it would take minutes.
+/// A catalogue far larger than the socket buffers (60,000 more products),
+/// written into the file directly with central stopped: through the API it
+/// would take minutes.
+async fn bulk_catalogue(app: &mut TestApp) {
     app.stop().await;
     let db = rusqlite::Connection::open(app.config.database_path()).unwrap();
     db.execute_batch("BEGIN").unwrap();
@@ -371,8 +362,12 @@ async fn snapshots_are_capped_and_a_stalled_one_is_cut() {
     db.execute_batch("COMMIT").unwrap();
     drop(db);
     app.restart().await;
+}
 
-    let mut stalled = connect(&app).await;
+/// A snapshot whose client reads its first bytes and then nothing more: it
+/// holds its turn, and a read connection, until its deadline.
+async fn stalled_snapshot(app: &TestApp) -> TcpStream {
+    let mut stalled = connect(app).await;
     let request = format!(
         "GET /v1/replication/snapshot HTTP/1.1\r\nHost: x\r\nX-API-Key: {}\r\n\r\n",
         crate::helpers::ADMIN_KEY
@@ -381,6 +376,47 @@ async fn snapshots_are_capped_and_a_stalled_one_is_cut() {
     let mut first = [0; 64];
     let n = stalled.read(&mut first).await.unwrap();
     assert!(first[..n].starts_with(b"HTTP/1.1 200"));
+    stalled
+}
+
+/// Reads wait for a free read connection only so long (5 s), then are
+/// refused as retryable: a client holding every connection (here a stalled
+/// snapshot on the only one) cannot make other reads queue without end.
+#[tokio::test]
+async fn reads_wait_for_a_read_connection_only_so_long() {
+    crate::helpers::sqlite_file_only!();
+    let mut app = TestApp::spawn_with(|c| {
+        c.read_connections = 1;
+        c.snapshot_timeout_secs = 20;
+    })
+    .await;
+    bulk_catalogue(&mut app).await;
+    let stalled = stalled_snapshot(&app).await;
+    let started = Instant::now();
+    let busy = app.get("/v1/stores/s1/stock/A").await;
+    assert_eq!(busy.headers()["retry-after"], "1");
+    problem(busy, 503, "service_unavailable").await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(stalled);
+}
+
+/// A snapshot is streamed, a few at a time: one that its client does not
+/// read holds its turn only until the deadline, and meanwhile others are
+/// told to come back rather than queue without end.
+#[tokio::test]
+async fn snapshots_are_capped_and_a_stalled_one_is_cut() {
+    crate::helpers::sqlite_file_only!();
+    let mut app = TestApp::spawn_with(|c| {
+        c.max_snapshots = 1;
+        c.snapshot_timeout_secs = 3;
+    })
+    .await;
+    bulk_catalogue(&mut app).await;
+    let stalled = stalled_snapshot(&app).await;
     let started = Instant::now();
     let busy = app.get("/v1/replication/snapshot").await;
     assert_eq!(busy.headers()["retry-after"], "1");

@@ -91,6 +91,14 @@ pub fn open(options: &Options) -> anyhow::Result<Database> {
     })
 }
 
+/// The database at `url`, brought to the newest schema, on a plain client
+/// (for `migrate-to`, which fills it).
+pub(crate) fn migrated(url: &str) -> anyhow::Result<::postgres::Client> {
+    let mut conn = Conn::connect(url).context("connecting to PostgreSQL")?;
+    migrate(&mut conn).context("running migrations")?;
+    Ok(conn.client)
+}
+
 fn migrate(conn: &mut Conn) -> anyhow::Result<()> {
     conn.client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;

@@ -100,6 +100,15 @@ pub fn open(options: &Options) -> anyhow::Result<Database> {
     })
 }
 
+/// The file at `path`, brought to the newest schema, on a plain
+/// connection (for `migrate-to`, which reads it whole).
+pub(crate) fn migrated(path: &std::path::Path) -> anyhow::Result<Connection> {
+    let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+    tune(&conn)?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
 /// Brings the schema to the newest step. A database made by an earlier
 /// central (whose migrations were recorded by sqlx in `_sqlx_migrations`)
 /// is adopted at the step it reached.
