@@ -47,8 +47,28 @@ pub struct Positions {
     pub pruned_through: u64,
 }
 
+/// What a group's commands will look up, gathered before the first one
+/// runs, so a backend that pays a round trip per statement can read it
+/// all at once ([`WriteStatements::prefetch`]).
+#[derive(Debug, Default)]
+pub struct Wants {
+    /// Saved answers: (store, key).
+    pub keys: Vec<(String, String)>,
+    /// Levels: (store, sku).
+    pub targets: Vec<(String, String)>,
+}
+
 /// The statements a write runs inside the open group transaction.
 pub trait WriteStatements {
+    /// Reads ahead what the group's commands want. What it reads must be
+    /// what [`Self::target`] and [`Self::saved_key`] would answer at the
+    /// group's start; an embedded database answers those as cheaply one by
+    /// one and reads nothing ahead.
+    fn prefetch(&mut self, wants: &Wants) -> Result<()> {
+        let _ = wants;
+        Ok(())
+    }
+
     fn target(&mut self, store_id: &str, sku: &str) -> Result<Target>;
     /// Writes a level; `existed` says whether it was read from a row.
     fn write_level(&mut self, level: &StockLevel, existed: bool, now_ms: i64) -> Result<()>;

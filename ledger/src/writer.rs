@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     AccessChange, Command, Committed, CommittedEvent, GroupStats, Subscriber, WriteError,
-    backend::{WriteBackend, WriteStatements},
+    backend::{Wants, WriteBackend, WriteStatements},
     clock,
     publish::{Publisher, access_change},
 };
@@ -94,6 +94,11 @@ impl Ledger {
         let _ = self.tx.send(Message::Shutdown).await;
     }
 
+    /// Writes waiting in the queue for the writer to take them.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// True once the writer has stopped taking writes.
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
@@ -103,6 +108,7 @@ impl Ledger {
 /// A queued command with its reply channel, its type erased for the queue.
 pub(crate) trait Job: Send {
     fn weight(&self) -> usize;
+    fn wants(&self, wants: &mut Wants);
     /// Applies the command; its output is kept until the group commits.
     fn apply(&mut self, tx: &mut Tx<'_>) -> anyhow::Result<()>;
     /// The command failed under its own savepoint: it answers `Storage`.
@@ -122,6 +128,10 @@ struct Pending<C: Command> {
 impl<C: Command> Job for Pending<C> {
     fn weight(&self) -> usize {
         self.command.weight()
+    }
+
+    fn wants(&self, wants: &mut Wants) {
+        self.command.wants(wants);
     }
 
     fn apply(&mut self, tx: &mut Tx<'_>) -> anyhow::Result<()> {
@@ -366,6 +376,9 @@ fn apply_group(
     savepoints: bool,
 ) -> anyhow::Result<Applied> {
     let head = backend.begin()?;
+    let mut wants = Wants::default();
+    group.iter().for_each(|job| job.wants(&mut wants));
+    backend.prefetch(&wants)?;
     let mut tx = Tx {
         db: &mut *backend,
         head,

@@ -9,7 +9,8 @@ use std::{
 };
 
 use ledger::{
-    Committed, Ledger, ReadError, Reader, Refusal, Subscriber, WriteError, Writer, WriterOptions,
+    Command, Committed, Ledger, ReadError, Reader, Refusal, Subscriber, WriteError, Writer,
+    WriterOptions,
     cmd::{
         Adjust, Batch, CreateProduct, CreateStore, EnrolDevice, NewDevice, Prune, PrunePolicy,
         SetStock,
@@ -140,6 +141,30 @@ impl Fixture {
         go_on
     }
 
+    /// Waits until `n` writes wait in the writer's queue, so they are
+    /// taken in the order they were sent.
+    async fn until_queued(&self, n: usize) {
+        while self.ledger.queued() < n {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Sends a write and waits until it is queued, the `n`th behind a held
+    /// writer.
+    async fn queue<C: Command>(
+        &self,
+        command: C,
+        n: usize,
+    ) -> JoinHandle<Result<C::Output, WriteError>>
+    where
+        C::Output: std::fmt::Debug,
+    {
+        let ledger = self.ledger.clone();
+        let sent = tokio::spawn(async move { ledger.run(command).await });
+        self.until_queued(n).await;
+        sent
+    }
+
     fn groups(&self) -> Vec<Committed> {
         self.heard.groups.lock().unwrap().clone()
     }
@@ -216,18 +241,18 @@ async fn a_failing_command_is_refused_alone_and_the_rest_of_its_group_commits(ba
         let ledger = ledger.clone();
         async move { ledger.run(adjust).await }
     });
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    fx.until_queued(1).await;
     let failing = tokio::spawn({
         let ledger = ledger.clone();
         let again = enrol("second");
         async move { ledger.run(again).await }
     });
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    fx.until_queued(2).await;
     let after = tokio::spawn({
         let adjust = fx.adjust("k2", "A", -1);
         async move { ledger.run(adjust).await }
     });
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    fx.until_queued(3).await;
     go_on.send(()).unwrap();
 
     assert!(holder.await.unwrap().unwrap().outcome.is_ok());
@@ -253,6 +278,89 @@ async fn a_failing_command_is_refused_alone_and_the_rest_of_its_group_commits(ba
     assert_eq!(all, (1..=all.len() as u64).collect::<Vec<_>>());
     let level = fx.reader.level("s1", "A").await.unwrap();
     assert_eq!((level.available, level.version), (7, 4));
+    fx.close().await;
+}
+
+/// Inside one group, each command reads what the ones before it wrote —
+/// also where a backend keeps the group's writes in memory until COMMIT —
+/// and a basket rolled back in the middle leaves the level as the command
+/// before it left it. A product created in the group is found by the next.
+async fn later_commands_in_a_group_read_what_earlier_ones_wrote(backend: Backend) {
+    let fx = Fixture::open(backend).await;
+    fx.set("A", 10).await;
+    let go_on = fx.hold_next_commit();
+    let holder = fx.queue(fx.adjust("k0", "A", -1), 0).await;
+    while fx.heard.hold.lock().unwrap().is_some() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let line = |key: &str, delta: i64| BatchItem {
+        idempotency_key: key.into(),
+        sku: "A".into(),
+        delta,
+        kind: AdjustKind::Guarded,
+        expected_version: None,
+        reason: None,
+    };
+    let basket = BatchAdjustRequest {
+        atomic: true,
+        items: vec![line("b1", -2), line("b2", -100)],
+    };
+    let new_b = NewProduct {
+        sku: "B".into(),
+        name: "Product B".into(),
+        price_cents: 100,
+    };
+    let first = fx.queue(fx.adjust("k1", "A", -1), 1).await;
+    let basket = fx
+        .queue(Batch::new(Writer::store("s1"), basket).unwrap(), 2)
+        .await;
+    let no_b = fx.queue(fx.adjust("k2", "B", 5), 3).await;
+    let create_b = fx.queue(CreateProduct(new_b), 4).await;
+    let restock_b = fx.queue(fx.adjust("k3", "B", 5), 5).await;
+    let again = fx.queue(fx.adjust("k1", "A", -1), 6).await;
+    let last = fx.queue(fx.adjust("k4", "A", -1), 7).await;
+    go_on.send(()).unwrap();
+
+    assert_eq!(holder.await.unwrap().unwrap().outcome.unwrap().available, 9);
+    let first = first.await.unwrap().unwrap().outcome.unwrap();
+    assert_eq!(first.available, 8);
+    let basket = basket.await.unwrap().unwrap();
+    assert!(!basket.committed);
+    match &basket.items[1].1.outcome {
+        Err(Refusal::InsufficientStock { current, .. }) => assert_eq!(
+            current.available, 8,
+            "the level as the group left it, not as the database had it"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        no_b.await.unwrap().unwrap().outcome,
+        Err(Refusal::ProductNotFound { .. })
+    ));
+    create_b.await.unwrap().unwrap().unwrap();
+    assert_eq!(
+        restock_b.await.unwrap().unwrap().outcome.unwrap().available,
+        5
+    );
+    let again = again.await.unwrap().unwrap();
+    assert!(again.replayed, "a key saved earlier in the group replays");
+    assert_eq!(again.outcome.unwrap(), first);
+    let last = last.await.unwrap().unwrap().outcome.unwrap();
+    assert_eq!(
+        (last.available, last.offset),
+        (7, first.offset + 3),
+        "the rolled-back basket left no offset: +1 the product, +1 B, +1 this"
+    );
+
+    let groups = fx.groups();
+    let group = groups.last().unwrap();
+    assert_eq!(group.stats.commands, 7, "the seven were one group");
+    let all = offsets(&groups);
+    assert_eq!(all, (1..=all.len() as u64).collect::<Vec<_>>());
+    let a = fx.reader.level("s1", "A").await.unwrap();
+    assert_eq!((a.available, a.version), (7, 4));
+    let b = fx.reader.level("s1", "B").await.unwrap();
+    assert_eq!((b.available, b.version), (5, 1));
     fx.close().await;
 }
 
@@ -414,6 +522,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     subscribers_hear_the_head_at_open_and_every_group_in_offset_order,
     a_failing_command_is_refused_alone_and_the_rest_of_its_group_commits,
+    later_commands_in_a_group_read_what_earlier_ones_wrote,
     a_replayed_key_gets_its_saved_answer_and_applies_nothing,
     a_basket_applies_whole_or_not_at_all,
     reads_refuse_what_does_not_exist_and_read_unwritten_levels_as_zero,

@@ -6,7 +6,7 @@ use shared::{
     AdjustKind, AdjustRequest, AdjustResult, BatchAdjustRequest, Change, StockLevel, validate,
 };
 
-use super::{Command, Tx, Writer};
+use super::{Command, Tx, Wants, Writer};
 use crate::{
     Refusal, WriteError,
     idempotency::{self, Fingerprint, Outcome, Saved},
@@ -54,6 +54,12 @@ impl Adjust {
 impl Command for Adjust {
     type Output = Adjusted;
 
+    fn wants(&self, wants: &mut Wants) {
+        let store_id = &self.writer.store_id;
+        wants.keys.push((store_id.clone(), self.key.clone()));
+        wants.targets.push((store_id.clone(), self.req.sku.clone()));
+    }
+
     fn apply(&self, tx: &mut Tx<'_>) -> anyhow::Result<Adjusted> {
         adjust(tx, &self.writer, &self.key, &self.req, &self.fingerprint)
     }
@@ -89,6 +95,16 @@ impl Command for Batch {
 
     fn weight(&self) -> usize {
         self.req.items.len().max(1)
+    }
+
+    fn wants(&self, wants: &mut Wants) {
+        let store_id = &self.writer.store_id;
+        for item in &self.req.items {
+            wants
+                .keys
+                .push((store_id.clone(), item.idempotency_key.clone()));
+            wants.targets.push((store_id.clone(), item.sku.clone()));
+        }
     }
 
     fn apply(&self, tx: &mut Tx<'_>) -> anyhow::Result<BatchOutcome> {

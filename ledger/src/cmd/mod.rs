@@ -22,7 +22,7 @@ pub use prune::{Prune, PrunePolicy};
 pub use stock::SetStock;
 pub use stores::{CreateStore, RotateSecret, SetStoreActive};
 
-pub use crate::writer::Tx;
+pub use crate::{backend::Wants, writer::Tx};
 
 /// One write to the ledger.
 pub trait Command: Send + 'static {
@@ -31,6 +31,11 @@ pub trait Command: Send + 'static {
     /// How much work the command is, for bounding a group.
     fn weight(&self) -> usize {
         1
+    }
+
+    /// Says what the command will look up, so the group can read it ahead.
+    fn wants(&self, wants: &mut Wants) {
+        let _ = wants;
     }
 
     /// Applies the command inside the group's open transaction. It only

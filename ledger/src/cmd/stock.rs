@@ -2,7 +2,7 @@
 
 use shared::{Change, SetStockRequest, SetStockResult, StockLevel};
 
-use super::{Command, Tx};
+use super::{Command, Tx, Wants};
 use crate::{Refusal, backend::Target};
 
 /// Sets `store_id`'s level of `sku` to `req.available`; with
@@ -16,6 +16,12 @@ pub struct SetStock {
 
 impl Command for SetStock {
     type Output = Result<SetStockResult, Refusal>;
+
+    fn wants(&self, wants: &mut Wants) {
+        wants
+            .targets
+            .push((self.store_id.clone(), self.sku.clone()));
+    }
 
     fn apply(&self, tx: &mut Tx<'_>) -> anyhow::Result<Self::Output> {
         let SetStock { store_id, sku, req } = self;

@@ -24,7 +24,7 @@ mod write;
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicI32, Ordering},
     },
     time::Duration,
 };
@@ -43,8 +43,13 @@ pub const CHECK: Duration = Duration::from_millis(250);
 
 /// The schema, one step per release that changed it, applied in order
 /// under an advisory lock, so centrals starting together migrate once.
-const MIGRATIONS: &[(i32, &str)] =
-    &[(1, include_str!("../../migrations/postgres/0001_ledger.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_ledger.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_levels_by_sku_and_store.sql"),
+    ),
+];
 
 /// Any number the application's advisory locks do not otherwise use.
 const MIGRATION_LOCK: i64 = 0x5354_4f43_4b4c_494e; // "STOCKLIN"
@@ -156,15 +161,16 @@ impl Database {
         let (ledger, queue) = writer::queue(options, subscribers);
         let publisher = queue.publisher.clone();
         let stop = Arc::new(AtomicBool::new(false));
+        let writer_pid = Arc::new(AtomicI32::new(0));
         let Database { url, writer, .. } = self;
         let task = tokio::task::spawn_blocking(move || {
             let follower = {
-                let (url, stop) = (url.clone(), stop.clone());
+                let (url, stop, writer_pid) = (url.clone(), stop.clone(), writer_pid.clone());
                 std::thread::Builder::new()
                     .name("ledger-follower".into())
-                    .spawn(move || follow(&url, &publisher, &stop))
+                    .spawn(move || follow(&url, &publisher, &stop, &writer_pid))
             };
-            match write::PostgresWriter::new(url, writer) {
+            match write::PostgresWriter::new(url, writer, writer_pid) {
                 Ok(mut backend) => writer::run(&mut backend, queue),
                 Err(error) => {
                     tracing::error!(%error, "the writer could not set up its connection; refusing writes");
@@ -183,8 +189,11 @@ impl Database {
 }
 
 /// Publishes what other centrals commit: woken by their NOTIFY, and every
-/// [`CHECK`] regardless; reconnects after a failure.
-fn follow(url: &str, publisher: &Publisher, stop: &AtomicBool) {
+/// [`CHECK`] regardless; reconnects after a failure. A notification from
+/// this central's own writer (`writer_pid`, its backend's process id)
+/// wakes nothing: the writer publishes its groups itself, with their
+/// figures, and reads for it what others committed before them.
+fn follow(url: &str, publisher: &Publisher, stop: &AtomicBool, writer_pid: &AtomicI32) {
     let mut backoff = Duration::from_millis(100);
     while !stop.load(Ordering::Relaxed) {
         let mut conn = match Conn::connect(url).and_then(|mut c| {
@@ -200,18 +209,27 @@ fn follow(url: &str, publisher: &Publisher, stop: &AtomicBool) {
             }
         };
         backoff = Duration::from_millis(100);
+        let mut woken = true;
         while !stop.load(Ordering::Relaxed) {
-            if let Err(error) = catch_up(&mut conn, publisher) {
+            if woken && let Err(error) = catch_up(&mut conn, publisher) {
                 tracing::warn!(%error, "the follower lost its connection; reconnecting");
                 break;
             }
             let mut notifications = conn.client.notifications();
-            if let Err(error) = notifications.timeout_iter(CHECK).next() {
-                tracing::warn!(%error, "the follower lost its connection; reconnecting");
-                break;
-            }
+            let own = writer_pid.load(Ordering::Relaxed);
+            let first = match notifications.timeout_iter(CHECK).next() {
+                Ok(first) => first,
+                Err(error) => {
+                    tracing::warn!(%error, "the follower lost its connection; reconnecting");
+                    break;
+                }
+            };
+            // No notification in a whole CHECK: look at the head anyway.
+            woken = first.as_ref().is_none_or(|n| n.process_id() != own);
             // One read catches up with every notification pending.
-            while let Ok(Some(_)) = notifications.iter().next() {}
+            while let Ok(Some(next)) = notifications.iter().next() {
+                woken |= next.process_id() != own;
+            }
         }
     }
 }
