@@ -131,11 +131,11 @@ impl PostgresWriter {
     /// stops in the middle of a group (frozen, not killed) has its
     /// transaction ended by the server after 30 s, so it cannot hold the
     /// head row, and every other central, for ever.
-    /// Plans are made for each execution's values: a plan made once for any
-    /// arrays of keys may walk a whole table where an index finds each key
-    /// (measured: a read-ahead of one key at 8 ms instead of 0.5 ms once
-    /// the table is large). Also tells the follower which notifications
-    /// are this writer's.
+    ///
+    /// Plans are made for each execution's values: a plan cached for any
+    /// array of keys may walk a whole table where an index finds each key.
+    ///
+    /// Also tells the follower which notifications are this writer's.
     fn bound(&mut self) -> Result<()> {
         self.conn.batch(
             "SET lock_timeout = '10s';
@@ -258,20 +258,87 @@ impl PostgresWriter {
         Ok(())
     }
 
-    /// Reads one level as the database holds it.
-    fn read_target(&mut self, store_id: &str, sku: &str) -> Result<Target> {
-        let row = self.conn.query_one(
-            "SELECT
-                 CASE WHEN l.version IS NULL
-                     THEN EXISTS (SELECT 1 FROM stores WHERE store_id = $1) ELSE TRUE END,
-                 (SELECT active FROM products WHERE sku = $2),
-                 l.available, l.version, l.updated_at
-             FROM (SELECT 1) AS one
-             LEFT JOIN stock_levels l ON l.store_id = $1 AND l.sku = $2",
-            &[&store_id, &sku],
+    /// Reads saved answers as the database holds them into `known_keys`
+    /// (`None` for a key it does not hold), with one statement.
+    fn read_keys(&mut self, wanted: &[&Pair]) -> Result<()> {
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let (store, key) = columns(wanted);
+        let rows = self.conn.query(
+            "SELECT w.store_id, w.key, i.fingerprint, i.outcome
+             FROM UNNEST($1::TEXT[], $2::TEXT[]) AS w (store_id, key)
+             CROSS JOIN LATERAL (
+                 SELECT fingerprint, outcome FROM idempotency
+                 WHERE store_id = w.store_id AND key = w.key
+             ) AS i",
+            &[&store, &key],
         )?;
-        target(store_id, sku, &row, 0)
+        for pair in wanted {
+            self.known_keys.insert((*pair).clone(), None);
+        }
+        for row in rows {
+            let saved = SavedKey {
+                fingerprint: row.try_get(2)?,
+                outcome: row.try_get(3)?,
+            };
+            self.known_keys
+                .insert((row.try_get(0)?, row.try_get(1)?), Some(saved));
+        }
+        Ok(())
     }
+
+    /// Reads levels as the database holds them into `levels`, with one
+    /// statement (a row for every pair, written or not).
+    fn read_targets(&mut self, wanted: &[&Pair]) -> Result<()> {
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let (store, sku) = columns(wanted);
+        let rows = self.conn.query(
+            "SELECT w.store_id, w.sku,
+                 CASE WHEN l.version IS NULL
+                     THEN EXISTS (SELECT 1 FROM stores s WHERE s.store_id = w.store_id)
+                     ELSE TRUE END,
+                 (SELECT active FROM products p WHERE p.sku = w.sku),
+                 l.available, l.version, l.updated_at
+             FROM UNNEST($1::TEXT[], $2::TEXT[]) AS w (store_id, sku)
+             LEFT JOIN LATERAL (
+                 SELECT available, version, updated_at FROM stock_levels
+                 WHERE store_id = w.store_id AND sku = w.sku
+             ) AS l ON TRUE",
+            &[&store, &sku],
+        )?;
+        for row in rows {
+            let (store_id, sku): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+            let target = target(&store_id, &sku, &row, 2)?;
+            let kept = KeptLevel {
+                target,
+                written_ms: None,
+            };
+            self.levels.insert((store_id, sku), kept);
+        }
+        Ok(())
+    }
+
+    /// A level as the group sees it: kept, or read now.
+    fn kept_level(&mut self, pair: &Pair) -> Result<KeptLevel> {
+        if !self.levels.contains_key(pair) {
+            self.read_targets(&[pair])?;
+        }
+        self.levels
+            .get(pair)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("the level read returned no row"))
+    }
+}
+
+/// The two arrays a read-ahead statement takes, from (store, x) pairs.
+fn columns<'a>(pairs: &[&'a Pair]) -> (Vec<&'a str>, Vec<&'a str>) {
+    pairs
+        .iter()
+        .map(|pair| (pair.0.as_str(), pair.1.as_str()))
+        .unzip()
 }
 
 /// A [`Target`] from a row whose columns from `at` on are: store exists,
@@ -297,95 +364,24 @@ impl WriteStatements for PostgresWriter {
             .iter()
             .filter(|pair| !self.known_keys.contains_key(*pair))
             .collect();
-        if !keys.is_empty() {
-            let store: Vec<&str> = keys.iter().map(|p| p.0.as_str()).collect();
-            let key: Vec<&str> = keys.iter().map(|p| p.1.as_str()).collect();
-            let rows = self.conn.query(
-                "SELECT w.store_id, w.key, i.fingerprint, i.outcome
-                 FROM UNNEST($1::TEXT[], $2::TEXT[]) AS w (store_id, key)
-                 CROSS JOIN LATERAL (
-                     SELECT fingerprint, outcome FROM idempotency
-                     WHERE store_id = w.store_id AND key = w.key
-                 ) AS i",
-                &[&store, &key],
-            )?;
-            for pair in keys {
-                self.known_keys.insert(pair.clone(), None);
-            }
-            for row in rows {
-                let pair = (row.try_get(0)?, row.try_get(1)?);
-                let saved = SavedKey {
-                    fingerprint: row.try_get(2)?,
-                    outcome: row.try_get(3)?,
-                };
-                self.known_keys.insert(pair, Some(saved));
-            }
-        }
+        self.read_keys(&keys.into_iter().collect::<Vec<_>>())?;
         let targets: HashSet<&Pair> = wants
             .targets
             .iter()
             .filter(|pair| !self.levels.contains_key(*pair))
             .collect();
-        if !targets.is_empty() {
-            let store: Vec<&str> = targets.iter().map(|p| p.0.as_str()).collect();
-            let sku: Vec<&str> = targets.iter().map(|p| p.1.as_str()).collect();
-            let rows = self.conn.query(
-                "SELECT w.store_id, w.sku,
-                     CASE WHEN l.version IS NULL
-                         THEN EXISTS (SELECT 1 FROM stores s WHERE s.store_id = w.store_id)
-                         ELSE TRUE END,
-                     (SELECT active FROM products p WHERE p.sku = w.sku),
-                     l.available, l.version, l.updated_at
-                 FROM UNNEST($1::TEXT[], $2::TEXT[]) AS w (store_id, sku)
-                 LEFT JOIN LATERAL (
-                     SELECT available, version, updated_at FROM stock_levels
-                     WHERE store_id = w.store_id AND sku = w.sku
-                 ) AS l ON TRUE",
-                &[&store, &sku],
-            )?;
-            for row in rows {
-                let (store_id, sku): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-                let target = target(&store_id, &sku, &row, 2)?;
-                self.levels.insert(
-                    (store_id, sku),
-                    KeptLevel {
-                        target,
-                        written_ms: None,
-                    },
-                );
-            }
-        }
-        Ok(())
+        self.read_targets(&targets.into_iter().collect::<Vec<_>>())
     }
 
     fn target(&mut self, store_id: &str, sku: &str) -> Result<Target> {
         let pair = (store_id.to_owned(), sku.to_owned());
-        if let Some(kept) = self.levels.get(&pair) {
-            return Ok(kept.target.clone());
-        }
-        let target = self.read_target(store_id, sku)?;
-        self.levels.insert(
-            pair,
-            KeptLevel {
-                target: target.clone(),
-                written_ms: None,
-            },
-        );
-        Ok(target)
+        Ok(self.kept_level(&pair)?.target)
     }
 
-    /// Kept until COMMIT; a level always was read (by `target`) before the
-    /// rules write it, and one that was not is read now.
+    /// Kept until COMMIT, with the entry it replaces for a savepoint.
     fn write_level(&mut self, level: &StockLevel, _existed: bool, now_ms: i64) -> Result<()> {
         let pair = (level.store_id.clone(), level.sku.clone());
-        let previous = match self.levels.get(&pair) {
-            Some(kept) => kept.clone(),
-            None => KeptLevel {
-                target: self.read_target(&level.store_id, &level.sku)?,
-                written_ms: None,
-            },
-        };
-        let mut next = previous.clone();
+        let mut next = self.kept_level(&pair)?;
         next.target.level = level.clone();
         next.written_ms = Some(now_ms);
         let was = self.levels.insert(pair.clone(), next);
@@ -398,23 +394,10 @@ impl WriteStatements for PostgresWriter {
         if let Some(&at) = self.key_index.get(&pair) {
             return Ok(Some(self.keys[at].saved.clone()));
         }
-        if let Some(known) = self.known_keys.get(&pair) {
-            return Ok(known.clone());
+        if !self.known_keys.contains_key(&pair) {
+            self.read_keys(&[&pair])?;
         }
-        let row = self.conn.query_opt(
-            "SELECT fingerprint, outcome FROM idempotency WHERE store_id = $1 AND key = $2",
-            &[&store_id, &key],
-        )?;
-        let saved = row
-            .map(|r| {
-                Ok::<_, anyhow::Error>(SavedKey {
-                    fingerprint: r.try_get(0)?,
-                    outcome: r.try_get(1)?,
-                })
-            })
-            .transpose()?;
-        self.known_keys.insert(pair, saved.clone());
-        Ok(saved)
+        Ok(self.known_keys.get(&pair).cloned().flatten())
     }
 
     fn save_key(&mut self, store_id: &str, key: &str, saved: &SavedKey, now_ms: i64) -> Result<()> {
