@@ -6,7 +6,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use shared::{ErrorCode, FieldError, PROBLEM_CONTENT_TYPE, Problem};
+use shared::{ErrorCode, FieldError, HoldState, PROBLEM_CONTENT_TYPE, Problem};
 
 use ledger::{ReadError, Refusal, WriteError};
 
@@ -137,6 +137,15 @@ pub fn refusal_problem(refusal: &Refusal) -> Problem {
         }
         Refusal::IdempotencyKeyReused => (409, ErrorCode::IdempotencyKeyReused),
         Refusal::BatchAborted => (424, ErrorCode::BatchAborted),
+        Refusal::HoldUnavailable { .. } => (409, ErrorCode::HoldUnavailable),
+        Refusal::HoldNotFound { .. } => (404, ErrorCode::HoldNotFound),
+        Refusal::HoldEnded {
+            state: HoldState::Expired,
+            ..
+        } => (409, ErrorCode::HoldExpired),
+        Refusal::HoldEnded { .. } => (409, ErrorCode::HoldEnded),
+        Refusal::HoldLineNotFound { .. } => (409, ErrorCode::HoldLineNotFound),
+        Refusal::CommitExceedsHeld { .. } => (409, ErrorCode::CommitExceedsHeld),
     };
     let mut problem = Problem::new(status, code, refusal.to_string());
     match refusal {
@@ -148,6 +157,8 @@ pub fn refusal_problem(refusal: &Refusal) -> Problem {
         Refusal::ProductVersionConflict { current, .. } => {
             problem.current_product = Some(current.clone());
         }
+        Refusal::HoldUnavailable { shortfalls } => problem.shortfalls = shortfalls.clone(),
+        Refusal::HoldEnded { state, .. } => problem.hold_state = Some(*state),
         _ => {}
     }
     problem

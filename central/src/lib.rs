@@ -92,6 +92,7 @@ impl App {
             WriterOptions {
                 queue: config.write_queue,
                 group_items: config.group_commit_items,
+                clock: ledger::clock::Clock::system(),
             },
             subscribers,
         );

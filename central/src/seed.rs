@@ -156,9 +156,9 @@ pub async fn demo(ledger: &Ledger) -> anyhow::Result<Seeded> {
             let ledger = ledger.clone();
             let (store_id, sku) = (store_id.to_string(), sku.clone());
             // Some products are out of stock somewhere, so refusals show up.
-            let available = ((i * 7 + s * 13 + 11) % 40) as i64;
+            let on_hand = ((i * 7 + s * 13 + 11) % 40) as i64;
             let req = SetStockRequest {
-                available,
+                on_hand,
                 expected_version: None,
                 reason: Some("demo stocktake".into()),
             };

@@ -200,10 +200,15 @@ async fn assert_one_gapless_log(cluster: &Cluster, store: &str, skus: &[&str]) {
     }
     let mut levels: BTreeMap<String, (i64, u64)> = BTreeMap::new();
     for event in &reference {
-        if let Some((_, sku, available, version)) = event.change.level() {
+        for figures in event.change.levels() {
+            let sku = figures.sku;
             let (_, last) = levels.get(sku).copied().unwrap_or((0, 0));
-            assert_eq!(version, last + 1, "{sku}'s versions rise with offset");
-            levels.insert(sku.to_owned(), (available, version));
+            assert_eq!(
+                figures.version,
+                last + 1,
+                "{sku}'s versions rise with offset"
+            );
+            levels.insert(sku.to_owned(), (figures.available, figures.version));
         }
     }
     for sku in skus {
@@ -276,7 +281,7 @@ async fn a_hot_level_sold_from_every_instance_never_goes_below_zero() {
     let log = cluster.log(2).await;
     assert!(
         log.iter()
-            .all(|e| e.change.level().is_none_or(|(_, _, a, _)| a >= 0))
+            .all(|e| e.change.levels().iter().all(|f| f.available >= 0))
     );
 }
 

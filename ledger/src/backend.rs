@@ -9,7 +9,7 @@
 //! rolled-back command and [`crate::WriteError::Storage`], a read into
 //! [`crate::ReadError::Storage`].
 
-use shared::{Device, NewStore, Product, StockLevel, Store, StoreAvailability};
+use shared::{Device, Hold, NewStore, Product, StockLevel, Store, StoreAvailability};
 
 use crate::{DeviceSecret, StoreSecret, cmd::NewDevice, publish::StoredEvent};
 
@@ -113,6 +113,18 @@ pub trait WriteStatements {
     /// Removes at most `limit` saved answers made before `at_ms`.
     fn prune_keys_before(&mut self, at_ms: i64, limit: u64) -> Result<u64>;
 
+    /// Active stores with a level of `sku` (written, if only to zero), in
+    /// store order: where "allocate for me" may take from.
+    fn stores_stocking(&mut self, sku: &str) -> Result<Vec<String>>;
+    /// The holds among `hold_ids` that exist, with their lines.
+    fn holds(&mut self, hold_ids: &[String]) -> Result<Vec<Hold>>;
+    /// Writes holds and their lines, new or changed.
+    fn write_holds(&mut self, holds: &[&Hold]) -> Result<()>;
+    /// Active holds whose time is up at `now_ms`, soonest first.
+    fn due_holds(&mut self, now_ms: i64, limit: u32) -> Result<Vec<String>>;
+    /// Active holds with a line on the level, in id order.
+    fn holds_on(&mut self, store_id: &str, sku: &str) -> Result<Vec<String>>;
+
     /// Nested points to roll part of a command back to (a basket).
     fn savepoint(&mut self, name: &'static str) -> Result<()>;
     fn rollback_to(&mut self, name: &'static str) -> Result<()>;
@@ -163,6 +175,11 @@ pub trait ReadStatements {
         store: Option<&str>,
         limit: u32,
     ) -> Result<Vec<(u64, String)>>;
+    fn hold(&mut self, hold_id: &str) -> Result<Option<Hold>>;
+    /// Active holds with a line at `store`, soonest to expire first.
+    fn holds_at(&mut self, store_id: &str, limit: u32) -> Result<Vec<Hold>>;
+    /// When the next active hold expires (ms), if any is active.
+    fn next_expiry(&mut self) -> Result<Option<i64>>;
     /// Every product, in sku order.
     fn each_product(&mut self, each: &mut dyn FnMut(Product) -> Result<()>) -> Result<()>;
     /// Every level of `store` (or of every store), in (store, sku) order.

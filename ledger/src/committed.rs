@@ -57,6 +57,9 @@ pub struct Committed {
     pub events: Vec<CommittedEvent>,
     /// Credential changes, in the order they were made.
     pub access: Vec<AccessChange>,
+    /// The earliest time (unix ms) a hold placed or extended in the group
+    /// is due, for whoever expires holds.
+    pub holds_due: Option<i64>,
     /// Set when retention removed the log up to this offset.
     pub pruned_through: Option<u64>,
     pub stats: GroupStats,

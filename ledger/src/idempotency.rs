@@ -2,20 +2,38 @@
 //! the change it made, with a fingerprint of the request and the outcome, so
 //! "applied" and "remembered" can never disagree.
 
+use serde::{Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 use shared::{AdjustRequest, AdjustResult};
 
 use crate::{Refusal, WriteError, backend::SavedKey, writer::Tx};
 
 pub type Fingerprint = [u8; 32];
-pub(crate) type Outcome = Result<AdjustResult, Refusal>;
+pub(crate) type Outcome<T = AdjustResult> = Result<T, Refusal>;
+
+/// A keyed write's answer, and whether it was a replay of a saved one.
+#[derive(Debug, Clone)]
+pub struct Keyed<T> {
+    pub outcome: Result<T, Refusal>,
+    pub replayed: bool,
+}
 
 /// The same adjustment gives the same fingerprint, whether it came alone or
 /// as a batch line, so a client may retry either way. Computed when the
 /// command is made, before it reaches the writer, which is the one thread
 /// every write passes through.
 pub(crate) fn fingerprint(store_id: &str, req: &AdjustRequest) -> Result<Fingerprint, WriteError> {
-    let canonical = serde_json::to_vec(&("adjust", store_id, req)).map_err(|error| {
+    fingerprint_of("adjust", store_id, req)
+}
+
+/// A request's fingerprint: what it is (`kind`), whose key it is (`scope`)
+/// and what it asks.
+pub(crate) fn fingerprint_of(
+    kind: &str,
+    scope: &str,
+    req: &impl Serialize,
+) -> Result<Fingerprint, WriteError> {
+    let canonical = serde_json::to_vec(&(kind, scope, req)).map_err(|error| {
         // It cannot fail for these types; if it did, the write is refused
         // as not taken, never a panic.
         tracing::error!(%error, "could not fingerprint a write");
@@ -24,20 +42,20 @@ pub(crate) fn fingerprint(store_id: &str, req: &AdjustRequest) -> Result<Fingerp
     Ok(Sha256::digest(canonical).into())
 }
 
-pub(crate) enum Saved {
+pub(crate) enum Saved<T = AdjustResult> {
     /// Same key, same request: here is the answer it got.
-    Replay(Outcome),
+    Replay(Outcome<T>),
     /// Same key, another request.
     Conflict,
 }
 
 /// Keys are the store's own: a store never sees another's answers.
-pub(crate) fn lookup(
+pub(crate) fn lookup<T: DeserializeOwned>(
     tx: &mut Tx<'_>,
     store_id: &str,
     key: &str,
     fingerprint: &Fingerprint,
-) -> anyhow::Result<Option<Saved>> {
+) -> anyhow::Result<Option<Saved<T>>> {
     Ok(match tx.db().saved_key(store_id, key)? {
         None => None,
         Some(saved) if saved.fingerprint.as_slice() != fingerprint => Some(Saved::Conflict),
@@ -45,12 +63,12 @@ pub(crate) fn lookup(
     })
 }
 
-pub(crate) fn save(
+pub(crate) fn save<T: Serialize>(
     tx: &mut Tx<'_>,
     store_id: &str,
     key: &str,
     fingerprint: &Fingerprint,
-    outcome: &Outcome,
+    outcome: &Outcome<T>,
 ) -> anyhow::Result<()> {
     let saved = SavedKey {
         fingerprint: fingerprint.to_vec(),
@@ -58,6 +76,36 @@ pub(crate) fn save(
     };
     let now_ms = tx.now_ms();
     tx.db().save_key(store_id, key, &saved, now_ms)
+}
+
+/// Runs a keyed write once: a known key replays its saved answer (or is
+/// refused if it was used for another request); a new one is decided by
+/// `decide` and saved with its outcome, refusals included.
+pub(crate) fn once<T: Serialize + DeserializeOwned>(
+    tx: &mut Tx<'_>,
+    scope: &str,
+    key: &str,
+    fingerprint: &Fingerprint,
+    decide: impl FnOnce(&mut Tx<'_>) -> anyhow::Result<Outcome<T>>,
+) -> anyhow::Result<Keyed<T>> {
+    match lookup(tx, scope, key, fingerprint)? {
+        Some(Saved::Replay(outcome)) => Ok(Keyed {
+            outcome,
+            replayed: true,
+        }),
+        Some(Saved::Conflict) => Ok(Keyed {
+            outcome: Err(Refusal::IdempotencyKeyReused),
+            replayed: false,
+        }),
+        None => {
+            let outcome = decide(tx)?;
+            save(tx, scope, key, fingerprint, &outcome)?;
+            Ok(Keyed {
+                outcome,
+                replayed: false,
+            })
+        }
+    }
 }
 
 #[cfg(test)]
@@ -71,6 +119,7 @@ mod tests {
             store_id: "s1".into(),
             sku: "A".into(),
             available: 2,
+            held: 0,
             version: 7,
             updated_at: None,
         }
@@ -88,6 +137,7 @@ mod tests {
                     store_id: "s1".into(),
                     sku: "A".into(),
                     available: 2,
+                    held: 0,
                     version: 7,
                     offset: 42,
                     discrepancy_offset: None,
@@ -99,7 +149,7 @@ mod tests {
                     current: level(),
                     delta: -5,
                 }),
-                r#"{"Err":{"refusal":"insufficient_stock","current":{"store_id":"s1","sku":"A","available":2,"version":7,"updated_at":null},"delta":-5}}"#,
+                r#"{"Err":{"refusal":"insufficient_stock","current":{"store_id":"s1","sku":"A","available":2,"held":0,"version":7,"updated_at":null},"delta":-5}}"#,
             ),
             (
                 Err(Refusal::StoreNotFound {
@@ -117,6 +167,14 @@ mod tests {
             let read: Outcome = serde_json::from_str(stored).unwrap();
             assert_eq!(read, outcome, "{stored} reads back");
         }
+        // Saved before holds: a level without `held` holds nothing.
+        let before_holds = r#"{"Err":{"refusal":"insufficient_stock","current":{"store_id":"s1","sku":"A","available":2,"version":7,"updated_at":null},"delta":-5}}"#;
+        let read: Outcome = serde_json::from_str(before_holds).unwrap();
+        let current = Refusal::InsufficientStock {
+            current: level(),
+            delta: -5,
+        };
+        assert_eq!(read, Err(current));
     }
 
     /// The fingerprint is stored too: the same request must hash the same

@@ -1,5 +1,5 @@
 //! Moving up: a SQLite ledger copied into an empty PostgreSQL database —
-//! catalogue, stores with their credential hashes, levels, devices, the
+//! catalogue, stores with their credential hashes, levels, holds, devices, the
 //! retained change log with its offsets, the saved answers of keys and the
 //! log's positions — so tills following the old central keep following
 //! the new one from the offset they hold, without a 410.
@@ -26,6 +26,8 @@ pub struct Copied {
     pub stores: u64,
     pub products: u64,
     pub levels: u64,
+    pub holds: u64,
+    pub hold_lines: u64,
     pub devices: u64,
     pub events: u64,
     pub keys: u64,
@@ -78,10 +80,26 @@ pub fn sqlite_to_postgres(source: &Path, target_url: &str) -> anyhow::Result<Cop
         levels: copy(
             &from,
             &mut tx,
-            "SELECT store_id, sku, available, version, updated_at FROM stock_levels",
-            "INSERT INTO stock_levels (store_id, sku, available, version, updated_at)
-             SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[])",
-            &[Column::Text, Column::Text, Column::Int, Column::Int, Column::Int],
+            "SELECT store_id, sku, available, held, version, updated_at FROM stock_levels",
+            "INSERT INTO stock_levels (store_id, sku, available, held, version, updated_at)
+             SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[])",
+            &[Column::Text, Column::Text, Column::Int, Column::Int, Column::Int, Column::Int],
+        )?,
+        holds: copy(
+            &from,
+            &mut tx,
+            "SELECT hold_id, channel, reference, state, created_at, expires_at FROM holds",
+            "INSERT INTO holds (hold_id, channel, reference, state, created_at, expires_at)
+             SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[])",
+            &[Column::Text, Column::Text, Column::Text, Column::Text, Column::Int, Column::Int],
+        )?,
+        hold_lines: copy(
+            &from,
+            &mut tx,
+            "SELECT hold_id, store_id, sku, quantity, committed, state FROM hold_lines",
+            "INSERT INTO hold_lines (hold_id, store_id, sku, quantity, committed, state)
+             SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::TEXT[])",
+            &[Column::Text, Column::Text, Column::Text, Column::Int, Column::Int, Column::Text],
         )?,
         devices: copy(
             &from,
@@ -139,6 +157,8 @@ fn verify(
         ("stores", copied.stores),
         ("products", copied.products),
         ("stock_levels", copied.levels),
+        ("holds", copied.holds),
+        ("hold_lines", copied.hold_lines),
         ("devices", copied.devices),
         ("events", copied.events),
         ("idempotency", copied.keys),

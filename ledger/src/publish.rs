@@ -58,18 +58,39 @@ pub(crate) fn access_change(change: &Change) -> Option<AccessChange> {
     }
 }
 
-const ACCESS_KINDS: [&str; 3] = ["store_access", "device_enrolled", "device_revoked"];
+/// When a hold this event placed or extended is due, in ms.
+pub(crate) fn hold_due(change: &Change) -> Option<i64> {
+    match change {
+        Change::HoldPlaced { expires_at, .. } | Change::HoldExtended { expires_at, .. } => {
+            Some(crate::clock::millis(*expires_at))
+        }
+        _ => None,
+    }
+}
 
-/// Stored events as a group to publish; only credential events are parsed.
+pub(crate) fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+const ACCESS_KINDS: [&str; 3] = ["store_access", "device_enrolled", "device_revoked"];
+const HOLD_KINDS: [&str; 2] = ["hold_placed", "hold_extended"];
+
+/// Stored events as a group to publish; only credential and hold timing
+/// events are parsed.
 fn group(events: Vec<StoredEvent>, head: u64) -> anyhow::Result<Committed> {
     let mut committed = Committed {
         head,
         ..Committed::default()
     };
     for event in events {
-        if ACCESS_KINDS.contains(&event.kind.as_str()) {
+        let kind = event.kind.as_str();
+        if ACCESS_KINDS.contains(&kind) || HOLD_KINDS.contains(&kind) {
             let parsed: shared::Event = serde_json::from_str(&event.json)?;
             committed.access.extend(access_change(&parsed.change));
+            committed.holds_due = earliest(committed.holds_due, hold_due(&parsed.change));
         }
         committed.events.push(CommittedEvent {
             offset: event.offset,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
-use shared::{Device, Page, Product, ProductAvailability, StockLevel, Store};
+use shared::{Device, Hold, Page, Product, ProductAvailability, StockLevel, Store};
 
 use crate::{
     ReadError, Refusal,
@@ -168,6 +168,7 @@ impl Reader {
                 store_id,
                 sku,
                 available: 0,
+                held: 0,
                 version: 0,
                 updated_at: None,
             })
@@ -210,21 +211,65 @@ impl Reader {
     /// A product with its availability: the total and each store's level,
     /// read in one transaction so the total is the sum of the breakdown.
     pub async fn availability(&self, sku: &str) -> Result<ProductAvailability, ReadError> {
-        let sku = sku.to_owned();
+        let mut many = self.availability_of(vec![sku.to_owned()]).await?;
+        many.pop()
+            .ok_or_else(|| ReadError::Storage(anyhow::anyhow!("asked for one sku, got none")))
+    }
+
+    /// Many products' availability at once (a basket, a product page), in
+    /// the order asked, all read in one transaction. An unknown sku is
+    /// refused by name.
+    pub async fn availability_of(
+        &self,
+        skus: Vec<String>,
+    ) -> Result<Vec<ProductAvailability>, ReadError> {
         self.read(move |db| {
-            let Some(product) = db.product(&sku)? else {
-                return Err(Refusal::ProductNotFound { sku }.into());
-            };
-            let stores = db.levels_of(&sku)?;
-            Ok(ProductAvailability {
-                product,
+            let mut found = Vec::with_capacity(skus.len());
+            for sku in skus {
+                let Some(product) = db.product(&sku)? else {
+                    return Err(Refusal::ProductNotFound { sku }.into());
+                };
+                let stores = db.levels_of(&sku)?;
                 // Levels are bounded, but a sum over many stores saturates
                 // rather than wrap, whatever the chain's size.
-                total: stores.iter().fold(0, |t, s| t.saturating_add(s.available)),
-                stores,
-            })
+                let sum = |figure: fn(&shared::StoreAvailability) -> i64| {
+                    stores.iter().fold(0i64, |t, s| t.saturating_add(figure(s)))
+                };
+                found.push(ProductAvailability {
+                    product,
+                    total: sum(|s| s.available),
+                    held: sum(|s| s.held),
+                    stores,
+                });
+            }
+            Ok(found)
         })
         .await
+    }
+
+    /// A hold with its lines.
+    pub async fn hold(&self, hold_id: &str) -> Result<Hold, ReadError> {
+        let hold_id = hold_id.to_owned();
+        self.read(move |db| {
+            db.hold(&hold_id)?
+                .ok_or_else(|| Refusal::HoldNotFound { hold_id }.into())
+        })
+        .await
+    }
+
+    /// A store's active holds (its pick-ups), soonest to expire first.
+    pub async fn holds_at(&self, store_id: &str, limit: u32) -> Result<Vec<Hold>, ReadError> {
+        let store_id = store_id.to_owned();
+        self.read(move |db| {
+            store_exists(db, &store_id)?;
+            Ok(db.holds_at(&store_id, limit)?)
+        })
+        .await
+    }
+
+    /// When the next active hold expires (unix ms), if one is active.
+    pub async fn next_expiry(&self) -> Result<Option<i64>, ReadError> {
+        self.read(|db| Ok(db.next_expiry()?)).await
     }
 
     pub async fn stores(&self) -> Result<Vec<Store>, ReadError> {

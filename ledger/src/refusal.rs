@@ -2,7 +2,7 @@
 //! stored with idempotency keys, so a replay gets the very same refusal.
 
 use serde::{Deserialize, Serialize};
-use shared::{Product, StockLevel};
+use shared::{HoldState, Product, Shortfall, StockLevel};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "refusal", rename_all = "snake_case")]
@@ -35,6 +35,25 @@ pub enum Refusal {
     IdempotencyKeyReused,
     #[error("another line of the atomic batch was refused; nothing was applied")]
     BatchAborted,
+    #[error("not enough is available to hold every line; nothing was held")]
+    HoldUnavailable { shortfalls: Vec<Shortfall> },
+    #[error("hold '{hold_id}' does not exist")]
+    HoldNotFound { hold_id: String },
+    #[error("hold '{hold_id}' has ended ({}); nothing was changed", state.as_str())]
+    HoldEnded { hold_id: String, state: HoldState },
+    #[error("hold '{hold_id}' has no active line of '{sku}' at store '{store_id}'")]
+    HoldLineNotFound {
+        hold_id: String,
+        store_id: String,
+        sku: String,
+    },
+    #[error("{held} units of '{sku}' are held at store '{store_id}'; cannot hand over {quantity}")]
+    CommitExceedsHeld {
+        store_id: String,
+        sku: String,
+        held: i64,
+        quantity: i64,
+    },
 }
 
 impl Refusal {

@@ -21,20 +21,22 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{
     AccessChange, Command, Committed, CommittedEvent, GroupStats, Subscriber, WriteError,
     backend::{Wants, WriteBackend, WriteStatements},
-    clock,
-    publish::{Publisher, access_change},
+    clock::Clock,
+    publish::{Publisher, access_change, earliest, hold_due},
 };
 
 /// How long a write waits for room in the writer's queue.
 const QUEUE_WAIT: Duration = Duration::from_secs(5);
 
-/// How the writer is bounded.
-#[derive(Debug, Clone, Copy)]
+/// How the writer is bounded, and where it reads the time.
+#[derive(Debug, Clone)]
 pub struct WriterOptions {
     /// Commands waiting for the writer at most; more wait for room.
     pub queue: usize,
     /// Most work (a batch counts its lines) one group transaction takes.
     pub group_items: usize,
+    /// Stamps every write of a group, and decides which holds are due.
+    pub clock: Clock,
 }
 
 pub(crate) enum Message {
@@ -54,6 +56,7 @@ pub(crate) struct Queue {
     rx: mpsc::Receiver<Message>,
     pub(crate) publisher: Arc<Publisher>,
     group_items: usize,
+    clock: Clock,
 }
 
 pub(crate) fn queue(
@@ -65,6 +68,7 @@ pub(crate) fn queue(
         rx,
         publisher: Arc::new(Publisher::new(subscribers)),
         group_items: options.group_items.max(1),
+        clock: options.clock,
     };
     (Ledger { tx }, queue)
 }
@@ -161,6 +165,7 @@ impl<C: Command> Job for Pending<C> {
 struct Effects {
     events: Vec<CommittedEvent>,
     access: Vec<AccessChange>,
+    holds_due: Option<i64>,
     pruned_through: Option<u64>,
 }
 
@@ -177,6 +182,7 @@ pub(crate) struct Mark {
     head: u64,
     events: usize,
     access: usize,
+    holds_due: Option<i64>,
     pruned_through: Option<u64>,
 }
 
@@ -196,7 +202,7 @@ impl<'a> Tx<'a> {
     }
 
     pub(crate) fn now(&self) -> time::OffsetDateTime {
-        clock::timestamp(self.now_ms)
+        crate::clock::timestamp(self.now_ms)
     }
 
     /// Appends an event at the next offset and returns the offset.
@@ -205,6 +211,7 @@ impl<'a> Tx<'a> {
         let store_id = change.store_id().map(str::to_owned);
         let kind = change.kind();
         let access = access_change(&change);
+        let due = hold_due(&change);
         let event = shared::Event {
             offset,
             at: self.now(),
@@ -215,6 +222,7 @@ impl<'a> Tx<'a> {
             .append_event(offset, self.now_ms, kind, store_id.as_deref(), json.get())?;
         self.head = offset;
         self.effects.access.extend(access);
+        self.effects.holds_due = earliest(self.effects.holds_due, due);
         self.effects.events.push(CommittedEvent {
             offset,
             store_id,
@@ -233,6 +241,7 @@ impl<'a> Tx<'a> {
             head: self.head,
             events: self.effects.events.len(),
             access: self.effects.access.len(),
+            holds_due: self.effects.holds_due,
             pruned_through: self.effects.pruned_through,
         }
     }
@@ -242,6 +251,7 @@ impl<'a> Tx<'a> {
         self.head = mark.head;
         self.effects.events.truncate(mark.events);
         self.effects.access.truncate(mark.access);
+        self.effects.holds_due = mark.holds_due;
         self.effects.pruned_through = mark.pruned_through;
     }
 }
@@ -253,6 +263,7 @@ pub(crate) fn run(backend: &mut dyn WriteBackend, queue: Queue) {
         mut rx,
         publisher,
         group_items,
+        clock,
     } = queue;
     let mut head = match backend.positions() {
         Ok(positions) => {
@@ -290,7 +301,7 @@ pub(crate) fn run(backend: &mut dyn WriteBackend, queue: Queue) {
         }
         if !group.is_empty() {
             let queued = rx.len();
-            commit_group(backend, &mut head, group, &publisher, queued);
+            commit_group(backend, &mut head, group, &publisher, queued, &clock);
         }
     }
     tracing::info!(head, "ledger writer stopped");
@@ -315,12 +326,14 @@ fn commit_group(
     mut group: Vec<Box<dyn Job>>,
     publisher: &Publisher,
     queued: usize,
+    clock: &Clock,
 ) {
     let started = Instant::now();
-    let applied = match apply_group(backend, &mut group, false) {
+    let now_ms = clock.now_ms();
+    let applied = match apply_group(backend, &mut group, false, now_ms) {
         Ok(Applied::CommandFailed) => {
             group.iter_mut().for_each(|job| job.forget());
-            apply_group(backend, &mut group, true)
+            apply_group(backend, &mut group, true, now_ms)
         }
         other => other,
     };
@@ -331,6 +344,7 @@ fn commit_group(
                 head: new_head,
                 events: effects.events,
                 access: effects.access,
+                holds_due: effects.holds_due,
                 pruned_through: effects.pruned_through,
                 stats: GroupStats {
                     commands: group.len(),
@@ -374,6 +388,7 @@ fn apply_group(
     backend: &mut dyn WriteBackend,
     group: &mut [Box<dyn Job>],
     savepoints: bool,
+    now_ms: i64,
 ) -> anyhow::Result<Applied> {
     let head = backend.begin()?;
     let mut wants = Wants::default();
@@ -383,7 +398,7 @@ fn apply_group(
         db: &mut *backend,
         head,
         effects: Effects::default(),
-        now_ms: clock::now_ms(),
+        now_ms,
     };
     for job in group.iter_mut() {
         if savepoints {

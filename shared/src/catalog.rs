@@ -54,6 +54,9 @@ pub struct ProductAvailability {
     pub product: Product,
     /// Sum of `available` over all stores.
     pub total: i64,
+    /// Sum of `held` over all stores.
+    #[serde(default)]
+    pub held: i64,
     pub stores: Vec<StoreAvailability>,
 }
 
@@ -61,7 +64,11 @@ pub struct ProductAvailability {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoreAvailability {
     pub store_id: String,
+    /// What can be sold now: on hand less held.
     pub available: i64,
+    /// Units under active holds (on hand = available + held).
+    #[serde(default)]
+    pub held: i64,
     pub version: u64,
 }
 

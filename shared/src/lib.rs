@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod hold;
 pub mod id;
 pub mod money;
 pub mod problem;
@@ -16,6 +17,7 @@ pub mod whole;
 
 pub use auth::*;
 pub use catalog::*;
+pub use hold::*;
 pub use id::{DeviceId, IdempotencyKey, Sku, StoreId};
 pub use money::Currency;
 pub use problem::*;

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use crate::{Product, StockLevel};
+use crate::{HoldState, Product, Shortfall, StockLevel};
 
 /// The media type of every error answer.
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
@@ -29,6 +29,12 @@ pub struct Problem {
     /// On validation errors: what is wrong with which field.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// On `hold_unavailable`: what each sku lacked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shortfalls: Vec<Shortfall>,
+    /// On `hold_ended` and `hold_expired`: how the hold ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_state: Option<HoldState>,
 }
 
 impl Problem {
@@ -43,6 +49,8 @@ impl Problem {
             current_product: None,
             oldest_offset: None,
             errors: Vec::new(),
+            shortfalls: Vec::new(),
+            hold_state: None,
         }
     }
 }
@@ -120,6 +128,12 @@ error_codes! {
     VersionConflict => "version_conflict", "The version moved";
     InsufficientStock => "insufficient_stock", "Not enough stock";
     LevelOutOfRange => "level_out_of_range", "The level would leave the range a level may hold";
+    HoldUnavailable => "hold_unavailable", "Not enough is available to hold every line; nothing was held";
+    HoldNotFound => "hold_not_found", "Unknown hold";
+    HoldExpired => "hold_expired", "The hold expired: its units went back on sale; put the goods back on the shelf or place a new hold";
+    HoldEnded => "hold_ended", "The hold was committed or released already";
+    HoldLineNotFound => "hold_line_not_found", "The hold has no such active line";
+    CommitExceedsHeld => "commit_exceeds_held", "Cannot hand over more units than are held";
     OffsetGone => "offset_gone", "The offset is older than the retained change log; re-bootstrap from a snapshot";
     Unauthorized => "unauthorized", "Authentication required";
     InvalidCredentials => "invalid_credentials", "Unknown client id or wrong secret";

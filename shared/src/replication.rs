@@ -1,6 +1,8 @@
 use serde::{Deserialize, Serialize};
 
-use crate::{AdjustKind, Product, StockLevel, Store, Timestamp};
+use crate::{
+    AdjustKind, HeldLevel, Product, ReleaseReason, StockLevel, Store, Timestamp, hold::is_zero,
+};
 
 /// Every level a store needs plus the catalogue, consistent at `offset`:
 /// applying the change log from `offset` onwards brings it up to date.
@@ -60,6 +62,9 @@ pub enum Change {
         delta: i64,
         adjust_kind: AdjustKind,
         available: i64,
+        /// Units held on the level (unchanged by an adjustment).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        held: i64,
         version: u64,
         idempotency_key: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,19 +78,64 @@ pub enum Change {
     StockSet {
         store_id: String,
         sku: String,
+        /// `available` before the count.
         previous: i64,
+        /// The count less the held units.
         available: i64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        held: i64,
         version: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
-    /// A recorded fact took a level below zero: a manager must look.
+    /// A recorded fact or a count took a level below zero: a manager must
+    /// look. With units held, the holds whose goods may no longer be there
+    /// are named.
     Discrepancy {
         store_id: String,
         sku: String,
         available: i64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        held: i64,
         version: u64,
+        /// The adjustment's key; empty for a count.
         idempotency_key: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        holds_at_risk: Vec<String>,
+    },
+    /// Units of the store were held for a channel's order, until
+    /// `expires_at`. One event per store the hold takes from.
+    HoldPlaced {
+        hold_id: String,
+        store_id: String,
+        channel: String,
+        reference: String,
+        #[serde(with = "time::serde::rfc3339")]
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+        expires_at: Timestamp,
+        lines: Vec<HeldLevel>,
+    },
+    /// The hold now ends at `expires_at`.
+    HoldExtended {
+        hold_id: String,
+        store_id: String,
+        #[serde(with = "time::serde::rfc3339")]
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+        expires_at: Timestamp,
+    },
+    /// Held units left the shop: on hand and held both drop by `quantity`;
+    /// `released` units of the line went back to available.
+    HoldCommitted {
+        hold_id: String,
+        store_id: String,
+        lines: Vec<HeldLevel>,
+    },
+    /// Held units went back to available: cancelled or expired.
+    HoldReleased {
+        hold_id: String,
+        store_id: String,
+        reason: ReleaseReason,
+        lines: Vec<HeldLevel>,
     },
     ProductCreated {
         product: Product,
@@ -131,7 +181,11 @@ impl Change {
             | Change::Discrepancy { store_id, .. }
             | Change::StoreAccess { store_id, .. }
             | Change::DeviceEnrolled { store_id, .. }
-            | Change::DeviceRevoked { store_id, .. } => Some(store_id),
+            | Change::DeviceRevoked { store_id, .. }
+            | Change::HoldPlaced { store_id, .. }
+            | Change::HoldExtended { store_id, .. }
+            | Change::HoldCommitted { store_id, .. }
+            | Change::HoldReleased { store_id, .. } => Some(store_id),
             Change::ProductCreated { .. }
             | Change::ProductUpdated { .. }
             | Change::ProductDeleted { .. }
@@ -152,18 +206,23 @@ impl Change {
             | Change::StoreUpdated { .. }
             | Change::StoreAccess { .. }
             | Change::DeviceEnrolled { .. }
-            | Change::DeviceRevoked { .. } => None,
+            | Change::DeviceRevoked { .. }
+            | Change::HoldPlaced { .. }
+            | Change::HoldExtended { .. }
+            | Change::HoldCommitted { .. }
+            | Change::HoldReleased { .. } => None,
         }
     }
 
-    /// The level this event sets, for replicas: `(store, sku, available,
-    /// version)` of a stock adjustment or stocktake.
-    pub fn level(&self) -> Option<(&str, &str, i64, u64)> {
+    /// The levels this event sets, as they stand after it, for replicas:
+    /// an adjustment's or a count's level, or each level a hold event moved.
+    pub fn levels(&self) -> Vec<Figures<'_>> {
         match self {
             Change::StockAdjusted {
                 store_id,
                 sku,
                 available,
+                held,
                 version,
                 ..
             }
@@ -171,10 +230,35 @@ impl Change {
                 store_id,
                 sku,
                 available,
+                held,
                 version,
                 ..
-            } => Some((store_id, sku, *available, *version)),
-            _ => None,
+            } => vec![Figures {
+                store_id,
+                sku,
+                available: *available,
+                held: *held,
+                version: *version,
+            }],
+            Change::HoldPlaced {
+                store_id, lines, ..
+            }
+            | Change::HoldCommitted {
+                store_id, lines, ..
+            }
+            | Change::HoldReleased {
+                store_id, lines, ..
+            } => lines
+                .iter()
+                .map(|line| Figures {
+                    store_id,
+                    sku: &line.sku,
+                    available: line.available,
+                    held: line.held,
+                    version: line.version,
+                })
+                .collect(),
+            _ => Vec::new(),
         }
     }
 
@@ -192,8 +276,22 @@ impl Change {
             Change::StoreAccess { .. } => "store_access",
             Change::DeviceEnrolled { .. } => "device_enrolled",
             Change::DeviceRevoked { .. } => "device_revoked",
+            Change::HoldPlaced { .. } => "hold_placed",
+            Change::HoldExtended { .. } => "hold_extended",
+            Change::HoldCommitted { .. } => "hold_committed",
+            Change::HoldReleased { .. } => "hold_released",
         }
     }
+}
+
+/// A level as an event leaves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Figures<'a> {
+    pub store_id: &'a str,
+    pub sku: &'a str,
+    pub available: i64,
+    pub held: i64,
+    pub version: u64,
 }
 
 /// What one retention pass removed (`POST /v1/admin/prune`).

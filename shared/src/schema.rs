@@ -151,6 +151,77 @@ pub fn batch_items() -> Schema {
         .into()
 }
 
+/// A quantity to hold: 1 to [`MAX_QUANTITY`].
+pub fn positive_quantity() -> Schema {
+    integer(1, MAX_QUANTITY).build().into()
+}
+
+/// [`identifier`], or absent.
+pub fn optional_identifier() -> Schema {
+    nullable(string(1, MAX_ID_LEN, ID_PATTERN))
+}
+
+/// A channel's reference for a hold (its order id): visible ASCII.
+pub fn reference() -> Schema {
+    string(1, crate::hold::MAX_REFERENCE_LEN, VISIBLE_ASCII_PATTERN)
+        .examples(["order-10023"])
+        .build()
+        .into()
+}
+
+/// A hold's time to live in seconds, or absent (central's default).
+pub fn optional_ttl() -> Schema {
+    nullable(integer(1, i64::from(crate::hold::MAX_HOLD_TTL_SECONDS)))
+}
+
+fn array_of(name: &str, min: usize, max: usize) -> Schema {
+    ArrayBuilder::new()
+        .items(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(name)))
+        .min_items(Some(min))
+        .max_items(Some(max))
+        .build()
+        .into()
+}
+
+fn identifiers(min: usize, max: usize) -> Schema {
+    ArrayBuilder::new()
+        .items(RefOr::T(identifier()))
+        .min_items(Some(min))
+        .max_items(Some(max))
+        .build()
+        .into()
+}
+
+/// A hold's lines: 1 to [`crate::hold::MAX_HOLD_LINES`].
+pub fn hold_lines() -> Schema {
+    array_of("HoldLineRequest", 1, crate::hold::MAX_HOLD_LINES)
+}
+
+/// The lines a commit names, or absent (all of them, whole).
+pub fn commit_lines() -> Schema {
+    let lines = ArrayBuilder::new()
+        .items(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+            "CommitLine",
+        )))
+        .min_items(Some(1))
+        .max_items(Some(crate::hold::MAX_HOLD_LINES))
+        .build();
+    let mut lines = lines;
+    lines.schema_type = SchemaType::from_iter([Type::Array, Type::Null]);
+    lines.into()
+}
+
+/// A priority list of stores: 1 to [`crate::hold::MAX_PRIORITY_STORES`].
+pub fn priority_stores() -> Schema {
+    identifiers(1, crate::hold::MAX_PRIORITY_STORES)
+}
+
+/// The skus of one availability question: 1 to
+/// [`crate::validate::MAX_AVAILABILITY_SKUS`].
+pub fn availability_skus() -> Schema {
+    identifiers(1, crate::validate::MAX_AVAILABILITY_SKUS)
+}
+
 fn nullable(object: ObjectBuilder) -> Schema {
     let built = object.build();
     let types = match built.schema_type.clone() {

@@ -3,18 +3,35 @@ use serde::{Deserialize, Serialize};
 use crate::{Problem, Timestamp};
 
 /// Central's state of one (store, sku) level. A level that was never written
-/// reads as `available: 0, version: 0`.
+/// reads as `available: 0, held: 0, version: 0`.
+///
+/// `available` is what a new customer can be sold, at a till or online:
+/// the units on the shelf less those held for online orders. The shelf's
+/// own count is `on_hand` = `available + held`; sales, restocks and
+/// stocktakes move it, holds move `held`. Before holds existed the two were
+/// the same figure, so a client that knows only `available` keeps selling
+/// exactly what it may.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StockLevel {
     pub store_id: String,
     pub sku: String,
     pub available: i64,
+    /// Units under active holds.
+    #[serde(default)]
+    pub held: i64,
     pub version: u64,
     /// `None` for a level that was never written.
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub updated_at: Option<Timestamp>,
+}
+
+impl StockLevel {
+    /// What the shelf holds: available and held units together.
+    pub fn on_hand(&self) -> i64 {
+        self.available + self.held
+    }
 }
 
 /// How central treats an adjustment that would take a level below zero.
@@ -64,6 +81,8 @@ pub struct AdjustResult {
     pub store_id: String,
     pub sku: String,
     pub available: i64,
+    #[serde(default, skip_serializing_if = "crate::hold::is_zero")]
+    pub held: i64,
     pub version: u64,
     /// Offset of the `stock_adjusted` event in the change log.
     pub offset: u64,
@@ -143,14 +162,17 @@ pub struct BatchItemResult {
     pub problem: Option<Problem>,
 }
 
-/// An absolute count (stocktake), set by an admin.
+/// An absolute count (stocktake), set by an admin: what the shelf holds.
+/// Held units are part of it; `available` becomes the count less them.
+/// (`available` is still taken as this field's name: before holds the two
+/// were the same.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SetStockRequest {
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::quantity))]
-    #[serde(deserialize_with = "crate::whole::number")]
-    pub available: i64,
+    #[serde(alias = "available", deserialize_with = "crate::whole::number")]
+    pub on_hand: i64,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",

@@ -16,6 +16,8 @@ pub const MAX_LEVEL: i64 = 1_000_000_000_000_000;
 /// The largest offset or version: both are stored as signed 64-bit
 /// integers, so no log or level can ever reach a larger one.
 pub const MAX_OFFSET: u64 = i64::MAX as u64;
+/// Most skus one availability question may ask about.
+pub const MAX_AVAILABILITY_SKUS: usize = 200;
 
 /// Whether a delta is one the API takes: non-zero and within
 /// ±[`MAX_QUANTITY`]. Written as a range test, not with `abs()`:
@@ -101,10 +103,10 @@ pub fn adjust(prefix: &str, req: &AdjustRequest, errors: &mut Vec<FieldError>) {
     reason(&format!("{prefix}reason"), req.reason.as_deref(), errors);
 }
 
-pub fn set_stock(available: i64, reason_text: Option<&str>, errors: &mut Vec<FieldError>) {
-    if !(0..=MAX_QUANTITY).contains(&available) {
+pub fn set_stock(on_hand: i64, reason_text: Option<&str>, errors: &mut Vec<FieldError>) {
+    if !(0..=MAX_QUANTITY).contains(&on_hand) {
         errors.push(FieldError::new(
-            "available",
+            "on_hand",
             format!("must be within 0..={MAX_QUANTITY}"),
         ));
     }

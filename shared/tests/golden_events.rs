@@ -3,7 +3,7 @@
 //! Each kind's JSON is pinned here, so a rename cannot silently break a
 //! replay.
 
-use shared::{AdjustKind, Change, Event, Product, Store};
+use shared::{AdjustKind, Change, Event, HeldLevel, Product, ReleaseReason, Store};
 use time::macros::datetime;
 
 fn event(offset: u64, change: Change) -> Event {
@@ -11,6 +11,17 @@ fn event(offset: u64, change: Change) -> Event {
         offset,
         at: datetime!(2026-12-01 12:00:00 UTC),
         change,
+    }
+}
+
+fn held(quantity: i64, released: i64) -> HeldLevel {
+    HeldLevel {
+        sku: "A".into(),
+        quantity,
+        released,
+        available: 3,
+        held: 2,
+        version: 11,
     }
 }
 
@@ -42,6 +53,7 @@ fn every_event_kind_keeps_its_stored_json() {
                 delta: -2,
                 adjust_kind: AdjustKind::Recorded,
                 available: -1,
+                held: 0,
                 version: 9,
                 idempotency_key: "k-1".into(),
                 reason: Some("sold offline".into()),
@@ -58,6 +70,7 @@ fn every_event_kind_keeps_its_stored_json() {
                 delta: -1,
                 adjust_kind: AdjustKind::Guarded,
                 available: 4,
+                held: 0,
                 version: 10,
                 idempotency_key: "k-2".into(),
                 reason: None,
@@ -73,6 +86,7 @@ fn every_event_kind_keeps_its_stored_json() {
                 sku: "A".into(),
                 previous: 3,
                 available: 10,
+                held: 0,
                 version: 4,
                 reason: None,
             },
@@ -85,11 +99,89 @@ fn every_event_kind_keeps_its_stored_json() {
                 store_id: "s1".into(),
                 sku: "A".into(),
                 available: -1,
+                held: 0,
                 version: 9,
                 idempotency_key: "k-1".into(),
+                holds_at_risk: Vec::new(),
             },
             format!(
                 r#"{{{at},"kind":"discrepancy","store_id":"s1","sku":"A","available":-1,"version":9,"idempotency_key":"k-1"}}"#
+            ),
+        ),
+        // Held units: an adjustment and a discrepancy that name them.
+        (
+            Change::StockAdjusted {
+                store_id: "s1".into(),
+                sku: "A".into(),
+                delta: -1,
+                adjust_kind: AdjustKind::Recorded,
+                available: -1,
+                held: 2,
+                version: 12,
+                idempotency_key: "k-3".into(),
+                reason: None,
+                device_id: None,
+            },
+            format!(
+                r#"{{{at},"kind":"stock_adjusted","store_id":"s1","sku":"A","delta":-1,"adjust_kind":"recorded","available":-1,"held":2,"version":12,"idempotency_key":"k-3"}}"#
+            ),
+        ),
+        (
+            Change::Discrepancy {
+                store_id: "s1".into(),
+                sku: "A".into(),
+                available: -1,
+                held: 2,
+                version: 12,
+                idempotency_key: "k-3".into(),
+                holds_at_risk: vec!["hold-1".into()],
+            },
+            format!(
+                r#"{{{at},"kind":"discrepancy","store_id":"s1","sku":"A","available":-1,"held":2,"version":12,"idempotency_key":"k-3","holds_at_risk":["hold-1"]}}"#
+            ),
+        ),
+        (
+            Change::HoldPlaced {
+                hold_id: "hold-1".into(),
+                store_id: "s1".into(),
+                channel: "web".into(),
+                reference: "order-7".into(),
+                expires_at: datetime!(2026-12-01 12:15:00 UTC),
+                lines: vec![held(2, 0)],
+            },
+            format!(
+                r#"{{{at},"kind":"hold_placed","hold_id":"hold-1","store_id":"s1","channel":"web","reference":"order-7","expires_at":"2026-12-01T12:15:00Z","lines":[{{"sku":"A","quantity":2,"available":3,"held":2,"version":11}}]}}"#
+            ),
+        ),
+        (
+            Change::HoldExtended {
+                hold_id: "hold-1".into(),
+                store_id: "s1".into(),
+                expires_at: datetime!(2026-12-01 12:30:00 UTC),
+            },
+            format!(
+                r#"{{{at},"kind":"hold_extended","hold_id":"hold-1","store_id":"s1","expires_at":"2026-12-01T12:30:00Z"}}"#
+            ),
+        ),
+        (
+            Change::HoldCommitted {
+                hold_id: "hold-1".into(),
+                store_id: "s1".into(),
+                lines: vec![held(1, 1)],
+            },
+            format!(
+                r#"{{{at},"kind":"hold_committed","hold_id":"hold-1","store_id":"s1","lines":[{{"sku":"A","quantity":1,"released":1,"available":3,"held":2,"version":11}}]}}"#
+            ),
+        ),
+        (
+            Change::HoldReleased {
+                hold_id: "hold-1".into(),
+                store_id: "s1".into(),
+                reason: ReleaseReason::Expired,
+                lines: vec![held(2, 0)],
+            },
+            format!(
+                r#"{{{at},"kind":"hold_released","hold_id":"hold-1","store_id":"s1","reason":"expired","lines":[{{"sku":"A","quantity":2,"available":3,"held":2,"version":11}}]}}"#
             ),
         ),
         (

@@ -137,6 +137,7 @@ fn level_at(log: &[Value], sku: &str, offset: u64) -> Option<Level> {
         })
         .map(|e| Level {
             available: e["available"].as_i64().unwrap(),
+            held: e["held"].as_i64().unwrap_or(0),
             version: e["version"].as_u64().unwrap(),
         })
 }

@@ -581,10 +581,13 @@ mod tests {
             store_id: "s".into(),
             sku: "SKU-1".into(),
             available: 1,
+            held: 0,
             version: 4,
             updated_at: None,
         });
-        let refused = intent_state(&intent(IntentStatus::Rejected { problem }));
+        let refused = intent_state(&intent(IntentStatus::Rejected {
+            problem: Box::new(problem),
+        }));
         assert_eq!((refused.class, refused.badge), ("refused", "Refused"));
         assert!(
             refused
@@ -641,6 +644,7 @@ mod tests {
                     store_id: "s".into(),
                     sku: "SKU-1".into(),
                     available: 6,
+                    held: 0,
                     version: 2,
                     offset: 9,
                     discrepancy_offset: None,
@@ -690,6 +694,7 @@ mod tests {
                 store_id: "s".into(),
                 sku: "SKU-1".into(),
                 available: 7,
+                held: 0,
                 version: 2,
                 offset: 9,
                 discrepancy_offset: None,
@@ -707,7 +712,7 @@ mod tests {
     fn a_basket_says_which_line_stopped_it() {
         let refused = |code, status| {
             let mut i = intent(IntentStatus::Rejected {
-                problem: Problem::new(status, code, None),
+                problem: Box::new(Problem::new(status, code, None)),
             });
             i.basket = Some("b".into());
             i

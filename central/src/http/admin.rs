@@ -299,7 +299,7 @@ pub async fn set_stock(
     Json(req): Json<SetStockRequest>,
 ) -> Result<Json<SetStockResult>, AppError> {
     let mut errors = Vec::new();
-    validate::set_stock(req.available, req.reason.as_deref(), &mut errors);
+    validate::set_stock(req.on_hand, req.reason.as_deref(), &mut errors);
     AppError::check_fields(errors)?;
     Ok(Json(
         state

@@ -21,6 +21,9 @@ fn downgrade_to_global_keys(path: &std::path::Path) {
          CREATE INDEX idempotency_by_created ON idempotency (created_at);
          ALTER TABLE ledger_meta DROP COLUMN demo;
          DROP TABLE devices;
+         DROP TABLE hold_lines;
+         DROP TABLE holds;
+         ALTER TABLE stock_levels DROP COLUMN held;
          PRAGMA user_version = 0;
          CREATE TABLE _sqlx_migrations (
              version BIGINT PRIMARY KEY, description TEXT NOT NULL,

@@ -153,8 +153,11 @@ async fn pruned_offsets_are_gone_and_a_snapshot_resumes() {
 
 /// Folds events into per-(store, sku) (available, version).
 fn fold(state: &mut BTreeMap<(String, String), (i64, u64)>, events: &[Event]) {
-    for (store, sku, available, version) in events.iter().filter_map(|e| e.change.level()) {
-        state.insert((store.to_owned(), sku.to_owned()), (available, version));
+    for f in events.iter().flat_map(|e| e.change.levels()) {
+        state.insert(
+            (f.store_id.to_owned(), f.sku.to_owned()),
+            (f.available, f.version),
+        );
     }
 }
 

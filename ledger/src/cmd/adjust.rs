@@ -9,15 +9,11 @@ use shared::{
 use super::{Command, Tx, Wants, Writer};
 use crate::{
     Refusal, WriteError,
-    idempotency::{self, Fingerprint, Outcome, Saved},
+    idempotency::{self, Fingerprint, Keyed, Outcome, Saved},
 };
 
 /// An applied adjustment, or the refusal, and whether it was a replay.
-#[derive(Debug, Clone)]
-pub struct Adjusted {
-    pub outcome: Result<AdjustResult, Refusal>,
-    pub replayed: bool,
-}
+pub type Adjusted = Keyed<AdjustResult>;
 
 #[derive(Debug, Clone)]
 pub struct BatchOutcome {
@@ -119,25 +115,9 @@ fn adjust(
     req: &AdjustRequest,
     fingerprint: &Fingerprint,
 ) -> anyhow::Result<Adjusted> {
-    let store_id = writer.store_id.as_str();
-    match idempotency::lookup(tx, store_id, key, fingerprint)? {
-        Some(Saved::Replay(outcome)) => Ok(Adjusted {
-            outcome,
-            replayed: true,
-        }),
-        Some(Saved::Conflict) => Ok(Adjusted {
-            outcome: Err(Refusal::IdempotencyKeyReused),
-            replayed: false,
-        }),
-        None => {
-            let outcome = decide(tx, writer, key, req)?;
-            idempotency::save(tx, store_id, key, fingerprint, &outcome)?;
-            Ok(Adjusted {
-                outcome,
-                replayed: false,
-            })
-        }
-    }
+    idempotency::once(tx, &writer.store_id, key, fingerprint, |tx| {
+        decide(tx, writer, key, req)
+    })
 }
 
 fn batch(
@@ -342,19 +322,16 @@ fn decide(
         delta: req.delta,
         adjust_kind: req.kind,
         available,
+        held: next.held,
         version: next.version,
         idempotency_key: key.to_owned(),
         reason: req.reason.clone(),
         device_id: writer.device_id.clone(),
     })?;
+    // A fact that eats into held units may have sold goods a hold counts
+    // on: the discrepancy names those holds.
     let discrepancy_offset = if available < 0 && !guarded {
-        Some(tx.append(Change::Discrepancy {
-            store_id: store_id.to_owned(),
-            sku: req.sku.clone(),
-            available,
-            version: next.version,
-            idempotency_key: key.to_owned(),
-        })?)
+        Some(discrepancy(tx, &next, key)?)
     } else {
         None
     };
@@ -362,8 +339,28 @@ fn decide(
         store_id: store_id.to_owned(),
         sku: req.sku.clone(),
         available,
+        held: next.held,
         version: next.version,
         offset,
         discrepancy_offset,
     }))
+}
+
+/// Records that a level went below zero available, naming the active holds
+/// on it when some of its units are held.
+pub(crate) fn discrepancy(tx: &mut Tx<'_>, level: &StockLevel, key: &str) -> anyhow::Result<u64> {
+    let holds_at_risk = if level.held > 0 {
+        tx.db().holds_on(&level.store_id, &level.sku)?
+    } else {
+        Vec::new()
+    };
+    tx.append(Change::Discrepancy {
+        store_id: level.store_id.clone(),
+        sku: level.sku.clone(),
+        available: level.available,
+        held: level.held,
+        version: level.version,
+        idempotency_key: key.to_owned(),
+        holds_at_risk,
+    })
 }

@@ -11,6 +11,7 @@
 mod adjust;
 mod catalog;
 mod devices;
+mod holds;
 mod prune;
 mod stock;
 mod stores;
@@ -18,6 +19,9 @@ mod stores;
 pub use adjust::{Adjust, Adjusted, Batch, BatchOutcome};
 pub use catalog::{CreateProduct, DeleteProduct, UpdateProduct};
 pub use devices::{EnrolDevice, NewDevice, RevokeDevice};
+pub use holds::{
+    CommitHold, ExpireHolds, Expired, ExtendHold, HoldActor, PlaceHold, ReleaseHold, channel_scope,
+};
 pub use prune::{Prune, PrunePolicy};
 pub use stock::SetStock;
 pub use stores::{CreateStore, RotateSecret, SetStoreActive};

@@ -5,8 +5,10 @@ use shared::{Change, SetStockRequest, SetStockResult, StockLevel};
 use super::{Command, Tx, Wants};
 use crate::{Refusal, backend::Target};
 
-/// Sets `store_id`'s level of `sku` to `req.available`; with
-/// `expected_version`, only if the level has not moved.
+/// Sets what `store_id`'s shelf holds of `sku` to the count `req.on_hand`;
+/// with `expected_version`, only if the level has not moved. Held units
+/// are part of the count: `available` becomes the count less them, and a
+/// count below the held units is a discrepancy naming the holds at risk.
 #[derive(Debug, Clone)]
 pub struct SetStock {
     pub store_id: String,
@@ -49,7 +51,7 @@ impl Command for SetStock {
         let previous = level.available;
         let existed = level.updated_at.is_some();
         let next = StockLevel {
-            available: req.available,
+            available: req.on_hand - level.held,
             version: level.version + 1,
             updated_at: Some(tx.now()),
             ..level
@@ -61,9 +63,13 @@ impl Command for SetStock {
             sku: sku.clone(),
             previous,
             available: next.available,
+            held: next.held,
             version: next.version,
             reason: req.reason.clone(),
         })?;
+        if next.available < 0 {
+            super::adjust::discrepancy(tx, &next, "")?;
+        }
         Ok(Ok(SetStockResult {
             level: next,
             offset,

@@ -17,6 +17,7 @@
 //! statement ports the SQLite backend implements.
 
 mod conn;
+mod holds;
 mod read;
 mod rows;
 mod write;
@@ -49,6 +50,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         2,
         include_str!("../../migrations/postgres/0002_levels_by_sku_and_store.sql"),
     ),
+    (3, include_str!("../../migrations/postgres/0003_holds.sql")),
 ];
 
 /// Any number the application's advisory locks do not otherwise use.

@@ -2,7 +2,7 @@
 //! REPEATABLE READ, READ ONLY transaction: one snapshot of the database for
 //! all its statements, as SQLite's read transaction gives.
 
-use shared::{Device, Product, StockLevel, Store, StoreAvailability};
+use shared::{Device, Hold, Product, StockLevel, Store, StoreAvailability};
 
 use super::{
     conn::{Conn, signed, unsigned},
@@ -159,7 +159,7 @@ impl ReadStatements for PgRead<'_> {
     fn levels_of(&mut self, sku: &str) -> Result<Vec<StoreAvailability>> {
         self.0
             .query(
-                "SELECT store_id, available, version FROM stock_levels
+                "SELECT store_id, available, held, version FROM stock_levels
                  WHERE sku = $1 ORDER BY store_id",
                 &[&sku],
             )?
@@ -168,10 +168,23 @@ impl ReadStatements for PgRead<'_> {
                 Ok(StoreAvailability {
                     store_id: r.try_get(0)?,
                     available: r.try_get(1)?,
-                    version: unsigned(r.try_get(2)?),
+                    held: r.try_get(2)?,
+                    version: unsigned(r.try_get(3)?),
                 })
             })
             .collect()
+    }
+
+    fn hold(&mut self, hold_id: &str) -> Result<Option<Hold>> {
+        Ok(super::holds::holds(self.0, &[hold_id.to_owned()])?.pop())
+    }
+
+    fn holds_at(&mut self, store_id: &str, limit: u32) -> Result<Vec<Hold>> {
+        super::holds::at_store(self.0, store_id, limit)
+    }
+
+    fn next_expiry(&mut self) -> Result<Option<i64>> {
+        super::holds::next_expiry(self.0)
     }
 
     fn stores(&mut self) -> Result<Vec<Store>> {

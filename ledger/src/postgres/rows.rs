@@ -15,7 +15,7 @@ macro_rules! product_columns {
 }
 macro_rules! level_columns {
     () => {
-        "store_id, sku, available, version, updated_at"
+        "store_id, sku, available, held, version, updated_at"
     };
 }
 macro_rules! store_columns {
@@ -46,8 +46,9 @@ pub(super) fn level(r: &Row) -> anyhow::Result<StockLevel> {
         store_id: r.try_get(0)?,
         sku: r.try_get(1)?,
         available: r.try_get(2)?,
-        version: unsigned(r.try_get(3)?),
-        updated_at: Some(timestamp(r.try_get(4)?)),
+        held: r.try_get(3)?,
+        version: unsigned(r.try_get(4)?),
+        updated_at: Some(timestamp(r.try_get(5)?)),
     })
 }
 

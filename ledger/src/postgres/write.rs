@@ -34,7 +34,7 @@ use std::{
 };
 
 use postgres::SimpleQueryMessage;
-use shared::{Device, NewStore, Product, StockLevel, Store};
+use shared::{Device, Hold, NewStore, Product, StockLevel, Store};
 
 use super::{
     conn::{Conn, signed, unsigned},
@@ -211,6 +211,7 @@ impl PostgresWriter {
             .iter()
             .map(|(_, k)| k.target.level.available)
             .collect();
+        let held: Vec<i64> = written.iter().map(|(_, k)| k.target.level.held).collect();
         let version: Vec<i64> = written
             .iter()
             .map(|(_, k)| signed(k.target.level.version))
@@ -230,11 +231,11 @@ impl PostgresWriter {
                  INSERT INTO idempotency (store_id, key, fingerprint, outcome, created_at)
                  SELECT * FROM UNNEST($6::TEXT[], $7::TEXT[], $8::BYTEA[], $9::TEXT[], $10::BIGINT[])
              ), l AS (
-                 INSERT INTO stock_levels (store_id, sku, available, version, updated_at)
-                 SELECT * FROM UNNEST($11::TEXT[], $12::TEXT[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[])
+                 INSERT INTO stock_levels (store_id, sku, available, held, version, updated_at)
+                 SELECT * FROM UNNEST($11::TEXT[], $12::TEXT[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], $16::BIGINT[])
                  ON CONFLICT (store_id, sku) DO UPDATE
-                 SET available = EXCLUDED.available, version = EXCLUDED.version,
-                     updated_at = EXCLUDED.updated_at
+                 SET available = EXCLUDED.available, held = EXCLUDED.held,
+                     version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
              )
              SELECT 1",
             &[
@@ -251,6 +252,7 @@ impl PostgresWriter {
                 &level_store,
                 &sku,
                 &available,
+                &held,
                 &version,
                 &updated,
             ],
@@ -301,10 +303,10 @@ impl PostgresWriter {
                      THEN EXISTS (SELECT 1 FROM stores s WHERE s.store_id = w.store_id)
                      ELSE TRUE END,
                  (SELECT active FROM products p WHERE p.sku = w.sku),
-                 l.available, l.version, l.updated_at
+                 l.available, l.held, l.version, l.updated_at
              FROM UNNEST($1::TEXT[], $2::TEXT[]) AS w (store_id, sku)
              LEFT JOIN LATERAL (
-                 SELECT available, version, updated_at FROM stock_levels
+                 SELECT available, held, version, updated_at FROM stock_levels
                  WHERE store_id = w.store_id AND sku = w.sku
              ) AS l ON TRUE",
             &[&store, &sku],
@@ -342,7 +344,7 @@ fn columns<'a>(pairs: &[&'a Pair]) -> (Vec<&'a str>, Vec<&'a str>) {
 }
 
 /// A [`Target`] from a row whose columns from `at` on are: store exists,
-/// product active, available, version, updated at.
+/// product active, available, held, version, updated at.
 fn target(store_id: &str, sku: &str, row: &postgres::Row, at: usize) -> Result<Target> {
     Ok(Target {
         store_exists: row.try_get(at)?,
@@ -351,8 +353,9 @@ fn target(store_id: &str, sku: &str, row: &postgres::Row, at: usize) -> Result<T
             store_id: store_id.to_owned(),
             sku: sku.to_owned(),
             available: row.try_get::<_, Option<i64>>(at + 2)?.unwrap_or(0),
-            version: row.try_get::<_, Option<i64>>(at + 3)?.map_or(0, unsigned),
-            updated_at: row.try_get::<_, Option<i64>>(at + 4)?.map(timestamp),
+            held: row.try_get::<_, Option<i64>>(at + 3)?.unwrap_or(0),
+            version: row.try_get::<_, Option<i64>>(at + 4)?.map_or(0, unsigned),
+            updated_at: row.try_get::<_, Option<i64>>(at + 5)?.map(timestamp),
         },
     })
 }
@@ -585,6 +588,31 @@ impl WriteStatements for PostgresWriter {
              (SELECT store_id, key FROM idempotency WHERE created_at < $1 LIMIT $2)",
             &[&at_ms, &limit],
         )
+    }
+
+    /// Levels this group wrote may be new: write them out first, so the
+    /// stores they are at are found.
+    fn stores_stocking(&mut self, sku: &str) -> Result<Vec<String>> {
+        self.write_kept()?;
+        super::holds::stores_stocking(&mut self.conn, sku)
+    }
+
+    /// Holds are written at once, not kept: a savepoint rolls them back in
+    /// the database.
+    fn holds(&mut self, hold_ids: &[String]) -> Result<Vec<Hold>> {
+        super::holds::holds(&mut self.conn, hold_ids)
+    }
+
+    fn write_holds(&mut self, written: &[&Hold]) -> Result<()> {
+        super::holds::write(&mut self.conn, written)
+    }
+
+    fn due_holds(&mut self, now_ms: i64, limit: u32) -> Result<Vec<String>> {
+        super::holds::due(&mut self.conn, now_ms, limit)
+    }
+
+    fn holds_on(&mut self, store_id: &str, sku: &str) -> Result<Vec<String>> {
+        super::holds::on_level(&mut self.conn, store_id, sku)
     }
 
     // Names come from the ledger's own code, never from a request.

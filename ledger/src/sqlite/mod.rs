@@ -5,6 +5,7 @@
 //! beside the writer without "database is locked". One driver (rusqlite)
 //! does all of it.
 
+mod holds;
 mod pool;
 mod read;
 mod rows;
@@ -32,6 +33,7 @@ const MIGRATIONS: &[M<'static>] = &[
         "../../migrations/sqlite/0003_keys_per_store_and_demo_mark.sql"
     )),
     M::up(include_str!("../../migrations/sqlite/0004_devices.sql")),
+    M::up(include_str!("../../migrations/sqlite/0005_holds.sql")),
 ];
 
 /// How hard SQLite works to keep a commit across a power cut.

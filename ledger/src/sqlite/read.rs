@@ -2,8 +2,9 @@
 //! one read transaction (WAL: readers never wait for the writer).
 
 use rusqlite::{Connection, OptionalExtension, params};
-use shared::{Device, Product, StockLevel, Store, StoreAvailability};
+use shared::{Device, Hold, Product, StockLevel, Store, StoreAvailability};
 
+use super::holds;
 use super::rows::{self, DEVICE_COLUMNS, LEVEL_COLUMNS, PRODUCT_COLUMNS, STORE_COLUMNS};
 use crate::{
     DeviceSecret, StoreSecret,
@@ -72,16 +73,29 @@ impl ReadStatements for SqliteRead<'_> {
 
     fn levels_of(&mut self, sku: &str) -> Result<Vec<StoreAvailability>> {
         let mut statement = self.0.prepare_cached(
-            "SELECT store_id, available, version FROM stock_levels WHERE sku = ? ORDER BY store_id",
+            "SELECT store_id, available, held, version FROM stock_levels WHERE sku = ? ORDER BY store_id",
         )?;
         let levels = statement.query_map([sku], |r| {
             Ok(StoreAvailability {
                 store_id: r.get(0)?,
                 available: r.get(1)?,
-                version: r.get::<_, i64>(2)? as u64,
+                held: r.get(2)?,
+                version: r.get::<_, i64>(3)? as u64,
             })
         })?;
         Ok(levels.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn hold(&mut self, hold_id: &str) -> Result<Option<Hold>> {
+        holds::hold(self.0, hold_id)
+    }
+
+    fn holds_at(&mut self, store_id: &str, limit: u32) -> Result<Vec<Hold>> {
+        holds::at_store(self.0, store_id, limit)
+    }
+
+    fn next_expiry(&mut self) -> Result<Option<i64>> {
+        holds::next_expiry(self.0)
     }
 
     fn stores(&mut self) -> Result<Vec<Store>> {

@@ -6,7 +6,7 @@ use shared::{Device, Product, StockLevel, Store};
 use crate::{backend::Positions, clock::timestamp};
 
 pub(super) const PRODUCT_COLUMNS: &str = "sku, name, price_cents, active, version, updated_at";
-pub(super) const LEVEL_COLUMNS: &str = "store_id, sku, available, version, updated_at";
+pub(super) const LEVEL_COLUMNS: &str = "store_id, sku, available, held, version, updated_at";
 pub(super) const STORE_COLUMNS: &str = "store_id, name, active, created_at";
 pub(super) const DEVICE_COLUMNS: &str = "device_id, store_id, name, enrolled_at, revoked_at";
 
@@ -26,8 +26,9 @@ pub(super) fn level(r: &Row<'_>) -> rusqlite::Result<StockLevel> {
         store_id: r.get(0)?,
         sku: r.get(1)?,
         available: r.get(2)?,
-        version: r.get::<_, i64>(3)? as u64,
-        updated_at: Some(timestamp(r.get(4)?)),
+        held: r.get(3)?,
+        version: r.get::<_, i64>(4)? as u64,
+        updated_at: Some(timestamp(r.get(5)?)),
     })
 }
 

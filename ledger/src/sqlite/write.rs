@@ -3,9 +3,9 @@
 //! hand-off between threads, not one per statement.
 
 use rusqlite::{Connection, OptionalExtension, Statement, params};
-use shared::{Device, NewStore, Product, StockLevel, Store};
+use shared::{Device, Hold, NewStore, Product, StockLevel, Store};
 
-use super::rows;
+use super::{holds, rows};
 use crate::{
     backend::{Positions, Result, SavedKey, StoreChange, Target, WriteBackend, WriteStatements},
     clock::timestamp,
@@ -32,7 +32,7 @@ const TARGET: &str = "SELECT
         CASE WHEN l.version IS NULL
             THEN EXISTS (SELECT 1 FROM stores WHERE store_id = ?1) ELSE 1 END,
         (SELECT active FROM products WHERE sku = ?2),
-        l.available, l.version, l.updated_at
+        l.available, l.held, l.version, l.updated_at
     FROM (SELECT 1) LEFT JOIN stock_levels l ON l.store_id = ?1 AND l.sku = ?2";
 
 impl<'c> SqliteWriter<'c> {
@@ -48,7 +48,7 @@ impl<'c> SqliteWriter<'c> {
             )?,
             target: conn.prepare(TARGET)?,
             update_level: conn.prepare(
-                "UPDATE stock_levels SET available = ?3, version = ?4, updated_at = ?5
+                "UPDATE stock_levels SET available = ?3, held = ?4, version = ?5, updated_at = ?6
                  WHERE store_id = ?1 AND sku = ?2",
             )?,
             append: conn.prepare(
@@ -65,7 +65,7 @@ impl<'c> SqliteWriter<'c> {
 
 impl WriteStatements for SqliteWriter<'_> {
     fn target(&mut self, store_id: &str, sku: &str) -> Result<Target> {
-        let (store_exists, product_active, available, version, updated_at) =
+        let (store_exists, product_active, available, held, version, updated_at) =
             self.target.query_row(params![store_id, sku], |r| {
                 Ok((
                     r.get::<_, bool>(0)?,
@@ -73,6 +73,7 @@ impl WriteStatements for SqliteWriter<'_> {
                     r.get::<_, Option<i64>>(2)?,
                     r.get::<_, Option<i64>>(3)?,
                     r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
                 ))
             })?;
         Ok(Target {
@@ -82,6 +83,7 @@ impl WriteStatements for SqliteWriter<'_> {
                 store_id: store_id.to_owned(),
                 sku: sku.to_owned(),
                 available: available.unwrap_or(0),
+                held: held.unwrap_or(0),
                 version: version.unwrap_or(0) as u64,
                 updated_at: updated_at.map(timestamp),
             },
@@ -94,6 +96,7 @@ impl WriteStatements for SqliteWriter<'_> {
             level.store_id,
             level.sku,
             level.available,
+            level.held,
             level.version as i64,
             now_ms
         ];
@@ -102,8 +105,8 @@ impl WriteStatements for SqliteWriter<'_> {
         } else {
             self.conn
                 .prepare_cached(
-                    "INSERT INTO stock_levels (store_id, sku, available, version, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO stock_levels (store_id, sku, available, held, version, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?
                 .execute(values)?;
         }
@@ -302,6 +305,26 @@ impl WriteStatements for SqliteWriter<'_> {
             )?
             .execute([at_ms, limit])?;
         Ok(pruned as u64)
+    }
+
+    fn stores_stocking(&mut self, sku: &str) -> Result<Vec<String>> {
+        holds::stores_stocking(self.conn, sku)
+    }
+
+    fn holds(&mut self, hold_ids: &[String]) -> Result<Vec<Hold>> {
+        holds::holds(self.conn, hold_ids)
+    }
+
+    fn write_holds(&mut self, written: &[&Hold]) -> Result<()> {
+        holds::write(self.conn, written)
+    }
+
+    fn due_holds(&mut self, now_ms: i64, limit: u32) -> Result<Vec<String>> {
+        holds::due(self.conn, now_ms, limit)
+    }
+
+    fn holds_on(&mut self, store_id: &str, sku: &str) -> Result<Vec<String>> {
+        holds::on_level(self.conn, store_id, sku)
     }
 
     // Names come from the ledger's own code, never from a request.

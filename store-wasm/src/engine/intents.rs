@@ -356,7 +356,9 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                         }
                         Some(Err(problem)) => {
                             intent.last_error = problem.detail.clone();
-                            intent.status = IntentStatus::Rejected { problem };
+                            intent.status = IntentStatus::Rejected {
+                                problem: Box::new(problem),
+                            };
                         }
                         None => {
                             intent.status = IntentStatus::Sent;
@@ -462,6 +464,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             if known.is_none_or(|v| result.version > v) {
                 let level = Level {
                     available: result.available,
+                    held: result.held,
                     version: result.version,
                 };
                 latest.insert(intent.sku.clone(), level);

@@ -6,10 +6,14 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use shared::{AdjustKind, AdjustResult, Problem, Product, Store};
 
-/// Central's level for one sku of this store, as replicated.
+/// Central's level for one sku of this store, as replicated: what may be
+/// sold (`available`) and what is held for online orders on top of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Level {
     pub available: i64,
+    /// Stored before holds existed: none.
+    #[serde(default)]
+    pub held: i64,
     pub version: u64,
 }
 
@@ -25,7 +29,7 @@ pub enum IntentStatus {
     /// Central applied it.
     Applied { result: AdjustResult },
     /// Central refused it for good (a 4xx): shown to the cashier.
-    Rejected { problem: Problem },
+    Rejected { problem: Box<Problem> },
 }
 
 /// A sale or restock the till made. Its id is the idempotency key: made

@@ -129,9 +129,19 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                     |StockLevel {
                          sku,
                          available,
+                         held,
                          version,
                          ..
-                     }| (sku, Level { available, version }),
+                     }| {
+                        (
+                            sku,
+                            Level {
+                                available,
+                                held,
+                                version,
+                            },
+                        )
+                    },
                 )
                 .collect(),
             products: products.into_iter().map(|p| (p.sku.clone(), p)).collect(),
@@ -236,16 +246,21 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             .collect();
         let mut latest = BTreeMap::new();
         for Event { offset, change, .. } in events {
-            if let Some((store_id, sku, available, version)) = change.level() {
-                if store_id != self.config.store_id {
+            for figures in change.levels() {
+                if figures.store_id != self.config.store_id {
                     continue;
                 }
                 let known = latest
-                    .get(sku)
+                    .get(figures.sku)
                     .map(|l: &Level| l.version)
-                    .or_else(|| replica.version(sku));
-                if known.is_none_or(|v| version > v) {
-                    latest.insert(sku.to_owned(), Level { available, version });
+                    .or_else(|| replica.version(figures.sku));
+                if known.is_none_or(|v| figures.version > v) {
+                    let level = Level {
+                        available: figures.available,
+                        held: figures.held,
+                        version: figures.version,
+                    };
+                    latest.insert(figures.sku.to_owned(), level);
                 }
             }
             match change {
@@ -253,6 +268,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                     store_id,
                     sku,
                     available,
+                    held,
                     version,
                     idempotency_key,
                     ..
@@ -264,6 +280,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                                 store_id,
                                 sku,
                                 available,
+                                held,
                                 version,
                                 offset,
                                 discrepancy_offset: None,

@@ -118,6 +118,7 @@ impl Central {
             delta: req.delta,
             adjust_kind: req.kind,
             available: next,
+            held: 0,
             version: version + 1,
             idempotency_key: key.into(),
             reason: req.reason.clone(),
@@ -127,6 +128,7 @@ impl Central {
             store_id: store.into(),
             sku: req.sku.clone(),
             available: next,
+            held: 0,
             version: version + 1,
             offset: self.head(),
             discrepancy_offset: None,
@@ -143,6 +145,7 @@ impl Central {
             sku: sku.into(),
             previous,
             available,
+            held: 0,
             version,
             reason: None,
         });
@@ -185,6 +188,7 @@ impl FakeCentral {
                     store_id: s.clone(),
                     sku: sku.clone(),
                     available: *available,
+                    held: 0,
                     version: *version,
                     updated_at: None,
                 })
@@ -373,10 +377,12 @@ impl Transport for FakeCentral {
             .map(|((store_id, _), (available, version))| StoreAvailability {
                 store_id: store_id.clone(),
                 available: *available,
+                held: 0,
                 version: *version,
             })
             .collect();
         Ok(ProductAvailability {
+            held: 0,
             product,
             total: stores.iter().map(|s| s.available).sum(),
             stores,

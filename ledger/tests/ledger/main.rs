@@ -11,10 +11,12 @@ use std::{
 use ledger::{
     Command, Committed, Ledger, ReadError, Reader, Refusal, Subscriber, WriteError, Writer,
     WriterOptions,
+    clock::Clock,
     cmd::{
         Adjust, Batch, CreateProduct, CreateStore, EnrolDevice, NewDevice, Prune, PrunePolicy,
         SetStock,
     },
+    expiry::ExpiryWatch,
     sqlite,
 };
 use shared::{
@@ -49,6 +51,9 @@ struct Fixture {
     ledger: Ledger,
     reader: Reader,
     heard: Arc<Heard>,
+    /// Hears of holds due; [`ledger::expiry::run`] takes it.
+    expiry: Arc<ExpiryWatch>,
+    clock: Clock,
     writer: JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
@@ -61,6 +66,10 @@ enum Backend {
 
 impl Fixture {
     async fn open(backend: Backend) -> Fixture {
+        Fixture::open_with(backend, Clock::system()).await
+    }
+
+    async fn open_with(backend: Backend, clock: Clock) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let location = match backend {
             Backend::Sqlite => ledger::Location::Sqlite(sqlite::Options {
@@ -78,15 +87,19 @@ impl Fixture {
         let db = ledger::open(location).await.unwrap();
         let reader = db.reader();
         let heard = Arc::new(Heard::default());
+        let expiry = Arc::new(ExpiryWatch::default());
         let writer_options = WriterOptions {
             queue: 64,
             group_items: 1024,
+            clock: clock.clone(),
         };
-        let (ledger, writer) = db.start(writer_options, vec![heard.clone()]);
+        let (ledger, writer) = db.start(writer_options, vec![heard.clone(), expiry.clone()]);
         let fixture = Fixture {
             ledger,
             reader,
             heard,
+            expiry,
+            clock,
             writer,
             _dir: dir,
         };
@@ -115,14 +128,18 @@ impl Fixture {
         self.ledger.run(CreateProduct(new)).await.unwrap().unwrap();
     }
 
-    async fn set(&self, sku: &str, available: i64) {
+    async fn set(&self, sku: &str, on_hand: i64) {
+        self.set_at("s1", sku, on_hand).await;
+    }
+
+    async fn set_at(&self, store_id: &str, sku: &str, on_hand: i64) {
         let req = SetStockRequest {
-            available,
+            on_hand,
             expected_version: None,
             reason: None,
         };
         let set = SetStock {
-            store_id: "s1".into(),
+            store_id: store_id.into(),
             sku: sku.into(),
             req,
         };
@@ -529,3 +546,5 @@ on_both_backends!(
     pruned_offsets_are_gone_and_the_rest_of_the_log_pages_as_before,
     writes_after_shutdown_are_refused_as_closed,
 );
+
+mod holds;

@@ -1,0 +1,137 @@
+//! Releases holds when their time is up, by itself: it sleeps until the
+//! soonest `expires_at` and then runs [`ExpireHolds`] in bounded chunks
+//! until nothing more is due. There is no polling loop over the table: the
+//! database is asked for the next expiry once at start and after each
+//! run, and commits that place or extend holds (this central's, or another
+//! central's through the follower) tell it of sooner ones.
+//!
+//! Several centrals on one database each run one; the writer's transaction
+//! makes each hold expire once.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::sync::Notify;
+
+use crate::{
+    Committed, Ledger, Reader, Subscriber, WriteError,
+    clock::Clock,
+    cmd::{ExpireHolds, Expired},
+};
+
+/// Hears of holds due sooner than the expiry knows of.
+#[derive(Debug)]
+pub struct ExpiryWatch {
+    /// The soonest due time heard since the expiry last looked.
+    soonest: AtomicI64,
+    heard: Notify,
+}
+
+impl Default for ExpiryWatch {
+    fn default() -> Self {
+        ExpiryWatch {
+            soonest: AtomicI64::new(i64::MAX),
+            heard: Notify::new(),
+        }
+    }
+}
+
+impl ExpiryWatch {
+    /// Waits until a commit names a due time, and takes the soonest heard.
+    async fn next_heard(&self) -> i64 {
+        loop {
+            let soonest = self.soonest.swap(i64::MAX, Ordering::AcqRel);
+            if soonest != i64::MAX {
+                return soonest;
+            }
+            self.heard.notified().await;
+        }
+    }
+}
+
+impl Subscriber for ExpiryWatch {
+    fn committed(&self, committed: &Committed) {
+        if let Some(due) = committed.holds_due {
+            self.soonest.fetch_min(due, Ordering::AcqRel);
+            // A permit is kept if the expiry is not waiting yet.
+            self.heard.notify_one();
+        }
+    }
+}
+
+/// How the expiry works.
+#[derive(Debug, Clone)]
+pub struct ExpiryOptions {
+    /// Holds released per command: the writer runs other groups between.
+    pub chunk: u32,
+    pub clock: Clock,
+}
+
+/// Runs until the task is dropped or the ledger closes.
+pub async fn run(ledger: Ledger, reader: Reader, watch: Arc<ExpiryWatch>, options: ExpiryOptions) {
+    let mut next = None;
+    let mut read_next = true;
+    loop {
+        if read_next {
+            match reader.next_expiry().await {
+                Ok(at) => {
+                    next = at;
+                    read_next = false;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "could not read the next hold expiry; trying again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
+        }
+        let due = async {
+            match next {
+                Some(at) => options.clock.sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = due => {
+                if !expire_due(&ledger, options.chunk).await {
+                    return;
+                }
+                read_next = true;
+            }
+            heard = watch.next_heard() => {
+                next = Some(next.map_or(heard, |at: i64| at.min(heard)));
+            }
+        }
+    }
+}
+
+/// Expires chunk after chunk until none is due; false once the ledger
+/// has closed.
+async fn expire_due(ledger: &Ledger, chunk: u32) -> bool {
+    loop {
+        match ledger
+            .run(ExpireHolds {
+                limit: chunk.max(1),
+            })
+            .await
+        {
+            Ok(Expired { more: true, .. }) => {}
+            Ok(Expired { holds, more: false }) => {
+                if holds > 0 {
+                    tracing::debug!(holds, "expired holds");
+                }
+                return true;
+            }
+            Err(WriteError::Closed) => return false,
+            Err(error) => {
+                tracing::warn!(%error, "hold expiry was refused; trying again");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

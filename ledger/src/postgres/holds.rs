@@ -1,0 +1,150 @@
+//! Holds in PostgreSQL's rows, for the writer and the readers alike. A
+//! group reads and writes many holds at once (expiry), so each is one
+//! statement over arrays, whatever the number of holds.
+
+use std::collections::HashMap;
+
+use shared::{Hold, HoldLine, HoldState};
+
+use super::conn::Conn;
+use crate::{
+    backend::Result,
+    clock::{millis, timestamp},
+};
+
+fn state(value: &str) -> Result<HoldState> {
+    HoldState::parse(value).ok_or_else(|| anyhow::anyhow!("unknown hold state '{value}'"))
+}
+
+/// The holds among `hold_ids` that exist, in the order asked.
+pub(super) fn holds(conn: &mut Conn, hold_ids: &[String]) -> Result<Vec<Hold>> {
+    if hold_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = conn.query(
+        "SELECT hold_id, channel, reference, state, created_at, expires_at
+         FROM holds WHERE hold_id = ANY($1)",
+        &[&hold_ids],
+    )?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for r in rows {
+        let hold = Hold {
+            hold_id: r.try_get(0)?,
+            channel: r.try_get(1)?,
+            reference: r.try_get(2)?,
+            state: state(r.try_get(3)?)?,
+            created_at: timestamp(r.try_get(4)?),
+            expires_at: timestamp(r.try_get(5)?),
+            lines: Vec::new(),
+        };
+        found.insert(hold.hold_id.clone(), hold);
+    }
+    let lines = conn.query(
+        "SELECT hold_id, store_id, sku, quantity, committed, state FROM hold_lines
+         WHERE hold_id = ANY($1) ORDER BY hold_id, store_id, sku",
+        &[&hold_ids],
+    )?;
+    for r in lines {
+        let hold_id: String = r.try_get(0)?;
+        if let Some(hold) = found.get_mut(&hold_id) {
+            hold.lines.push(HoldLine {
+                store_id: r.try_get(1)?,
+                sku: r.try_get(2)?,
+                quantity: r.try_get(3)?,
+                committed: r.try_get(4)?,
+                state: state(r.try_get(5)?)?,
+            });
+        }
+    }
+    Ok(hold_ids.iter().filter_map(|id| found.remove(id)).collect())
+}
+
+pub(super) fn write(conn: &mut Conn, written: &[&Hold]) -> Result<()> {
+    if written.is_empty() {
+        return Ok(());
+    }
+    let id: Vec<&str> = written.iter().map(|h| h.hold_id.as_str()).collect();
+    let channel: Vec<&str> = written.iter().map(|h| h.channel.as_str()).collect();
+    let reference: Vec<&str> = written.iter().map(|h| h.reference.as_str()).collect();
+    let hold_state: Vec<&str> = written.iter().map(|h| h.state.as_str()).collect();
+    let created: Vec<i64> = written.iter().map(|h| millis(h.created_at)).collect();
+    let expires: Vec<i64> = written.iter().map(|h| millis(h.expires_at)).collect();
+    let lines: Vec<(&str, &HoldLine)> = written
+        .iter()
+        .flat_map(|h| h.lines.iter().map(|l| (h.hold_id.as_str(), l)))
+        .collect();
+    let line_hold: Vec<&str> = lines.iter().map(|(h, _)| *h).collect();
+    let store: Vec<&str> = lines.iter().map(|(_, l)| l.store_id.as_str()).collect();
+    let sku: Vec<&str> = lines.iter().map(|(_, l)| l.sku.as_str()).collect();
+    let quantity: Vec<i64> = lines.iter().map(|(_, l)| l.quantity).collect();
+    let committed: Vec<i64> = lines.iter().map(|(_, l)| l.committed).collect();
+    let line_state: Vec<&str> = lines.iter().map(|(_, l)| l.state.as_str()).collect();
+    // Two statements: the lines' foreign key must see the holds' rows.
+    conn.execute(
+        "INSERT INTO holds (hold_id, channel, reference, state, created_at, expires_at)
+         SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[])
+         ON CONFLICT (hold_id) DO UPDATE
+         SET state = EXCLUDED.state, expires_at = EXCLUDED.expires_at",
+        &[&id, &channel, &reference, &hold_state, &created, &expires],
+    )?;
+    conn.execute(
+        "INSERT INTO hold_lines (hold_id, store_id, sku, quantity, committed, state)
+         SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::TEXT[])
+         ON CONFLICT (hold_id, store_id, sku) DO UPDATE
+         SET quantity = EXCLUDED.quantity, committed = EXCLUDED.committed, state = EXCLUDED.state",
+        &[&line_hold, &store, &sku, &quantity, &committed, &line_state],
+    )?;
+    Ok(())
+}
+
+pub(super) fn due(conn: &mut Conn, now_ms: i64, limit: u32) -> Result<Vec<String>> {
+    let rows = conn.query(
+        "SELECT hold_id FROM holds WHERE state = 'active' AND expires_at <= $1
+         ORDER BY expires_at, hold_id LIMIT $2",
+        &[&now_ms, &i64::from(limit)],
+    )?;
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}
+
+pub(super) fn on_level(conn: &mut Conn, store_id: &str, sku: &str) -> Result<Vec<String>> {
+    let rows = conn.query(
+        "SELECT hold_id FROM hold_lines WHERE store_id = $1 AND sku = $2 AND state = 'active'
+         ORDER BY hold_id",
+        &[&store_id, &sku],
+    )?;
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}
+
+pub(super) fn at_store(conn: &mut Conn, store_id: &str, limit: u32) -> Result<Vec<Hold>> {
+    let ids: Vec<String> = conn
+        .query(
+            "SELECT h.hold_id FROM holds h
+             WHERE h.state = 'active' AND EXISTS (
+                 SELECT 1 FROM hold_lines l
+                 WHERE l.hold_id = h.hold_id AND l.store_id = $1 AND l.state = 'active')
+             ORDER BY h.expires_at, h.hold_id LIMIT $2",
+            &[&store_id, &i64::from(limit)],
+        )?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<std::result::Result<_, _>>()?;
+    holds(conn, &ids)
+}
+
+pub(super) fn next_expiry(conn: &mut Conn) -> Result<Option<i64>> {
+    Ok(conn
+        .query_one(
+            "SELECT MIN(expires_at) FROM holds WHERE state = 'active'",
+            &[],
+        )?
+        .try_get(0)?)
+}
+
+pub(super) fn stores_stocking(conn: &mut Conn, sku: &str) -> Result<Vec<String>> {
+    let rows = conn.query(
+        "SELECT l.store_id FROM stock_levels l JOIN stores s ON s.store_id = l.store_id
+         WHERE l.sku = $1 AND s.active ORDER BY l.store_id",
+        &[&sku],
+    )?;
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}

@@ -1,0 +1,150 @@
+//! Holds in SQLite's rows, for the writer and the readers alike.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use shared::{Hold, HoldLine, HoldState};
+
+use crate::{
+    backend::Result,
+    clock::{millis, timestamp},
+};
+
+fn state(value: String) -> rusqlite::Result<HoldState> {
+    HoldState::parse(&value).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unknown hold state '{value}'").into(),
+        )
+    })
+}
+
+pub(super) fn hold(conn: &Connection, hold_id: &str) -> Result<Option<Hold>> {
+    let hold = conn
+        .prepare_cached(
+            "SELECT hold_id, channel, reference, state, created_at, expires_at
+             FROM holds WHERE hold_id = ?",
+        )?
+        .query_row([hold_id], |r| {
+            Ok(Hold {
+                hold_id: r.get(0)?,
+                channel: r.get(1)?,
+                reference: r.get(2)?,
+                state: state(r.get(3)?)?,
+                created_at: timestamp(r.get(4)?),
+                expires_at: timestamp(r.get(5)?),
+                lines: Vec::new(),
+            })
+        })
+        .optional()?;
+    let Some(mut hold) = hold else {
+        return Ok(None);
+    };
+    let mut lines = conn.prepare_cached(
+        "SELECT store_id, sku, quantity, committed, state FROM hold_lines
+         WHERE hold_id = ? ORDER BY store_id, sku",
+    )?;
+    hold.lines = lines
+        .query_map([hold_id], |r| {
+            Ok(HoldLine {
+                store_id: r.get(0)?,
+                sku: r.get(1)?,
+                quantity: r.get(2)?,
+                committed: r.get(3)?,
+                state: state(r.get(4)?)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Some(hold))
+}
+
+pub(super) fn holds(conn: &Connection, hold_ids: &[String]) -> Result<Vec<Hold>> {
+    let mut found = Vec::with_capacity(hold_ids.len());
+    for hold_id in hold_ids {
+        found.extend(hold(conn, hold_id)?);
+    }
+    Ok(found)
+}
+
+pub(super) fn write(conn: &Connection, holds: &[&Hold]) -> Result<()> {
+    let mut hold_row = conn.prepare_cached(
+        "INSERT INTO holds (hold_id, channel, reference, state, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (hold_id) DO UPDATE
+         SET state = excluded.state, expires_at = excluded.expires_at",
+    )?;
+    let mut line_row = conn.prepare_cached(
+        "INSERT INTO hold_lines (hold_id, store_id, sku, quantity, committed, state)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (hold_id, store_id, sku) DO UPDATE
+         SET quantity = excluded.quantity, committed = excluded.committed,
+             state = excluded.state",
+    )?;
+    for hold in holds {
+        hold_row.execute(params![
+            hold.hold_id,
+            hold.channel,
+            hold.reference,
+            hold.state.as_str(),
+            millis(hold.created_at),
+            millis(hold.expires_at),
+        ])?;
+        for line in &hold.lines {
+            line_row.execute(params![
+                hold.hold_id,
+                line.store_id,
+                line.sku,
+                line.quantity,
+                line.committed,
+                line.state.as_str(),
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn due(conn: &Connection, now_ms: i64, limit: u32) -> Result<Vec<String>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT hold_id FROM holds WHERE state = 'active' AND expires_at <= ?
+         ORDER BY expires_at, hold_id LIMIT ?",
+    )?;
+    let ids = statement.query_map(params![now_ms, limit], |r| r.get(0))?;
+    Ok(ids.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn on_level(conn: &Connection, store_id: &str, sku: &str) -> Result<Vec<String>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT hold_id FROM hold_lines WHERE store_id = ? AND sku = ? AND state = 'active'
+         ORDER BY hold_id",
+    )?;
+    let ids = statement.query_map([store_id, sku], |r| r.get(0))?;
+    Ok(ids.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn at_store(conn: &Connection, store_id: &str, limit: u32) -> Result<Vec<Hold>> {
+    let ids: Vec<String> = conn
+        .prepare_cached(
+            "SELECT h.hold_id FROM holds h
+             WHERE h.state = 'active' AND EXISTS (
+                 SELECT 1 FROM hold_lines l
+                 WHERE l.hold_id = h.hold_id AND l.store_id = ?1 AND l.state = 'active')
+             ORDER BY h.expires_at, h.hold_id LIMIT ?2",
+        )?
+        .query_map(params![store_id, limit], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    holds(conn, &ids)
+}
+
+pub(super) fn next_expiry(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT MIN(expires_at) FROM holds WHERE state = 'active'")?
+        .query_row([], |r| r.get(0))?)
+}
+
+pub(super) fn stores_stocking(conn: &Connection, sku: &str) -> Result<Vec<String>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT l.store_id FROM stock_levels l JOIN stores s ON s.store_id = l.store_id
+         WHERE l.sku = ? AND s.active ORDER BY l.store_id",
+    )?;
+    let ids = statement.query_map([sku], |r| r.get(0))?;
+    Ok(ids.collect::<rusqlite::Result<_>>()?)
+}

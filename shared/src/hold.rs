@@ -1,0 +1,248 @@
+//! Holds: units set aside for a sales channel's order while the customer
+//! pays. A held unit is still on the shelf (`on_hand`) but no longer
+//! `available` to anyone else; a hold ends committed (the goods left),
+//! released (cancelled) or expired (central released it at `expires_at`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+
+/// Longest a hold may be asked to live from now, in seconds (a day).
+pub const MAX_HOLD_TTL_SECONDS: u32 = 86_400;
+/// Most lines one hold request may carry.
+pub const MAX_HOLD_LINES: usize = 100;
+/// Most stores a priority list may name.
+pub const MAX_PRIORITY_STORES: usize = 100;
+/// Longest channel reference (the shop's order id).
+pub const MAX_REFERENCE_LEN: usize = 128;
+
+/// One line of a hold request: `quantity` units of `sku`, from `store_id`
+/// (click and collect: only that store may fill it) or, without one, from
+/// whichever stores the request's allocation picks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HoldLineRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::identifier))]
+    pub sku: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::positive_quantity))]
+    #[serde(deserialize_with = "crate::whole::number")]
+    pub quantity: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_identifier))]
+    pub store_id: Option<String>,
+}
+
+/// How lines without a store are filled: from the stores of a priority
+/// list in its order, or from the stores with the most available first.
+/// Either may split a line across stores.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "policy", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Allocation {
+    #[default]
+    MostAvailable,
+    Priority {
+        #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::priority_stores))]
+        stores: Vec<String>,
+    },
+}
+
+/// `POST /v1/holds`, with an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PlaceHoldRequest {
+    /// The channel's own reference, e.g. its order id.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::reference))]
+    pub reference: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::hold_lines))]
+    pub lines: Vec<HoldLineRequest>,
+    /// How long the hold lives; central's default when absent.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::whole::optional"
+    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_ttl))]
+    pub ttl_seconds: Option<u32>,
+    #[serde(default)]
+    pub allocation: Allocation,
+}
+
+/// `POST /v1/holds/{hold_id}/extend`: the hold now ends `ttl_seconds` from
+/// now (or after central's default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ExtendHoldRequest {
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::whole::optional"
+    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_ttl))]
+    pub ttl_seconds: Option<u32>,
+}
+
+/// How many units of one held line left the shop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CommitLine {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::identifier))]
+    pub store_id: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::identifier))]
+    pub sku: String,
+    /// At most the units held; 0 hands none over (the line is released).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::quantity))]
+    #[serde(deserialize_with = "crate::whole::number")]
+    pub quantity: i64,
+}
+
+/// `POST /v1/holds/{hold_id}/commit`: the goods were handed over. Without
+/// `lines` every line the caller may touch is taken whole; with them, the
+/// lines named take what they say and the caller's other lines are
+/// released.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CommitHoldRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::commit_lines))]
+    pub lines: Option<Vec<CommitLine>>,
+}
+
+/// Where a hold, or one of its lines, stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum HoldState {
+    Active,
+    Committed,
+    Released,
+    Expired,
+}
+
+impl HoldState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldState::Active => "active",
+            HoldState::Committed => "committed",
+            HoldState::Released => "released",
+            HoldState::Expired => "expired",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<HoldState> {
+        [
+            HoldState::Active,
+            HoldState::Committed,
+            HoldState::Released,
+            HoldState::Expired,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == value)
+    }
+}
+
+/// One store's part of one sku in a hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HoldLine {
+    pub store_id: String,
+    pub sku: String,
+    /// Units held (while active), or held until the line ended.
+    pub quantity: i64,
+    /// Units handed over when the line was committed.
+    pub committed: i64,
+    pub state: HoldState,
+}
+
+/// A hold as central keeps it. It is active while any line is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Hold {
+    pub hold_id: String,
+    /// The sales channel that placed it.
+    pub channel: String,
+    pub reference: String,
+    pub state: HoldState,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: Timestamp,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub expires_at: Timestamp,
+    /// In (store, sku) order.
+    pub lines: Vec<HoldLine>,
+}
+
+impl Hold {
+    /// The state the lines give: active while any is, else how the last
+    /// ones ended (committed if any units left the shop).
+    pub fn state_of(lines: &[HoldLine]) -> HoldState {
+        if lines.iter().any(|l| l.state == HoldState::Active) {
+            HoldState::Active
+        } else if lines.iter().any(|l| l.state == HoldState::Committed) {
+            HoldState::Committed
+        } else if lines.iter().any(|l| l.state == HoldState::Expired) {
+            HoldState::Expired
+        } else {
+            HoldState::Released
+        }
+    }
+}
+
+/// A level a hold event changed, as it stands after the event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HeldLevel {
+    pub sku: String,
+    /// Units the event moved: held (placed), handed over (committed) or
+    /// given back (released, expired).
+    pub quantity: i64,
+    /// Units of a committed line given back with it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub released: i64,
+    pub available: i64,
+    pub held: i64,
+    pub version: u64,
+}
+
+/// Why held units went back to `available`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseReason {
+    /// The channel or the store cancelled it.
+    Released,
+    /// It reached `expires_at`.
+    Expired,
+}
+
+/// What a hold could not get of one sku: the units asked for (summed over
+/// the request's lines) and what was available to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Shortfall {
+    pub sku: String,
+    /// The store a click-and-collect line named; absent: allocated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_id: Option<String>,
+    pub requested: i64,
+    pub available: i64,
+}
+
+/// Chain-wide availability of many skus: `POST /v1/availability`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AvailabilityRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::availability_skus))]
+    pub skus: Vec<String>,
+}
+
+pub(crate) fn is_zero(value: &i64) -> bool {
+    *value == 0
+}
