@@ -309,6 +309,17 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_devices_per_store: u32,
 
+    /// How long a hold lives when its request names no `ttl_seconds`.
+    #[arg(long, env = "STOCKLINE_HOLD_TTL_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(shared::MAX_HOLD_TTL_SECONDS)))]
+    pub hold_ttl_secs: u32,
+
+    /// Holds expired per writer command when many are due at once: the
+    /// writer takes other writes between chunks.
+    #[arg(long, env = "STOCKLINE_EXPIRY_CHUNK", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub expiry_chunk: u32,
+
     /// A snapshot must be read by its client within this long (seconds).
     #[arg(long, env = "STOCKLINE_SNAPSHOT_TIMEOUT_SECS", default_value_t = 120)]
     pub snapshot_timeout_secs: u64,

@@ -129,6 +129,8 @@ pub fn refusal_problem(refusal: &Refusal) -> Problem {
         Refusal::ProductExists { .. } => (409, ErrorCode::ProductExists),
         Refusal::StoreExists { .. } => (409, ErrorCode::StoreExists),
         Refusal::DeviceNotFound { .. } => (404, ErrorCode::DeviceNotFound),
+        Refusal::ChannelNotFound { .. } => (404, ErrorCode::ChannelNotFound),
+        Refusal::ChannelExists { .. } => (409, ErrorCode::ChannelExists),
         Refusal::DeviceLimit { .. } => (409, ErrorCode::DeviceLimit),
         Refusal::InsufficientStock { .. } => (409, ErrorCode::InsufficientStock),
         Refusal::LevelOutOfRange { .. } => (409, ErrorCode::LevelOutOfRange),

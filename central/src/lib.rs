@@ -66,6 +66,8 @@ pub struct App {
     state: AppState,
     writer: JoinHandle<()>,
     retention: JoinHandle<()>,
+    /// Releases holds at their time.
+    expiry: JoinHandle<()>,
 }
 
 impl App {
@@ -80,19 +82,22 @@ impl App {
         let access = Arc::new(StoreAccess::load(&reader).await?);
         let auth = Arc::new(Auth::new(&config, access.clone())?);
         let tail = Arc::new(Tail::default());
+        let expiry = Arc::new(ledger::expiry::ExpiryWatch::default());
         // The order they hear a commit in: the access cache and the tail
         // before the wake-ups, so a woken long-poll finds its events.
         let subscribers: Vec<Arc<dyn Subscriber>> = vec![
             access.clone(),
             tail.clone(),
             notifier.clone(),
+            expiry.clone(),
             Arc::new(observability::CommitMetrics),
         ];
+        let clock = ledger::clock::Clock::system();
         let (ledger, writer) = db.start(
             WriterOptions {
                 queue: config.write_queue,
                 group_items: config.group_commit_items,
-                clock: ledger::clock::Clock::system(),
+                clock: clock.clone(),
             },
             subscribers,
         );
@@ -115,10 +120,20 @@ impl App {
             shutdown: CancellationToken::new(),
         }));
         let retention = tokio::spawn(retention(state.clone()));
+        let expiry = tokio::spawn(ledger::expiry::run(
+            state.ledger.clone(),
+            state.reader.clone(),
+            expiry,
+            ledger::expiry::ExpiryOptions {
+                chunk: state.config.expiry_chunk,
+                clock,
+            },
+        ));
         Ok(App {
             state,
             writer,
             retention,
+            expiry,
         })
     }
 
@@ -173,6 +188,7 @@ impl App {
     pub async fn close(self) {
         self.state.shutdown.cancel();
         self.retention.abort();
+        self.expiry.abort();
         self.state.ledger.shutdown().await;
         if let Err(error) = self.writer.await {
             tracing::error!(%error, "the writer task failed");

@@ -9,7 +9,9 @@
 //! rolled-back command and [`crate::WriteError::Storage`], a read into
 //! [`crate::ReadError::Storage`].
 
-use shared::{Device, Hold, NewStore, Product, StockLevel, Store, StoreAvailability};
+use shared::{
+    Channel, Device, Hold, NewChannel, NewStore, Product, StockLevel, Store, StoreAvailability,
+};
 
 use crate::{DeviceSecret, StoreSecret, cmd::NewDevice, publish::StoredEvent};
 
@@ -98,6 +100,16 @@ pub trait WriteStatements {
         change: StoreChange<'_>,
     ) -> Result<Option<(Store, u64)>>;
 
+    /// Inserts a channel at credential generation 1; false if it exists.
+    fn insert_channel(&mut self, new: &NewChannel, secret_hash: &str, now_ms: i64) -> Result<bool>;
+    /// Activates or deactivates a channel and bumps its credential
+    /// generation; the channel and its new generation, if it exists.
+    fn set_channel_active(
+        &mut self,
+        channel_id: &str,
+        active: bool,
+    ) -> Result<Option<(Channel, u64)>>;
+
     /// Whether the store exists, and how many unrevoked devices it has.
     fn device_room(&mut self, store_id: &str) -> Result<(bool, u64)>;
     fn insert_device(&mut self, new: &NewDevice, secret_hash: &str, now_ms: i64) -> Result<()>;
@@ -166,6 +178,10 @@ pub trait ReadStatements {
     fn enrolled_devices(&mut self) -> Result<Vec<(String, String)>>;
     /// Stores' credential state: id, active, generation.
     fn store_access(&mut self) -> Result<Vec<(String, bool, u64)>>;
+    /// Channels' credential state: id, active, generation.
+    fn channel_access(&mut self) -> Result<Vec<(String, bool, u64)>>;
+    fn channel_secret(&mut self, channel_id: &str) -> Result<Option<StoreSecret>>;
+    fn channels(&mut self) -> Result<Vec<Channel>>;
     /// Events after `from` through `through`, of `store` and the catalogue
     /// (every event without a store filter), in offset order.
     fn events(

@@ -29,6 +29,12 @@ pub enum AccessChange {
         active: bool,
         generation: u64,
     },
+    /// A sales channel was registered, activated or deactivated.
+    Channel {
+        channel_id: String,
+        active: bool,
+        generation: u64,
+    },
     /// A device was enrolled at a store, or revoked.
     Device {
         device_id: String,

@@ -27,6 +27,7 @@ pub struct Copied {
     pub products: u64,
     pub levels: u64,
     pub holds: u64,
+    pub channels: u64,
     pub hold_lines: u64,
     pub devices: u64,
     pub events: u64,
@@ -93,6 +94,14 @@ pub fn sqlite_to_postgres(source: &Path, target_url: &str) -> anyhow::Result<Cop
              SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[])",
             &[Column::Text, Column::Text, Column::Text, Column::Text, Column::Int, Column::Int],
         )?,
+        channels: copy(
+            &from,
+            &mut tx,
+            "SELECT channel_id, name, active, created_at, secret_hash, credential_generation FROM channels",
+            "INSERT INTO channels (channel_id, name, active, created_at, secret_hash, credential_generation)
+             SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BOOLEAN[], $4::BIGINT[], $5::TEXT[], $6::BIGINT[])",
+            &[Column::Text, Column::Text, Column::Bool, Column::Int, Column::Text, Column::Int],
+        )?,
         hold_lines: copy(
             &from,
             &mut tx,
@@ -158,6 +167,7 @@ fn verify(
         ("products", copied.products),
         ("stock_levels", copied.levels),
         ("holds", copied.holds),
+        ("channels", copied.channels),
         ("hold_lines", copied.hold_lines),
         ("devices", copied.devices),
         ("events", copied.events),

@@ -38,6 +38,15 @@ pub(crate) fn access_change(change: &Change) -> Option<AccessChange> {
             active: *active,
             generation: *generation,
         }),
+        Change::ChannelAccess {
+            channel_id,
+            active,
+            generation,
+        } => Some(AccessChange::Channel {
+            channel_id: channel_id.clone(),
+            active: *active,
+            generation: *generation,
+        }),
         Change::DeviceEnrolled {
             store_id,
             device_id,
@@ -75,7 +84,12 @@ pub(crate) fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     }
 }
 
-const ACCESS_KINDS: [&str; 3] = ["store_access", "device_enrolled", "device_revoked"];
+const ACCESS_KINDS: [&str; 4] = [
+    "store_access",
+    "channel_access",
+    "device_enrolled",
+    "device_revoked",
+];
 const HOLD_KINDS: [&str; 2] = ["hold_placed", "hold_extended"];
 
 /// Stored events as a group to publish; only credential and hold timing

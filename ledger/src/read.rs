@@ -56,6 +56,8 @@ impl std::fmt::Debug for DeviceSecret {
 pub struct AccessState {
     /// Store id, active, credential generation.
     pub stores: Vec<(String, bool, u64)>,
+    /// Channel id, active, credential generation.
+    pub channels: Vec<(String, bool, u64)>,
     /// Device id and its store, for devices not revoked.
     pub devices: Vec<(String, String)>,
 }
@@ -300,10 +302,21 @@ impl Reader {
         self.read(|db| {
             Ok(AccessState {
                 stores: db.store_access()?,
+                channels: db.channel_access()?,
                 devices: db.enrolled_devices()?,
             })
         })
         .await
+    }
+
+    pub async fn channel_secret(&self, channel_id: &str) -> Result<Option<StoreSecret>, ReadError> {
+        let channel_id = channel_id.to_owned();
+        self.read(move |db| Ok(db.channel_secret(&channel_id)?))
+            .await
+    }
+
+    pub async fn channels(&self) -> Result<Vec<shared::Channel>, ReadError> {
+        self.read(|db| Ok(db.channels()?)).await
     }
 
     /// Up to `limit` events after `from` (of `store` and the catalogue, or

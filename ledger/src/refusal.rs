@@ -17,6 +17,10 @@ pub enum Refusal {
     ProductExists { sku: String },
     #[error("store '{store_id}' exists already")]
     StoreExists { store_id: String },
+    #[error("channel '{channel_id}' does not exist")]
+    ChannelNotFound { channel_id: String },
+    #[error("channel '{channel_id}' exists already")]
+    ChannelExists { channel_id: String },
     #[error("device '{device_id}' does not exist")]
     DeviceNotFound { device_id: String },
     #[error(

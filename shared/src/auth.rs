@@ -19,6 +19,14 @@ pub enum TokenRequest {
         #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::api_key))]
         api_key: String,
     },
+    /// A sales channel (the web shop) with the secret it was registered
+    /// with: a channel token, which may only hold.
+    Channel {
+        #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::identifier))]
+        channel_id: String,
+        #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::client_secret))]
+        channel_secret: String,
+    },
     /// An enrolled device (a till) with the credential enrolment gave it:
     /// a store token that names the device, revoked with it.
     Device {
@@ -38,6 +46,10 @@ impl std::fmt::Debug for TokenRequest {
                 .field("client_id", client_id)
                 .finish_non_exhaustive(),
             TokenRequest::Admin { .. } => f.debug_struct("Admin").finish_non_exhaustive(),
+            TokenRequest::Channel { channel_id, .. } => f
+                .debug_struct("Channel")
+                .field("channel_id", channel_id)
+                .finish_non_exhaustive(),
             TokenRequest::Device { device_id, .. } => f
                 .debug_struct("Device")
                 .field("device_id", device_id)
@@ -113,6 +125,8 @@ pub enum Role {
     Store,
     /// Everything, including the admin routes.
     Admin,
+    /// A sales channel: reads availability chain-wide and holds stock.
+    Channel,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,6 +143,9 @@ pub struct TokenResponse {
     /// The device a device's token names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
+    /// The channel a channel's token names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_id: Option<String>,
 }
 
 /// A store's credentials, shown once: when it is registered or its secret

@@ -246,3 +246,59 @@ pub struct AvailabilityRequest {
 pub(crate) fn is_zero(value: &i64) -> bool {
     *value == 0
 }
+
+/// A sales channel (the web shop, a marketplace): it signs in with client
+/// credentials like a store's and may read availability chain-wide and
+/// place, extend, commit and release its holds, nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Channel {
+    pub channel_id: String,
+    pub name: String,
+    pub active: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: Timestamp,
+}
+
+/// `POST /v1/admin/channels`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewChannel {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::identifier))]
+    pub channel_id: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
+    pub name: String,
+    /// Chosen by the caller, or made by central when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_client_secret))]
+    pub client_secret: Option<String>,
+}
+
+/// Never prints the secret.
+impl std::fmt::Debug for NewChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewChannel")
+            .field("channel_id", &self.channel_id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A channel's credentials, shown once, when it is registered.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChannelCredentials {
+    pub channel: Channel,
+    pub client_secret: String,
+}
+
+/// Never prints the secret.
+impl std::fmt::Debug for ChannelCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelCredentials")
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}

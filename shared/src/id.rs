@@ -98,6 +98,12 @@ identifier!(
     "device_id"
 );
 
+identifier!(
+    /// A hold's id, made by central when it is placed.
+    HoldId,
+    "hold_id"
+);
+
 /// A write's idempotency key: 1–128 visible ASCII characters, made once by
 /// the client (a UUID fits) and kept until central has answered.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

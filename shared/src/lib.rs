@@ -18,7 +18,7 @@ pub mod whole;
 pub use auth::*;
 pub use catalog::*;
 pub use hold::*;
-pub use id::{DeviceId, IdempotencyKey, Sku, StoreId};
+pub use id::{DeviceId, HoldId, IdempotencyKey, Sku, StoreId};
 pub use money::Currency;
 pub use problem::*;
 pub use replication::*;

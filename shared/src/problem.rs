@@ -124,6 +124,8 @@ error_codes! {
     ProductExists => "product_exists", "A product with this sku exists";
     StoreExists => "store_exists", "A store with this id exists";
     DeviceNotFound => "device_not_found", "Unknown device";
+    ChannelNotFound => "channel_not_found", "Unknown sales channel";
+    ChannelExists => "channel_exists", "A sales channel with this id exists";
     DeviceLimit => "device_limit", "The store has as many enrolled devices as it may have; revoke one first";
     VersionConflict => "version_conflict", "The version moved";
     InsufficientStock => "insufficient_stock", "Not enough stock";
@@ -143,6 +145,7 @@ error_codes! {
     TokenRevoked => "token_revoked", "The token was revoked (store deactivated or secret rotated)";
     Forbidden => "forbidden", "Not allowed for this role";
     ForbiddenStore => "forbidden_store", "A store may write only its own stock";
+    ForbiddenChannel => "forbidden_channel", "A sales channel may only read availability and hold stock";
     RateLimited => "rate_limited", "Too many requests; retry after the delay given";
     ServiceUnavailable => "service_unavailable", "The service is not available right now";
     Internal => "internal", "Internal error";

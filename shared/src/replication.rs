@@ -161,6 +161,13 @@ pub enum Change {
         active: bool,
         generation: u64,
     },
+    /// A sales channel was registered, activated or deactivated: tokens of
+    /// an older `generation` stop working; every central follows this.
+    ChannelAccess {
+        channel_id: String,
+        active: bool,
+        generation: u64,
+    },
     /// A device (till) was enrolled at the store.
     DeviceEnrolled {
         store_id: String,
@@ -190,7 +197,8 @@ impl Change {
             | Change::ProductUpdated { .. }
             | Change::ProductDeleted { .. }
             | Change::StoreCreated { .. }
-            | Change::StoreUpdated { .. } => None,
+            | Change::StoreUpdated { .. }
+            | Change::ChannelAccess { .. } => None,
         }
     }
 
@@ -210,7 +218,8 @@ impl Change {
             | Change::HoldPlaced { .. }
             | Change::HoldExtended { .. }
             | Change::HoldCommitted { .. }
-            | Change::HoldReleased { .. } => None,
+            | Change::HoldReleased { .. }
+            | Change::ChannelAccess { .. } => None,
         }
     }
 
@@ -280,6 +289,7 @@ impl Change {
             Change::HoldExtended { .. } => "hold_extended",
             Change::HoldCommitted { .. } => "hold_committed",
             Change::HoldReleased { .. } => "hold_released",
+            Change::ChannelAccess { .. } => "channel_access",
         }
     }
 }

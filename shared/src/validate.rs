@@ -146,6 +146,116 @@ pub fn enrol(e: &crate::EnrolRequest, errors: &mut Vec<FieldError>) {
     text("device_name", &e.device_name, MAX_NAME_LEN, errors);
 }
 
+pub fn new_channel(c: &crate::NewChannel, errors: &mut Vec<FieldError>) {
+    identifier("channel_id", &c.channel_id, errors);
+    text("name", &c.name, MAX_NAME_LEN, errors);
+    if let Some(secret) = &c.client_secret {
+        client_secret("client_secret", secret, errors);
+    }
+}
+
+fn ttl(value: Option<u32>, errors: &mut Vec<FieldError>) {
+    let max = crate::hold::MAX_HOLD_TTL_SECONDS;
+    if value.is_some_and(|t| !(1..=max).contains(&t)) {
+        errors.push(FieldError::new(
+            "ttl_seconds",
+            format!("must be within 1..={max}"),
+        ));
+    }
+}
+
+/// A hold request: 1-100 lines of a sku and 1..=[`MAX_QUANTITY`] units,
+/// a reference of visible ASCII, a time to live within a day, and a
+/// priority list of 1-100 stores.
+pub fn place_hold(req: &crate::PlaceHoldRequest, errors: &mut Vec<FieldError>) {
+    use crate::hold::{MAX_HOLD_LINES, MAX_PRIORITY_STORES, MAX_REFERENCE_LEN};
+    let reference = &req.reference;
+    if reference.is_empty()
+        || reference.len() > MAX_REFERENCE_LEN
+        || !reference.bytes().all(|b| b.is_ascii_graphic())
+    {
+        errors.push(FieldError::new(
+            "reference",
+            format!("must be 1-{MAX_REFERENCE_LEN} visible ASCII characters"),
+        ));
+    }
+    if req.lines.is_empty() || req.lines.len() > MAX_HOLD_LINES {
+        errors.push(FieldError::new(
+            "lines",
+            format!("1-{MAX_HOLD_LINES} lines"),
+        ));
+    }
+    for (i, line) in req.lines.iter().take(MAX_HOLD_LINES).enumerate() {
+        identifier(&format!("lines[{i}].sku"), &line.sku, errors);
+        if !(1..=MAX_QUANTITY).contains(&line.quantity) {
+            errors.push(FieldError::new(
+                format!("lines[{i}].quantity"),
+                format!("must be within 1..={MAX_QUANTITY}"),
+            ));
+        }
+        if let Some(store_id) = &line.store_id {
+            identifier(&format!("lines[{i}].store_id"), store_id, errors);
+        }
+    }
+    ttl(req.ttl_seconds, errors);
+    if let crate::Allocation::Priority { stores } = &req.allocation {
+        if stores.is_empty() || stores.len() > MAX_PRIORITY_STORES {
+            errors.push(FieldError::new(
+                "allocation.stores",
+                format!("1-{MAX_PRIORITY_STORES} stores"),
+            ));
+        }
+        for (i, store_id) in stores.iter().take(MAX_PRIORITY_STORES).enumerate() {
+            identifier(&format!("allocation.stores[{i}]"), store_id, errors);
+        }
+    }
+}
+
+pub fn extend_hold(req: &crate::ExtendHoldRequest, errors: &mut Vec<FieldError>) {
+    ttl(req.ttl_seconds, errors);
+}
+
+/// The lines a commit names: 1-100, each (store, sku) once, each a count
+/// within 0..=[`MAX_QUANTITY`].
+pub fn commit_hold(req: &crate::CommitHoldRequest, errors: &mut Vec<FieldError>) {
+    let Some(lines) = &req.lines else {
+        return;
+    };
+    let max = crate::hold::MAX_HOLD_LINES;
+    if lines.is_empty() || lines.len() > max {
+        errors.push(FieldError::new("lines", format!("1-{max} lines, or none")));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, line) in lines.iter().take(max).enumerate() {
+        identifier(&format!("lines[{i}].store_id"), &line.store_id, errors);
+        identifier(&format!("lines[{i}].sku"), &line.sku, errors);
+        if !(0..=MAX_QUANTITY).contains(&line.quantity) {
+            errors.push(FieldError::new(
+                format!("lines[{i}].quantity"),
+                format!("must be within 0..={MAX_QUANTITY}"),
+            ));
+        }
+        if !seen.insert((&line.store_id, &line.sku)) {
+            errors.push(FieldError::new(
+                format!("lines[{i}]"),
+                "names a line an earlier one names",
+            ));
+        }
+    }
+}
+
+pub fn availability(req: &crate::AvailabilityRequest, errors: &mut Vec<FieldError>) {
+    if req.skus.is_empty() || req.skus.len() > MAX_AVAILABILITY_SKUS {
+        errors.push(FieldError::new(
+            "skus",
+            format!("1-{MAX_AVAILABILITY_SKUS} skus"),
+        ));
+    }
+    for (i, sku) in req.skus.iter().take(MAX_AVAILABILITY_SKUS).enumerate() {
+        identifier(&format!("skus[{i}]"), sku, errors);
+    }
+}
+
 pub const MIN_SECRET_LEN: usize = 16;
 pub const MAX_SECRET_LEN: usize = 256;
 

@@ -264,6 +264,41 @@ impl TestApp {
         client_with(&[("authorization", &format!("Bearer {}", token.access_token))])
     }
 
+    /// Registers a sales channel whose secret is `secret_of(channel_id)`.
+    pub async fn create_channel(&self, channel_id: &str) {
+        let r = self
+            .post(
+                "/v1/admin/channels",
+                &json!({
+                    "channel_id": channel_id,
+                    "name": format!("Channel {channel_id}"),
+                    "client_secret": secret_of(channel_id),
+                }),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+    }
+
+    /// Signs a sales channel in; the answer as it came.
+    pub async fn channel_sign_in(&self, channel_id: &str, secret: &str) -> Response {
+        reqwest::Client::new()
+            .post(self.url("/v1/auth/token"))
+            .json(&json!({"channel_id": channel_id, "channel_secret": secret}))
+            .send()
+            .await
+            .expect("POST token")
+    }
+
+    /// A client signed in as the sales channel `channel_id`.
+    pub async fn channel_client(&self, channel_id: &str) -> reqwest::Client {
+        let r = self
+            .channel_sign_in(channel_id, &secret_of(channel_id))
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+        let token: shared::TokenResponse = r.json().await.expect("token");
+        client_with(&[("authorization", &format!("Bearer {}", token.access_token))])
+    }
+
     pub async fn create_product(&self, sku: &str) {
         let r = self
             .post(

@@ -1,7 +1,7 @@
 //! The OpenAPI fuzzer: schemathesis (from PyPI, into a venv of its own)
 //! against a real central on a free port with a fresh database, every
-//! check on, a fixed seed and a time budget; once with an admin key and
-//! once with a store's token. Any failure fails the test command.
+//! check on, a fixed seed and a time budget; once each with a store's
+//! token, a sales channel's token and an admin key. Any failure fails the test command.
 
 use std::{
     path::{Path, PathBuf},
@@ -91,11 +91,13 @@ pub fn run_all() -> anyhow::Result<Vec<(&'static str, Fuzzed)>> {
     let result = (|| {
         let url = format!("http://{addr}");
         let token = store_token(&url, &key)?;
+        let channel = channel_token(&url, &key)?;
         let mut found = Vec::new();
-        // The store first: the admin run may deactivate the store or
-        // rotate its secret (its stateful phase finds it in the listing).
+        // The store and the channel first: the admin run may deactivate
+        // them or rotate a secret (its stateful phase finds them listed).
         for (who, header) in [
             ("store token", format!("Authorization: Bearer {token}")),
+            ("channel token", format!("Authorization: Bearer {channel}")),
             ("admin key", format!("X-API-Key: {key}")),
         ] {
             step(&format!(
@@ -113,28 +115,56 @@ pub fn run_all() -> anyhow::Result<Vec<(&'static str, Fuzzed)>> {
 
 /// Registers a store and signs it in; its bearer token.
 fn store_token(url: &str, admin_key: &str) -> anyhow::Result<String> {
+    token(
+        url,
+        admin_key,
+        "stores",
+        r#"{"store_id":"fuzz-store","name":"Fuzz"}"#,
+        |secret| serde_json::json!({"client_id": "fuzz-store", "client_secret": secret}),
+    )
+}
+
+/// Registers a sales channel and signs it in; its bearer token.
+fn channel_token(url: &str, admin_key: &str) -> anyhow::Result<String> {
+    token(
+        url,
+        admin_key,
+        "channels",
+        r#"{"channel_id":"fuzz-shop","name":"Fuzz shop"}"#,
+        |secret| serde_json::json!({"channel_id": "fuzz-shop", "channel_secret": secret}),
+    )
+}
+
+/// Registers a caller at `/v1/admin/{kind}` and signs it in with the
+/// secret the answer holds.
+fn token(
+    url: &str,
+    admin_key: &str,
+    kind: &str,
+    new: &str,
+    sign_in: impl FnOnce(&str) -> serde_json::Value,
+) -> anyhow::Result<String> {
     let created: serde_json::Value = serde_json::from_str(
-        &ureq::post(format!("{url}/v1/admin/stores"))
+        &ureq::post(format!("{url}/v1/admin/{kind}"))
             .header("x-api-key", admin_key)
             .header("content-type", "application/json")
-            .send(r#"{"store_id":"fuzz-store","name":"Fuzz"}"#)?
+            .send(new)?
             .body_mut()
             .read_to_string()?,
     )?;
     let secret = created["client_secret"]
         .as_str()
-        .context("a client secret for the fuzz store")?;
-    let body = serde_json::json!({"client_id": "fuzz-store", "client_secret": secret});
+        .with_context(|| format!("a client secret for the fuzz {kind}"))?;
     let token: serde_json::Value = serde_json::from_str(
         &ureq::post(format!("{url}/v1/auth/token"))
             .header("content-type", "application/json")
-            .send(body.to_string())?
+            .send(sign_in(secret).to_string())?
             .body_mut()
             .read_to_string()?,
     )?;
     Ok(token["access_token"]
         .as_str()
-        .context("a store token")?
+        .context("a token")?
         .to_owned())
 }
 

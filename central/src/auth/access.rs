@@ -1,5 +1,5 @@
-//! Which credentials may still be used: each store (active, and at which
-//! credential generation) and each enrolled device (its store, and whether
+//! Which credentials may still be used: each store and each sales channel
+//! (active, and at which credential generation) and each enrolled device (its store, and whether
 //! it is revoked). Loaded at start, then kept current by the ledger after each
 //! commit (a [`Subscriber`]), so checking a token never reads the database.
 
@@ -27,6 +27,8 @@ pub struct DeviceAccess {
 #[derive(Default)]
 pub struct StoreAccess {
     stores: RwLock<HashMap<String, Access>>,
+    /// Sales channels, kept as stores are.
+    channels: RwLock<HashMap<String, Access>>,
     /// Bounded by the stores times the devices each may enrol.
     devices: RwLock<HashMap<String, DeviceAccess>>,
 }
@@ -36,6 +38,11 @@ impl StoreAccess {
         let state = reader.access().await?;
         let stores = state
             .stores
+            .into_iter()
+            .map(|(id, active, generation)| (id, Access { active, generation }))
+            .collect();
+        let channels = state
+            .channels
             .into_iter()
             .map(|(id, active, generation)| (id, Access { active, generation }))
             .collect();
@@ -54,6 +61,7 @@ impl StoreAccess {
             .collect();
         Ok(StoreAccess {
             stores: RwLock::new(stores),
+            channels: RwLock::new(channels),
             devices: RwLock::new(devices),
         })
     }
@@ -61,6 +69,19 @@ impl StoreAccess {
     pub fn get(&self, store_id: &str) -> Option<Access> {
         let stores = self.stores.read().unwrap_or_else(PoisonError::into_inner);
         stores.get(store_id).copied()
+    }
+
+    pub fn channel(&self, channel_id: &str) -> Option<Access> {
+        let channels = self.channels.read().unwrap_or_else(PoisonError::into_inner);
+        channels.get(channel_id).copied()
+    }
+
+    fn set_channel(&self, channel_id: String, access: Access) {
+        let mut channels = self
+            .channels
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        channels.insert(channel_id, access);
     }
 
     fn set(&self, store_id: String, access: Access) {
@@ -101,6 +122,11 @@ impl Subscriber for StoreAccess {
                     active,
                     generation,
                 } => self.set(store_id, Access { active, generation }),
+                AccessChange::Channel {
+                    channel_id,
+                    active,
+                    generation,
+                } => self.set_channel(channel_id, Access { active, generation }),
                 AccessChange::Device {
                     device_id,
                     store_id,

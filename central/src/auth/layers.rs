@@ -92,9 +92,12 @@ impl<S> Layer<S> for AdmitLayer {
 /// Route layer: who may use a group of routes.
 #[derive(Debug, Clone, Copy)]
 pub enum RequireLayer {
-    /// Any signed-in caller: a store or an admin.
+    /// A store or an admin (a sales channel is refused).
     SignedIn,
     Admin,
+    /// Any signed-in caller, sales channels included: availability and
+    /// holds, whose handlers check what each may do.
+    Holds,
 }
 
 impl<S> Layer<S> for RequireLayer {
@@ -129,11 +132,16 @@ impl Rule for RequireLayer {
         let principal = request.extensions().get::<Principal>();
         match (self, principal) {
             (_, None | Some(Principal::Anonymous)) => Some(unauthorized().into()),
-            (RequireLayer::Admin, Some(Principal::Store { .. })) => Some(AppError::invalid(
-                StatusCode::FORBIDDEN,
-                ErrorCode::Forbidden,
-                "admin routes need an admin API key or admin token",
-            )),
+            (RequireLayer::Admin, Some(Principal::Store { .. } | Principal::Channel { .. })) => {
+                Some(AppError::invalid(
+                    StatusCode::FORBIDDEN,
+                    ErrorCode::Forbidden,
+                    "admin routes need an admin API key or admin token",
+                ))
+            }
+            (RequireLayer::SignedIn, Some(Principal::Channel { .. })) => {
+                Some(super::channel_refused())
+            }
             _ => None,
         }
     }

@@ -57,6 +57,10 @@ pub enum Principal {
     Admin {
         subject: Arc<str>,
     },
+    /// A sales channel (the web shop): availability and holds only.
+    Channel {
+        channel_id: Arc<str>,
+    },
 }
 
 impl Principal {
@@ -74,6 +78,7 @@ impl Principal {
                     Principal::Anonymous => Ok(()),
                     Principal::Store { store_id, .. } => write!(f, "store:{store_id}"),
                     Principal::Admin { subject } => f.write_str(subject),
+                    Principal::Channel { channel_id } => write!(f, "channel:{channel_id}"),
                 }
             }
         }
@@ -114,9 +119,27 @@ impl Principal {
                 ErrorCode::ForbiddenStore,
                 format!("signed in as store '{own}', cannot {verb} store '{store_id}'"),
             )),
+            Principal::Channel { .. } => Err(channel_refused()),
             Principal::Anonymous => Err(unauthorized().into()),
         }
     }
+
+    /// The channel making the call, if a channel is.
+    pub fn channel_id(&self) -> Option<&str> {
+        match self {
+            Principal::Channel { channel_id } => Some(channel_id),
+            _ => None,
+        }
+    }
+}
+
+/// What a sales channel hears on any route but availability and holds.
+pub fn channel_refused() -> AppError {
+    AppError::invalid(
+        StatusCode::FORBIDDEN,
+        ErrorCode::ForbiddenChannel,
+        "a sales channel may only read availability and place, extend, commit and release holds",
+    )
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Principal {
@@ -149,6 +172,9 @@ struct Claims {
     /// store's enrolled devices be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     dev: Option<String>,
+    /// A channel's token: the channel, with `gen` its generation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ch: Option<String>,
     iss: String,
     iat: u64,
     exp: u64,
@@ -316,6 +342,7 @@ impl Auth {
             role: claims.role,
             store_id: claims.store_id,
             device_id: claims.dev,
+            channel_id: claims.ch,
         })
     }
 
@@ -328,6 +355,7 @@ impl Auth {
             generation: None,
             key: None,
             dev: None,
+            ch: None,
             iss: ISSUER.into(),
             iat: now,
             exp: now + self.ttl.as_secs(),
@@ -348,6 +376,19 @@ impl Auth {
             store_id: Some(store_id.into()),
             dev: Some(device_id.into()),
             ..self.claims(format!("device:{device_id}"), Role::Store)
+        })
+    }
+
+    /// A channel token at the channel's credential `generation`.
+    pub fn issue_channel(
+        &self,
+        channel_id: &str,
+        generation: u64,
+    ) -> anyhow::Result<TokenResponse> {
+        self.issue(Claims {
+            ch: Some(channel_id.into()),
+            generation: Some(generation),
+            ..self.claims(format!("channel:{channel_id}"), Role::Channel)
         })
     }
 
@@ -481,6 +522,22 @@ impl Auth {
             (Role::Store, ..) => Err(guessed(
                 ErrorCode::InvalidToken,
                 "a store token must name its store",
+            )),
+            (Role::Channel, None, Some(generation), None) => {
+                let channel_id = claims.ch.unwrap_or_default();
+                match self.access.channel(&channel_id) {
+                    Some(Access {
+                        active: true,
+                        generation: current,
+                    }) if current == generation => Ok(Principal::Channel {
+                        channel_id: channel_id.into(),
+                    }),
+                    _ => Err(revoked("the sales channel was deactivated; sign in again")),
+                }
+            }
+            (Role::Channel, ..) => Err(guessed(
+                ErrorCode::InvalidToken,
+                "a channel token must name its channel",
             )),
         }
     }

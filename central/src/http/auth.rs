@@ -31,8 +31,8 @@ fn bad_credentials(detail: &str) -> AppError {
 /// Exchange credentials for a short-lived bearer token.
 ///
 /// A store sends `client_id` (its store id) and `client_secret`; an
-/// enrolled device `device_id` and `device_secret`; an admin sends
-/// `api_key`. Tokens last `expires_in` seconds: to refresh, sign in
+/// enrolled device `device_id` and `device_secret`; a sales channel
+/// `channel_id` and `channel_secret`; an admin sends `api_key`. Tokens last `expires_in` seconds: to refresh, sign in
 /// again before then. Rotating a store's secret or deactivating the store
 /// revokes its tokens; removing an API key from the configuration revokes
 /// the admin tokens it gave; revoking a device revokes
@@ -82,6 +82,24 @@ pub async fn token(
                 }
                 Some(c) => Ok(Json(state.auth.issue_device(&c.store_id, &device_id)?)),
                 None => Err(bad_credentials("unknown device or wrong secret")),
+            }
+        }
+        TokenRequest::Channel {
+            channel_id,
+            channel_secret,
+        } => {
+            let credentials = state.reader.channel_secret(&channel_id).await?;
+            let hash = credentials.as_ref().map(|c| c.secret_hash.clone());
+            let client = format!("channel:{channel_id}");
+            if !checked_secret(&state, &address, &client, hash, channel_secret).await? {
+                return Err(bad_credentials("unknown channel or wrong secret"));
+            }
+            match credentials {
+                Some(c) if c.active => {
+                    Ok(Json(state.auth.issue_channel(&channel_id, c.generation)?))
+                }
+                Some(_) => Err(bad_credentials("the sales channel is deactivated")),
+                None => Err(bad_credentials("unknown channel or wrong secret")),
             }
         }
         TokenRequest::Store {

@@ -20,7 +20,7 @@ use utoipa::{
     },
 };
 
-use super::{admin, auth, catalog, health, replication, stock};
+use super::{admin, auth, catalog, channels, health, holds, replication, stock};
 use crate::{AppState, config::Config};
 
 #[derive(OpenApi)]
@@ -40,16 +40,21 @@ use crate::{AppState, config::Config};
         admin::create_store, admin::list_stores, admin::deactivate_store,
         admin::activate_store, admin::rotate_secret, admin::list_devices, admin::revoke_device,
         admin::set_stock, admin::prune,
+        channels::create_channel, channels::list_channels, channels::deactivate_channel,
+        channels::activate_channel,
+        holds::place, holds::hold, holds::extend, holds::commit, holds::release,
+        holds::availability, holds::pickups,
         replication::snapshot, replication::changes,
         health::healthz, health::readyz,
     ),
-    components(schemas(shared::Event, shared::Change, shared::ErrorCode, shared::StoreId, shared::Sku, shared::DeviceId, shared::IdempotencyKey, shared::schema::Offset, shared::BatchItem)),
+    components(schemas(shared::Event, shared::Change, shared::ErrorCode, shared::StoreId, shared::Sku, shared::DeviceId, shared::HoldId, shared::IdempotencyKey, shared::schema::Offset, shared::BatchItem, shared::HoldLineRequest, shared::CommitLine)),
     tags(
-        (name = "auth", description = "Sign in (store or device credentials, or an admin API key, for a token) and enrol devices"),
+        (name = "auth", description = "Sign in (store, device or sales channel credentials, or an admin API key, for a token) and enrol devices"),
         (name = "stock", description = "Store levels: adjust and read"),
         (name = "catalog", description = "Products and stores"),
         (name = "replication", description = "Snapshot and change log for store nodes"),
-        (name = "admin", description = "Catalogue, stores, stocktakes, retention"),
+        (name = "holds", description = "Online orders: hold stock while the customer pays, then commit or release; chain-wide availability"),
+        (name = "admin", description = "Catalogue, stores, sales channels, stocktakes, retention"),
         (name = "operations", description = "Health"),
     )
 )]
@@ -253,7 +258,7 @@ impl SharedProblem {
                 "`unauthorized`, `invalid_token`, `invalid_api_key`, `token_expired` or `token_revoked`: sign in again"
             }
             SharedProblem::Forbidden => {
-                "`forbidden` (an admin route) or `forbidden_store` (another store)"
+                "`forbidden` (an admin route, or a hold action of another kind of caller), `forbidden_store` (another store) or `forbidden_channel` (a sales channel off its routes)"
             }
             SharedProblem::RequestTimeout => "`request_timeout`: the body did not arrive in time",
             SharedProblem::PayloadTooLarge => "`payload_too_large`",

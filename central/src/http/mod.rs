@@ -4,10 +4,12 @@
 mod admin;
 mod auth;
 mod catalog;
+mod channels;
 pub mod client_ip;
 mod docs;
 pub mod extract;
 mod health;
+mod holds;
 pub mod limits;
 mod replication;
 mod serve;
@@ -49,14 +51,19 @@ use crate::{
 /// The routes, each labelled with its template for the metrics.
 pub fn router(state: AppState) -> Router {
     let limits = &state.limits;
-    // Signed-in callers: stores and admins. Writes check the store themselves.
+    // Stores and admins (a sales channel is refused). Writes check the
+    // store themselves.
     let api = Router::new()
         .merge(stock::router())
         .merge(catalog::router())
         .merge(replication::router())
         .route_layer(RequireLayer::SignedIn);
-    let admin = limits.admin(admin::router().route_layer(RequireLayer::Admin));
-    let v1 = limits.general(api.merge(admin).merge(auth::router()));
+    // Availability and holds: sales channels too; each handler checks who
+    // may do what.
+    let holds = holds::router().route_layer(RequireLayer::Holds);
+    let admin = admin::router().merge(channels::router());
+    let admin = limits.admin(admin.route_layer(RequireLayer::Admin));
+    let v1 = limits.general(api.merge(holds).merge(admin).merge(auth::router()));
 
     let mut router = Router::new().merge(v1).merge(health::router());
     // With an operations listener, what operators read lives there only.

@@ -13,6 +13,7 @@ mod credentials;
 mod devices;
 mod durability;
 mod errors;
+mod holds;
 mod migrations;
 mod reads;
 mod replication;

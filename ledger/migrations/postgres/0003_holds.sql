@@ -25,3 +25,12 @@ CREATE TABLE hold_lines (
 );
 
 CREATE INDEX hold_lines_active ON hold_lines (store_id, sku) WHERE state = 'active';
+
+CREATE TABLE channels (
+    channel_id            TEXT COLLATE "C" PRIMARY KEY,
+    name                  TEXT NOT NULL,
+    active                BOOLEAN NOT NULL DEFAULT TRUE,
+    created_at            BIGINT NOT NULL,
+    secret_hash           TEXT NOT NULL,
+    credential_generation BIGINT NOT NULL DEFAULT 1
+);

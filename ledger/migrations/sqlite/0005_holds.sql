@@ -28,3 +28,14 @@ CREATE TABLE hold_lines (
 
 -- A store's active holds (its pick-ups), and a level's (holds at risk).
 CREATE INDEX hold_lines_active ON hold_lines (store_id, sku) WHERE state = 'active';
+
+-- Sales channels (the web shop): they sign in like stores, with a hashed
+-- secret and a generation that deactivation bumps, and may only hold.
+CREATE TABLE channels (
+    channel_id            TEXT PRIMARY KEY,
+    name                  TEXT NOT NULL,
+    active                INTEGER NOT NULL DEFAULT 1,
+    created_at            INTEGER NOT NULL,
+    secret_hash           TEXT NOT NULL,
+    credential_generation INTEGER NOT NULL DEFAULT 1
+) STRICT;

@@ -10,6 +10,7 @@
 
 mod adjust;
 mod catalog;
+mod channels;
 mod devices;
 mod holds;
 mod prune;
@@ -18,6 +19,7 @@ mod stores;
 
 pub use adjust::{Adjust, Adjusted, Batch, BatchOutcome};
 pub use catalog::{CreateProduct, DeleteProduct, UpdateProduct};
+pub use channels::{CreateChannel, SetChannelActive};
 pub use devices::{EnrolDevice, NewDevice, RevokeDevice};
 pub use holds::{
     CommitHold, ExpireHolds, Expired, ExtendHold, HoldActor, PlaceHold, ReleaseHold, channel_scope,

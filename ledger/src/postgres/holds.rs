@@ -4,10 +4,11 @@
 
 use std::collections::HashMap;
 
-use shared::{Hold, HoldLine, HoldState};
+use shared::{Channel, Hold, HoldLine, HoldState, NewChannel};
 
-use super::conn::Conn;
+use super::conn::{Conn, unsigned};
 use crate::{
+    StoreSecret,
     backend::Result,
     clock::{millis, timestamp},
 };
@@ -147,4 +148,75 @@ pub(super) fn stores_stocking(conn: &mut Conn, sku: &str) -> Result<Vec<String>>
         &[&sku],
     )?;
     rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}
+
+fn channel(r: &postgres::Row) -> Result<Channel> {
+    Ok(Channel {
+        channel_id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        active: r.try_get(2)?,
+        created_at: timestamp(r.try_get(3)?),
+    })
+}
+
+pub(super) fn insert_channel(
+    conn: &mut Conn,
+    new: &NewChannel,
+    secret_hash: &str,
+    now_ms: i64,
+) -> Result<bool> {
+    let inserted = conn.execute(
+        "INSERT INTO channels (channel_id, name, active, created_at, secret_hash)
+         VALUES ($1, $2, TRUE, $3, $4) ON CONFLICT (channel_id) DO NOTHING",
+        &[&new.channel_id, &new.name, &now_ms, &secret_hash],
+    )?;
+    Ok(inserted == 1)
+}
+
+pub(super) fn set_channel_active(
+    conn: &mut Conn,
+    channel_id: &str,
+    active: bool,
+) -> Result<Option<(Channel, u64)>> {
+    let row = conn.query_opt(
+        "UPDATE channels SET active = $1, credential_generation = credential_generation + 1
+         WHERE channel_id = $2
+         RETURNING channel_id, name, active, created_at, credential_generation",
+        &[&active, &channel_id],
+    )?;
+    row.map(|r| Ok((channel(&r)?, unsigned(r.try_get(4)?))))
+        .transpose()
+}
+
+pub(super) fn channel_access(conn: &mut Conn) -> Result<Vec<(String, bool, u64)>> {
+    let rows = conn.query(
+        "SELECT channel_id, active, credential_generation FROM channels",
+        &[],
+    )?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, unsigned(r.try_get(2)?))))
+        .collect()
+}
+
+pub(super) fn channel_secret(conn: &mut Conn, channel_id: &str) -> Result<Option<StoreSecret>> {
+    let row = conn.query_opt(
+        "SELECT secret_hash, active, credential_generation FROM channels WHERE channel_id = $1",
+        &[&channel_id],
+    )?;
+    row.map(|r| {
+        Ok(StoreSecret {
+            secret_hash: r.try_get(0)?,
+            active: r.try_get(1)?,
+            generation: unsigned(r.try_get(2)?),
+        })
+    })
+    .transpose()
+}
+
+pub(super) fn channels(conn: &mut Conn) -> Result<Vec<Channel>> {
+    let rows = conn.query(
+        "SELECT channel_id, name, active, created_at FROM channels ORDER BY channel_id",
+        &[],
+    )?;
+    rows.iter().map(channel).collect()
 }

@@ -2,7 +2,7 @@
 //! REPEATABLE READ, READ ONLY transaction: one snapshot of the database for
 //! all its statements, as SQLite's read transaction gives.
 
-use shared::{Device, Hold, Product, StockLevel, Store, StoreAvailability};
+use shared::{Channel, Device, Hold, Product, StockLevel, Store, StoreAvailability};
 
 use super::{
     conn::{Conn, signed, unsigned},
@@ -173,6 +173,18 @@ impl ReadStatements for PgRead<'_> {
                 })
             })
             .collect()
+    }
+
+    fn channel_access(&mut self) -> Result<Vec<(String, bool, u64)>> {
+        super::holds::channel_access(self.0)
+    }
+
+    fn channel_secret(&mut self, channel_id: &str) -> Result<Option<StoreSecret>> {
+        super::holds::channel_secret(self.0, channel_id)
+    }
+
+    fn channels(&mut self) -> Result<Vec<Channel>> {
+        super::holds::channels(self.0)
     }
 
     fn hold(&mut self, hold_id: &str) -> Result<Option<Hold>> {

@@ -34,7 +34,7 @@ use std::{
 };
 
 use postgres::SimpleQueryMessage;
-use shared::{Device, Hold, NewStore, Product, StockLevel, Store};
+use shared::{Channel, Device, Hold, NewChannel, NewStore, Product, StockLevel, Store};
 
 use super::{
     conn::{Conn, signed, unsigned},
@@ -588,6 +588,18 @@ impl WriteStatements for PostgresWriter {
              (SELECT store_id, key FROM idempotency WHERE created_at < $1 LIMIT $2)",
             &[&at_ms, &limit],
         )
+    }
+
+    fn insert_channel(&mut self, new: &NewChannel, secret_hash: &str, now_ms: i64) -> Result<bool> {
+        super::holds::insert_channel(&mut self.conn, new, secret_hash, now_ms)
+    }
+
+    fn set_channel_active(
+        &mut self,
+        channel_id: &str,
+        active: bool,
+    ) -> Result<Option<(Channel, u64)>> {
+        super::holds::set_channel_active(&mut self.conn, channel_id, active)
     }
 
     /// Levels this group wrote may be new: write them out first, so the

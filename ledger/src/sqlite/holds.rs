@@ -1,9 +1,10 @@
 //! Holds in SQLite's rows, for the writer and the readers alike.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use shared::{Hold, HoldLine, HoldState};
+use shared::{Channel, Hold, HoldLine, HoldState, NewChannel};
 
 use crate::{
+    StoreSecret,
     backend::Result,
     clock::{millis, timestamp},
 };
@@ -147,4 +148,78 @@ pub(super) fn stores_stocking(conn: &Connection, sku: &str) -> Result<Vec<String
     )?;
     let ids = statement.query_map([sku], |r| r.get(0))?;
     Ok(ids.collect::<rusqlite::Result<_>>()?)
+}
+
+const CHANNEL_COLUMNS: &str = "channel_id, name, active, created_at";
+
+fn channel(r: &rusqlite::Row<'_>) -> rusqlite::Result<Channel> {
+    Ok(Channel {
+        channel_id: r.get(0)?,
+        name: r.get(1)?,
+        active: r.get(2)?,
+        created_at: timestamp(r.get(3)?),
+    })
+}
+
+pub(super) fn insert_channel(
+    conn: &Connection,
+    new: &NewChannel,
+    secret_hash: &str,
+    now_ms: i64,
+) -> Result<bool> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO channels (channel_id, name, active, created_at, secret_hash)
+             VALUES (?, ?, 1, ?, ?) ON CONFLICT (channel_id) DO NOTHING",
+        )?
+        .execute(params![new.channel_id, new.name, now_ms, secret_hash])?;
+    Ok(inserted == 1)
+}
+
+pub(super) fn set_channel_active(
+    conn: &Connection,
+    channel_id: &str,
+    active: bool,
+) -> Result<Option<(Channel, u64)>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "UPDATE channels SET active = ?, credential_generation = credential_generation + 1
+             WHERE channel_id = ? RETURNING {CHANNEL_COLUMNS}, credential_generation"
+        ))?
+        .query_row(params![active, channel_id], |r| {
+            Ok((channel(r)?, r.get::<_, i64>(4)? as u64))
+        })
+        .optional()?)
+}
+
+pub(super) fn channel_access(conn: &Connection) -> Result<Vec<(String, bool, u64)>> {
+    let mut statement =
+        conn.prepare_cached("SELECT channel_id, active, credential_generation FROM channels")?;
+    let rows = statement.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn channel_secret(conn: &Connection, channel_id: &str) -> Result<Option<StoreSecret>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT secret_hash, active, credential_generation FROM channels WHERE channel_id = ?",
+        )?
+        .query_row([channel_id], |r| {
+            Ok(StoreSecret {
+                secret_hash: r.get(0)?,
+                active: r.get(1)?,
+                generation: r.get::<_, i64>(2)? as u64,
+            })
+        })
+        .optional()?)
+}
+
+pub(super) fn channels(conn: &Connection) -> Result<Vec<Channel>> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {CHANNEL_COLUMNS} FROM channels ORDER BY channel_id"
+    ))?;
+    let rows = statement.query_map([], channel)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

@@ -2,7 +2,7 @@
 //! one read transaction (WAL: readers never wait for the writer).
 
 use rusqlite::{Connection, OptionalExtension, params};
-use shared::{Device, Hold, Product, StockLevel, Store, StoreAvailability};
+use shared::{Channel, Device, Hold, Product, StockLevel, Store, StoreAvailability};
 
 use super::holds;
 use super::rows::{self, DEVICE_COLUMNS, LEVEL_COLUMNS, PRODUCT_COLUMNS, STORE_COLUMNS};
@@ -162,6 +162,18 @@ impl ReadStatements for SqliteRead<'_> {
             Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
         })?;
         Ok(stores.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn channel_access(&mut self) -> Result<Vec<(String, bool, u64)>> {
+        holds::channel_access(self.0)
+    }
+
+    fn channel_secret(&mut self, channel_id: &str) -> Result<Option<StoreSecret>> {
+        holds::channel_secret(self.0, channel_id)
+    }
+
+    fn channels(&mut self) -> Result<Vec<Channel>> {
+        holds::channels(self.0)
     }
 
     fn events(

@@ -3,7 +3,7 @@
 //! hand-off between threads, not one per statement.
 
 use rusqlite::{Connection, OptionalExtension, Statement, params};
-use shared::{Device, Hold, NewStore, Product, StockLevel, Store};
+use shared::{Channel, Device, Hold, NewChannel, NewStore, Product, StockLevel, Store};
 
 use super::{holds, rows};
 use crate::{
@@ -218,6 +218,18 @@ impl WriteStatements for SqliteWriter<'_> {
                 .query_row(params![hash, store_id], row),
         };
         Ok(changed.optional()?)
+    }
+
+    fn insert_channel(&mut self, new: &NewChannel, secret_hash: &str, now_ms: i64) -> Result<bool> {
+        holds::insert_channel(self.conn, new, secret_hash, now_ms)
+    }
+
+    fn set_channel_active(
+        &mut self,
+        channel_id: &str,
+        active: bool,
+    ) -> Result<Option<(Channel, u64)>> {
+        holds::set_channel_active(self.conn, channel_id, active)
     }
 
     fn device_room(&mut self, store_id: &str) -> Result<(bool, u64)> {

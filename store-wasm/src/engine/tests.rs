@@ -218,6 +218,7 @@ impl Transport for FakeCentral {
             role: Role::Store,
             store_id: Some(STORE.into()),
             device_id: Some(TILL.into()),
+            channel_id: None,
         })
     }
 

@@ -1,0 +1,282 @@
+//! Holds and chain-wide availability: what a sales channel (the web shop)
+//! may do, and what a store does at its counter (hand over, cancel).
+//! Every write is keyed, answered like an adjustment: a replay gets the
+//! saved answer, status included.
+
+use axum::{
+    Router,
+    extract::State,
+    http::{HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use shared::{
+    AvailabilityRequest, CommitHoldRequest, ExtendHoldRequest, Hold, HoldId, PlaceHoldRequest,
+    Problem, ProductAvailability, StoreId, validate,
+};
+
+use ledger::{
+    Keyed,
+    cmd::{CommitHold, ExtendHold, HoldActor, PlaceHold, ReleaseHold},
+};
+
+use super::{
+    REPLAYED_HEADER,
+    extract::{IdempotencyKey, Json, Path},
+};
+use crate::{
+    AppState,
+    auth::Principal,
+    error::{AppError, problem_response, refusal_problem},
+};
+
+/// The most holds a store's pick-ups list answers with.
+const PICKUPS: u32 = 500;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/holds", post(place))
+        .route("/v1/holds/{hold_id}", get(hold))
+        .route("/v1/holds/{hold_id}/extend", post(extend))
+        .route("/v1/holds/{hold_id}/commit", post(commit))
+        .route("/v1/holds/{hold_id}/release", post(release))
+        .route("/v1/availability", post(availability))
+        .route("/v1/stores/{store_id}/holds", get(pickups))
+}
+
+fn forbidden(detail: &str) -> AppError {
+    AppError::invalid(StatusCode::FORBIDDEN, shared::ErrorCode::Forbidden, detail)
+}
+
+/// The channel placing or extending a hold; anyone else is refused.
+fn channel(principal: &Principal) -> Result<String, AppError> {
+    principal
+        .channel_id()
+        .map(str::to_owned)
+        .ok_or_else(|| forbidden("only a sales channel places and extends holds"))
+}
+
+/// Who commits or releases: the channel (its holds), or a store (its own
+/// lines, at the counter).
+fn actor(principal: &Principal) -> Result<HoldActor, AppError> {
+    match (principal.channel_id(), principal.store_id()) {
+        (Some(channel), _) => Ok(HoldActor::Channel(channel.to_owned())),
+        (None, Some(store)) => Ok(HoldActor::Store(store.to_owned())),
+        _ => Err(forbidden(
+            "a hold is committed or released by its sales channel or by a store it holds at",
+        )),
+    }
+}
+
+fn ttl_ms(state: &AppState, asked: Option<u32>) -> i64 {
+    i64::from(asked.unwrap_or(state.config.hold_ttl_secs)) * 1000
+}
+
+fn answer(keyed: Keyed<Hold>, created: bool) -> Response {
+    let mut response = match keyed.outcome {
+        Ok(hold) if created => (StatusCode::CREATED, Json(hold)).into_response(),
+        Ok(hold) => Json(hold).into_response(),
+        Err(refusal) => problem_response(&refusal_problem(&refusal)),
+    };
+    if keyed.replayed {
+        response
+            .headers_mut()
+            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// Hold stock for an order while the customer pays.
+///
+/// Every line is held or none is: the demand is summed per store and sku
+/// before anything is checked. A line naming `store_id` (click and
+/// collect) is taken from that store only; the others are allocated by
+/// `allocation` (the stores with the most available first, or a priority
+/// list) and may be split across stores — the answer's lines say where
+/// each unit is held. Held units stay on hand but are no longer available
+/// to tills or other holds. The hold lives `ttl_seconds` (central's
+/// `--hold-ttl-secs` when absent); then central releases it by itself.
+#[utoipa::path(post, path = "/v1/holds", tag = "holds",
+    params(("Idempotency-Key" = shared::IdempotencyKey, Header, description = "Made once per hold by the channel; 1-128 visible ASCII characters")),
+    request_body = PlaceHoldRequest,
+    responses(
+        (status = 201, description = "Held (or replayed)", body = Hold),
+        (status = 403, description = "`forbidden`: only a sales channel holds", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`store_not_found` or `product_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`hold_unavailable` (with `shortfalls`), `product_inactive`, `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn place(
+    State(state): State<AppState>,
+    principal: Principal,
+    IdempotencyKey(key): IdempotencyKey,
+    Json(req): Json<PlaceHoldRequest>,
+) -> Result<Response, AppError> {
+    let channel = channel(&principal)?;
+    let mut errors = Vec::new();
+    validate::place_hold(&req, &mut errors);
+    AppError::check_fields(errors)?;
+    state.limits.write_items(&principal, req.lines.len())?;
+    let ttl = ttl_ms(&state, req.ttl_seconds);
+    let hold_id = format!("hold-{}", uuid::Uuid::new_v4().simple());
+    let place = PlaceHold::new(channel, key, hold_id, req, ttl)?;
+    Ok(answer(state.ledger.run(place).await?, true))
+}
+
+/// A hold, with where each line stands.
+///
+/// A channel reads its own holds, a store the holds with a line at it, an
+/// admin any.
+#[utoipa::path(get, path = "/v1/holds/{hold_id}", tag = "holds",
+    params(("hold_id" = HoldId, Path)),
+    responses(
+        (status = 200, body = Hold),
+        (status = 404, description = "`hold_not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn hold(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(hold_id): Path<HoldId>,
+) -> Result<Json<Hold>, AppError> {
+    let hold = state.reader.hold(&hold_id).await?;
+    let visible = match &principal {
+        Principal::Admin { .. } => true,
+        Principal::Channel { channel_id } => hold.channel == **channel_id,
+        Principal::Store { store_id, .. } => hold.lines.iter().any(|l| l.store_id == **store_id),
+        Principal::Anonymous => false,
+    };
+    if !visible {
+        return Err(ledger::Refusal::HoldNotFound {
+            hold_id: hold_id.into_inner(),
+        }
+        .into());
+    }
+    Ok(Json(hold))
+}
+
+/// Keep a hold longer: it now ends `ttl_seconds` from now.
+///
+/// A hold whose time is up (whether or not central has released it yet)
+/// answers 409 `hold_expired`; one committed or released, `hold_ended`.
+#[utoipa::path(post, path = "/v1/holds/{hold_id}/extend", tag = "holds",
+    params(
+        ("hold_id" = HoldId, Path),
+        ("Idempotency-Key" = shared::IdempotencyKey, Header, description = "Made once per extension"),
+    ),
+    request_body = ExtendHoldRequest,
+    responses(
+        (status = 200, body = Hold),
+        (status = 403, description = "`forbidden`: only a sales channel extends", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`hold_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`hold_expired`, `hold_ended` (with `hold_state`), `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn extend(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(hold_id): Path<HoldId>,
+    IdempotencyKey(key): IdempotencyKey,
+    Json(req): Json<ExtendHoldRequest>,
+) -> Result<Response, AppError> {
+    let channel = channel(&principal)?;
+    let mut errors = Vec::new();
+    validate::extend_hold(&req, &mut errors);
+    AppError::check_fields(errors)?;
+    let ttl = ttl_ms(&state, req.ttl_seconds);
+    let extend = ExtendHold::new(channel, key, hold_id.into_inner(), &req, ttl)?;
+    Ok(answer(state.ledger.run(extend).await?, false))
+}
+
+/// Hand a hold's goods over: on hand and held drop by what left.
+///
+/// Without `lines`, every active line the caller may touch is taken whole;
+/// with them, each named line takes what it says (at most what it holds)
+/// and the caller's other lines are released. A store touches only its own
+/// lines (a pick-up at its counter).
+#[utoipa::path(post, path = "/v1/holds/{hold_id}/commit", tag = "holds",
+    params(
+        ("hold_id" = HoldId, Path),
+        ("Idempotency-Key" = shared::IdempotencyKey, Header, description = "Made once per hand-over"),
+    ),
+    request_body = CommitHoldRequest,
+    responses(
+        (status = 200, body = Hold),
+        (status = 403, description = "`forbidden`: an admin neither commits nor releases", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`hold_not_found` (also another channel's hold, or one with no line at the store)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`hold_expired`, `hold_ended`, `hold_line_not_found`, `commit_exceeds_held`, `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn commit(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(hold_id): Path<HoldId>,
+    IdempotencyKey(key): IdempotencyKey,
+    Json(req): Json<CommitHoldRequest>,
+) -> Result<Response, AppError> {
+    let actor = actor(&principal)?;
+    let mut errors = Vec::new();
+    validate::commit_hold(&req, &mut errors);
+    AppError::check_fields(errors)?;
+    let commit = CommitHold::new(actor, key, hold_id.into_inner(), req)?;
+    Ok(answer(state.ledger.run(commit).await?, false))
+}
+
+/// Cancel a hold: its units go back to available.
+#[utoipa::path(post, path = "/v1/holds/{hold_id}/release", tag = "holds",
+    params(
+        ("hold_id" = HoldId, Path),
+        ("Idempotency-Key" = shared::IdempotencyKey, Header, description = "Made once per release"),
+    ),
+    responses(
+        (status = 200, body = Hold),
+        (status = 403, description = "`forbidden`: an admin neither commits nor releases", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`hold_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`hold_expired`, `hold_ended`, `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn release(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(hold_id): Path<HoldId>,
+    IdempotencyKey(key): IdempotencyKey,
+) -> Result<Response, AppError> {
+    let actor = actor(&principal)?;
+    let release = ReleaseHold::new(actor, key, hold_id.into_inner())?;
+    Ok(answer(state.ledger.run(release).await?, false))
+}
+
+/// Available-to-sell of many skus at once, chain-wide, with each store's
+/// figures (a product page, a basket), in the order asked.
+#[utoipa::path(post, path = "/v1/availability", tag = "holds",
+    request_body = AvailabilityRequest,
+    responses(
+        (status = 200, body = Vec<ProductAvailability>),
+        (status = 404, description = "`product_not_found`: names the first unknown sku", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn availability(
+    State(state): State<AppState>,
+    Json(req): Json<AvailabilityRequest>,
+) -> Result<Json<Vec<ProductAvailability>>, AppError> {
+    let mut errors = Vec::new();
+    validate::availability(&req, &mut errors);
+    AppError::check_fields(errors)?;
+    Ok(Json(state.reader.availability_of(req.skus).await?))
+}
+
+/// A store's active holds: its pick-ups to hand over, soonest to expire
+/// first (at most 500).
+#[utoipa::path(get, path = "/v1/stores/{store_id}/holds", tag = "holds",
+    params(("store_id" = StoreId, Path)),
+    responses(
+        (status = 200, body = Vec<Hold>),
+        (status = 403, description = "`forbidden_store` or `forbidden_channel`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`store_not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn pickups(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(store_id): Path<StoreId>,
+) -> Result<Json<Vec<Hold>>, AppError> {
+    principal.may_read_store(&store_id)?;
+    Ok(Json(state.reader.holds_at(&store_id, PICKUPS).await?))
+}
