@@ -698,3 +698,75 @@ async fn centrals_reconnect_when_the_database_closes_their_connections() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Holds placed on either instance expire by themselves, each exactly once,
+/// though every central runs its own expiry against the one ledger; and at
+/// every offset a level's `held` is the sum of its active holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_expire_once_when_several_centrals_run_the_expiry() {
+    let cluster = Cluster::start(2).await;
+    cluster.seed("x", &["X1"], 100).await;
+    let channel = json!({"channel_id": "web", "name": "Web", "client_secret": secret("web")});
+    assert_eq!(
+        cluster
+            .post(0, "/v1/admin/channels", &channel)
+            .await
+            .status(),
+        201
+    );
+    let sign_in = json!({"channel_id": "web", "channel_secret": secret("web")});
+    let token: shared::TokenResponse = reqwest::Client::new()
+        .post(cluster.url(1, "/v1/auth/token"))
+        .json(&sign_in)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let web = reqwest::Client::new();
+    let bearer = format!("Bearer {}", token.access_token);
+    for i in 0..20 {
+        let body = json!({"reference": format!("order-{i}"), "ttl_seconds": 1,
+                          "lines": [{"sku": "X1", "quantity": 2}]});
+        let placed = web
+            .post(cluster.url(i % 2, "/v1/holds"))
+            .header("authorization", &bearer)
+            .header("idempotency-key", format!("h-{i}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(placed.status(), 201, "{:?}", placed.text().await);
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while cluster.level(1, "x", "X1").await.held != 0 {
+        assert!(Instant::now() < deadline, "the holds expired by themselves");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = cluster.log(0).await;
+    let mut expired = HashSet::new();
+    let mut active: BTreeMap<String, i64> = BTreeMap::new();
+    for event in &log {
+        match &event.change {
+            Change::HoldPlaced { hold_id, lines, .. } => {
+                active.insert(hold_id.clone(), lines.iter().map(|l| l.quantity).sum());
+            }
+            Change::HoldReleased { hold_id, .. } => {
+                assert!(expired.insert(hold_id.clone()), "{hold_id} released twice");
+                active.remove(hold_id);
+            }
+            _ => {}
+        }
+        for figures in event.change.levels() {
+            assert_eq!(
+                figures.held,
+                active.values().sum::<i64>(),
+                "at {}",
+                event.offset
+            );
+        }
+    }
+    assert_eq!(expired.len(), 20, "every hold expired once");
+    assert_eq!(cluster.level(0, "x", "X1").await.available, 100);
+}

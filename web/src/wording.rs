@@ -15,10 +15,14 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// A stock figure as the till shows it: what is on the shelf by this till's
-/// reckoning, then central's figure and what is still pending, apart.
+/// A stock figure as the till shows it: what may be sold by this till's
+/// reckoning, the units held for online orders apart, then central's
+/// figure and what is still pending, apart.
 pub fn stock(view: &StockView) -> (String, Option<String>) {
-    let headline = format!("{} in stock", view.shown);
+    let mut headline = format!("{} in stock", view.shown);
+    if view.held > 0 {
+        headline.push_str(&format!(" · {} held for online orders", view.held));
+    }
     if view.pending_intents == 0 {
         return (headline, None);
     }
@@ -437,6 +441,7 @@ mod tests {
             central_available: central,
             pending_delta: delta,
             shown: central + delta,
+            held: 0,
             pending_intents: intents,
             stale: false,
             age_ms: Some(0),
@@ -451,6 +456,23 @@ mod tests {
         assert_eq!(detail.as_deref(), Some("head office: 4 · this till: -1"));
         assert_eq!(stock(&view(4, 5, 2)).0, "9 in stock, 2 restocks pending");
         assert_eq!(stock(&view(4, 0, 2)).0, "4 in stock, 2 changes pending");
+    }
+
+    #[test]
+    fn stock_shows_units_held_for_online_orders_apart() {
+        let held = StockView {
+            held: 1,
+            ..view(4, 0, 0)
+        };
+        assert_eq!(stock(&held).0, "4 in stock · 1 held for online orders");
+        let pending = StockView {
+            held: 2,
+            ..view(4, -1, 1)
+        };
+        assert_eq!(
+            stock(&pending).0,
+            "3 in stock · 2 held for online orders, 1 sale pending"
+        );
     }
 
     #[test]

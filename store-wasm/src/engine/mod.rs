@@ -424,6 +424,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             central_available: central,
             pending_delta,
             shown: central + pending_delta,
+            held: level.map_or(0, |l| l.held),
             pending_intents,
             stale: self.is_stale(state),
             age_ms: self.age_ms(state),

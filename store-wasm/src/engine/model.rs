@@ -137,6 +137,10 @@ pub struct StockView {
     pub pending_delta: i64,
     /// What to show: central's figure plus the pending effect.
     pub shown: i64,
+    /// Units on the shelf held for online orders (not in `shown`: they may
+    /// not be sold at the till).
+    #[serde(default)]
+    pub held: i64,
     pub pending_intents: usize,
     /// True when central has not been heard from within the stale threshold.
     pub stale: bool,

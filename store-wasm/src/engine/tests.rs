@@ -27,6 +27,8 @@ const TILL: &str = "dev-till-1";
 #[derive(Default)]
 struct Central {
     levels: BTreeMap<(String, String), (i64, u64)>,
+    /// Units held for online orders, per level.
+    held: BTreeMap<(String, String), i64>,
     products: Vec<Product>,
     stores: Vec<Store>,
     events: Vec<Event>,
@@ -151,6 +153,44 @@ impl Central {
         });
     }
 
+    /// A sales channel holds `quantity` of the level (negative: gives
+    /// them back), as central's hold events say it.
+    fn hold(&mut self, store: &str, sku: &str, quantity: i64) {
+        let pair = (store.to_owned(), sku.to_owned());
+        let level = self.levels.entry(pair.clone()).or_default();
+        *level = (level.0 - quantity, level.1 + 1);
+        let (available, version) = *level;
+        let held = self.held.entry(pair).or_default();
+        *held += quantity;
+        let line = shared::HeldLevel {
+            sku: sku.into(),
+            quantity: quantity.abs(),
+            released: 0,
+            available,
+            held: *held,
+            version,
+        };
+        let hold_id = "hold-1".to_owned();
+        let change = if quantity > 0 {
+            Change::HoldPlaced {
+                hold_id,
+                store_id: store.into(),
+                channel: "web".into(),
+                reference: "order-1".into(),
+                expires_at: at(),
+                lines: vec![line],
+            }
+        } else {
+            Change::HoldReleased {
+                hold_id,
+                store_id: store.into(),
+                reason: shared::ReleaseReason::Expired,
+                lines: vec![line],
+            }
+        };
+        self.push(change);
+    }
+
     fn gate(&mut self) -> Result<(), TransportError> {
         if self.offline {
             return Err(TransportError::Network("connection refused".into()));
@@ -188,7 +228,7 @@ impl FakeCentral {
                     store_id: s.clone(),
                     sku: sku.clone(),
                     available: *available,
-                    held: 0,
+                    held: c.held.get(&(s.clone(), sku.clone())).copied().unwrap_or(0),
                     version: *version,
                     updated_at: None,
                 })
@@ -495,6 +535,27 @@ fn bootstraps_then_follows_pages_in_order() {
         (saved.offset, saved.levels.clone()),
         (engine.replica().offset, engine.replica().levels.clone())
     );
+}
+
+#[test]
+fn units_held_for_online_orders_show_apart_and_are_not_sellable_at_the_till() {
+    let h = Harness::new();
+    let engine = h.engine();
+    catch_up(&engine);
+    h.central().hold(STORE, "A", 3);
+    catch_up(&engine);
+    let a = engine.view("A").unwrap();
+    assert_eq!((a.shown, a.held), (7, 3));
+    assert_eq!(h.storage.saved.borrow().levels["A"].held, 3, "stored");
+
+    // A new snapshot carries them too; expiry gives them back.
+    let fresh = h.engine();
+    catch_up(&fresh);
+    assert_eq!(fresh.view("A").unwrap().held, 3);
+    h.central().hold(STORE, "A", -3);
+    catch_up(&engine);
+    let a = engine.view("A").unwrap();
+    assert_eq!((a.shown, a.held), (10, 0));
 }
 
 #[test]
