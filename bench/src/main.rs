@@ -2,13 +2,14 @@
 //! over real HTTP from this separate process. Prints one table.
 //!
 //!   cargo xtask bench            (builds in release, then runs this)
-//!   stockline-bench --central target/release/central [--duration 5] [--waiters 10000]
+//!   stockline-bench --central target/release/central [--duration 5] [--waiters 10000] [--storm 100000]
 //!
 //! For profiling: `--only 1,2` runs those scenarios (4 replays the keys of 2);
 //! `--requests N` sends a fixed N per scenario instead of running for a time;
 //! `--callgrind DIR` runs both servers under valgrind's callgrind and prints
 //! the servers' instructions per request of each scenario (profiles in DIR).
 
+mod holds;
 mod load;
 mod pg;
 mod procs;
@@ -24,8 +25,8 @@ use load::{Limit, Measured, Outcome};
 use procs::{ADMIN_KEY, Server, Wrap};
 use serde_json::{Value, json};
 
-const CLIENTS: usize = 64;
-const PRODUCTS: usize = 1000;
+pub(crate) const CLIENTS: usize = 64;
+pub(crate) const PRODUCTS: usize = 1000;
 const HOT_STOCK: i64 = 30_000;
 const BATCH: usize = 100;
 
@@ -38,6 +39,8 @@ struct Args {
     only: Vec<u32>,
     /// Also run the write scenarios on PostgreSQL (one and two centrals).
     postgres: bool,
+    /// Holds due in the same second in scenario 10.
+    storm: usize,
     wrap: Wrap,
 }
 
@@ -55,6 +58,7 @@ fn args() -> anyhow::Result<Option<Args>> {
         synchronous: "full".into(),
         only: Vec::new(),
         postgres: false,
+        storm: 100_000,
         wrap: Wrap::None,
     };
     let mut it = std::env::args().skip(1);
@@ -73,6 +77,7 @@ fn args() -> anyhow::Result<Option<Args>> {
             }
             "--callgrind" => args.wrap = Wrap::Callgrind(value()?.into()),
             "--waiters" => args.waiters = value()?.parse()?,
+            "--storm" => args.storm = value()?.parse()?,
             "--synchronous" => args.synchronous = value()?,
             "--database" => {
                 args.postgres = match value()?.as_str() {
@@ -258,6 +263,37 @@ async fn main() -> anyhow::Result<()> {
             &format!("{items:.0} adj/s"),
             "target ≥ 50,000 adj/s",
         );
+    }
+
+    if args.runs(9) || args.runs(10) {
+        let shop = holds::shop(&client, &central).await?;
+        if args.runs(9) {
+            let checkouts = central
+                .profiled("9-checkouts", holds::checkouts(&shop, &central, limit))
+                .await;
+            table.row(
+                "9. checkouts: a hold placed then committed, 64 clients",
+                &checkouts,
+                "checkouts/s",
+                "latency of the pair (two writes)",
+            );
+        }
+        if args.runs(10) {
+            let storm = holds::storm(&client, &shop, &central, args.storm).await?;
+            table.row_with(
+                &format!(
+                    "10. {} holds due in the same second; 16 tills selling meanwhile",
+                    storm.holds
+                ),
+                &storm.sales,
+                &format!(
+                    "all released {:.1} s after due (placed in {:.0} s)",
+                    storm.released_after.as_secs_f64(),
+                    storm.placing.as_secs_f64()
+                ),
+                "p50/p99 of the sales; target: sales p99 < 20 ms",
+            );
+        }
     }
 
     if args.runs(6) {

@@ -316,7 +316,7 @@ pub struct Config {
 
     /// Holds expired per writer command when many are due at once: the
     /// writer takes other writes between chunks.
-    #[arg(long, env = "STOCKLINE_EXPIRY_CHUNK", default_value_t = 500,
+    #[arg(long, env = "STOCKLINE_EXPIRY_CHUNK", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub expiry_chunk: u32,
 

@@ -111,7 +111,9 @@ pub async fn run(ledger: Ledger, reader: Reader, watch: Arc<ExpiryWatch>, option
 }
 
 /// Expires chunk after chunk until none is due; false once the ledger
-/// has closed.
+/// has closed. Between chunks, writes that queued meanwhile (a till's
+/// sale) go first, in groups of their own: a sale waits for at most the
+/// one chunk being committed when it came, not for the whole storm.
 async fn expire_due(ledger: &Ledger, chunk: u32) -> bool {
     loop {
         match ledger
@@ -120,7 +122,7 @@ async fn expire_due(ledger: &Ledger, chunk: u32) -> bool {
             })
             .await
         {
-            Ok(Expired { more: true, .. }) => {}
+            Ok(Expired { more: true, .. }) => let_others_go_first(ledger).await,
             Ok(Expired { holds, more: false }) => {
                 if holds > 0 {
                     tracing::debug!(holds, "expired holds");
@@ -135,3 +137,16 @@ async fn expire_due(ledger: &Ledger, chunk: u32) -> bool {
         }
     }
 }
+
+/// Waits while other writes are queued, for at most [`YIELD`].
+async fn let_others_go_first(ledger: &Ledger) {
+    let started = tokio::time::Instant::now();
+    while ledger.queued() > 0 && started.elapsed() < YIELD {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// How long the expiry stands aside for other writes between two chunks:
+/// long enough for a queue of sales to commit, short enough that a storm
+/// of expiries still moves on under steady load.
+const YIELD: Duration = Duration::from_millis(20);
