@@ -23,6 +23,7 @@ fn downgrade_to_global_keys(path: &std::path::Path) {
          DROP TABLE devices;
          DROP TABLE hold_lines;
          DROP TABLE holds;
+         DROP TABLE channels;
          ALTER TABLE stock_levels DROP COLUMN held;
          PRAGMA user_version = 0;
          CREATE TABLE _sqlx_migrations (
