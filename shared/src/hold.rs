@@ -36,16 +36,23 @@ pub struct HoldLineRequest {
 /// How lines without a store are filled: from the stores of a priority
 /// list in its order, or from the stores with the most available first.
 /// Either may split a line across stores.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "policy", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Allocation {
-    #[default]
-    MostAvailable,
+    /// (A variant with no fields written `{}`, so that serde refuses
+    /// unknown fields beside its tag as it does for `priority`.)
+    MostAvailable {},
     Priority {
         #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::priority_stores))]
         stores: Vec<String>,
     },
+}
+
+impl Default for Allocation {
+    fn default() -> Self {
+        Allocation::MostAvailable {}
+    }
 }
 
 /// `POST /v1/holds`, with an `Idempotency-Key`.
@@ -102,8 +109,8 @@ pub struct CommitLine {
 
 /// `POST /v1/holds/{hold_id}/commit`: the goods were handed over. Without
 /// `lines` every line the caller may touch is taken whole; with them, the
-/// lines named take what they say and the caller's other lines are
-/// released.
+/// lines named take what they say (lines naming the same store and sku
+/// add up) and the caller's other lines are released.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]

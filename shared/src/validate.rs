@@ -215,8 +215,8 @@ pub fn extend_hold(req: &crate::ExtendHoldRequest, errors: &mut Vec<FieldError>)
     ttl(req.ttl_seconds, errors);
 }
 
-/// The lines a commit names: 1-100, each (store, sku) once, each a count
-/// within 0..=[`MAX_QUANTITY`].
+/// The lines a commit names: 1-100, each a count within
+/// 0..=[`MAX_QUANTITY`] (lines naming the same store and sku add up).
 pub fn commit_hold(req: &crate::CommitHoldRequest, errors: &mut Vec<FieldError>) {
     let Some(lines) = &req.lines else {
         return;
@@ -225,7 +225,6 @@ pub fn commit_hold(req: &crate::CommitHoldRequest, errors: &mut Vec<FieldError>)
     if lines.is_empty() || lines.len() > max {
         errors.push(FieldError::new("lines", format!("1-{max} lines, or none")));
     }
-    let mut seen = std::collections::HashSet::new();
     for (i, line) in lines.iter().take(max).enumerate() {
         identifier(&format!("lines[{i}].store_id"), &line.store_id, errors);
         identifier(&format!("lines[{i}].sku"), &line.sku, errors);
@@ -233,12 +232,6 @@ pub fn commit_hold(req: &crate::CommitHoldRequest, errors: &mut Vec<FieldError>)
             errors.push(FieldError::new(
                 format!("lines[{i}].quantity"),
                 format!("must be within 0..={MAX_QUANTITY}"),
-            ));
-        }
-        if !seen.insert((&line.store_id, &line.sku)) {
-            errors.push(FieldError::new(
-                format!("lines[{i}]"),
-                "names a line an earlier one names",
             ));
         }
     }

@@ -111,14 +111,16 @@ pub fn document(config: &Config) -> utoipa::openapi::OpenApi {
             .responses
             .insert(shared.name().into(), RefOr::T(shared.response()));
     }
-    // Each shape of sign-in takes its own fields and no other (serde's
-    // `deny_unknown_fields`, which the derive leaves out of untagged
-    // variants).
-    if let Some(RefOr::T(Schema::OneOf(shapes))) = components.schemas.get_mut("TokenRequest") {
-        for shape in shapes.items.iter_mut() {
-            if let RefOr::T(Schema::Object(object)) = shape {
-                object.additional_properties =
-                    Some(Box::new(AdditionalProperties::FreeForm(false)));
+    // Each shape of sign-in, and of allocation, takes its own fields and no
+    // other (serde's `deny_unknown_fields`, which the derive leaves out of
+    // an enum's variants).
+    for name in ["TokenRequest", "Allocation"] {
+        if let Some(RefOr::T(Schema::OneOf(shapes))) = components.schemas.get_mut(name) {
+            for shape in shapes.items.iter_mut() {
+                if let RefOr::T(Schema::Object(object)) = shape {
+                    object.additional_properties =
+                        Some(Box::new(AdditionalProperties::FreeForm(false)));
+                }
             }
         }
     }

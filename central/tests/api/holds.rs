@@ -277,10 +277,20 @@ async fn every_malformed_hold_request_is_refused_with_its_fields() {
         {"store_id": "s1", "sku": "A", "quantity": 1},
         {"store_id": "s1", "sku": "A", "quantity": 1},
     ]});
+    // Lines naming the same line add up: two units of the one held.
     let r = shop
         .act(&shop.web, &hold.hold_id, "commit", "c", &twice)
         .await;
-    problem(r, 422, "validation_failed").await;
+    let refused = problem(r, 409, "commit_exceeds_held").await;
+    assert!(
+        refused
+            .detail
+            .unwrap_or_default()
+            .contains("cannot hand over 2")
+    );
+    let extra = json!({"reference": "o", "lines": [{"sku": "A", "quantity": 1}],
+                       "allocation": {"policy": "most_available", "stores": ["s1"]}});
+    problem(shop.place("extra", &extra).await, 422, "invalid_body").await;
     let r = shop
         .act(
             &shop.web,

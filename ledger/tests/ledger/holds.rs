@@ -116,7 +116,7 @@ async fn a_hold_takes_available_units_that_stay_on_hand(backend: Backend) {
     let fx = Fixture::for_holds(backend).await;
     fx.set("A", 5).await;
     let (_, _, before) = fx.figures("s1", "A").await;
-    let req = request(vec![line("A", 2, Some("s1"))], Allocation::MostAvailable);
+    let req = request(vec![line("A", 2, Some("s1"))], Allocation::MostAvailable {});
     let hold = fx.placed("k1", req).await;
     assert_eq!(hold.state, HoldState::Active);
     assert_eq!(lines_of(&hold), [("s1", "A", 2)]);
@@ -185,7 +185,7 @@ async fn a_basket_whose_lines_fit_alone_but_not_together_holds_nothing(backend: 
         line("A", 2, Some("s1")),
     ];
     let refused = fx
-        .place("k1", request(lines, Allocation::MostAvailable))
+        .place("k1", request(lines, Allocation::MostAvailable {}))
         .await;
     let Err(Refusal::HoldUnavailable { shortfalls }) = refused.outcome else {
         panic!("refused as unavailable: {:?}", refused.outcome);
@@ -210,7 +210,7 @@ async fn a_basket_whose_lines_fit_alone_but_not_together_holds_nothing(backend: 
     // The refusal is the key's answer: a retry gets it again.
     let again = fx.place(
         "k1",
-        request(vec![line("A", 1, Some("s1"))], Allocation::MostAvailable),
+        request(vec![line("A", 1, Some("s1"))], Allocation::MostAvailable {}),
     );
     let again = again.await;
     assert!(matches!(again.outcome, Err(Refusal::IdempotencyKeyReused)));
@@ -225,7 +225,7 @@ async fn allocation_takes_the_most_available_first_or_follows_a_priority_list(ba
 
     let most = fx.placed(
         "k1",
-        request(vec![line("A", 6, None)], Allocation::MostAvailable),
+        request(vec![line("A", 6, None)], Allocation::MostAvailable {}),
     );
     assert_eq!(lines_of(&most.await), [("s1", "A", 1), ("s2", "A", 5)]);
 
@@ -246,14 +246,14 @@ async fn allocation_takes_the_most_available_first_or_follows_a_priority_list(ba
     assert_eq!(fx.figures("s2", "A").await.0, 11);
     let mixed = vec![line("A", 3, Some("s2")), line("A", 8, None)];
     let mixed = fx
-        .placed("k3", request(mixed, Allocation::MostAvailable))
+        .placed("k3", request(mixed, Allocation::MostAvailable {}))
         .await;
     assert_eq!(lines_of(&mixed), [("s2", "A", 11)]);
     assert_eq!(fx.figures("s2", "A").await.0, 0);
 
     let short = fx.place(
         "k4",
-        request(vec![line("A", 1, None)], Allocation::MostAvailable),
+        request(vec![line("A", 1, None)], Allocation::MostAvailable {}),
     );
     let Err(Refusal::HoldUnavailable { shortfalls }) = short.await.outcome else {
         panic!("nothing is left anywhere");
@@ -272,7 +272,7 @@ async fn allocation_takes_the_most_available_first_or_follows_a_priority_list(ba
     ));
     let refused = fx.place(
         "k6",
-        request(vec![line("Z", 1, None)], Allocation::MostAvailable),
+        request(vec![line("Z", 1, None)], Allocation::MostAvailable {}),
     );
     assert!(matches!(
         refused.await.outcome,
@@ -287,7 +287,7 @@ async fn a_commit_takes_what_left_and_gives_the_rest_back(backend: Backend) {
     fx.set("B", 5).await;
     let lines = vec![line("A", 3, Some("s1")), line("B", 1, Some("s1"))];
     let hold = fx
-        .placed("k1", request(lines, Allocation::MostAvailable))
+        .placed("k1", request(lines, Allocation::MostAvailable {}))
         .await;
     assert_eq!(fx.figures("s1", "A").await.0, 2);
 
@@ -338,7 +338,7 @@ async fn a_commit_of_more_than_held_or_of_no_such_line_changes_nothing(backend: 
     fx.set("A", 5).await;
     let hold = fx.placed(
         "k1",
-        request(vec![line("A", 2, Some("s1"))], Allocation::MostAvailable),
+        request(vec![line("A", 2, Some("s1"))], Allocation::MostAvailable {}),
     );
     let hold = hold.await;
     let before = fx.figures("s1", "A").await;
@@ -380,7 +380,7 @@ async fn a_store_commits_and_releases_only_its_own_lines(backend: Backend) {
     fx.set_at("s2", "A", 4).await;
     let hold = fx.placed(
         "k1",
-        request(vec![line("A", 3, None)], Allocation::MostAvailable),
+        request(vec![line("A", 3, None)], Allocation::MostAvailable {}),
     );
     let hold = hold.await;
     assert_eq!(lines_of(&hold), [("s2", "A", 3)]);
@@ -389,7 +389,7 @@ async fn a_store_commits_and_releases_only_its_own_lines(backend: Backend) {
             "k2",
             request(
                 vec![line("A", 1, Some("s1")), line("A", 1, Some("s2"))],
-                Allocation::MostAvailable,
+                Allocation::MostAvailable {},
             ),
         )
         .await;
@@ -443,7 +443,7 @@ async fn a_hold_past_its_time_cannot_be_extended_or_committed_and_expires_once(b
     fx.set("A", 5).await;
     let hold = fx.placed(
         "k1",
-        request(vec![line("A", 2, Some("s1"))], Allocation::MostAvailable),
+        request(vec![line("A", 2, Some("s1"))], Allocation::MostAvailable {}),
     );
     let hold = hold.await;
 
@@ -515,7 +515,7 @@ async fn the_expiry_releases_holds_at_their_time_without_being_asked(backend: Ba
     for i in 0..30 {
         fx.placed(
             &format!("k{i}"),
-            request(vec![line("A", 2, Some("s1"))], Allocation::MostAvailable),
+            request(vec![line("A", 2, Some("s1"))], Allocation::MostAvailable {}),
         )
         .await;
     }
@@ -539,7 +539,7 @@ async fn a_recorded_sale_that_eats_into_held_units_names_the_holds_at_risk(backe
     fx.set("A", 2).await;
     let hold = fx.placed(
         "k1",
-        request(vec![line("A", 2, Some("s1"))], Allocation::MostAvailable),
+        request(vec![line("A", 2, Some("s1"))], Allocation::MostAvailable {}),
     );
     let hold = hold.await;
     let fact = AdjustRequest {
@@ -587,7 +587,7 @@ async fn held_is_the_sum_of_active_holds_at_every_offset_under_concurrent_work(b
                         fx.ledger.run(sale).await.unwrap();
                     }
                     _ => {
-                        let req = request(vec![line("A", 2, None)], Allocation::MostAvailable);
+                        let req = request(vec![line("A", 2, None)], Allocation::MostAvailable {});
                         let Ok(hold) = fx.place(&key, req).await.outcome else {
                             continue;
                         };

@@ -163,11 +163,14 @@ fn commit(tx: &mut Tx<'_>, cmd: &CommitHold) -> anyhow::Result<Result<Hold, Refu
     let mut takes = Vec::new();
     for (at, line) in hold.lines.iter().enumerate() {
         if line.state == HoldState::Active && cmd.actor.may_touch(&hold, line) {
+            // Lines naming the same store and sku add up; quantities
+            // and lines are bounded at the edge, so the sum cannot wrap.
             let named = cmd.req.lines.as_ref().map(|named| {
                 named
                     .iter()
-                    .find(|n| n.store_id == line.store_id && n.sku == line.sku)
-                    .map_or(0, |n| n.quantity)
+                    .filter(|n| n.store_id == line.store_id && n.sku == line.sku)
+                    .map(|n| n.quantity)
+                    .sum::<i64>()
             });
             takes.push((at, named.unwrap_or(line.quantity)));
         }
@@ -184,12 +187,16 @@ fn commit(tx: &mut Tx<'_>, cmd: &CommitHold) -> anyhow::Result<Result<Hold, Refu
             }));
         };
         let held = hold.lines[at].quantity;
-        if named.quantity > held {
+        let taken = takes
+            .iter()
+            .find(|(line, _)| *line == at)
+            .map_or(0, |(_, taken)| *taken);
+        if taken > held {
             return Ok(Err(Refusal::CommitExceedsHeld {
                 store_id: named.store_id.clone(),
                 sku: named.sku.clone(),
                 held,
-                quantity: named.quantity,
+                quantity: taken,
             }));
         }
     }

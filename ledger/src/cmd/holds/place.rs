@@ -245,7 +245,7 @@ fn candidates(
                 .cloned()
                 .collect()
         }
-        Allocation::MostAvailable => tx.db().stores_stocking(sku)?,
+        Allocation::MostAvailable {} => tx.db().stores_stocking(sku)?,
     };
     if stores.is_empty() {
         // Nowhere to take it from; still, an unknown or deleted product is
@@ -277,7 +277,7 @@ fn candidates(
             .entry((store_id.clone(), sku.to_owned()))
             .or_insert(target.level.available);
     }
-    if matches!(allocation, Allocation::MostAvailable) {
+    if matches!(allocation, Allocation::MostAvailable {}) {
         stores.sort_by(|a, b| room.left(b, sku).cmp(&room.left(a, sku)).then(a.cmp(b)));
     }
     Ok(Ok(stores))
