@@ -124,6 +124,7 @@ impl AppError {
 pub fn refusal_problem(refusal: &Refusal) -> Problem {
     let (status, code) = match refusal {
         Refusal::StoreNotFound { .. } => (404, ErrorCode::StoreNotFound),
+        Refusal::StoreInactive { .. } => (409, ErrorCode::StoreInactive),
         Refusal::ProductNotFound { .. } => (404, ErrorCode::ProductNotFound),
         Refusal::ProductInactive { .. } => (409, ErrorCode::ProductInactive),
         Refusal::ProductExists { .. } => (409, ErrorCode::ProductExists),

@@ -125,6 +125,8 @@ pub trait WriteStatements {
     /// Removes at most `limit` saved answers made before `at_ms`.
     fn prune_keys_before(&mut self, at_ms: i64, limit: u64) -> Result<u64>;
 
+    /// Whether a store is active; `None` if there is no such store.
+    fn store_active(&mut self, store_id: &str) -> Result<Option<bool>>;
     /// Active stores with a level of `sku` (written, if only to zero), in
     /// store order: where "allocate for me" may take from.
     fn stores_stocking(&mut self, sku: &str) -> Result<Vec<String>>;

@@ -9,6 +9,8 @@ use shared::{HoldState, Product, Shortfall, StockLevel};
 pub enum Refusal {
     #[error("store '{store_id}' does not exist")]
     StoreNotFound { store_id: String },
+    #[error("store '{store_id}' is deactivated: it cannot hand goods over")]
+    StoreInactive { store_id: String },
     #[error("product '{sku}' does not exist")]
     ProductNotFound { sku: String },
     #[error("product '{sku}' is deleted")]

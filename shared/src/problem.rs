@@ -119,6 +119,7 @@ error_codes! {
     BatchTooLarge => "batch_too_large", "Too many items in the batch";
     BatchAborted => "batch_aborted", "Not applied: another line of the atomic batch was refused";
     StoreNotFound => "store_not_found", "Unknown store";
+    StoreInactive => "store_inactive", "The store is deactivated";
     ProductNotFound => "product_not_found", "Unknown product";
     ProductInactive => "product_inactive", "The product is deleted";
     ProductExists => "product_exists", "A product with this sku exists";

@@ -92,7 +92,7 @@ fn answer(keyed: Keyed<Hold>, created: bool) -> Response {
 /// before anything is checked. A line naming `store_id` (click and
 /// collect) is taken from that store only; the others are allocated by
 /// `allocation` (the stores with the most available first, or a priority
-/// list) and may be split across stores — the answer's lines say where
+/// list; deactivated stores are passed over) and may be split across stores — the answer's lines say where
 /// each unit is held. Held units stay on hand but are no longer available
 /// to tills or other holds. The hold lives `ttl_seconds` (central's
 /// `--hold-ttl-secs` when absent); then central releases it by itself.
@@ -103,7 +103,7 @@ fn answer(keyed: Keyed<Hold>, created: bool) -> Response {
         (status = 201, description = "Held (or replayed)", body = Hold),
         (status = 403, description = "`forbidden`: only a sales channel holds", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`store_not_found` or `product_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`hold_unavailable` (with `shortfalls`), `product_inactive`, `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`hold_unavailable` (with `shortfalls`), `store_inactive` (click and collect at a deactivated store), `product_inactive`, `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn place(

@@ -194,6 +194,13 @@ async fn a_basket_that_does_not_fit_is_refused_whole_with_what_each_sku_lacks() 
         "store_not_found",
     )
     .await;
+    let closed = shop
+        .app
+        .post("/v1/admin/stores/s2/deactivate", &json!({}))
+        .await;
+    assert_eq!(closed.status(), 200);
+    let at_closed = shop.place("b4", &one("A", 1, "s2")).await;
+    problem(at_closed, 409, "store_inactive").await;
 }
 
 #[tokio::test]

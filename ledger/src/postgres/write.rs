@@ -602,6 +602,14 @@ impl WriteStatements for PostgresWriter {
         super::holds::set_channel_active(&mut self.conn, channel_id, active)
     }
 
+    fn store_active(&mut self, store_id: &str) -> Result<Option<bool>> {
+        let row = self.conn.query_opt(
+            "SELECT active FROM stores WHERE store_id = $1",
+            &[&store_id],
+        )?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
     /// Levels this group wrote may be new: write them out first, so the
     /// stores they are at are found.
     fn stores_stocking(&mut self, sku: &str) -> Result<Vec<String>> {

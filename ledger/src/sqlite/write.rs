@@ -319,6 +319,14 @@ impl WriteStatements for SqliteWriter<'_> {
         Ok(pruned as u64)
     }
 
+    fn store_active(&mut self, store_id: &str) -> Result<Option<bool>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT active FROM stores WHERE store_id = ?")?
+            .query_row([store_id], |r| r.get(0))
+            .optional()?)
+    }
+
     fn stores_stocking(&mut self, sku: &str) -> Result<Vec<String>> {
         holds::stores_stocking(self.conn, sku)
     }

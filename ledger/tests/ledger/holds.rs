@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, time::Duration};
 use ledger::{
     Keyed, Refusal,
     clock::Clock,
-    cmd::{CommitHold, ExpireHolds, ExtendHold, HoldActor, PlaceHold, ReleaseHold},
+    cmd::{CommitHold, ExpireHolds, ExtendHold, HoldActor, PlaceHold, ReleaseHold, SetStoreActive},
     expiry::{self, ExpiryOptions},
 };
 use shared::{
@@ -278,6 +278,51 @@ async fn allocation_takes_the_most_available_first_or_follows_a_priority_list(ba
         refused.await.outcome,
         Err(Refusal::ProductNotFound { .. })
     ));
+    fx.close().await;
+}
+
+async fn a_deactivated_store_is_passed_over_and_refused_for_click_and_collect(backend: Backend) {
+    let fx = Fixture::for_holds(backend).await;
+    fx.set_at("s1", "A", 2).await;
+    fx.set_at("s3", "A", 9).await;
+    let closed = SetStoreActive {
+        store_id: "s3".into(),
+        active: false,
+    };
+    fx.ledger.run(closed).await.unwrap().unwrap();
+
+    let collect = fx.place(
+        "k1",
+        request(vec![line("A", 1, Some("s3"))], Allocation::default()),
+    );
+    let refused = collect.await.outcome;
+    assert_eq!(
+        refused,
+        Err(Refusal::StoreInactive {
+            store_id: "s3".into()
+        })
+    );
+    let most = fx.placed(
+        "k2",
+        request(vec![line("A", 1, None)], Allocation::default()),
+    );
+    assert_eq!(
+        lines_of(&most.await),
+        [("s1", "A", 1)],
+        "s3 has more, but is closed"
+    );
+    let priority = Allocation::Priority {
+        stores: vec!["s3".into(), "s1".into()],
+    };
+    let listed = fx
+        .placed("k3", request(vec![line("A", 1, None)], priority))
+        .await;
+    assert_eq!(lines_of(&listed), [("s1", "A", 1)]);
+    assert_eq!(
+        fx.figures("s3", "A").await.1,
+        0,
+        "nothing held at the closed store"
+    );
     fx.close().await;
 }
 
@@ -664,6 +709,7 @@ on_both_backends!(
     a_hold_takes_available_units_that_stay_on_hand,
     a_basket_whose_lines_fit_alone_but_not_together_holds_nothing,
     allocation_takes_the_most_available_first_or_follows_a_priority_list,
+    a_deactivated_store_is_passed_over_and_refused_for_click_and_collect,
     a_commit_takes_what_left_and_gives_the_rest_back,
     a_commit_of_more_than_held_or_of_no_such_line_changes_nothing,
     a_store_commits_and_releases_only_its_own_lines,

@@ -125,6 +125,12 @@ fn place(tx: &mut Tx<'_>, cmd: &PlaceHold) -> anyhow::Result<Result<Hold, Refusa
         if let Err(refusal) = sellable(&target) {
             return Ok(Err(refusal));
         }
+        // A deactivated store cannot hand the goods over.
+        if tx.db().store_active(store_id)? == Some(false) {
+            return Ok(Err(Refusal::StoreInactive {
+                store_id: store_id.clone(),
+            }));
+        }
         room.levels
             .insert((store_id.clone(), sku.clone()), target.level.available);
         let left = room.left(store_id, sku);
@@ -237,13 +243,23 @@ fn candidates(
     room: &mut Room,
 ) -> anyhow::Result<Result<Vec<String>, Refusal>> {
     let mut stores: Vec<String> = match allocation {
+        // A store named twice counts once; a deactivated one is passed
+        // over, as "most available" passes it over; an unknown one is said.
         Allocation::Priority { stores } => {
             let mut seen = std::collections::HashSet::new();
-            stores
-                .iter()
-                .filter(|s| seen.insert(s.as_str()))
-                .cloned()
-                .collect()
+            let mut open = Vec::with_capacity(stores.len());
+            for store_id in stores.iter().filter(|s| seen.insert(s.as_str())) {
+                match tx.db().store_active(store_id)? {
+                    None => {
+                        return Ok(Err(Refusal::StoreNotFound {
+                            store_id: store_id.clone(),
+                        }));
+                    }
+                    Some(false) => {}
+                    Some(true) => open.push(store_id.clone()),
+                }
+            }
+            open
         }
         Allocation::MostAvailable {} => tx.db().stores_stocking(sku)?,
     };
