@@ -53,6 +53,23 @@ impl Hashing {
         }
     }
 
+    /// A new credential's secret and the hash kept of it: the one the
+    /// operator chose (argon2: it may be guessable), or one made here with
+    /// 256 random bits (a fast hash is enough).
+    pub async fn secret(&self, chosen: Option<String>) -> Result<(String, String), AppError> {
+        match chosen {
+            Some(chosen) => {
+                let hash = self.hash_chosen(chosen.clone()).await?;
+                Ok((chosen, hash))
+            }
+            None => {
+                let secret = secrets::generate();
+                let hash = secrets::hash_generated(&secret);
+                Ok((secret, hash))
+            }
+        }
+    }
+
     /// The argon2 hash of a secret someone chose, as a bounded turn.
     pub async fn hash_chosen(&self, secret: String) -> Result<String, AppError> {
         self.run(move || secrets::hash_chosen(&secret))

@@ -128,19 +128,7 @@ pub async fn create_store(
     let mut errors = Vec::new();
     validate::new_store(&new, &mut errors);
     AppError::check_fields(errors)?;
-    // A secret central makes has 256 random bits and a fast hash is enough;
-    // one an operator chose may be guessable and gets argon2.
-    let (secret, hash) = match new.client_secret.take() {
-        Some(chosen) => {
-            let hash = state.auth.hashing.hash_chosen(chosen.clone()).await?;
-            (chosen, hash)
-        }
-        None => {
-            let secret = generate_secret();
-            let hash = hash_generated(&secret);
-            (secret, hash)
-        }
-    };
+    let (secret, hash) = state.auth.hashing.secret(new.client_secret.take()).await?;
     let store = state
         .ledger
         .run(CreateStore {

@@ -5,11 +5,7 @@ use axum::{Router, extract::State, http::StatusCode, routing::post};
 use shared::{Channel, ChannelCredentials, NewChannel, Problem, StoreId, validate};
 
 use super::extract::{Json, Path};
-use crate::{
-    AppState,
-    auth::{generate_secret, hash_generated},
-    error::AppError,
-};
+use crate::{AppState, error::AppError};
 use ledger::cmd::{CreateChannel, SetChannelActive};
 
 pub fn router() -> Router<AppState> {
@@ -45,18 +41,7 @@ pub async fn create_channel(
     let mut errors = Vec::new();
     validate::new_channel(&new, &mut errors);
     AppError::check_fields(errors)?;
-    // As for stores: a made secret gets a fast hash, a chosen one argon2.
-    let (secret, hash) = match new.client_secret.take() {
-        Some(chosen) => {
-            let hash = state.auth.hashing.hash_chosen(chosen.clone()).await?;
-            (chosen, hash)
-        }
-        None => {
-            let secret = generate_secret();
-            let hash = hash_generated(&secret);
-            (secret, hash)
-        }
-    };
+    let (secret, hash) = state.auth.hashing.secret(new.client_secret.take()).await?;
     let channel = state
         .ledger
         .run(CreateChannel {

@@ -6,8 +6,8 @@
 use axum::{
     Router,
     extract::State,
-    http::{HeaderValue, StatusCode},
-    response::{IntoResponse, Response},
+    http::StatusCode,
+    response::Response,
     routing::{get, post},
 };
 use shared::{
@@ -15,20 +15,13 @@ use shared::{
     Problem, ProductAvailability, StoreId, validate,
 };
 
-use ledger::{
-    Keyed,
-    cmd::{CommitHold, ExtendHold, HoldActor, PlaceHold, ReleaseHold},
-};
+use ledger::cmd::{CommitHold, ExtendHold, HoldActor, PlaceHold, ReleaseHold};
 
 use super::{
-    REPLAYED_HEADER,
     extract::{IdempotencyKey, Json, Path},
+    stock::keyed_response,
 };
-use crate::{
-    AppState,
-    auth::Principal,
-    error::{AppError, problem_response, refusal_problem},
-};
+use crate::{AppState, auth::Principal, error::AppError};
 
 /// The most holds a store's pick-ups list answers with.
 const PICKUPS: u32 = 500;
@@ -72,20 +65,6 @@ fn ttl_ms(state: &AppState, asked: Option<u32>) -> i64 {
     i64::from(asked.unwrap_or(state.config.hold_ttl_secs)) * 1000
 }
 
-fn answer(keyed: Keyed<Hold>, created: bool) -> Response {
-    let mut response = match keyed.outcome {
-        Ok(hold) if created => (StatusCode::CREATED, Json(hold)).into_response(),
-        Ok(hold) => Json(hold).into_response(),
-        Err(refusal) => problem_response(&refusal_problem(&refusal)),
-    };
-    if keyed.replayed {
-        response
-            .headers_mut()
-            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
-    }
-    response
-}
-
 /// Hold stock for an order while the customer pays.
 ///
 /// Every line is held or none is: the demand is summed per store and sku
@@ -120,7 +99,10 @@ pub async fn place(
     let ttl = ttl_ms(&state, req.ttl_seconds);
     let hold_id = format!("hold-{}", uuid::Uuid::new_v4().simple());
     let place = PlaceHold::new(channel, key, hold_id, req, ttl)?;
-    Ok(answer(state.ledger.run(place).await?, true))
+    Ok(keyed_response(
+        state.ledger.run(place).await?,
+        StatusCode::CREATED,
+    ))
 }
 
 /// A hold, with where each line stands.
@@ -184,7 +166,10 @@ pub async fn extend(
     AppError::check_fields(errors)?;
     let ttl = ttl_ms(&state, req.ttl_seconds);
     let extend = ExtendHold::new(channel, key, hold_id.into_inner(), &req, ttl)?;
-    Ok(answer(state.ledger.run(extend).await?, false))
+    Ok(keyed_response(
+        state.ledger.run(extend).await?,
+        StatusCode::OK,
+    ))
 }
 
 /// Hand a hold's goods over: on hand and held drop by what left.
@@ -218,7 +203,10 @@ pub async fn commit(
     validate::commit_hold(&req, &mut errors);
     AppError::check_fields(errors)?;
     let commit = CommitHold::new(actor, key, hold_id.into_inner(), req)?;
-    Ok(answer(state.ledger.run(commit).await?, false))
+    Ok(keyed_response(
+        state.ledger.run(commit).await?,
+        StatusCode::OK,
+    ))
 }
 
 /// Cancel a hold: its units go back to available.
@@ -241,7 +229,10 @@ pub async fn release(
 ) -> Result<Response, AppError> {
     let actor = actor(&principal)?;
     let release = ReleaseHold::new(actor, key, hold_id.into_inner())?;
-    Ok(answer(state.ledger.run(release).await?, false))
+    Ok(keyed_response(
+        state.ledger.run(release).await?,
+        StatusCode::OK,
+    ))
 }
 
 /// Available-to-sell of many skus at once, chain-wide, with each store's

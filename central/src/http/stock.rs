@@ -15,8 +15,8 @@ use shared::{
 };
 
 use ledger::{
-    Writer,
-    cmd::{Adjust, Adjusted, Batch},
+    Keyed, Writer,
+    cmd::{Adjust, Batch},
 };
 
 use super::extract::{IdempotencyKey, Json, PageQuery, Path, Query};
@@ -80,15 +80,17 @@ pub async fn adjust(
     let writer = writer(&principal, store_id);
     let adjusted = state.ledger.run(Adjust::new(writer, key, req)?).await?;
     observability::adjustment(&adjusted);
-    Ok(adjusted_response(adjusted))
+    Ok(keyed_response(adjusted, StatusCode::OK))
 }
 
-fn adjusted_response(adjusted: Adjusted) -> Response {
-    let mut response = match adjusted.outcome {
-        Ok(result) => Json(result).into_response(),
+/// A keyed write's answer: its result with `ok` as status, or its refusal
+/// as a problem; marked when it was a replay of a saved answer.
+pub fn keyed_response<T: serde::Serialize>(keyed: Keyed<T>, ok: StatusCode) -> Response {
+    let mut response = match keyed.outcome {
+        Ok(result) => (ok, Json(result)).into_response(),
         Err(refusal) => problem_response(&refusal_problem(&refusal)),
     };
-    if adjusted.replayed {
+    if keyed.replayed {
         response
             .headers_mut()
             .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
