@@ -260,6 +260,22 @@ async fn every_malformed_hold_request_is_refused_with_its_fields() {
         let refused = problem(r, 422, "validation_failed").await;
         assert!(!refused.errors.is_empty(), "{body}");
     }
+    // Every list a client sends has its bound.
+    let stores: Vec<String> = (0..101).map(|i| format!("s{i}")).collect();
+    let listed = json!({"reference": "o", "lines": [{"sku": "A", "quantity": 1}],
+                        "allocation": {"policy": "priority", "stores": stores}});
+    problem(
+        shop.place("stores", &listed).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    let skus: Vec<String> = (0..201).map(|i| format!("S{i}")).collect();
+    let asked = shop
+        .web
+        .post(shop.app.url("/v1/availability"))
+        .json(&json!({ "skus": skus }));
+    problem(asked.send().await.unwrap(), 422, "validation_failed").await;
     let lines: Vec<Value> = (0..101)
         .map(|_| json!({"sku": "A", "quantity": 1}))
         .collect();
@@ -284,6 +300,19 @@ async fn every_malformed_hold_request_is_refused_with_its_fields() {
         {"store_id": "s1", "sku": "A", "quantity": 1},
         {"store_id": "s1", "sku": "A", "quantity": 1},
     ]});
+    let many: Vec<Value> = (0..101)
+        .map(|_| json!({"store_id": "s1", "sku": "A", "quantity": 0}))
+        .collect();
+    let r = shop
+        .act(
+            &shop.web,
+            &hold.hold_id,
+            "commit",
+            "many",
+            &json!({ "lines": many }),
+        )
+        .await;
+    problem(r, 422, "validation_failed").await;
     // Lines naming the same line add up: two units of the one held.
     let r = shop
         .act(&shop.web, &hold.hold_id, "commit", "c", &twice)
