@@ -95,8 +95,15 @@ pub trait SnapshotSink: Send + 'static {
     fn product(&mut self, product: &Product) -> std::io::Result<()>;
     fn levels(&mut self) -> std::io::Result<()>;
     fn level(&mut self, level: &StockLevel) -> std::io::Result<()>;
+    /// Before the holds (only in a store's snapshot).
+    fn holds(&mut self) -> std::io::Result<()>;
+    fn hold(&mut self, hold: &Hold) -> std::io::Result<()>;
     fn finish(&mut self) -> std::io::Result<()>;
 }
+
+/// Most holds one store's snapshot carries, soonest to expire first: a
+/// till lists at most this many pick-ups.
+pub const SNAPSHOT_HOLDS: u32 = 10_000;
 
 /// The handle for reads, on whichever backend holds the ledger. Cheap to
 /// clone.
@@ -354,8 +361,9 @@ impl Reader {
         .await
     }
 
-    /// Streams the snapshot of `store`'s levels (every store's if `None`)
-    /// and the catalogue into `sink`, consistent at one offset. An unknown
+    /// Streams the snapshot of `store`'s levels (every store's if `None`),
+    /// the catalogue and the store's active holds (at most
+    /// [`SNAPSHOT_HOLDS`]) into `sink`, consistent at one offset. An unknown
     /// store is refused before `sink` hears anything.
     pub async fn snapshot(
         &self,
@@ -374,6 +382,12 @@ impl Reader {
             db.each_level(store.as_deref(), &mut |level| {
                 sink.level(&level).map_err(io)
             })?;
+            sink.holds().map_err(io)?;
+            if let Some(store) = &store {
+                for hold in db.holds_at(store, SNAPSHOT_HOLDS)? {
+                    sink.hold(&hold).map_err(io)?;
+                }
+            }
             sink.finish().map_err(io)?;
             Ok(())
         })

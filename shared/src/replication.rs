@@ -18,6 +18,11 @@ pub struct Snapshot {
     pub stores: Vec<Store>,
     pub products: Vec<Product>,
     pub levels: Vec<StockLevel>,
+    /// The store's active holds (its pick-ups to hand over), soonest to
+    /// expire first; none in a chain-wide snapshot. Following the change
+    /// log's hold events from `offset` keeps them current.
+    #[serde(default)]
+    pub holds: Vec<crate::Hold>,
 }
 
 /// A page of the change log. Events are in strict offset order; pass

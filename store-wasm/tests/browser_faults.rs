@@ -353,6 +353,25 @@ impl Transport for Held {
         self.http.adjust_batch(token, store, request).await
     }
 
+    async fn commit_hold(
+        &self,
+        token: &str,
+        key: &str,
+        hold_id: &str,
+        request: &shared::CommitHoldRequest,
+    ) -> Result<shared::Hold, TransportError> {
+        self.http.commit_hold(token, key, hold_id, request).await
+    }
+
+    async fn release_hold(
+        &self,
+        token: &str,
+        key: &str,
+        hold_id: &str,
+    ) -> Result<shared::Hold, TransportError> {
+        self.http.release_hold(token, key, hold_id).await
+    }
+
     async fn availability(
         &self,
         token: &str,
@@ -551,6 +570,20 @@ impl Storage for Watched {
 
     async fn delete_intents(&self, ids: &[String]) -> Result<(), StorageError> {
         self.idb.delete_intents(ids).await
+    }
+
+    async fn put_pickup_intents(
+        &self,
+        intents: &[store_wasm::engine::PickupIntent],
+        ended: &[String],
+    ) -> Result<(), StorageError> {
+        self.intents
+            .watch(self.idb.put_pickup_intents(intents, ended))
+            .await
+    }
+
+    async fn delete_pickup_intents(&self, ids: &[String]) -> Result<(), StorageError> {
+        self.idb.delete_pickup_intents(ids).await
     }
 
     fn take_lost(&self) -> bool {

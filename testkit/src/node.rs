@@ -9,7 +9,8 @@ use reqwest::Response;
 use serde::de::DeserializeOwned;
 use shared::{
     AdjustRequest, AdjustResult, BatchAdjustRequest, BatchAdjustResponse, ChangesPage,
-    IDEMPOTENCY_KEY_HEADER, Problem, ProductAvailability, Snapshot, TokenRequest, TokenResponse,
+    CommitHoldRequest, Hold, IDEMPOTENCY_KEY_HEADER, Problem, ProductAvailability, Snapshot,
+    TokenRequest, TokenResponse,
 };
 use store_wasm::engine::{
     Clock, Config, Credential, Engine, MemoryStorage, Transport, TransportError,
@@ -125,6 +126,42 @@ impl Transport for NativeTransport {
             .bearer_auth(token)
             .timeout(CALL_TIMEOUT)
             .json(request)
+            .send()
+            .await;
+        answer(sent).await
+    }
+
+    async fn commit_hold(
+        &self,
+        token: &str,
+        key: &str,
+        hold_id: &str,
+        request: &CommitHoldRequest,
+    ) -> Result<Hold, TransportError> {
+        let sent = self
+            .client
+            .post(self.url(&format!("/v1/holds/{hold_id}/commit")))
+            .bearer_auth(token)
+            .header(IDEMPOTENCY_KEY_HEADER, key)
+            .timeout(CALL_TIMEOUT)
+            .json(request)
+            .send()
+            .await;
+        answer(sent).await
+    }
+
+    async fn release_hold(
+        &self,
+        token: &str,
+        key: &str,
+        hold_id: &str,
+    ) -> Result<Hold, TransportError> {
+        let sent = self
+            .client
+            .post(self.url(&format!("/v1/holds/{hold_id}/release")))
+            .bearer_auth(token)
+            .header(IDEMPOTENCY_KEY_HEADER, key)
+            .timeout(CALL_TIMEOUT)
             .send()
             .await;
         answer(sent).await

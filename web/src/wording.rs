@@ -10,6 +10,10 @@ use shared::{Currency, ErrorCode, Problem};
 use crate::lock::Unlock;
 use store_wasm::engine::{EngineError, Intent, IntentStatus, Purpose, Status, StockView};
 
+mod pickups;
+
+pub use pickups::{order, pickup_lines, pickup_pending, pickup_state, pickup_title, time_left};
+
 /// "1 sale" / "2 sales".
 pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })

@@ -22,7 +22,7 @@ use axum::{
 };
 use ledger::{Reader, SnapshotSink};
 use serde::Serialize;
-use shared::{Product, StockLevel, Store};
+use shared::{Hold, Product, StockLevel, Store};
 use tokio::{
     runtime::Handle,
     sync::{Semaphore, mpsc, oneshot},
@@ -106,7 +106,7 @@ pub async fn stream(
     Ok(response)
 }
 
-/// The snapshot's fields before its two long arrays.
+/// The snapshot's fields before its long arrays.
 #[derive(Serialize)]
 struct Head<'a> {
     offset: u64,
@@ -173,7 +173,7 @@ impl SnapshotSink for Out {
             stores,
         };
         serde_json::to_writer(&mut self.buffer, &head)?;
-        // Reopen the object to append the two long arrays to it.
+        // Reopen the object to append the long arrays to it.
         self.buffer.pop();
         self.buffer.extend_from_slice(br#","products":["#);
         let told = self
@@ -199,6 +199,16 @@ impl SnapshotSink for Out {
 
     fn level(&mut self, level: &StockLevel) -> std::io::Result<()> {
         self.item(level)
+    }
+
+    fn holds(&mut self) -> std::io::Result<()> {
+        self.buffer.extend_from_slice(br#"],"holds":["#);
+        self.first = true;
+        Ok(())
+    }
+
+    fn hold(&mut self, hold: &Hold) -> std::io::Result<()> {
+        self.item(hold)
     }
 
     fn finish(&mut self) -> std::io::Result<()> {

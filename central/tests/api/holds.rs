@@ -527,3 +527,25 @@ async fn central_releases_a_hold_when_its_time_is_up() {
     );
     assert_eq!(released.count(), 1, "released once");
 }
+
+#[tokio::test]
+async fn a_stores_snapshot_carries_its_active_holds_and_no_one_elses() {
+    let shop = Shop::open().await;
+    let at_s1 = shop.placed("h1", &one("A", 2, "s1")).await;
+    let at_s2 = shop.placed("h2", &one("A", 1, "s2")).await;
+    let ended = shop.placed("h3", &one("A", 1, "s1")).await;
+    let r = shop
+        .act(&shop.web, &ended.hold_id, "release", "r3", &json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+
+    let snapshot = shop.app.snapshot("store=s1").await;
+    assert_eq!(snapshot.holds, vec![at_s1], "active holds at s1 only");
+    let level = snapshot.levels.iter().find(|l| l.sku == "A").expect("A");
+    assert_eq!((level.available, level.held), (3, 2));
+    assert_eq!(shop.app.snapshot("store=s2").await.holds, vec![at_s2]);
+    assert!(
+        shop.app.snapshot("").await.holds.is_empty(),
+        "a chain-wide snapshot carries none"
+    );
+}

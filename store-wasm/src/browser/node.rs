@@ -8,7 +8,8 @@ use serde::Deserialize;
 
 use super::{BrowserEngine, HttpTransport, IdbStorage, JsClock, runtime::Runtime};
 use crate::engine::{
-    BasketLine, Config, Credential, Engine, EngineError, Intent, Nearby, Status, Synced,
+    BasketLine, Config, Credential, Engine, EngineError, Intent, Nearby, PickupIntent, Status,
+    Synced,
 };
 
 /// How to open a node (`camelCase` from JS).
@@ -204,6 +205,28 @@ impl Node {
         self.runtime.changed(false);
         self.runtime.wake_if_answered();
         nearby
+    }
+
+    /// An online order handed over at the counter: acknowledged once
+    /// stored, forwarded in the background (offline, once central answers).
+    pub async fn hand_over(&self, hold_id: &str) -> Result<PickupIntent, EngineError> {
+        let intent = self.engine.hand_over(hold_id, new_key()).await?;
+        self.runtime.forward();
+        Ok(intent)
+    }
+
+    /// An online order that will not be collected here; likewise.
+    pub async fn cancel_pickup(&self, hold_id: &str) -> Result<PickupIntent, EngineError> {
+        let intent = self.engine.cancel_pickup(hold_id, new_key()).await?;
+        self.runtime.forward();
+        Ok(intent)
+    }
+
+    /// Takes an answered hand-over or cancel off the panel, in every tab.
+    pub async fn dismiss_pickup(&self, id: &str) -> Result<(), EngineError> {
+        self.engine.dismiss_pickup(id).await?;
+        self.runtime.changed(true);
+        Ok(())
     }
 
     /// Takes a finished intent off the panel, in every tab.

@@ -28,16 +28,20 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use shared::{Product, Store};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::engine::{Intent, Level, PageWrite, Recent, Replica, Storage, StorageError};
+use crate::engine::{
+    Intent, Level, PageWrite, Pickup, PickupIntent, Recent, Replica, Storage, StorageError,
+};
 
 /// Bump with a new step in `upgrade`.
-const SCHEMA_VERSION: u32 = 2;
+const SCHEMA_VERSION: u32 = 3;
 const BASE: &str = "base";
 const STOCK: &str = "stock";
 const CATALOG: &str = "catalog";
 const STORES: &str = "stores";
 const META: &str = "meta";
 const INTENTS: &str = "intents";
+const PICKUPS: &str = "pickups";
+const PICKUP_INTENTS: &str = "pickup_intents";
 
 #[derive(Serialize, Deserialize)]
 struct StoredLevel {
@@ -203,6 +207,12 @@ async fn connect(
         if old < 2 {
             let _ = db.create_object_store(STORES, ObjectStoreParams::new());
         }
+        // v3: the store's pick-ups (by hold id), and hand-overs queued.
+        if old < 3 {
+            for store in [PICKUPS, PICKUP_INTENTS] {
+                let _ = db.create_object_store(store, ObjectStoreParams::new());
+            }
+        }
     });
     // An older till in another tab that does not let go would leave this
     // one waiting forever on a blank screen: say what to do instead.
@@ -310,8 +320,37 @@ async fn put_intent(tx: &idb::Transaction, intent: &Intent) -> Result<(), Storag
     put(tx, INTENTS, &intent.id, &merged)
 }
 
+/// Stores a hand-over merged with the stored copy.
+async fn put_pickup_intent(
+    tx: &idb::Transaction,
+    intent: &PickupIntent,
+) -> Result<(), StorageError> {
+    let merged = match get::<PickupIntent>(tx, PICKUP_INTENTS, &intent.id).await? {
+        Some(mut stored) => {
+            stored.merge(intent.clone());
+            stored
+        }
+        None => intent.clone(),
+    };
+    put(tx, PICKUP_INTENTS, &intent.id, &merged)
+}
+
+fn delete(tx: &idb::Transaction, store: &str, keys: &[String]) -> Result<(), StorageError> {
+    let store = tx.object_store(store).map_err(failed)?;
+    for key in keys {
+        store.delete(JsValue::from_str(key)).map_err(failed)?;
+    }
+    Ok(())
+}
+
 /// Oldest first; a basket's lines (ids `<basket>.<nnn>`) in their order.
 fn in_order(mut intents: Vec<Intent>) -> Vec<Intent> {
+    intents.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+    intents
+}
+
+/// Hand-overs likewise, oldest first.
+fn pickups_in_order(mut intents: Vec<PickupIntent>) -> Vec<PickupIntent> {
     intents.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
     intents
 }
@@ -323,7 +362,16 @@ impl Storage for IdbStorage {
             .db
             .borrow()
             .transaction(
-                &[BASE, STOCK, CATALOG, STORES, META, INTENTS],
+                &[
+                    BASE,
+                    STOCK,
+                    CATALOG,
+                    STORES,
+                    META,
+                    INTENTS,
+                    PICKUPS,
+                    PICKUP_INTENTS,
+                ],
                 TransactionMode::ReadOnly,
             )
             .map_err(failed)?;
@@ -353,6 +401,10 @@ impl Storage for IdbStorage {
             replica.stores.insert(store.store_id.clone(), store);
         }
         replica.intents = in_order(all(&tx, INTENTS).await?);
+        for pickup in all::<Pickup>(&tx, PICKUPS).await? {
+            replica.pickups.insert(pickup.hold_id.clone(), pickup);
+        }
+        replica.pickup_intents = pickups_in_order(all(&tx, PICKUP_INTENTS).await?);
         Ok(replica)
     }
 
@@ -362,7 +414,15 @@ impl Storage for IdbStorage {
             .db
             .borrow()
             .transaction(
-                &[STOCK, CATALOG, STORES, META, INTENTS],
+                &[
+                    STOCK,
+                    CATALOG,
+                    STORES,
+                    META,
+                    INTENTS,
+                    PICKUPS,
+                    PICKUP_INTENTS,
+                ],
                 TransactionMode::ReadOnly,
             )
             .map_err(failed)?;
@@ -378,11 +438,13 @@ impl Storage for IdbStorage {
             products: all(&tx, CATALOG).await?,
             stores: all(&tx, STORES).await?,
             intents: in_order(all(&tx, INTENTS).await?),
+            pickups: all(&tx, PICKUPS).await?,
+            pickup_intents: pickups_in_order(all(&tx, PICKUP_INTENTS).await?),
         })
     }
 
     async fn replace(&self, replica: &Replica) -> Result<(), StorageError> {
-        self.write(&[BASE, STOCK, CATALOG, STORES, META], async |tx| {
+        self.write(&[BASE, STOCK, CATALOG, STORES, META, PICKUPS], async |tx| {
             // A level stored meanwhile (an answer that came in while the
             // snapshot was on its way, another tab) newer than the new
             // base's stays: a level's version never moves back.
@@ -394,7 +456,7 @@ impl Storage for IdbStorage {
                     base.is_some_and(|l| s.level.version > l.version)
                 })
                 .collect();
-            for store in [STOCK, CATALOG, STORES] {
+            for store in [STOCK, CATALOG, STORES, PICKUPS] {
                 tx.object_store(store)
                     .map_err(failed)?
                     .clear()
@@ -408,6 +470,9 @@ impl Storage for IdbStorage {
             for store in replica.stores.values() {
                 put(tx, STORES, &store.store_id, store)?;
             }
+            for pickup in replica.pickups.values() {
+                put(tx, PICKUPS, &pickup.hold_id, pickup)?;
+            }
             put(tx, META, "offset", &replica.offset)?;
             put(tx, META, "base", &replica.base)?;
             put(tx, META, "currency", &replica.currency)?;
@@ -417,7 +482,8 @@ impl Storage for IdbStorage {
     }
 
     async fn apply(&self, page: &PageWrite) -> Result<(), StorageError> {
-        self.write(&[STOCK, CATALOG, STORES, META, INTENTS], async |tx| {
+        let stores = [STOCK, CATALOG, STORES, META, INTENTS, PICKUPS];
+        self.write(&stores, async |tx| {
             for (sku, level) in &page.levels {
                 put_level(tx, sku, *level).await?;
             }
@@ -430,6 +496,10 @@ impl Storage for IdbStorage {
             for intent in &page.intents {
                 put_intent(tx, intent).await?;
             }
+            for pickup in &page.pickups {
+                put(tx, PICKUPS, &pickup.hold_id, pickup)?;
+            }
+            delete(tx, PICKUPS, &page.pickups_ended)?;
             put(tx, META, "offset", &page.offset)?;
             put(tx, META, "contact", &page.contact_ms)
         })
@@ -458,12 +528,27 @@ impl Storage for IdbStorage {
     }
 
     async fn delete_intents(&self, ids: &[String]) -> Result<(), StorageError> {
-        self.write(&[INTENTS], async |tx| {
-            let store = tx.object_store(INTENTS).map_err(failed)?;
-            for id in ids {
-                store.delete(JsValue::from_str(id)).map_err(failed)?;
+        self.write(&[INTENTS], async |tx| delete(tx, INTENTS, ids))
+            .await
+    }
+
+    async fn put_pickup_intents(
+        &self,
+        intents: &[PickupIntent],
+        ended: &[String],
+    ) -> Result<(), StorageError> {
+        self.write(&[PICKUP_INTENTS, PICKUPS], async |tx| {
+            for intent in intents {
+                put_pickup_intent(tx, intent).await?;
             }
-            Ok(())
+            delete(tx, PICKUPS, ended)
+        })
+        .await
+    }
+
+    async fn delete_pickup_intents(&self, ids: &[String]) -> Result<(), StorageError> {
+        self.write(&[PICKUP_INTENTS], async |tx| {
+            delete(tx, PICKUP_INTENTS, ids)
         })
         .await
     }

@@ -4,8 +4,8 @@ use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use shared::{
     AdjustRequest, AdjustResult, BatchAdjustRequest, BatchAdjustResponse, ChangesPage,
-    DeviceCredentials, EnrolRequest, IDEMPOTENCY_KEY_HEADER, Problem, ProductAvailability,
-    Snapshot, TokenRequest, TokenResponse,
+    CommitHoldRequest, DeviceCredentials, EnrolRequest, Hold, IDEMPOTENCY_KEY_HEADER, Problem,
+    ProductAvailability, Snapshot, TokenRequest, TokenResponse,
 };
 
 use crate::engine::{Clock, Transport, TransportError};
@@ -124,6 +124,33 @@ impl Transport for HttpTransport {
         let request = within(bearer(Request::post(&url), token), CALL_TIMEOUT_MS)
             .json(request)
             .map_err(network)?;
+        answer(request.send().await).await
+    }
+
+    async fn commit_hold(
+        &self,
+        token: &str,
+        key: &str,
+        hold_id: &str,
+        request: &CommitHoldRequest,
+    ) -> Result<Hold, TransportError> {
+        let url = self.url(&format!("/v1/holds/{hold_id}/commit"));
+        let request = within(bearer(Request::post(&url), token), CALL_TIMEOUT_MS)
+            .header(IDEMPOTENCY_KEY_HEADER, key)
+            .json(request)
+            .map_err(network)?;
+        answer(request.send().await).await
+    }
+
+    async fn release_hold(
+        &self,
+        token: &str,
+        key: &str,
+        hold_id: &str,
+    ) -> Result<Hold, TransportError> {
+        let url = self.url(&format!("/v1/holds/{hold_id}/release"));
+        let request = within(bearer(Request::post(&url), token), CALL_TIMEOUT_MS)
+            .header(IDEMPOTENCY_KEY_HEADER, key);
         answer(request.send().await).await
     }
 

@@ -275,9 +275,16 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         if self.flushing.replace(true) {
             return Flushed::default();
         }
-        let flushed = self.flush_round().await;
+        let mut flushed = self.flush_round().await;
+        if flushed.pending == 0 {
+            let pickups = self.flush_pickups().await;
+            flushed.applied += pickups.applied;
+            flushed.rejected += pickups.rejected;
+            flushed.pending = pickups.pending;
+        }
         self.flushing.set(false);
         self.prune().await;
+        self.prune_pickups().await;
         flushed
     }
 
@@ -559,6 +566,6 @@ fn checked(quantity: i64) -> Result<i64, EngineError> {
 
 /// A final answer about the intent itself: central's 4xx, but 401 (the
 /// till's credentials, not the sale), 408 and 429 (come back later).
-fn is_refusal(problem: &Problem) -> bool {
+pub(super) fn is_refusal(problem: &Problem) -> bool {
     (400..500).contains(&problem.status) && !matches!(problem.status, 401 | 408 | 429)
 }

@@ -9,7 +9,7 @@ use std::{
     rc::Rc,
 };
 
-use super::{Intent, Level, PageWrite, Recent, Replica, Storage, StorageError};
+use super::{Intent, Level, PageWrite, PickupIntent, Recent, Replica, Storage, StorageError};
 
 #[derive(Clone, Default)]
 pub struct MemoryStorage {
@@ -58,6 +58,8 @@ impl Storage for MemoryStorage {
             products: saved.products.values().cloned().collect(),
             stores: saved.stores.values().cloned().collect(),
             intents: saved.intents.clone(),
+            pickups: saved.pickups.values().cloned().collect(),
+            pickup_intents: saved.pickup_intents.clone(),
         })
     }
 
@@ -65,8 +67,10 @@ impl Storage for MemoryStorage {
         self.check()?;
         let mut saved = self.saved.borrow_mut();
         let intents = std::mem::take(&mut saved.intents);
+        let pickup_intents = std::mem::take(&mut saved.pickup_intents);
         let mut next = Replica {
             intents,
+            pickup_intents,
             ..replica.clone()
         };
         // As IndexedDB does: a stored level newer than the base's stays.
@@ -96,6 +100,12 @@ impl Storage for MemoryStorage {
             saved.stores.insert(store.store_id.clone(), store.clone());
         }
         saved.take_intents(page.intents.iter().cloned());
+        for pickup in &page.pickups {
+            saved.pickups.insert(pickup.hold_id.clone(), pickup.clone());
+        }
+        for hold_id in &page.pickups_ended {
+            saved.pickups.remove(hold_id);
+        }
         saved.offset = Some(page.offset);
         saved.last_contact_ms = Some(page.contact_ms);
         Ok(())
@@ -124,6 +134,29 @@ impl Storage for MemoryStorage {
         self.saved
             .borrow_mut()
             .intents
+            .retain(|i| !ids.contains(&i.id));
+        Ok(())
+    }
+
+    async fn put_pickup_intents(
+        &self,
+        intents: &[PickupIntent],
+        ended: &[String],
+    ) -> Result<(), StorageError> {
+        self.check()?;
+        let mut saved = self.saved.borrow_mut();
+        saved.take_pickup_intents(intents.iter().cloned());
+        for hold_id in ended {
+            saved.pickups.remove(hold_id);
+        }
+        Ok(())
+    }
+
+    async fn delete_pickup_intents(&self, ids: &[String]) -> Result<(), StorageError> {
+        self.check()?;
+        self.saved
+            .borrow_mut()
+            .pickup_intents
             .retain(|i| !ids.contains(&i.id));
         Ok(())
     }

@@ -10,6 +10,8 @@
 //! - [`replicate`]: a snapshot when there is no offset (or central says
 //!   410), then one page of changes at a time, each written with its offset
 //!   in one storage transaction.
+//! - [`pickups`]: online orders held at this store, handed over or
+//!   cancelled at the counter; queued and forwarded as sales are.
 //! - [`session`]: the store's token, and what the node knows of its contact
 //!   with central.
 
@@ -17,6 +19,7 @@ mod backoff;
 mod intents;
 mod memory;
 mod model;
+mod pickups;
 mod ports;
 mod replicate;
 mod search;
@@ -31,7 +34,11 @@ use shared::Problem;
 pub use backoff::Backoff;
 pub use intents::{BasketLine, Flushed, MAX_BASKET_LINES};
 pub use memory::MemoryStorage;
-pub use model::{Intent, IntentStatus, Level, Nearby, Purpose, Recent, Replica, StockView};
+pub use model::{
+    Intent, IntentStatus, Level, Nearby, Pickup, PickupAction, PickupIntent, PickupLine, Purpose,
+    Recent, Replica, StockView, unix_ms,
+};
+pub use pickups::PickupView;
 pub use ports::{Clock, PageWrite, Storage, StorageError, Transport, TransportError};
 pub use replicate::Synced;
 pub use search::Listing;
@@ -163,7 +170,7 @@ pub struct Status {
     pub offset: Option<u64>,
     /// Events behind central's head, as of the last page.
     pub lag: u64,
-    /// Intents central has not answered yet.
+    /// Intents (sales, hand-overs) central has not answered yet.
     pub queued: usize,
     pub last_contact_ms: Option<i64>,
     /// Why the device last refused to store, until a write succeeds again.
@@ -255,7 +262,9 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             // Storage lost its replica (the database deleted under the
             // tabs) and the syncing tab has not stored it again yet: this
             // tab keeps what it shows, and takes what is stored of the queue.
-            self.state.borrow_mut().replica.take_intents(recent.intents);
+            let mut state = self.state.borrow_mut();
+            state.replica.take_intents(recent.intents);
+            state.replica.take_pickup_intents(recent.pickup_intents);
             return Ok(());
         }
         if recent.base != self.state.borrow().replica.base {
@@ -263,6 +272,11 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             let mut state = self.state.borrow_mut();
             let stored = std::mem::replace(&mut whole.intents, state.replica.intents.clone());
             whole.follow_intents(stored);
+            let stored = std::mem::replace(
+                &mut whole.pickup_intents,
+                state.replica.pickup_intents.clone(),
+            );
+            whole.follow_pickup_intents(stored);
             state.replica = whole;
             state.search_keys = None;
             state.head = state.head.max(state.replica.offset.unwrap_or(0));
@@ -288,6 +302,12 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         replica.offset = replica.offset.max(recent.offset);
         replica.last_contact_ms = replica.last_contact_ms.max(recent.last_contact_ms);
         replica.follow_intents(recent.intents);
+        replica.follow_pickup_intents(recent.pickup_intents);
+        replica.pickups = recent
+            .pickups
+            .into_iter()
+            .map(|p| (p.hold_id.clone(), p))
+            .collect();
         state.head = state.head.max(state.replica.offset.unwrap_or(0));
         Ok(())
     }
@@ -390,7 +410,13 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                 .intents
                 .iter()
                 .filter(|i| i.is_unanswered())
-                .count(),
+                .count()
+                + state
+                    .replica
+                    .pickup_intents
+                    .iter()
+                    .filter(|i| i.status.is_unanswered())
+                    .count(),
             last_contact_ms: state.replica.last_contact_ms,
             storage_error: state.storage_error.clone(),
             signed_out: state.signed_out.clone(),
@@ -454,13 +480,19 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         if !self.storage.take_lost() {
             return;
         }
-        let intents = {
+        let (intents, pickup_intents) = {
             let mut state = self.state.borrow_mut();
             state.unstored = true;
-            state.replica.intents.clone()
+            (
+                state.replica.intents.clone(),
+                state.replica.pickup_intents.clone(),
+            )
         };
         if !intents.is_empty() {
             let _ = self.stored(self.storage.put_intents(&intents, &[], None).await);
+        }
+        if !pickup_intents.is_empty() {
+            let _ = self.stored(self.storage.put_pickup_intents(&pickup_intents, &[]).await);
         }
     }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use shared::{AdjustKind, AdjustResult, Problem, Product, Store};
+use shared::{AdjustKind, AdjustResult, ErrorCode, Problem, Product, Store};
 
 /// Central's level for one sku of this store, as replicated: what may be
 /// sold (`available`) and what is held for online orders on top of it.
@@ -18,18 +18,37 @@ pub struct Level {
 }
 
 /// Where a write intent stands: pending → sent → applied | rejected.
+/// `R` is what the till keeps of central's answer when it applies the
+/// write: an adjustment's level, or the hold's state after a hand-over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
-pub enum IntentStatus {
+pub enum IntentStatus<R = AdjustResult> {
     /// Stored, never sent.
     Pending,
     /// Sent at least once without an answer (offline, lost, 5xx): central
     /// may or may not have it, so it goes again with the same key.
     Sent,
     /// Central applied it.
-    Applied { result: AdjustResult },
+    Applied { result: R },
     /// Central refused it for good (a 4xx): shown to the cashier.
     Rejected { problem: Box<Problem> },
+}
+
+impl<R> IntentStatus<R> {
+    /// Not answered by central yet: to be forwarded (again).
+    pub fn is_unanswered(&self) -> bool {
+        matches!(self, IntentStatus::Pending | IntentStatus::Sent)
+    }
+
+    /// How far it got: an answer, once had, is never replaced by
+    /// "unanswered", and sent never goes back to pending.
+    fn rank(&self) -> u8 {
+        match self {
+            IntentStatus::Pending => 0,
+            IntentStatus::Sent => 1,
+            IntentStatus::Applied { .. } | IntentStatus::Rejected { .. } => 2,
+        }
+    }
 }
 
 /// A sale or restock the till made. Its id is the idempotency key: made
@@ -93,7 +112,7 @@ impl Intent {
 
     /// Not answered by central yet: to be forwarded (again).
     pub fn is_unanswered(&self) -> bool {
-        matches!(self.status, IntentStatus::Pending | IntentStatus::Sent)
+        self.status.is_unanswered()
     }
 
     /// Takes what another copy of this intent knows (another tab's, a
@@ -101,12 +120,7 @@ impl Intent {
     /// "unanswered", and sent never goes back to pending.
     pub fn merge(&mut self, other: Intent) {
         let attempts = self.attempts.max(other.attempts);
-        let rank = |i: &Intent| match i.status {
-            IntentStatus::Pending => 0,
-            IntentStatus::Sent => 1,
-            IntentStatus::Applied { .. } | IntentStatus::Rejected { .. } => 2,
-        };
-        if rank(&other) >= rank(self) {
+        if other.status.rank() >= self.status.rank() {
             *self = other;
         }
         self.attempts = attempts;
@@ -122,6 +136,109 @@ impl Intent {
             IntentStatus::Applied { result } => level.is_none_or(|l| result.version > l.version),
             IntentStatus::Rejected { .. } => false,
         }
+    }
+}
+
+/// An online order to hand over at this store: the lines of an active
+/// hold taken from this store's shelf, as the replica follows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pickup {
+    pub hold_id: String,
+    /// The sales channel that placed it.
+    pub channel: String,
+    /// The channel's order reference, which the customer quotes.
+    pub reference: String,
+    /// When central gives the units back to available, in ms since the epoch.
+    pub expires_at_ms: i64,
+    /// This store's lines, in sku order.
+    pub lines: Vec<PickupLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PickupLine {
+    pub sku: String,
+    pub quantity: i64,
+}
+
+impl Pickup {
+    /// The store's part of a hold, if it has active lines here.
+    pub fn of(hold: &shared::Hold, store_id: &str) -> Option<Pickup> {
+        let lines: Vec<PickupLine> = hold
+            .lines
+            .iter()
+            .filter(|l| l.store_id == store_id && l.state == shared::HoldState::Active)
+            .map(|l| PickupLine {
+                sku: l.sku.clone(),
+                quantity: l.quantity,
+            })
+            .collect();
+        (!lines.is_empty()).then(|| Pickup {
+            hold_id: hold.hold_id.clone(),
+            channel: hold.channel.clone(),
+            reference: hold.reference.clone(),
+            expires_at_ms: unix_ms(hold.expires_at),
+            lines,
+        })
+    }
+}
+
+/// A timestamp of central's in ms since the epoch, the clock port's unit.
+pub fn unix_ms(at: shared::Timestamp) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// What the cashier does with a pick-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PickupAction {
+    /// The customer (or courier) took the goods: central commits the
+    /// store's lines whole.
+    HandOver,
+    /// The order will not be collected here: the store's lines go back to
+    /// available.
+    Cancel,
+}
+
+/// A hand-over or cancel the till made: stored first, then forwarded with
+/// its id as the idempotency key until central answers, as a sale is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PickupIntent {
+    pub id: String,
+    pub action: PickupAction,
+    /// The pick-up as the cashier saw it: what the panel names once the
+    /// hold has left the list.
+    pub pickup: Pickup,
+    pub created_at_ms: i64,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// Applied: how the hold stood after it (committed, released), all
+    /// the panel needs of central's answer.
+    #[serde(flatten)]
+    pub status: IntentStatus<shared::HoldState>,
+}
+
+impl PickupIntent {
+    /// Whether central's answer ended the pick-up here: it applied the
+    /// hand-over or cancel, or refused it because the hold is over
+    /// anyway (expired, ended, unknown).
+    pub fn ends_pickup(&self) -> bool {
+        match &self.status {
+            IntentStatus::Applied { .. } => true,
+            IntentStatus::Rejected { problem } => matches!(
+                problem.code,
+                ErrorCode::HoldExpired | ErrorCode::HoldEnded | ErrorCode::HoldNotFound
+            ),
+            IntentStatus::Pending | IntentStatus::Sent => false,
+        }
+    }
+
+    /// As [`Intent::merge`]: the copy that got further wins.
+    pub fn merge(&mut self, other: PickupIntent) {
+        let attempts = self.attempts.max(other.attempts);
+        if other.status.rank() >= self.status.rank() {
+            *self = other;
+        }
+        self.attempts = attempts;
     }
 }
 
@@ -175,6 +292,10 @@ pub struct Replica {
     pub currency: Option<shared::Currency>,
     /// In creation order.
     pub intents: Vec<Intent>,
+    /// This store's pick-ups, by hold id.
+    pub pickups: BTreeMap<String, Pickup>,
+    /// Hand-overs and cancels, in creation order.
+    pub pickup_intents: Vec<PickupIntent>,
 }
 
 impl Replica {
@@ -202,29 +323,102 @@ impl Replica {
         true
     }
 
+    /// Takes pick-ups central placed or changed and forgets the ended
+    /// ones; one this till's answered hand-over or cancel ended stays gone
+    /// (a page read before the answer may still carry it).
+    pub fn take_pickups(&mut self, pickups: impl IntoIterator<Item = Pickup>, ended: &[String]) {
+        for pickup in pickups {
+            if !self.pickup_done(&pickup.hold_id) {
+                self.pickups.insert(pickup.hold_id.clone(), pickup);
+            }
+        }
+        for hold_id in ended {
+            self.pickups.remove(hold_id);
+        }
+    }
+
+    /// Whether a hand-over or cancel of this till's ended the pick-up.
+    pub fn pickup_done(&self, hold_id: &str) -> bool {
+        self.pickup_intents
+            .iter()
+            .any(|i| i.pickup.hold_id == hold_id && i.ends_pickup())
+    }
+
     /// Follows the stored list of intents (what another tab pruned or
     /// dismissed goes) while keeping what this tab knows better: answers not
     /// stored yet, and unanswered intents the device refused to store.
     pub fn follow_intents(&mut self, stored: Vec<Intent>) {
-        let mut followed = stored;
-        for mine in std::mem::take(&mut self.intents) {
-            match followed.iter_mut().find(|s| s.id == mine.id) {
-                Some(stored) => stored.merge(mine),
-                None if mine.is_unanswered() => followed.push(mine),
-                None => {}
-            }
-        }
-        self.intents = followed;
+        follow(&mut self.intents, stored);
     }
 
     /// Takes another copy of intents (see [`Intent::merge`]); new ones are
     /// appended in order.
     pub fn take_intents(&mut self, intents: impl IntoIterator<Item = Intent>) {
-        for intent in intents {
-            match self.intents.iter_mut().find(|i| i.id == intent.id) {
-                Some(known) => known.merge(intent),
-                None => self.intents.push(intent),
-            }
+        take(&mut self.intents, intents);
+    }
+
+    /// [`Replica::follow_intents`] for hand-overs and cancels.
+    pub fn follow_pickup_intents(&mut self, stored: Vec<PickupIntent>) {
+        follow(&mut self.pickup_intents, stored);
+    }
+
+    /// [`Replica::take_intents`] for hand-overs and cancels.
+    pub fn take_pickup_intents(&mut self, intents: impl IntoIterator<Item = PickupIntent>) {
+        take(&mut self.pickup_intents, intents);
+    }
+}
+
+/// A write the till queues until central answers: a sale's intent or a
+/// hand-over's.
+trait Queued {
+    fn id(&self) -> &str;
+    fn merge(&mut self, other: Self);
+    fn is_unanswered(&self) -> bool;
+}
+
+impl Queued for Intent {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn merge(&mut self, other: Self) {
+        Intent::merge(self, other)
+    }
+    fn is_unanswered(&self) -> bool {
+        Intent::is_unanswered(self)
+    }
+}
+
+impl Queued for PickupIntent {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn merge(&mut self, other: Self) {
+        PickupIntent::merge(self, other)
+    }
+    fn is_unanswered(&self) -> bool {
+        self.status.is_unanswered()
+    }
+}
+
+/// The stored list, with what `mine` knows better merged in (see
+/// [`Replica::follow_intents`]).
+fn follow<Q: Queued>(mine: &mut Vec<Q>, stored: Vec<Q>) {
+    let mut followed = stored;
+    for known in std::mem::take(mine) {
+        match followed.iter_mut().find(|s| s.id() == known.id()) {
+            Some(stored) => stored.merge(known),
+            None if known.is_unanswered() => followed.push(known),
+            None => {}
+        }
+    }
+    *mine = followed;
+}
+
+fn take<Q: Queued>(mine: &mut Vec<Q>, intents: impl IntoIterator<Item = Q>) {
+    for intent in intents {
+        match mine.iter_mut().find(|i| i.id() == intent.id()) {
+            Some(known) => known.merge(intent),
+            None => mine.push(intent),
         }
     }
 }
@@ -240,4 +434,7 @@ pub struct Recent {
     pub products: Vec<Product>,
     pub stores: Vec<Store>,
     pub intents: Vec<Intent>,
+    /// All of them: the list is short, and ended ones are gone from it.
+    pub pickups: Vec<Pickup>,
+    pub pickup_intents: Vec<PickupIntent>,
 }

@@ -5,11 +5,12 @@
 #![allow(async_fn_in_trait)]
 
 use shared::{
-    AdjustRequest, AdjustResult, BatchAdjustRequest, BatchAdjustResponse, ChangesPage, Problem,
-    Product, ProductAvailability, Snapshot, Store, TokenRequest, TokenResponse,
+    AdjustRequest, AdjustResult, BatchAdjustRequest, BatchAdjustResponse, ChangesPage,
+    CommitHoldRequest, Hold, Problem, Product, ProductAvailability, Snapshot, Store, TokenRequest,
+    TokenResponse,
 };
 
-use super::model::{Intent, Level, Recent, Replica};
+use super::model::{Intent, Level, Pickup, PickupIntent, Recent, Replica};
 
 /// A storage failure; IndexedDB's quota errors land here.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +32,10 @@ pub struct PageWrite {
     /// This till's intents the page shows applied (their answers had not
     /// come back yet).
     pub intents: Vec<Intent>,
+    /// Pick-ups placed or changed (extended, a line ended), whole.
+    pub pickups: Vec<Pickup>,
+    /// Hold ids whose lines here all ended: committed, released, expired.
+    pub pickups_ended: Vec<String>,
     pub offset: u64,
     pub contact_ms: i64,
 }
@@ -42,10 +47,10 @@ pub trait Storage {
     async fn load(&self) -> Result<Replica, StorageError>;
     /// Everything but the base, for a tab that follows (see [`Recent`]).
     async fn load_recent(&self) -> Result<Recent, StorageError>;
-    /// Replaces levels, catalogue, stores and offset (a snapshot, or the
-    /// whole replica after the device refused pages) in one transaction,
-    /// with `replica.offset` as the new base; intents are kept, and so is a
-    /// stored level newer than the replica's.
+    /// Replaces levels, catalogue, stores, pick-ups and offset (a snapshot,
+    /// or the whole replica after the device refused pages) in one
+    /// transaction, with `replica.offset` as the new base; intents of both
+    /// kinds are kept, and so is a stored level newer than the replica's.
     async fn replace(&self, replica: &Replica) -> Result<(), StorageError>;
     async fn apply(&self, page: &PageWrite) -> Result<(), StorageError>;
     /// Stores intents (new or changed: a sale, a basket's lines, central's
@@ -59,6 +64,15 @@ pub trait Storage {
     ) -> Result<(), StorageError>;
     /// Forgets finished intents (pruned, or dismissed by the cashier).
     async fn delete_intents(&self, ids: &[String]) -> Result<(), StorageError>;
+    /// Stores hand-overs and cancels (new, or answered) and, in the same
+    /// transaction, forgets the pick-ups their answers ended.
+    async fn put_pickup_intents(
+        &self,
+        intents: &[PickupIntent],
+        ended: &[String],
+    ) -> Result<(), StorageError>;
+    /// Forgets finished hand-overs and cancels.
+    async fn delete_pickup_intents(&self, ids: &[String]) -> Result<(), StorageError>;
     /// Whether everything stored was lost since the last call (the browser
     /// deleted the database under the node: the site's data cleared). The
     /// engine then stores what it holds again. Asking clears it.
@@ -128,6 +142,21 @@ pub trait Transport {
         store: &str,
         request: &BatchAdjustRequest,
     ) -> Result<BatchAdjustResponse, TransportError>;
+    /// The store's lines of a hold handed over, under `key`.
+    async fn commit_hold(
+        &self,
+        token: &str,
+        key: &str,
+        hold_id: &str,
+        request: &CommitHoldRequest,
+    ) -> Result<Hold, TransportError>;
+    /// The store's lines of a hold given back, under `key`.
+    async fn release_hold(
+        &self,
+        token: &str,
+        key: &str,
+        hold_id: &str,
+    ) -> Result<Hold, TransportError>;
     /// A product's availability in every store of the chain.
     async fn availability(
         &self,

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 use shared::{AdjustResult, Change, ChangesPage, Event, Snapshot, StockLevel};
 
 use super::{
-    Clock, Engine, EngineError, IntentStatus, Level, PageWrite, Replica, State, Storage,
-    StorageError, Transport,
+    Clock, Engine, EngineError, IntentStatus, Level, PageWrite, Pickup, PickupLine, Replica, State,
+    Storage, StorageError, Transport, unix_ms,
 };
 
 /// Keeps, over a snapshot's levels, the newer ones the node already has: a
@@ -27,6 +27,74 @@ fn keep_newer(levels: &mut BTreeMap<String, Level>, known: &BTreeMap<String, Lev
         {
             *level = *known;
         }
+    }
+}
+
+/// What a page's hold events do to the store's pick-ups: placed and
+/// extended ones (whole, as they now stand), and the holds whose lines here
+/// ended.
+struct PickupChanges<'r> {
+    known: &'r BTreeMap<String, Pickup>,
+    changed: BTreeMap<String, Pickup>,
+    ended: Vec<String>,
+}
+
+impl PickupChanges<'_> {
+    fn follow(&mut self, change: Change, store: &str) {
+        match change {
+            Change::HoldPlaced {
+                hold_id,
+                store_id,
+                channel,
+                reference,
+                expires_at,
+                lines,
+            } if store_id == store => {
+                let pickup = Pickup {
+                    hold_id: hold_id.clone(),
+                    channel,
+                    reference,
+                    expires_at_ms: unix_ms(expires_at),
+                    lines: lines
+                        .into_iter()
+                        .map(|l| PickupLine {
+                            sku: l.sku,
+                            quantity: l.quantity,
+                        })
+                        .collect(),
+                };
+                self.ended.retain(|h| *h != hold_id);
+                self.changed.insert(hold_id, pickup);
+            }
+            Change::HoldExtended {
+                hold_id,
+                store_id,
+                expires_at,
+            } if store_id == store => {
+                let known = self.changed.get(&hold_id).or(self.known.get(&hold_id));
+                if let Some(mut pickup) = known.cloned() {
+                    pickup.expires_at_ms = unix_ms(expires_at);
+                    self.changed.insert(hold_id, pickup);
+                }
+            }
+            // Every line of the store ends with either: a store's commit or
+            // release takes all its lines, a channel's commit ends the
+            // lines it does not name.
+            Change::HoldCommitted {
+                hold_id, store_id, ..
+            }
+            | Change::HoldReleased {
+                hold_id, store_id, ..
+            } if store_id == store => {
+                self.changed.remove(&hold_id);
+                self.ended.push(hold_id);
+            }
+            _ => {}
+        }
+    }
+
+    fn done(self) -> (Vec<Pickup>, Vec<String>) {
+        (self.changed.into_values().collect(), self.ended)
     }
 }
 
@@ -116,6 +184,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             levels,
             stores,
             currency,
+            holds,
             ..
         } = snapshot;
         let mut next = Replica {
@@ -150,7 +219,13 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                 .map(|s| (s.store_id.clone(), s))
                 .collect(),
             currency: Some(currency),
+            pickups: holds
+                .iter()
+                .filter_map(|hold| Pickup::of(hold, &self.config.store_id))
+                .map(|p| (p.hold_id.clone(), p))
+                .collect(),
             intents: Vec::new(),
+            pickup_intents: Vec::new(),
         };
         self.restore_lost().await;
         keep_newer(&mut next.levels, &self.state.borrow().replica.levels);
@@ -158,9 +233,16 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         {
             let mut state = self.state.borrow_mut();
             let intents = std::mem::take(&mut state.replica.intents);
+            let pickup_intents = std::mem::take(&mut state.replica.pickup_intents);
             // Answers may have come in while the snapshot was stored.
             keep_newer(&mut next.levels, &state.replica.levels);
-            state.replica = Replica { intents, ..next };
+            let pickups = std::mem::take(&mut next.pickups);
+            state.replica = Replica {
+                intents,
+                pickup_intents,
+                ..next
+            };
+            state.replica.take_pickups(pickups.into_values(), &[]);
             state.search_keys = None;
             state.head = state.head.max(offset);
             state.unstored = stored.is_err();
@@ -209,6 +291,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                 replica.stores.insert(store.store_id.clone(), store);
             }
             replica.take_intents(write.intents);
+            replica.take_pickups(write.pickups, &write.pickups_ended);
             replica.offset = Some(write.offset);
             replica.last_contact_ms = Some(write.contact_ms);
             state.head = page.head.max(write.offset);
@@ -245,6 +328,11 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             .map(|i| (i.id.as_str(), i))
             .collect();
         let mut latest = BTreeMap::new();
+        let mut pickups = PickupChanges {
+            known: &replica.pickups,
+            changed: BTreeMap::new(),
+            ended: Vec::new(),
+        };
         for Event { offset, change, .. } in events {
             for figures in change.levels() {
                 if figures.store_id != self.config.store_id {
@@ -296,10 +384,11 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                 Change::StoreCreated { store } | Change::StoreUpdated { store } => {
                     write.stores.push(store)
                 }
-                _ => {}
+                change => pickups.follow(change, &self.config.store_id),
             }
         }
         write.levels = latest.into_iter().collect();
+        (write.pickups, write.pickups_ended) = pickups.done();
         write
     }
 
@@ -314,6 +403,13 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         };
         let stored = match self.storage.replace(&replica).await {
             Ok(()) => self.storage.put_intents(&replica.intents, &[], None).await,
+            refused => refused,
+        };
+        let stored = match stored {
+            Ok(()) => {
+                let pickups = &replica.pickup_intents;
+                self.storage.put_pickup_intents(pickups, &[]).await
+            }
             refused => refused,
         };
         if let Err(e) = stored {

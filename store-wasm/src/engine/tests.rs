@@ -18,6 +18,7 @@ use shared::{
 
 use super::*;
 
+mod pickups;
 mod search;
 
 const STORE: &str = "s1";
@@ -47,6 +48,13 @@ struct Central {
     /// When set, the next snapshot is taken, then waits for this before
     /// it is answered (it arrives after whatever happened meanwhile).
     hold_snapshot: Option<futures::channel::oneshot::Receiver<()>>,
+    /// Holds placed with [`Central::place_hold`], by id.
+    holds: BTreeMap<String, shared::Hold>,
+    /// Hand-over and cancel answers, by key: a retry replays its answer.
+    hold_answers: BTreeMap<String, Result<shared::Hold, Problem>>,
+    /// Central's time for holds, in ms: at or past `expires_at` a hold is
+    /// refused, as central's transitions refuse it.
+    now_ms: i64,
 }
 
 fn at() -> shared::Timestamp {
@@ -220,6 +228,16 @@ impl FakeCentral {
             store_id: Some(store.into()),
             stores: c.stores.clone(),
             products: c.products.clone(),
+            holds: c
+                .holds
+                .values()
+                .filter(|h| {
+                    h.lines
+                        .iter()
+                        .any(|l| l.store_id == store && l.state == shared::HoldState::Active)
+                })
+                .cloned()
+                .collect(),
             levels: c
                 .levels
                 .iter()
@@ -394,6 +412,30 @@ impl Transport for FakeCentral {
                 })
                 .collect(),
         })
+    }
+
+    async fn commit_hold(
+        &self,
+        _: &str,
+        key: &str,
+        hold_id: &str,
+        request: &shared::CommitHoldRequest,
+    ) -> Result<shared::Hold, TransportError> {
+        assert_eq!(request.lines, None, "a store hands its lines over whole");
+        self.0
+            .borrow_mut()
+            .pickup(key, hold_id, shared::HoldState::Committed)
+    }
+
+    async fn release_hold(
+        &self,
+        _: &str,
+        key: &str,
+        hold_id: &str,
+    ) -> Result<shared::Hold, TransportError> {
+        self.0
+            .borrow_mut()
+            .pickup(key, hold_id, shared::HoldState::Released)
     }
 
     async fn availability(

@@ -212,6 +212,74 @@ impl Central {
         devices.as_array().expect("devices").clone()
     }
 
+    /// Registers the web shop as a sales channel and signs it in: a client
+    /// that holds stock as the shop does.
+    pub async fn web_shop(&self) -> reqwest::Client {
+        let body = json!({"channel_id": "web", "name": "Web shop", "client_secret": SECRET});
+        assert_eq!(self.admin("POST", "/v1/admin/channels", body).await.0, 201);
+        let token: Value = reqwest::Client::new()
+            .post(self.url("/v1/auth/token"))
+            .json(&json!({"channel_id": "web", "channel_secret": SECRET}))
+            .send()
+            .await
+            .expect("central answers")
+            .json()
+            .await
+            .expect("a token");
+        let bearer = format!("Bearer {}", token["access_token"].as_str().expect("token"));
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("authorization", bearer.parse().expect("header"));
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("client")
+    }
+
+    /// The shop holds `quantity` of `sku` at `store` for order `reference`
+    /// (click and collect) for `ttl_seconds`; the hold's id.
+    pub async fn hold_for_pickup(
+        &self,
+        shop: &reqwest::Client,
+        store: &str,
+        reference: &str,
+        sku: &str,
+        quantity: i64,
+        ttl_seconds: u32,
+    ) -> String {
+        let body = json!({
+            "reference": reference,
+            "ttl_seconds": ttl_seconds,
+            "lines": [{"sku": sku, "quantity": quantity, "store_id": store}],
+        });
+        let response = shop
+            .post(self.url("/v1/holds"))
+            .header("Idempotency-Key", unique_key("hold"))
+            .json(&body)
+            .send()
+            .await
+            .expect("central answers");
+        assert_eq!(response.status(), 201, "the hold is placed");
+        let hold: Value = response.json().await.expect("a hold");
+        hold["hold_id"].as_str().expect("an id").to_owned()
+    }
+
+    /// A hold as central keeps it, asked by the shop.
+    pub async fn hold(&self, shop: &reqwest::Client, hold_id: &str) -> Value {
+        let response = shop
+            .get(self.url(&format!("/v1/holds/{hold_id}")))
+            .send()
+            .await
+            .expect("central answers");
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("a hold")
+    }
+
+    /// The store's events of `kind` in the change log.
+    pub async fn events_of_kind(&self, store: &str, kind: &str) -> Vec<Value> {
+        let events = self.events(store).await;
+        events.into_iter().filter(|e| e["kind"] == kind).collect()
+    }
+
     /// Revokes a device, as an admin does for a till lost or replaced.
     pub async fn revoke(&self, device_id: &str) {
         let path = format!("/v1/admin/devices/{device_id}/revoke");

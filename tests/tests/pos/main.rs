@@ -7,6 +7,7 @@ mod harness;
 mod identity;
 mod layout;
 mod manager;
+mod pickups;
 
 use std::time::Duration;
 

@@ -5,12 +5,13 @@
 //!
 //! This module holds the screen's state and wiring; each region draws
 //! itself in a module of its own: [`status`], [`catalogue`] (search and
-//! rows), [`nearby`], [`basket`], [`activity`].
+//! rows), [`nearby`], [`basket`], [`pickups`], [`activity`].
 
 mod activity;
 mod basket;
 mod catalogue;
 mod nearby;
+mod pickups;
 mod status;
 
 use std::{cell::RefCell, collections::HashSet, rc::Rc};
@@ -52,6 +53,8 @@ struct Regions {
     basket_total: Element,
     sell_basket: HtmlButtonElement,
     clear_basket: HtmlButtonElement,
+    pickups_panel: Element,
+    pickups: Element,
     intents: Element,
     message: Element,
 }
@@ -79,6 +82,8 @@ impl Regions {
             basket_total: by_id(doc, "basket-total")?,
             sell_basket: by_id(doc, "sell-basket")?,
             clear_basket: by_id(doc, "clear-basket")?,
+            pickups_panel: by_id(doc, "pickups-panel")?,
+            pickups: by_id(doc, "pickups")?,
             intents: by_id(doc, "intents")?,
             message: by_id(doc, "message")?,
         })
@@ -106,6 +111,8 @@ struct Ui {
     watching: Option<Watch>,
     /// What the intents panel shows (id, state, detail), to redraw on change.
     intents: Vec<(String, wording::Standing)>,
+    /// What the pick-ups panel shows, likewise.
+    pickups: Vec<pickups::Row>,
     /// The basket line head office refused, and why: marked in the basket
     /// until that line changes or the basket is sold or cleared.
     refused_line: Option<(String, String)>,
@@ -157,7 +164,13 @@ impl Till {
         let me = till.clone();
         till.node.subscribe(move || me.render());
         let me = till.clone();
-        let tick = Closure::<dyn FnMut()>::new(move || me.render_status());
+        let tick = Closure::<dyn FnMut()>::new(move || {
+            me.render_status();
+            // Time left moves on without the node saying anything.
+            if let Err(e) = me.render_pickups() {
+                web_sys::console::error_1(&e);
+            }
+        });
         if let Some(window) = web_sys::window() {
             window.set_interval_with_callback_and_timeout_and_arguments_0(
                 tick.as_ref().unchecked_ref(),
@@ -177,6 +190,9 @@ impl Till {
         self.render_status();
         self.follow_watched();
         if let Err(e) = self.render_results() {
+            web_sys::console::error_1(&e);
+        }
+        if let Err(e) = self.render_pickups() {
             web_sys::console::error_1(&e);
         }
         if let Err(e) = self.render_intents() {
@@ -305,6 +321,7 @@ impl Till {
         self.listen_catalogue()?;
         self.listen_nearby()?;
         self.listen_basket()?;
+        self.listen_pickups()?;
         self.listen_activity()?;
         let r = &self.regions;
         let me = self.clone();
