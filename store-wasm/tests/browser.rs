@@ -16,7 +16,17 @@ use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 mod common;
+mod storage_suite;
 use common::*;
+
+#[wasm_bindgen_test]
+async fn indexeddb_passes_the_storage_suite() {
+    storage_suite::run(async || {
+        let name = format!("test-suite-{}", uuid::Uuid::new_v4().simple());
+        IdbStorage::open(&name).await.expect("IndexedDB opens")
+    })
+    .await;
+}
 
 /// A store of its own for each test, with one product at `stock`.
 async fn fixture(stock: i64) -> (String, String) {
