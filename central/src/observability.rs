@@ -42,6 +42,10 @@ pub const RATE_LIMITED: &str = "stockline_rate_limited_total";
 pub const CONNECTIONS_OPEN: &str = "stockline_connections_open";
 pub const CONNECTIONS_REFUSED: &str = "stockline_connections_refused_total";
 pub const SNAPSHOTS_ACTIVE: &str = "stockline_snapshots_active";
+pub const HOLDS: &str = "stockline_holds_total";
+pub const HOLD_EXPIRY_LAG: &str = "stockline_hold_expiry_lag_seconds";
+/// The `transition` label of [`HOLDS`]: a fixed set.
+const HOLD_TRANSITIONS: [&str; 5] = ["placed", "extended", "committed", "released", "expired"];
 
 /// The process-wide recorder; installed once however many apps run (tests).
 pub fn metrics() -> &'static PrometheusHandle {
@@ -53,10 +57,12 @@ pub fn metrics() -> &'static PrometheusHandle {
         let sizes = [
             1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
         ];
+        let lags = [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0];
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), &latency)
             .and_then(|b| b.set_buckets_for_metric(Matcher::Full(GROUP_DURATION.into()), &latency))
             .and_then(|b| b.set_buckets_for_metric(Matcher::Full(GROUP_SIZE.into()), &sizes))
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(HOLD_EXPIRY_LAG.into()), &lags))
             .expect("non-empty buckets")
             .build_recorder();
         let handle = recorder.handle();
@@ -105,6 +111,15 @@ fn describe() {
         "Connections closed at once: the server's or the address's cap was reached"
     );
     describe_gauge!(SNAPSHOTS_ACTIVE, "Snapshots being streamed now");
+    describe_counter!(
+        HOLDS,
+        "Hold transitions this central wrote, by transition (placed, extended, committed, released, expired)"
+    );
+    describe_histogram!(
+        HOLD_EXPIRY_LAG,
+        metrics::Unit::Seconds,
+        "Per expiry chunk: the longest a hold outlived its expires_at before central released it"
+    );
     // Counters alerts divide by exist from the start, at zero.
     for result in ["applied", "insufficient_stock", "version_conflict"] {
         metrics::counter!(ADJUSTMENTS, "result" => result).increment(0);
@@ -118,6 +133,9 @@ fn describe() {
     for reason in ["server", "address"] {
         metrics::counter!(CONNECTIONS_REFUSED, "reason" => reason).increment(0);
     }
+    for transition in HOLD_TRANSITIONS {
+        metrics::counter!(HOLDS, "transition" => transition).increment(0);
+    }
 }
 
 /// The writer's figures, from each committed group.
@@ -129,6 +147,25 @@ impl ledger::Subscriber for CommitMetrics {
         metrics::gauge!(WRITER_QUEUE).set((stats.queued + stats.commands) as f64);
         metrics::histogram!(GROUP_SIZE).record(stats.commands as f64);
         metrics::histogram!(GROUP_DURATION).record(stats.duration.as_secs_f64());
+        let holds = committed.holds;
+        if holds == ledger::HoldTally::default() {
+            return;
+        }
+        let counts = [
+            holds.placed,
+            holds.extended,
+            holds.committed,
+            holds.released,
+            holds.expired,
+        ];
+        for (transition, count) in HOLD_TRANSITIONS.into_iter().zip(counts) {
+            if count > 0 {
+                metrics::counter!(HOLDS, "transition" => transition).increment(u64::from(count));
+            }
+        }
+        if let Some(lag_ms) = holds.expiry_lag_ms {
+            metrics::histogram!(HOLD_EXPIRY_LAG).record(lag_ms.max(0) as f64 / 1000.0);
+        }
     }
 }
 

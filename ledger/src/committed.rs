@@ -54,6 +54,20 @@ pub struct GroupStats {
     pub duration: Duration,
 }
 
+/// The hold transitions a group made, for metrics. Counted where they
+/// were written: a group another central wrote (heard through the
+/// follower) carries none, so a cluster's centrals never count one twice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HoldTally {
+    pub placed: u32,
+    pub extended: u32,
+    pub committed: u32,
+    pub released: u32,
+    pub expired: u32,
+    /// The longest an expired hold of the group outlived its `expires_at`.
+    pub expiry_lag_ms: Option<i64>,
+}
+
 /// One committed group.
 #[derive(Debug, Clone, Default)]
 pub struct Committed {
@@ -66,6 +80,7 @@ pub struct Committed {
     /// The earliest time (unix ms) a hold placed or extended in the group
     /// is due, for whoever expires holds.
     pub holds_due: Option<i64>,
+    pub holds: HoldTally,
     /// Set when retention removed the log up to this offset.
     pub pruned_through: Option<u64>,
     pub stats: GroupStats,

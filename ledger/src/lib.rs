@@ -37,7 +37,7 @@ mod writer;
 
 pub use backend::Positions;
 pub use cmd::{Command, Writer};
-pub use committed::{AccessChange, Committed, CommittedEvent, GroupStats, Subscriber};
+pub use committed::{AccessChange, Committed, CommittedEvent, GroupStats, HoldTally, Subscriber};
 pub use database::{Database, Location, open};
 pub use error::{ReadError, WriteError};
 pub use idempotency::Keyed;

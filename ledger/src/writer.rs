@@ -19,7 +19,8 @@ use shared::Change;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    AccessChange, Command, Committed, CommittedEvent, GroupStats, Subscriber, WriteError,
+    AccessChange, Command, Committed, CommittedEvent, GroupStats, HoldTally, Subscriber,
+    WriteError,
     backend::{Wants, WriteBackend, WriteStatements},
     clock::Clock,
     publish::{Publisher, access_change, earliest, hold_due},
@@ -166,6 +167,7 @@ struct Effects {
     events: Vec<CommittedEvent>,
     access: Vec<AccessChange>,
     holds_due: Option<i64>,
+    holds: HoldTally,
     pruned_through: Option<u64>,
 }
 
@@ -183,6 +185,7 @@ pub(crate) struct Mark {
     events: usize,
     access: usize,
     holds_due: Option<i64>,
+    holds: HoldTally,
     pruned_through: Option<u64>,
 }
 
@@ -231,6 +234,11 @@ impl<'a> Tx<'a> {
         Ok(offset)
     }
 
+    /// Where hold commands count what they did (see [`HoldTally`]).
+    pub(crate) fn holds(&mut self) -> &mut HoldTally {
+        &mut self.effects.holds
+    }
+
     /// Tells subscribers, once the group commits, that the log was pruned.
     pub(crate) fn note_pruned(&mut self, through: u64) {
         self.effects.pruned_through = Some(through);
@@ -242,6 +250,7 @@ impl<'a> Tx<'a> {
             events: self.effects.events.len(),
             access: self.effects.access.len(),
             holds_due: self.effects.holds_due,
+            holds: self.effects.holds,
             pruned_through: self.effects.pruned_through,
         }
     }
@@ -252,6 +261,7 @@ impl<'a> Tx<'a> {
         self.effects.events.truncate(mark.events);
         self.effects.access.truncate(mark.access);
         self.effects.holds_due = mark.holds_due;
+        self.effects.holds = mark.holds;
         self.effects.pruned_through = mark.pruned_through;
     }
 }
@@ -345,6 +355,7 @@ fn commit_group(
                 events: effects.events,
                 access: effects.access,
                 holds_due: effects.holds_due,
+                holds: effects.holds,
                 pruned_through: effects.pruned_through,
                 stats: GroupStats {
                     commands: group.len(),

@@ -93,6 +93,58 @@ async fn traffic(app: &TestApp) {
     assert!(waiting >= 1.0, "the long-poll is counted while it waits");
     app.set_stock("s2", "A", 5).await;
     assert_eq!(poll.await.unwrap().unwrap().status(), 200);
+    holds(app).await;
+}
+
+/// A hold placed and committed, and one left to expire (after a second):
+/// every hold transition but extend and release is counted by then.
+async fn holds(app: &TestApp) {
+    app.create_channel("web").await;
+    let shop = app.channel_client("web").await;
+    let place = async |key: &str, ttl: u32| -> Value {
+        let body = json!({"reference": key, "ttl_seconds": ttl,
+                          "lines": [{"sku": "A", "quantity": 1, "store_id": "s2"}]});
+        let r = shop
+            .post(app.url("/v1/holds"))
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        r.json().await.unwrap()
+    };
+    let kept = place("hold-1", 600).await;
+    let commit = format!("/v1/holds/{}/commit", kept["hold_id"].as_str().unwrap());
+    let r = shop
+        .post(app.url(&commit))
+        .header("Idempotency-Key", "commit-1")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Metrics are the process's: other tests' holds count too, so this
+    // waits for the count to move rather than for a figure.
+    let expired = r#"stockline_holds_total{transition="expired"}"#;
+    let before = value_of(&app.get("/metrics").await.text().await.unwrap(), expired);
+    place("hold-2", 1).await;
+    for _ in 0..100 {
+        let now = value_of(&app.get("/metrics").await.text().await.unwrap(), expired);
+        if now > before {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the expired hold was never counted");
+}
+
+/// The value of one series in an exposition (0 when absent).
+fn value_of(exposition: &str, series: &str) -> f64 {
+    exposition
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 #[tokio::test]
@@ -121,6 +173,8 @@ async fn metrics_expose_the_named_series_after_traffic() {
         "stockline_head_offset",
         "stockline_replication_lag_events",
         "stockline_rate_limited_total",
+        "stockline_holds_total",
+        "stockline_hold_expiry_lag_seconds_bucket",
     ] {
         assert!(names.contains(name), "{name} missing from /metrics");
     }
@@ -130,8 +184,13 @@ async fn metrics_expose_the_named_series_after_traffic() {
         r#"stockline_adjustments_total{result="version_conflict"}"#,
         r#"stockline_replication_lag_events{store="s2"}"#,
         r#"route="/v1/stores/{store_id}/adjustments""#,
+        r#"stockline_holds_total{transition="released"}"#,
     ] {
         assert!(text.contains(labelled), "{labelled} missing from /metrics");
+    }
+    for transition in ["placed", "committed"] {
+        let series = format!(r#"stockline_holds_total{{transition="{transition}"}}"#);
+        assert!(value_of(&text, &series) >= 1.0, "{series} counted");
     }
     assert!(
         !text.contains("/v1/stores/s1/"),

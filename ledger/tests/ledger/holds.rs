@@ -6,7 +6,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use ledger::{
-    Keyed, Refusal,
+    HoldTally, Keyed, Refusal,
     clock::Clock,
     cmd::{CommitHold, ExpireHolds, ExtendHold, HoldActor, PlaceHold, ReleaseHold, SetStoreActive},
     expiry::{self, ExpiryOptions},
@@ -539,6 +539,33 @@ async fn a_hold_past_its_time_cannot_be_extended_or_committed_and_expires_once(b
     assert_eq!(
         fx.release(web(), "r1", &hold.hold_id).await.outcome,
         Err(expired)
+    );
+    // What subscribers heard done: refusals count nothing.
+    let tally = fx
+        .heard
+        .groups
+        .lock()
+        .unwrap()
+        .iter()
+        .fold(HoldTally::default(), |sum, group| HoldTally {
+            placed: sum.placed + group.holds.placed,
+            extended: sum.extended + group.holds.extended,
+            committed: sum.committed + group.holds.committed,
+            released: sum.released + group.holds.released,
+            expired: sum.expired + group.holds.expired,
+            expiry_lag_ms: sum.expiry_lag_ms.max(group.holds.expiry_lag_ms),
+        });
+    assert_eq!(
+        tally,
+        HoldTally {
+            placed: 1,
+            extended: 1,
+            committed: 0,
+            released: 0,
+            expired: 1,
+            // Due 29 min after placing; expired at 29 min: on time.
+            expiry_lag_ms: Some(0),
+        }
     );
     fx.close().await;
 }

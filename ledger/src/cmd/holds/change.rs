@@ -100,6 +100,7 @@ impl Command for ExtendHold {
                     expires_at: hold.expires_at,
                 })?;
             }
+            tx.holds().extended += 1;
             Ok(Ok(hold))
         })
     }
@@ -225,6 +226,7 @@ fn commit(tx: &mut Tx<'_>, cmd: &CommitHold) -> anyhow::Result<Result<Hold, Refu
         },
         tx,
     )?;
+    tx.holds().committed += 1;
     Ok(Ok(hold))
 }
 
@@ -288,6 +290,7 @@ impl Command for ReleaseHold {
                     },
                     tx,
                 )?;
+                tx.holds().released += 1;
                 Ok(Ok(hold))
             },
         )

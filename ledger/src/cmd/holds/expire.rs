@@ -62,6 +62,13 @@ impl Command for ExpireHolds {
             )?;
         }
         tx.db().write_holds(&holds.iter().collect::<Vec<_>>())?;
+        let tally = tx.holds();
+        tally.expired += u32::try_from(holds.len()).unwrap_or(u32::MAX);
+        let lag = holds
+            .iter()
+            .map(|hold| now_ms - crate::clock::millis(hold.expires_at))
+            .max();
+        tally.expiry_lag_ms = tally.expiry_lag_ms.max(lag);
         Ok(Expired {
             holds: holds.len(),
             more: due.len() == self.limit as usize,

@@ -210,6 +210,7 @@ fn place(tx: &mut Tx<'_>, cmd: &PlaceHold) -> anyhow::Result<Result<Hold, Refusa
         },
         tx,
     )?;
+    tx.holds().placed += 1;
     Ok(Ok(hold))
 }
 
