@@ -210,12 +210,13 @@ pub struct Config {
     #[arg(long, env = "STOCKLINE_SIGN_IN_BURST", default_value_t = 20)]
     pub sign_in_burst: u32,
 
-    /// Adjustment lines per second a client regains (a batch costs one per
-    /// line: each line is a saved answer, refused or not).
+    /// Write lines per second a client regains: adjustment and hold lines,
+    /// and hold transitions (a batch costs one per line: each line is a
+    /// saved answer, refused or not).
     #[arg(long, env = "STOCKLINE_WRITE_ITEMS_PER_SECOND", default_value_t = 200)]
     pub write_items_per_second: u32,
 
-    /// Adjustment lines a client may send in a burst.
+    /// Write lines a client may send in a burst.
     #[arg(long, env = "STOCKLINE_WRITE_ITEMS_BURST", default_value_t = 2000)]
     pub write_items_burst: u32,
 

@@ -161,6 +161,8 @@ pub async fn extend(
     Json(req): Json<ExtendHoldRequest>,
 ) -> Result<Response, AppError> {
     let channel = channel(&principal)?;
+    // Each transition saves an answer under its key, as a line does.
+    state.limits.write_items(&principal, 1)?;
     let mut errors = Vec::new();
     validate::extend_hold(&req, &mut errors);
     AppError::check_fields(errors)?;
@@ -199,6 +201,8 @@ pub async fn commit(
     Json(req): Json<CommitHoldRequest>,
 ) -> Result<Response, AppError> {
     let actor = actor(&principal)?;
+    let lines = req.lines.as_ref().map_or(1, Vec::len);
+    state.limits.write_items(&principal, lines.max(1))?;
     let mut errors = Vec::new();
     validate::commit_hold(&req, &mut errors);
     AppError::check_fields(errors)?;
@@ -228,6 +232,7 @@ pub async fn release(
     IdempotencyKey(key): IdempotencyKey,
 ) -> Result<Response, AppError> {
     let actor = actor(&principal)?;
+    state.limits.write_items(&principal, 1)?;
     let release = ReleaseHold::new(actor, key, hold_id.into_inner())?;
     Ok(keyed_response(
         state.ledger.run(release).await?,

@@ -3,9 +3,10 @@
 //! on admin routes. A long-poll is one request however long it waits.
 //!
 //! Two budgets of their own, charged by handlers once they know what a
-//! request weighs: sign-ins per known client id, and adjustment lines per
-//! client (a batch of 500 lines costs 500, not 1: each line is a saved
-//! answer, whatever its outcome).
+//! request weighs: sign-ins per known client id, and write lines per
+//! client — adjustment lines, hold lines and hold transitions (a batch of
+//! 500 lines costs 500, not 1: each line is a saved answer, whatever its
+//! outcome).
 
 use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
@@ -114,11 +115,11 @@ impl Limits {
         )
     }
 
-    /// Charges `items` adjustment lines to the caller. A batch larger than
+    /// Charges `items` write lines to the caller. A batch larger than
     /// the whole burst could never pass, so it is charged the burst.
     pub fn write_items(&self, principal: &Principal, items: usize) -> Result<(), AppError> {
         let key = principal.subject().unwrap_or_default();
-        charge(&self.write_items, &key, items, "too many adjustment lines")
+        charge(&self.write_items, &key, items, "too many write lines")
     }
 
     /// Drops the state of clients that have been quiet, so memory follows

@@ -303,6 +303,40 @@ async fn a_batch_is_charged_by_its_lines() {
     assert_eq!(saved, 8, "the refused batch saved nothing");
 }
 
+/// Hold lines and every transition save an answer under their key, as an
+/// adjustment line does: a channel's budget covers them all.
+#[tokio::test]
+async fn hold_lines_and_transitions_are_charged_as_write_lines() {
+    let app = TestApp::spawn_with(|c| {
+        c.rate_limit = true;
+        c.write_items_burst = 4;
+        c.write_items_per_second = 1;
+    })
+    .await;
+    app.set_stock("s1", "A", 10).await;
+    app.create_channel("web").await;
+    let shop = app.channel_client("web").await;
+    let send = |path: String, key: &str, body: Value| {
+        shop.post(app.url(&path))
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    let lines = json!({"reference": "o-1", "lines": [
+        {"sku": "A", "quantity": 1, "store_id": "s1"},
+        {"sku": "A", "quantity": 1, "store_id": "s1"}]});
+    let placed = send("/v1/holds".into(), "h-1", lines).await.unwrap();
+    assert_eq!(placed.status(), 201, "two lines: two of four");
+    let hold: Value = placed.json().await.unwrap();
+    let id = hold["hold_id"].as_str().unwrap().to_owned();
+    let extend = send(format!("/v1/holds/{id}/extend"), "e-1", json!({})).await;
+    assert_eq!(extend.unwrap().status(), 200, "three");
+    let release = send(format!("/v1/holds/{id}/release"), "r-1", json!({})).await;
+    assert_eq!(release.unwrap().status(), 200, "four");
+    let again = send(format!("/v1/holds/{id}/extend"), "e-2", json!({})).await;
+    problem(again.unwrap(), 429, "rate_limited").await;
+}
+
 /// Retention removes at most a chunk per step, and takes step after step
 /// until it has caught up, instead of one chunk per interval.
 #[tokio::test]
