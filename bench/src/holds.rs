@@ -22,6 +22,12 @@ use crate::{
 /// Registers the channel `bench-shop` and signs it in: a client that
 /// sends its token.
 pub async fn shop(admin: &reqwest::Client, central: &Server) -> anyhow::Result<reqwest::Client> {
+    let secret = register(admin, central).await?;
+    signed_in(central, &secret).await
+}
+
+/// Registers the channel `bench-shop`; its secret.
+pub async fn register(admin: &reqwest::Client, central: &Server) -> anyhow::Result<String> {
     let created: Value = admin
         .post(central.url("/v1/admin/channels"))
         .json(&json!({"channel_id": "bench-shop", "name": "Bench shop"}))
@@ -32,6 +38,11 @@ pub async fn shop(admin: &reqwest::Client, central: &Server) -> anyhow::Result<r
     let secret = created["client_secret"]
         .as_str()
         .context("the channel's secret")?;
+    Ok(secret.to_owned())
+}
+
+/// The shop signed in to `central`: a client that sends its token.
+pub async fn signed_in(central: &Server, secret: &str) -> anyhow::Result<reqwest::Client> {
     let token: Value = reqwest::Client::new()
         .post(central.url("/v1/auth/token"))
         .json(&json!({"channel_id": "bench-shop", "channel_secret": secret}))
@@ -55,40 +66,42 @@ fn hold_body(sku: &str, ttl_seconds: u64) -> Value {
 
 /// 64 checkouts at once, each a hold of one unit then its commit: the
 /// figure is checkouts (hold + commit) per second, the latency a pair's.
-pub async fn checkouts(shop: &reqwest::Client, central: &Server, limit: Limit) -> Measured {
-    let holds = central.url("/v1/holds");
-    let base = central.url("/v1/holds/");
-    load::run(CLIENTS, limit, {
-        let shop = shop.clone();
-        move |c, n| {
-            let (shop, holds, base) = (shop.clone(), holds.clone(), base.clone());
-            async move {
-                let placed = shop
-                    .post(&holds)
-                    .header("Idempotency-Key", format!("co-{c}-{n}"))
-                    .json(&hold_body(&format!("P{c:04}"), 900))
-                    .send()
-                    .await;
-                let hold: Value = match placed {
-                    Ok(r) if r.status() == 201 => match r.json().await {
-                        Ok(hold) => hold,
-                        Err(_) => return Outcome::Failed,
-                    },
-                    _ => return Outcome::Failed,
-                };
-                let Some(id) = hold["hold_id"].as_str() else {
-                    return Outcome::Failed;
-                };
-                let committed = shop
-                    .post(format!("{base}{id}/commit"))
-                    .header("Idempotency-Key", format!("cc-{c}-{n}"))
-                    .json(&json!({}))
-                    .send()
-                    .await;
-                match committed {
-                    Ok(r) if r.status() == 200 => Outcome::Ok,
-                    _ => Outcome::Failed,
-                }
+/// With several centrals (each with the shop signed in to it), client `c`
+/// places on central `c` and commits on the next one.
+pub async fn checkouts(centrals: &[(reqwest::Client, &Server)], limit: Limit) -> Measured {
+    let at: Vec<(reqwest::Client, String)> = centrals
+        .iter()
+        .map(|(shop, central)| (shop.clone(), central.url("/v1/holds")))
+        .collect();
+    load::run(CLIENTS, limit, move |c, n| {
+        let (shop, holds) = at[c % at.len()].clone();
+        let (committer, base) = at[(c + 1) % at.len()].clone();
+        async move {
+            let placed = shop
+                .post(&holds)
+                .header("Idempotency-Key", format!("co-{c}-{n}"))
+                .json(&hold_body(&format!("P{c:04}"), 900))
+                .send()
+                .await;
+            let hold: Value = match placed {
+                Ok(r) if r.status() == 201 => match r.json().await {
+                    Ok(hold) => hold,
+                    Err(_) => return Outcome::Failed,
+                },
+                _ => return Outcome::Failed,
+            };
+            let Some(id) = hold["hold_id"].as_str() else {
+                return Outcome::Failed;
+            };
+            let committed = committer
+                .post(format!("{base}/{id}/commit"))
+                .header("Idempotency-Key", format!("cc-{c}-{n}"))
+                .json(&json!({}))
+                .send()
+                .await;
+            match committed {
+                Ok(r) if r.status() == 200 => Outcome::Ok,
+                _ => Outcome::Failed,
             }
         }
     })
@@ -114,10 +127,11 @@ pub async fn storm(
     shop: &reqwest::Client,
     central: &Server,
     count: usize,
+    placed_per_second: usize,
 ) -> anyhow::Result<Storm> {
-    // Placing runs at thousands a second: leave room, then all are due in
-    // the same second, `due`.
-    let lead = Duration::from_secs(5 + (count / 5_000) as u64);
+    // Leave room for placing at `placed_per_second` (a guess on the low
+    // side), then all are due in the same second, `due`.
+    let lead = Duration::from_secs(5 + (count / placed_per_second.max(1)) as u64);
     let due = std::time::SystemTime::now() + lead;
     let started = Instant::now();
     let url = central.url("/v1/holds");

@@ -269,8 +269,12 @@ async fn main() -> anyhow::Result<()> {
         let shop = holds::shop(&client, &central).await?;
         if args.runs(9) {
             let checkouts = central
-                .profiled("9-checkouts", holds::checkouts(&shop, &central, limit))
+                .profiled(
+                    "9-checkouts",
+                    holds::checkouts(&[(shop.clone(), &central)], limit),
+                )
                 .await;
+            sqlite.checkouts = Some(checkouts.per_second());
             table.row(
                 "9. checkouts: a hold placed then committed, 64 clients",
                 &checkouts,
@@ -279,7 +283,7 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         if args.runs(10) {
-            let storm = holds::storm(&client, &shop, &central, args.storm).await?;
+            let storm = holds::storm(&client, &shop, &central, args.storm, 5_000).await?;
             table.row_with(
                 &format!(
                     "10. {} holds due in the same second; 16 tills selling meanwhile",

@@ -21,6 +21,7 @@ use crate::{
 pub struct Figures {
     pub adjust: Option<f64>,
     pub hot: Option<f64>,
+    pub checkouts: Option<f64>,
 }
 
 fn ratio(of: f64, to: Option<f64>) -> String {
@@ -54,29 +55,69 @@ pub async fn rows(
             1 => "PostgreSQL, 1 central".to_owned(),
             n => format!("PostgreSQL, {n} centrals together"),
         };
-        let adjust = adjustments(client, &servers, args.limit).await;
-        table.row(
-            &format!("2. durable guarded adjustments — {label}"),
-            &adjust,
-            "adj/s",
-            &format!(
-                "{}{}",
-                ratio(adjust.per_second(), sqlite.adjust),
-                if centrals == 2 {
-                    "; target ≥ 10,000/s"
-                } else {
-                    ""
-                }
-            ),
-        );
-        let hot = hot_level(client, &servers, hot_limit(args.limit)).await?;
-        table.row(
-            &format!("3. hot level: 64 clients to zero — {label}"),
-            &hot.0,
-            "adj/s",
-            &format!("{}; {}", ratio(hot.0.per_second(), sqlite.hot), hot.1),
-        );
-        if centrals == 2 {
+        if args.runs(2) {
+            let adjust = adjustments(client, &servers, args.limit).await;
+            let target = if centrals == 2 {
+                "; target ≥ 10,000/s"
+            } else {
+                ""
+            };
+            table.row(
+                &format!("2. durable guarded adjustments — {label}"),
+                &adjust,
+                "adj/s",
+                &format!("{}{target}", ratio(adjust.per_second(), sqlite.adjust)),
+            );
+        }
+        if args.runs(3) {
+            let hot = hot_level(client, &servers, hot_limit(args.limit)).await?;
+            table.row(
+                &format!("3. hot level: 64 clients to zero — {label}"),
+                &hot.0,
+                "adj/s",
+                &format!("{}; {}", ratio(hot.0.per_second(), sqlite.hot), hot.1),
+            );
+        }
+        let shop_secret = match args.runs(9) || args.runs(10) {
+            true => Some(crate::holds::register(client, servers[0]).await?),
+            false => None,
+        };
+        if let (true, Some(secret)) = (args.runs(9), &shop_secret) {
+            let mut shops = Vec::new();
+            for server in &servers {
+                shops.push((crate::holds::signed_in(server, secret).await?, *server));
+            }
+            let checkouts = crate::holds::checkouts(&shops, args.limit).await;
+            let how = if centrals == 1 {
+                "latency of the pair (two writes)"
+            } else {
+                "placed on one central, committed on the other"
+            };
+            table.row(
+                &format!("9. checkouts: a hold placed then committed, 64 clients — {label}"),
+                &checkouts,
+                "checkouts/s",
+                &format!("{}; {how}", ratio(checkouts.per_second(), sqlite.checkouts)),
+            );
+        }
+        if let (true, Some(secret)) = (args.runs(10), &shop_secret) {
+            let shop = crate::holds::signed_in(servers[0], secret).await?;
+            let storm = crate::holds::storm(client, &shop, servers[0], args.storm, 1_500).await?;
+            table.row_with(
+                &format!(
+                    "10. {} holds due in the same second; 16 tills selling meanwhile — {label}",
+                    storm.holds
+                ),
+                &storm.sales,
+                &format!(
+                    "all released {:.1} s after due (placed in {:.0} s)",
+                    storm.released_after.as_secs_f64(),
+                    storm.placing.as_secs_f64()
+                ),
+                "p50/p99 of the sales; every central runs the expiry",
+            );
+        }
+        if centrals == 2 && args.runs(8) {
             let woken = wake_ups(client, servers[0], servers[1]).await?;
             table.text(
                 "8. a write on central A wakes a long-poll on central B",

@@ -315,11 +315,18 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=i64::from(shared::MAX_HOLD_TTL_SECONDS)))]
     pub hold_ttl_secs: u32,
 
-    /// Holds expired per writer command when many are due at once: the
-    /// writer takes other writes between chunks.
-    #[arg(long, env = "STOCKLINE_EXPIRY_CHUNK", default_value_t = 100,
+    /// The most holds expired per writer command when many are due at
+    /// once: the writer takes other writes between chunks.
+    #[arg(long, env = "STOCKLINE_EXPIRY_CHUNK", default_value_t = 500,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub expiry_chunk: u32,
+
+    /// How long one expiry chunk should keep the writer (milliseconds):
+    /// chunks grow or shrink toward it, so a sale queued behind one waits
+    /// about this long.
+    #[arg(long, env = "STOCKLINE_EXPIRY_CHUNK_MS", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub expiry_chunk_ms: u32,
 
     /// A snapshot must be read by its client within this long (seconds).
     #[arg(long, env = "STOCKLINE_SNAPSHOT_TIMEOUT_SECS", default_value_t = 120)]

@@ -16,7 +16,7 @@ pub mod observability;
 pub mod replication;
 pub mod seed;
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use tokio::{net::TcpListener, task::JoinHandle};
@@ -126,6 +126,7 @@ impl App {
             expiry,
             ledger::expiry::ExpiryOptions {
                 chunk: state.config.expiry_chunk,
+                chunk_time: Duration::from_millis(u64::from(state.config.expiry_chunk_ms)),
                 clock,
             },
         ));

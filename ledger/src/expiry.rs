@@ -1,6 +1,6 @@
 //! Releases holds when their time is up, by itself: it sleeps until the
-//! soonest `expires_at` and then runs [`ExpireHolds`] in bounded chunks
-//! until nothing more is due. There is no polling loop over the table: the
+//! soonest `expires_at` and then runs [`ExpireHolds`] in chunks sized to
+//! keep the writer a few milliseconds each, until nothing more is due. There is no polling loop over the table: the
 //! database is asked for the next expiry once at start and after each
 //! run, and commits that place or extend holds (this central's, or another
 //! central's through the follower) tell it of sooner ones.
@@ -67,8 +67,13 @@ impl Subscriber for ExpiryWatch {
 /// How the expiry works.
 #[derive(Debug, Clone)]
 pub struct ExpiryOptions {
-    /// Holds released per command: the writer runs other groups between.
+    /// The most holds released per command: the writer runs other groups
+    /// between.
     pub chunk: u32,
+    /// How long one chunk should keep the writer: the chunk grows while
+    /// chunks take less, and shrinks when they take more, so a sale queued
+    /// behind one waits about this long on any machine, under any load.
+    pub chunk_time: Duration,
     pub clock: Clock,
 }
 
@@ -98,7 +103,7 @@ pub async fn run(ledger: Ledger, reader: Reader, watch: Arc<ExpiryWatch>, option
         };
         tokio::select! {
             () = due => {
-                if !expire_due(&ledger, options.chunk).await {
+                if !expire_due(&ledger, &options).await {
                     return;
                 }
                 read_next = true;
@@ -114,15 +119,16 @@ pub async fn run(ledger: Ledger, reader: Reader, watch: Arc<ExpiryWatch>, option
 /// has closed. Between chunks, writes that queued meanwhile (a till's
 /// sale) go first, in groups of their own: a sale waits for at most the
 /// one chunk being committed when it came, not for the whole storm.
-async fn expire_due(ledger: &Ledger, chunk: u32) -> bool {
+async fn expire_due(ledger: &Ledger, options: &ExpiryOptions) -> bool {
+    let mut chunk = Chunk::new(options);
     loop {
-        match ledger
-            .run(ExpireHolds {
-                limit: chunk.max(1),
-            })
-            .await
-        {
-            Ok(Expired { more: true, .. }) => let_others_go_first(ledger).await,
+        let started = tokio::time::Instant::now();
+        let expired = ledger.run(ExpireHolds { limit: chunk.size }).await;
+        match expired {
+            Ok(Expired { more: true, .. }) => {
+                chunk.took(started.elapsed());
+                let_others_go_first(ledger).await;
+            }
             Ok(Expired { holds, more: false }) => {
                 if holds > 0 {
                     tracing::debug!(holds, "expired holds");
@@ -138,6 +144,39 @@ async fn expire_due(ledger: &Ledger, chunk: u32) -> bool {
     }
 }
 
+/// The size of the next chunk: scaled by how long the last one took
+/// against the time it should take (half-way each step, so one slow commit
+/// does not halve it), within [`MIN_CHUNK`] and the configured most.
+struct Chunk {
+    size: u32,
+    most: u32,
+    time: Duration,
+}
+
+/// Fewer holds per command than this and the commits, not the holds,
+/// take the writer's time.
+const MIN_CHUNK: u32 = 10;
+
+impl Chunk {
+    fn new(options: &ExpiryOptions) -> Chunk {
+        let most = options.chunk.max(1);
+        Chunk {
+            size: MIN_CHUNK.min(most),
+            most,
+            time: options.chunk_time.max(Duration::from_micros(100)),
+        }
+    }
+
+    /// `took`: from asking to the answer, so a writer busy with other
+    /// work (its queue) shrinks the chunk too.
+    fn took(&mut self, took: Duration) {
+        let took = took.as_secs_f64().max(1e-6);
+        let scaled = f64::from(self.size) * self.time.as_secs_f64() / took;
+        let next = (f64::from(self.size) + scaled) / 2.0;
+        self.size = (next.round() as u32).clamp(MIN_CHUNK.min(self.most), self.most);
+    }
+}
+
 /// Waits while other writes are queued, for at most [`YIELD`].
 async fn let_others_go_first(ledger: &Ledger) {
     let started = tokio::time::Instant::now();
@@ -150,3 +189,37 @@ async fn let_others_go_first(ledger: &Ledger) {
 /// long enough for a queue of sales to commit, short enough that a storm
 /// of expiries still moves on under steady load.
 const YIELD: Duration = Duration::from_millis(20);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(most: u32) -> Chunk {
+        Chunk::new(&ExpiryOptions {
+            chunk: most,
+            chunk_time: Duration::from_millis(5),
+            clock: Clock::system(),
+        })
+    }
+
+    #[test]
+    fn a_chunk_grows_while_fast_and_shrinks_when_slow_within_its_bounds() {
+        let mut c = chunk(500);
+        assert_eq!(c.size, MIN_CHUNK, "starts small");
+        c.took(Duration::from_millis(1));
+        assert_eq!(c.size, 30, "five times as many fit: half-way there");
+        for _ in 0..20 {
+            c.took(Duration::from_micros(100));
+        }
+        assert_eq!(c.size, 500, "never past the configured most");
+        c.took(Duration::from_millis(50));
+        assert_eq!(c.size, 275, "one slow commit: half-way down");
+        for _ in 0..20 {
+            c.took(Duration::from_secs(1));
+        }
+        assert_eq!(c.size, MIN_CHUNK, "never below the least");
+        let mut tiny = chunk(3);
+        tiny.took(Duration::from_secs(1));
+        assert_eq!(tiny.size, 3, "a most below the least wins");
+    }
+}

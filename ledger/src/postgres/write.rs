@@ -16,11 +16,13 @@
 //!   change them until COMMIT, since every writer holds the head row;
 //! - levels it writes, events it appends and answers it saves are kept in
 //!   memory (a later command in the group reads them there) and written
-//!   with one statement just before COMMIT;
+//!   with one statement just before COMMIT; holds likewise (read once per
+//!   group, written with two statements, holds then their lines), and a
+//!   store's active flag is read once per group;
 //! - the head, the NOTIFY and COMMIT go in one message.
 //!
-//! A savepoint rolled back drops what was kept after it: levels by an undo
-//! list, events and answers by length. Something that must see the group's
+//! A savepoint rolled back drops what was kept after it: levels and holds
+//! by undo lists, events and answers by length. Something that must see the group's
 //! writes in the database (retention, a product or store change) writes
 //! them out first; a savepoint rolled back over that forgets the kept
 //! levels and reads them again.
@@ -68,6 +70,13 @@ pub(super) struct PostgresWriter {
     levels: HashMap<Pair, KeptLevel>,
     /// Each level write's previous entry, to roll back to a savepoint.
     undo: Vec<(Pair, Option<KeptLevel>)>,
+    /// Holds read in this group (`None`: no such hold), with what the
+    /// group wrote to them.
+    holds: HashMap<String, KeptHold>,
+    /// Each hold write's previous entry, to roll back to a savepoint.
+    hold_undo: Vec<(String, Option<KeptHold>)>,
+    /// Stores' active flags read in this group (`None`: no such store).
+    stores_active: HashMap<String, Option<bool>>,
     /// Bumped when kept levels are written out mid-group.
     epoch: u64,
     /// Open savepoints, and what was kept when each was set.
@@ -84,11 +93,19 @@ struct KeptLevel {
     written_ms: Option<i64>,
 }
 
+#[derive(Clone)]
+struct KeptHold {
+    hold: Option<Hold>,
+    /// Written by this group: to be written out.
+    written: bool,
+}
+
 struct Mark {
     name: &'static str,
     events: usize,
     keys: usize,
     undo: usize,
+    hold_undo: usize,
     epoch: u64,
 }
 
@@ -119,6 +136,9 @@ impl PostgresWriter {
             known_keys: HashMap::new(),
             levels: HashMap::new(),
             undo: Vec::new(),
+            holds: HashMap::new(),
+            hold_undo: Vec::new(),
+            stores_active: HashMap::new(),
             epoch: 0,
             marks: Vec::new(),
         };
@@ -168,6 +188,9 @@ impl PostgresWriter {
         self.known_keys.clear();
         self.levels.clear();
         self.undo.clear();
+        self.holds.clear();
+        self.hold_undo.clear();
+        self.stores_active.clear();
         self.marks.clear();
     }
 
@@ -179,7 +202,14 @@ impl PostgresWriter {
             .drain()
             .filter(|(_, kept)| kept.written_ms.is_some())
             .collect();
-        if self.events.is_empty() && self.keys.is_empty() && written.is_empty() {
+        let holds: Vec<Hold> = self
+            .holds
+            .drain()
+            .filter_map(|(_, kept)| kept.hold.filter(|_| kept.written))
+            .collect();
+        self.hold_undo.clear();
+        if self.events.is_empty() && self.keys.is_empty() && written.is_empty() && holds.is_empty()
+        {
             return Ok(());
         }
         self.undo.clear();
@@ -257,7 +287,7 @@ impl PostgresWriter {
                 &updated,
             ],
         )?;
-        Ok(())
+        super::holds::write(&mut self.conn, &holds.iter().collect::<Vec<_>>())
     }
 
     /// Reads saved answers as the database holds them into `known_keys`
@@ -487,6 +517,7 @@ impl WriteStatements for PostgresWriter {
         store_id: &str,
         change: StoreChange<'_>,
     ) -> Result<Option<(Store, u64)>> {
+        self.stores_active.remove(store_id);
         let row = match change {
             StoreChange::Active(active) => self.conn.query_opt(
                 "UPDATE stores SET active = $1, credential_generation = credential_generation + 1
@@ -603,11 +634,16 @@ impl WriteStatements for PostgresWriter {
     }
 
     fn store_active(&mut self, store_id: &str) -> Result<Option<bool>> {
+        if let Some(&active) = self.stores_active.get(store_id) {
+            return Ok(active);
+        }
         let row = self.conn.query_opt(
             "SELECT active FROM stores WHERE store_id = $1",
             &[&store_id],
         )?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?)
+        let active = row.map(|r| r.try_get(0)).transpose()?;
+        self.stores_active.insert(store_id.to_owned(), active);
+        Ok(active)
     }
 
     /// Levels this group wrote may be new: write them out first, so the
@@ -617,21 +653,58 @@ impl WriteStatements for PostgresWriter {
         super::holds::stores_stocking(&mut self.conn, sku)
     }
 
-    /// Holds are written at once, not kept: a savepoint rolls them back in
-    /// the database.
+    /// As the group sees them: kept, or read now (those not kept, with one
+    /// pair of statements).
     fn holds(&mut self, hold_ids: &[String]) -> Result<Vec<Hold>> {
-        super::holds::holds(&mut self.conn, hold_ids)
+        let missing: Vec<String> = hold_ids
+            .iter()
+            .filter(|id| !self.holds.contains_key(*id))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            let mut found: HashMap<String, Hold> = super::holds::holds(&mut self.conn, &missing)?
+                .into_iter()
+                .map(|hold| (hold.hold_id.clone(), hold))
+                .collect();
+            for id in missing {
+                let hold = found.remove(&id);
+                self.holds.insert(
+                    id,
+                    KeptHold {
+                        hold,
+                        written: false,
+                    },
+                );
+            }
+        }
+        Ok(hold_ids
+            .iter()
+            .filter_map(|id| self.holds.get(id).and_then(|kept| kept.hold.clone()))
+            .collect())
     }
 
+    /// Kept until COMMIT, with the entry each replaces for a savepoint.
     fn write_holds(&mut self, written: &[&Hold]) -> Result<()> {
-        super::holds::write(&mut self.conn, written)
+        for hold in written {
+            let kept = KeptHold {
+                hold: Some((*hold).clone()),
+                written: true,
+            };
+            let was = self.holds.insert(hold.hold_id.clone(), kept);
+            self.hold_undo.push((hold.hold_id.clone(), was));
+        }
+        Ok(())
     }
 
+    /// Asks the database which holds are due: what the group kept is
+    /// written out first, so a hold it ended is not due.
     fn due_holds(&mut self, now_ms: i64, limit: u32) -> Result<Vec<String>> {
+        self.write_kept()?;
         super::holds::due(&mut self.conn, now_ms, limit)
     }
 
     fn holds_on(&mut self, store_id: &str, sku: &str) -> Result<Vec<String>> {
+        self.write_kept()?;
         super::holds::on_level(&mut self.conn, store_id, sku)
     }
 
@@ -643,6 +716,7 @@ impl WriteStatements for PostgresWriter {
             events: self.events.len(),
             keys: self.keys.len(),
             undo: self.undo.len(),
+            hold_undo: self.hold_undo.len(),
             epoch: self.epoch,
         });
         Ok(())
@@ -662,9 +736,11 @@ impl WriteStatements for PostgresWriter {
             // so the command fails whole.
             self.levels.clear();
             self.undo.clear();
+            self.holds.clear();
+            self.hold_undo.clear();
             anyhow::bail!("a savepoint rolled back over written events");
         }
-        let (events, keys, undo) = (mark.events, mark.keys, mark.undo);
+        let (events, keys, undo, hold_undo) = (mark.events, mark.keys, mark.undo, mark.hold_undo);
         self.events.truncate(events);
         for dropped in self.keys.drain(keys..) {
             self.key_index.remove(&(dropped.store_id, dropped.key));
@@ -673,6 +749,12 @@ impl WriteStatements for PostgresWriter {
             match was {
                 Some(kept) => self.levels.insert(pair, kept),
                 None => self.levels.remove(&pair),
+            };
+        }
+        for (hold_id, was) in self.hold_undo.drain(hold_undo..).rev() {
+            match was {
+                Some(kept) => self.holds.insert(hold_id, kept),
+                None => self.holds.remove(&hold_id),
             };
         }
         Ok(())

@@ -575,6 +575,7 @@ async fn the_expiry_releases_holds_at_their_time_without_being_asked(backend: Ba
     fx.set("A", 100).await;
     let options = ExpiryOptions {
         chunk: 7,
+        chunk_time: Duration::from_millis(5),
         clock: fx.clock.clone(),
     };
     let task = tokio::spawn(expiry::run(
@@ -732,7 +733,102 @@ async fn held_is_the_sum_of_active_holds_at_every_offset_under_concurrent_work(b
     fx.close().await;
 }
 
+/// One group: a hold placed, then committed and extended by later commands
+/// of the same group (which read it as the group left it), with a command
+/// that fails in the middle, so the group is applied again with a
+/// savepoint per command and the failing one alone is refused.
+async fn later_hold_commands_in_a_group_read_what_earlier_ones_wrote(backend: Backend) {
+    let fx = Fixture::for_holds(backend).await;
+    fx.set("A", 10).await;
+    let enrol = |name: &str| ledger::cmd::EnrolDevice {
+        device: ledger::cmd::NewDevice {
+            device_id: "dev-1".into(),
+            store_id: "s1".into(),
+            name: name.into(),
+        },
+        secret_hash: "hash".into(),
+        limit: 8,
+    };
+    fx.ledger.run(enrol("first")).await.unwrap().unwrap();
+    let place = |key: &str, quantity: i64| {
+        let req = request(
+            vec![line("A", quantity, Some("s1"))],
+            Allocation::MostAvailable {},
+        );
+        PlaceHold::new(
+            "web".into(),
+            key.into(),
+            format!("hold-{key}"),
+            req,
+            15 * MINUTE,
+        )
+        .unwrap()
+    };
+
+    let go_on = fx.hold_next_commit();
+    let holder = fx.queue(place("h0", 1), 0).await;
+    while fx.heard.hold.lock().unwrap().is_some() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let placed = fx.queue(place("h1", 2), 1).await;
+    let commit = CommitHold::new(
+        web(),
+        "c1".into(),
+        "hold-h1".into(),
+        CommitHoldRequest::default(),
+    );
+    let committed = fx.queue(commit.unwrap(), 2).await;
+    let failing = fx.queue(enrol("second"), 3).await;
+    let req = ExtendHoldRequest::default();
+    let extend = ExtendHold::new("web".into(), "e1".into(), "hold-h1".into(), &req, MINUTE);
+    let extended = fx.queue(extend.unwrap(), 4).await;
+    let again = fx.queue(place("h2", 1), 5).await;
+    go_on.send(()).unwrap();
+
+    assert!(holder.await.unwrap().unwrap().outcome.is_ok());
+    assert!(placed.await.unwrap().unwrap().outcome.is_ok());
+    let committed = committed.await.unwrap().unwrap().outcome.unwrap();
+    assert_eq!(
+        committed.state,
+        HoldState::Committed,
+        "read as the group left it"
+    );
+    assert!(failing.await.unwrap().is_err(), "the failing command alone");
+    assert_eq!(
+        extended.await.unwrap().unwrap().outcome,
+        Err(Refusal::HoldEnded {
+            hold_id: "hold-h1".into(),
+            state: HoldState::Committed
+        }),
+        "committed earlier in the group"
+    );
+    assert!(again.await.unwrap().unwrap().outcome.is_ok());
+    let groups = fx.heard.groups.lock().unwrap().clone();
+    assert_eq!(
+        groups.last().unwrap().stats.commands,
+        5,
+        "one group of five"
+    );
+    assert_eq!(groups.last().unwrap().holds.placed, 2);
+
+    // What was committed is what the database holds.
+    let (available, held, _) = fx.figures("s1", "A").await;
+    assert_eq!(
+        (available, held),
+        (6, 2),
+        "on hand 8: 2 handed over, 2 held"
+    );
+    let stored = fx.reader.hold("hold-h1").await.unwrap();
+    assert_eq!(stored, committed);
+    assert_eq!(
+        fx.reader.hold("hold-h2").await.unwrap().state,
+        HoldState::Active
+    );
+    fx.close().await;
+}
+
 on_both_backends!(
+    later_hold_commands_in_a_group_read_what_earlier_ones_wrote,
     a_hold_takes_available_units_that_stay_on_hand,
     a_basket_whose_lines_fit_alone_but_not_together_holds_nothing,
     allocation_takes_the_most_available_first_or_follows_a_priority_list,

@@ -159,6 +159,36 @@ impl StoreNode {
         future_to_promise(async move { to_js(&node.nearby(&sku).await.map_err(js_error)?) })
     }
 
+    /// This store's online orders to hand over, soonest to run out first:
+    /// `[{pickup: {hold_id, reference, lines, expires_at_ms, …},
+    /// expires_in_ms, pending}]`.
+    pub fn pickups(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.node.engine().pickups())
+    }
+
+    /// Hand-overs and cancels this till made, with how central answered.
+    #[wasm_bindgen(js_name = pickupIntents)]
+    pub fn pickup_intents(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.node.engine().pickup_intents())
+    }
+
+    /// The order's goods left the shop (stored first, then forwarded, as a
+    /// sale); resolves to the hand-over.
+    #[wasm_bindgen(js_name = handOver)]
+    pub fn hand_over(&self, hold_id: String) -> Promise {
+        let node = self.node.clone();
+        future_to_promise(async move { to_js(&node.hand_over(&hold_id).await.map_err(js_error)?) })
+    }
+
+    /// The order will not be collected here; likewise.
+    #[wasm_bindgen(js_name = cancelPickup)]
+    pub fn cancel_pickup(&self, hold_id: String) -> Promise {
+        let node = self.node.clone();
+        future_to_promise(
+            async move { to_js(&node.cancel_pickup(&hold_id).await.map_err(js_error)?) },
+        )
+    }
+
     /// Takes a refused or applied intent off the list.
     pub fn dismiss(&self, id: String) -> Promise {
         let node = self.node.clone();

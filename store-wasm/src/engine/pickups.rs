@@ -20,7 +20,7 @@ use super::{
 const KEEP_ANSWERED: usize = 20;
 
 /// One pick-up as the panel shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PickupView {
     pub pickup: Pickup,
     /// Milliseconds until central releases it (negative: past its time;

@@ -33,6 +33,8 @@ async fn an_online_order_appears_live_and_is_handed_over_or_cancelled_once() {
     till.until_text("#pickups", "min left").await;
     till.until_stock("COF-1", "3 in stock · 2 held for online orders")
         .await;
+    let shot = till.screenshot("pos-pickups").await;
+    eprintln!("screenshot of the pick-ups panel: {}", shot.display());
 
     press(&till, &format!("#pickups [data-hand-over='{hold}']")).await;
     till.until_text("#message", "Order W-1001 handed over.")
