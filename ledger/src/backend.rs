@@ -58,6 +58,8 @@ pub struct Wants {
     pub keys: Vec<(String, String)>,
     /// Levels: (store, sku).
     pub targets: Vec<(String, String)>,
+    /// Holds, by id, with the levels of their active lines.
+    pub holds: Vec<String>,
 }
 
 /// The statements a write runs inside the open group transaction.

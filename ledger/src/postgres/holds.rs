@@ -1,6 +1,7 @@
 //! Holds in PostgreSQL's rows, for the writer and the readers alike. A
 //! group reads and writes many holds at once (expiry), so each is one
-//! statement over arrays, whatever the number of holds.
+//! statement over arrays, whatever the number of holds; the writer's
+//! are part of the statement that writes its group.
 
 use std::collections::HashMap;
 
@@ -60,42 +61,44 @@ pub(super) fn holds(conn: &mut Conn, hold_ids: &[String]) -> Result<Vec<Hold>> {
     Ok(hold_ids.iter().filter_map(|id| found.remove(id)).collect())
 }
 
-pub(super) fn write(conn: &mut Conn, written: &[&Hold]) -> Result<()> {
-    if written.is_empty() {
-        return Ok(());
+/// Holds and their lines as the arrays the writer's statement unnests
+/// (`INSERT … ON CONFLICT DO UPDATE`, holds before lines).
+pub(super) struct Columns<'a> {
+    pub id: Vec<&'a str>,
+    pub channel: Vec<&'a str>,
+    pub reference: Vec<&'a str>,
+    pub state: Vec<&'a str>,
+    pub created: Vec<i64>,
+    pub expires: Vec<i64>,
+    pub line_hold: Vec<&'a str>,
+    pub store: Vec<&'a str>,
+    pub sku: Vec<&'a str>,
+    pub quantity: Vec<i64>,
+    pub committed: Vec<i64>,
+    pub line_state: Vec<&'a str>,
+}
+
+impl<'a> Columns<'a> {
+    pub(super) fn of(written: &'a [Hold]) -> Columns<'a> {
+        let lines: Vec<(&str, &HoldLine)> = written
+            .iter()
+            .flat_map(|h| h.lines.iter().map(|l| (h.hold_id.as_str(), l)))
+            .collect();
+        Columns {
+            id: written.iter().map(|h| h.hold_id.as_str()).collect(),
+            channel: written.iter().map(|h| h.channel.as_str()).collect(),
+            reference: written.iter().map(|h| h.reference.as_str()).collect(),
+            state: written.iter().map(|h| h.state.as_str()).collect(),
+            created: written.iter().map(|h| millis(h.created_at)).collect(),
+            expires: written.iter().map(|h| millis(h.expires_at)).collect(),
+            line_hold: lines.iter().map(|(h, _)| *h).collect(),
+            store: lines.iter().map(|(_, l)| l.store_id.as_str()).collect(),
+            sku: lines.iter().map(|(_, l)| l.sku.as_str()).collect(),
+            quantity: lines.iter().map(|(_, l)| l.quantity).collect(),
+            committed: lines.iter().map(|(_, l)| l.committed).collect(),
+            line_state: lines.iter().map(|(_, l)| l.state.as_str()).collect(),
+        }
     }
-    let id: Vec<&str> = written.iter().map(|h| h.hold_id.as_str()).collect();
-    let channel: Vec<&str> = written.iter().map(|h| h.channel.as_str()).collect();
-    let reference: Vec<&str> = written.iter().map(|h| h.reference.as_str()).collect();
-    let hold_state: Vec<&str> = written.iter().map(|h| h.state.as_str()).collect();
-    let created: Vec<i64> = written.iter().map(|h| millis(h.created_at)).collect();
-    let expires: Vec<i64> = written.iter().map(|h| millis(h.expires_at)).collect();
-    let lines: Vec<(&str, &HoldLine)> = written
-        .iter()
-        .flat_map(|h| h.lines.iter().map(|l| (h.hold_id.as_str(), l)))
-        .collect();
-    let line_hold: Vec<&str> = lines.iter().map(|(h, _)| *h).collect();
-    let store: Vec<&str> = lines.iter().map(|(_, l)| l.store_id.as_str()).collect();
-    let sku: Vec<&str> = lines.iter().map(|(_, l)| l.sku.as_str()).collect();
-    let quantity: Vec<i64> = lines.iter().map(|(_, l)| l.quantity).collect();
-    let committed: Vec<i64> = lines.iter().map(|(_, l)| l.committed).collect();
-    let line_state: Vec<&str> = lines.iter().map(|(_, l)| l.state.as_str()).collect();
-    // Two statements: the lines' foreign key must see the holds' rows.
-    conn.execute(
-        "INSERT INTO holds (hold_id, channel, reference, state, created_at, expires_at)
-         SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[])
-         ON CONFLICT (hold_id) DO UPDATE
-         SET state = EXCLUDED.state, expires_at = EXCLUDED.expires_at",
-        &[&id, &channel, &reference, &hold_state, &created, &expires],
-    )?;
-    conn.execute(
-        "INSERT INTO hold_lines (hold_id, store_id, sku, quantity, committed, state)
-         SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::TEXT[])
-         ON CONFLICT (hold_id, store_id, sku) DO UPDATE
-         SET quantity = EXCLUDED.quantity, committed = EXCLUDED.committed, state = EXCLUDED.state",
-        &[&line_hold, &store, &sku, &quantity, &committed, &line_state],
-    )?;
-    Ok(())
 }
 
 pub(super) fn due(conn: &mut Conn, now_ms: i64, limit: u32) -> Result<Vec<String>> {

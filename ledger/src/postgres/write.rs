@@ -17,8 +17,8 @@
 //! - levels it writes, events it appends and answers it saves are kept in
 //!   memory (a later command in the group reads them there) and written
 //!   with one statement just before COMMIT; holds likewise (read once per
-//!   group, written with two statements, holds then their lines), and a
-//!   store's active flag is read once per group;
+//!   group, written in that statement), and a store's active flag is read
+//!   once per group;
 //! - the head, the NOTIFY and COMMIT go in one message.
 //!
 //! A savepoint rolled back drops what was kept after it: levels and holds
@@ -251,8 +251,11 @@ impl PostgresWriter {
             .map(|(_, k)| k.written_ms.unwrap_or_default())
             .collect();
 
+        let h = super::holds::Columns::of(&holds);
+
         // Data-modifying WITH clauses all run, to completion, whether or
-        // not the outer query reads them.
+        // not the outer query reads them. Foreign keys are checked at the
+        // end of the statement, so the lines find their holds.
         self.conn.execute(
             "WITH e AS (
                  INSERT INTO events (seq, at, kind, store_id, data)
@@ -266,6 +269,16 @@ impl PostgresWriter {
                  ON CONFLICT (store_id, sku) DO UPDATE
                  SET available = EXCLUDED.available, held = EXCLUDED.held,
                      version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+             ), h AS (
+                 INSERT INTO holds (hold_id, channel, reference, state, created_at, expires_at)
+                 SELECT * FROM UNNEST($17::TEXT[], $18::TEXT[], $19::TEXT[], $20::TEXT[], $21::BIGINT[], $22::BIGINT[])
+                 ON CONFLICT (hold_id) DO UPDATE
+                 SET state = EXCLUDED.state, expires_at = EXCLUDED.expires_at
+             ), hl AS (
+                 INSERT INTO hold_lines (hold_id, store_id, sku, quantity, committed, state)
+                 SELECT * FROM UNNEST($23::TEXT[], $24::TEXT[], $25::TEXT[], $26::BIGINT[], $27::BIGINT[], $28::TEXT[])
+                 ON CONFLICT (hold_id, store_id, sku) DO UPDATE
+                 SET quantity = EXCLUDED.quantity, committed = EXCLUDED.committed, state = EXCLUDED.state
              )
              SELECT 1",
             &[
@@ -285,9 +298,21 @@ impl PostgresWriter {
                 &held,
                 &version,
                 &updated,
+                &h.id,
+                &h.channel,
+                &h.reference,
+                &h.state,
+                &h.created,
+                &h.expires,
+                &h.line_hold,
+                &h.store,
+                &h.sku,
+                &h.quantity,
+                &h.committed,
+                &h.line_state,
             ],
         )?;
-        super::holds::write(&mut self.conn, &holds.iter().collect::<Vec<_>>())
+        Ok(())
     }
 
     /// Reads saved answers as the database holds them into `known_keys`
@@ -398,9 +423,18 @@ impl WriteStatements for PostgresWriter {
             .filter(|pair| !self.known_keys.contains_key(*pair))
             .collect();
         self.read_keys(&keys.into_iter().collect::<Vec<_>>())?;
+        // The holds first: their active lines name levels to read too.
+        let lines: Vec<Pair> = self
+            .holds(&wants.holds)?
+            .into_iter()
+            .flat_map(|hold| hold.lines)
+            .filter(|line| line.state == shared::HoldState::Active)
+            .map(|line| (line.store_id, line.sku))
+            .collect();
         let targets: HashSet<&Pair> = wants
             .targets
             .iter()
+            .chain(&lines)
             .filter(|pair| !self.levels.contains_key(*pair))
             .collect();
         self.read_targets(&targets.into_iter().collect::<Vec<_>>())

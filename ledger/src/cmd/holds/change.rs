@@ -75,6 +75,7 @@ impl Command for ExtendHold {
         wants
             .keys
             .push((channel_scope(&self.channel), self.key.clone()));
+        wants.holds.push(self.hold_id.clone());
     }
 
     fn apply(&self, tx: &mut Tx<'_>) -> anyhow::Result<Keyed<Hold>> {
@@ -141,6 +142,7 @@ impl Command for CommitHold {
 
     fn wants(&self, wants: &mut Wants) {
         wants.keys.push((self.actor.scope(), self.key.clone()));
+        wants.holds.push(self.hold_id.clone());
     }
 
     fn apply(&self, tx: &mut Tx<'_>) -> anyhow::Result<Keyed<Hold>> {
@@ -257,6 +259,7 @@ impl Command for ReleaseHold {
 
     fn wants(&self, wants: &mut Wants) {
         wants.keys.push((self.actor.scope(), self.key.clone()));
+        wants.holds.push(self.hold_id.clone());
     }
 
     fn apply(&self, tx: &mut Tx<'_>) -> anyhow::Result<Keyed<Hold>> {

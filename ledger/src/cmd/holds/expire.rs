@@ -42,6 +42,7 @@ impl Command for ExpireHolds {
                 .filter(|line| line.state == HoldState::Active)
                 .map(|line| (line.store_id.clone(), line.sku.clone()))
                 .collect(),
+            holds: Vec::new(),
         };
         tx.db().prefetch(&wants)?;
         for hold in &mut holds {

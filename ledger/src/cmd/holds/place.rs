@@ -283,6 +283,7 @@ fn candidates(
             .iter()
             .map(|store_id| (store_id.clone(), sku.to_owned()))
             .collect(),
+        holds: Vec::new(),
     };
     tx.db().prefetch(&wants)?;
     for store_id in &stores {
