@@ -34,6 +34,19 @@ impl NativeTransport {
         }
     }
 
+    /// One connection per request, as through a proxy that faults whole
+    /// connections ([`crate::chaos`]): a fault then strikes one request,
+    /// never a pooled connection that every later request would reuse.
+    pub fn unpooled(base: &str) -> Self {
+        NativeTransport {
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("an HTTP client"),
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -204,9 +217,18 @@ pub type NativeNode = Engine<MemoryStorage, NativeTransport, SystemClock>;
 /// Opens a node for `store_id` on central at `base`, signing in with
 /// `credential`, its storage empty (a till set up just now).
 pub async fn open_node(base: &str, store_id: &str, credential: Credential) -> NativeNode {
+    open_node_over(NativeTransport::new(base), store_id, credential).await
+}
+
+/// [`open_node`] over a transport of the caller's.
+pub async fn open_node_over(
+    transport: NativeTransport,
+    store_id: &str,
+    credential: Credential,
+) -> NativeNode {
     Engine::open(
         MemoryStorage::default(),
-        NativeTransport::new(base),
+        transport,
         SystemClock,
         Config::new(store_id, credential),
     )

@@ -160,3 +160,72 @@ async fn the_store_engine_converges_through_traffic_and_pruning() {
     let mut app = app;
     app.stop().await;
 }
+
+/// Hand-overs at the counter through a wire that drops answers and resets
+/// connections: the node sends each again with its key until it is
+/// answered, and central commits each hold exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_overs_through_a_lossy_wire_commit_each_hold_exactly_once() {
+    let app = TestApp::builder().with_chaos_proxy(20261202).start().await;
+    app.set_stock(STORE, "A", 100).await;
+    app.create_channel("web").await;
+    let shop = app.channel_client("web").await;
+    let mut holds = Vec::new();
+    for i in 0..20 {
+        let body = json!({"reference": format!("W-{i}"),
+                          "lines": [{"sku": "A", "quantity": 1, "store_id": STORE}]});
+        let placed = shop
+            .post(app.url("/v1/holds"))
+            .header("Idempotency-Key", format!("h-{i}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(placed.status(), 201);
+        let hold: shared::Hold = placed.json().await.unwrap();
+        holds.push(hold.hold_id);
+    }
+    let transport = node::NativeTransport::unpooled(&app.proxied_url(""));
+    let node = node::open_node_over(transport, STORE, Credential::store(secret_of(STORE))).await;
+    node.sync(0).await.expect("the snapshot");
+    assert_eq!(node.pickups().len(), 20, "the snapshot carries them");
+
+    let chaos = app.chaos.as_ref().expect("proxy");
+    chaos.set_faults(testkit::chaos::Faults {
+        drop_answer: 300,
+        reset: 100,
+        delay: 0,
+        delay_ms: (0, 0),
+    });
+    for hold in &holds {
+        node.hand_over(hold, format!("ho-{hold}")).await.unwrap();
+    }
+    for _ in 0..200 {
+        node.flush().await;
+        if node.status().queued == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(node.status().queued, 0, "every hand-over answered");
+    assert!(chaos.tally().answers_dropped > 0, "answers were lost");
+    chaos.set_faults(testkit::chaos::Faults::default());
+
+    let page = app.changes("from=0&limit=1000").await;
+    let mut commits: BTreeMap<String, usize> = BTreeMap::new();
+    for event in page.events {
+        if let shared::Change::HoldCommitted { hold_id, .. } = event.change {
+            *commits.entry(hold_id).or_default() += 1;
+        }
+    }
+    let once: BTreeMap<String, usize> = holds.iter().map(|h| (h.clone(), 1)).collect();
+    assert_eq!(commits, once, "each hold committed exactly once");
+    assert!(
+        node.pickup_intents()
+            .iter()
+            .all(|i| matches!(i.status, store_wasm::engine::IntentStatus::Applied { .. }))
+    );
+    let a = app.snapshot(&format!("store={STORE}")).await;
+    let a = a.levels.iter().find(|l| l.sku == "A").unwrap();
+    assert_eq!((a.available, a.held), (80, 0), "20 handed over, none held");
+}
