@@ -108,6 +108,25 @@ pub async fn checkouts(centrals: &[(reqwest::Client, &Server)], limit: Limit) ->
     .await
 }
 
+impl Storm {
+    /// Its row in the table; `label` says where it ran ("" on SQLite).
+    pub fn row(&self, table: &mut crate::Table, label: &str, notes: &str) {
+        table.row_with(
+            &format!(
+                "10. {} holds due in the same second; 16 tills selling meanwhile{label}",
+                self.holds
+            ),
+            &self.sales,
+            &format!(
+                "all released {:.1} s after due (placed in {:.0} s)",
+                self.released_after.as_secs_f64(),
+                self.placing.as_secs_f64()
+            ),
+            notes,
+        );
+    }
+}
+
 /// What the storm measured.
 pub struct Storm {
     pub holds: usize,

@@ -103,17 +103,9 @@ pub async fn rows(
         if let (true, Some(secret)) = (args.runs(10), &shop_secret) {
             let shop = crate::holds::signed_in(servers[0], secret).await?;
             let storm = crate::holds::storm(client, &shop, servers[0], args.storm, 1_500).await?;
-            table.row_with(
-                &format!(
-                    "10. {} holds due in the same second; 16 tills selling meanwhile — {label}",
-                    storm.holds
-                ),
-                &storm.sales,
-                &format!(
-                    "all released {:.1} s after due (placed in {:.0} s)",
-                    storm.released_after.as_secs_f64(),
-                    storm.placing.as_secs_f64()
-                ),
+            storm.row(
+                table,
+                &format!(" — {label}"),
                 "p50/p99 of the sales; every central runs the expiry",
             );
         }

@@ -315,23 +315,33 @@ pub struct Standing {
     pub detail: String,
 }
 
+/// How a write central has not answered stands (a sale's, a hand-over's):
+/// never sent, or `sent` without an answer — "not sent yet", never "sent",
+/// since nothing says it arrived.
+pub(crate) fn unanswered(sent: bool, attempts: u32) -> Standing {
+    if !sent {
+        return Standing {
+            class: "queued",
+            badge: "Waiting to send",
+            detail: "Kept on this till; sent as soon as head office answers.".to_owned(),
+        };
+    }
+    Standing {
+        class: "sent",
+        badge: "Not sent yet",
+        detail: format!(
+            "Not sent yet — will retry ({} so far). It is never counted twice.",
+            count(attempts as usize, "try", "tries"),
+        ),
+    }
+}
+
 /// What a sale or restock's state means for the cashier. A sale that was
 /// tried and got no answer has not arrived: "not sent yet", never "sent".
 pub fn intent_state(intent: &Intent) -> Standing {
     let (class, badge, detail) = match &intent.status {
-        IntentStatus::Pending => (
-            "queued",
-            "Waiting to send",
-            "Kept on this till; sent as soon as head office answers.".into(),
-        ),
-        IntentStatus::Sent => (
-            "sent",
-            "Not sent yet",
-            format!(
-                "Not sent yet — will retry ({} so far). It is never counted twice.",
-                count(intent.attempts as usize, "try", "tries"),
-            ),
-        ),
+        IntentStatus::Pending => return unanswered(false, intent.attempts),
+        IntentStatus::Sent => return unanswered(true, intent.attempts),
         IntentStatus::Applied { result } => (
             "applied",
             "Done",

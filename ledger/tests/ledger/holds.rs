@@ -740,15 +740,7 @@ async fn held_is_the_sum_of_active_holds_at_every_offset_under_concurrent_work(b
 async fn later_hold_commands_in_a_group_read_what_earlier_ones_wrote(backend: Backend) {
     let fx = Fixture::for_holds(backend).await;
     fx.set("A", 10).await;
-    let enrol = |name: &str| ledger::cmd::EnrolDevice {
-        device: ledger::cmd::NewDevice {
-            device_id: "dev-1".into(),
-            store_id: "s1".into(),
-            name: name.into(),
-        },
-        secret_hash: "hash".into(),
-        limit: 8,
-    };
+    let enrol = super::enrol_device;
     fx.ledger.run(enrol("first")).await.unwrap().unwrap();
     let place = |key: &str, quantity: i64| {
         let req = request(

@@ -227,10 +227,10 @@ async fn subscribers_hear_the_head_at_open_and_every_group_in_offset_order(backe
 /// One command whose statement fails (a device id enrolled twice breaks
 /// the primary key) costs only itself: the group is applied again with a
 /// savepoint per command, its neighbours commit, and no offset is skipped.
-async fn a_failing_command_is_refused_alone_and_the_rest_of_its_group_commits(backend: Backend) {
-    let fx = Fixture::open(backend).await;
-    fx.set("A", 10).await;
-    let enrol = |name: &str| EnrolDevice {
+/// Enrols `dev-1` at s1: a second enrolment of it fails the command
+/// (not a refusal), which sends its group down the savepoint path.
+fn enrol_device(name: &str) -> EnrolDevice {
+    EnrolDevice {
         device: NewDevice {
             device_id: "dev-1".into(),
             store_id: "s1".into(),
@@ -238,7 +238,13 @@ async fn a_failing_command_is_refused_alone_and_the_rest_of_its_group_commits(ba
         },
         secret_hash: "hash".into(),
         limit: 8,
-    };
+    }
+}
+
+async fn a_failing_command_is_refused_alone_and_the_rest_of_its_group_commits(backend: Backend) {
+    let fx = Fixture::open(backend).await;
+    fx.set("A", 10).await;
+    let enrol = enrol_device;
     fx.ledger.run(enrol("first")).await.unwrap().unwrap();
 
     // Hold the writer after the next commit, queue three commands behind

@@ -5,10 +5,28 @@
 use std::time::{Duration, Instant};
 
 use super::{STORE, until_offline_ready};
-use crate::harness::{Central, Driver, Till};
+use crate::harness::{Central, Driver, PATIENCE, Till};
 
 async fn press(till: &Till, selector: &str) {
     till.css(selector).await.click().await.expect("click");
+}
+
+/// Waits until central has the hold in `state`.
+async fn until_hold(central: &Central, shop: &reqwest::Client, hold: &str, state: &str) {
+    let started = Instant::now();
+    while central.hold(shop, hold).await["state"] != state {
+        assert!(started.elapsed() < PATIENCE, "{hold} never {state}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the pick-ups panel has nothing to show and is hidden.
+async fn until_no_panel(till: &Till) {
+    let started = Instant::now();
+    while till.visible("#pickups-panel").await {
+        assert!(started.elapsed() < PATIENCE, "the panel stays");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -39,14 +57,7 @@ async fn an_online_order_appears_live_and_is_handed_over_or_cancelled_once() {
     press(&till, &format!("#pickups [data-hand-over='{hold}']")).await;
     till.until_text("#message", "Order W-1001 handed over.")
         .await;
-    let started = Instant::now();
-    while central.hold(&shop, &hold).await["state"] != "committed" {
-        assert!(
-            started.elapsed() < crate::harness::PATIENCE,
-            "never committed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_hold(&central, &shop, &hold, "committed").await;
     till.until_stock("COF-1", "3 in stock").await;
     assert_eq!(central.level(STORE, "COF-1").await, 3);
     assert_eq!(
@@ -66,23 +77,9 @@ async fn an_online_order_appears_live_and_is_handed_over_or_cancelled_once() {
     assert_eq!(central.hold(&shop, &second).await["state"], "active");
     press(&till, &cancel).await;
     till.until_text("#message", "Order W-1002 cancelled").await;
-    let started = Instant::now();
-    while central.hold(&shop, &second).await["state"] != "released" {
-        assert!(
-            started.elapsed() < crate::harness::PATIENCE,
-            "never released"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_hold(&central, &shop, &second, "released").await;
     till.until_stock("COF-1", "3 in stock").await;
-    let started = Instant::now();
-    while till.visible("#pickups-panel").await {
-        assert!(
-            started.elapsed() < crate::harness::PATIENCE,
-            "the panel stays"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_no_panel(&till).await;
     till.client.close().await.unwrap();
 }
 
@@ -132,14 +129,7 @@ async fn hand_overs_made_offline_are_replayed_once_and_an_expired_hold_is_answer
         .await;
     till.until_text("#pickups li.refused", "ring them up as a normal sale")
         .await;
-    let started = Instant::now();
-    while central.hold(&shop, &kept).await["state"] != "committed" {
-        assert!(
-            started.elapsed() < crate::harness::PATIENCE,
-            "never committed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_hold(&central, &shop, &kept, "committed").await;
     assert_eq!(central.hold(&shop, &short).await["state"], "expired");
     let committed = central.events_of_kind(STORE, "hold_committed").await;
     assert_eq!(committed.len(), 1, "the kept order, exactly once");
@@ -150,13 +140,6 @@ async fn hand_overs_made_offline_are_replayed_once_and_an_expired_hold_is_answer
 
     // The refusal goes once dismissed; then the panel has nothing to show.
     press(&till, "#pickups [data-dismiss-pickup]").await;
-    let started = Instant::now();
-    while till.visible("#pickups-panel").await {
-        assert!(
-            started.elapsed() < crate::harness::PATIENCE,
-            "the panel stays"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_no_panel(&till).await;
     till.client.close().await.unwrap();
 }

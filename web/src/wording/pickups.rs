@@ -5,7 +5,7 @@
 use shared::ErrorCode;
 use store_wasm::engine::{IntentStatus, PickupAction, PickupIntent, PickupLine};
 
-use super::{Standing, count, refusal};
+use super::{Standing, refusal, unanswered};
 
 /// "Order W-1042".
 pub fn order(reference: &str) -> String {
@@ -59,19 +59,8 @@ pub fn pickup_title(intent: &PickupIntent) -> String {
 pub fn pickup_state(intent: &PickupIntent) -> Standing {
     let handed = intent.action == PickupAction::HandOver;
     let (class, badge, detail) = match &intent.status {
-        IntentStatus::Pending => (
-            "queued",
-            "Waiting to send",
-            "Kept on this till; sent as soon as head office answers.".into(),
-        ),
-        IntentStatus::Sent => (
-            "sent",
-            "Not sent yet",
-            format!(
-                "Not sent yet — will retry ({} so far). It is never counted twice.",
-                count(intent.attempts as usize, "try", "tries"),
-            ),
-        ),
+        IntentStatus::Pending => return unanswered(false, intent.attempts),
+        IntentStatus::Sent => return unanswered(true, intent.attempts),
         IntentStatus::Applied { .. } if handed => (
             "applied",
             "Done",
