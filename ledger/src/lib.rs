@@ -41,6 +41,6 @@ pub use committed::{AccessChange, Committed, CommittedEvent, GroupStats, HoldTal
 pub use database::{Database, Location, open};
 pub use error::{ReadError, WriteError};
 pub use idempotency::Keyed;
-pub use read::{ChangesPage, DeviceSecret, Reader, SnapshotSink, StoreSecret};
+pub use read::{ChangesPage, DeviceSecret, Reader, SNAPSHOT_HOLDS, SnapshotSink, StoreSecret};
 pub use refusal::Refusal;
 pub use writer::{Ledger, WriterOptions};

@@ -820,6 +820,7 @@ async fn later_hold_commands_in_a_group_read_what_earlier_ones_wrote(backend: Ba
 }
 
 on_both_backends!(
+    a_stores_snapshot_carries_at_most_its_bound_of_holds,
     later_hold_commands_in_a_group_read_what_earlier_ones_wrote,
     a_hold_takes_available_units_that_stay_on_hand,
     a_basket_whose_lines_fit_alone_but_not_together_holds_nothing,
@@ -833,3 +834,73 @@ on_both_backends!(
     a_recorded_sale_that_eats_into_held_units_names_the_holds_at_risk,
     held_is_the_sum_of_active_holds_at_every_offset_under_concurrent_work,
 );
+
+/// The holds of a store's snapshot, as a sink hears them.
+#[derive(Default)]
+struct SnapshotHolds(std::sync::Arc<std::sync::Mutex<Vec<Hold>>>);
+
+impl ledger::SnapshotSink for SnapshotHolds {
+    fn start(&mut self, _: u64, _: &[shared::Store]) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn product(&mut self, _: &shared::Product) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn levels(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn level(&mut self, _: &shared::StockLevel) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn holds(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn hold(&mut self, hold: &Hold) -> std::io::Result<()> {
+        self.0.lock().unwrap().push(hold.clone());
+        Ok(())
+    }
+    fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A store's snapshot carries at most `SNAPSHOT_HOLDS` holds, the soonest
+/// to expire first, however many a channel placed there.
+async fn a_stores_snapshot_carries_at_most_its_bound_of_holds(backend: Backend) {
+    let fx = Fixture::for_holds(backend).await;
+    let count = ledger::SNAPSHOT_HOLDS as usize + 1;
+    fx.set("A", count as i64).await;
+    let placing: Vec<_> = (0..count)
+        .map(|i| {
+            let ledger = fx.ledger.clone();
+            let req = request(vec![line("A", 1, Some("s1"))], Allocation::MostAvailable {});
+            // The first placed expires last: the bound must keep the soonest.
+            let ttl = (count - i) as i64 * 1000;
+            let place = PlaceHold::new(
+                "web".into(),
+                format!("k{i}"),
+                format!("hold-{i:05}"),
+                req,
+                ttl,
+            );
+            tokio::spawn(async move { ledger.run(place.unwrap()).await })
+        })
+        .collect();
+    for placed in placing {
+        assert!(placed.await.unwrap().unwrap().outcome.is_ok());
+    }
+    let sink = SnapshotHolds::default();
+    let heard = sink.0.clone();
+    fx.reader.snapshot(Some("s1".into()), sink).await.unwrap();
+    let holds = heard.lock().unwrap().clone();
+    assert_eq!(holds.len(), ledger::SNAPSHOT_HOLDS as usize, "bounded");
+    assert!(
+        holds.windows(2).all(|w| w[0].expires_at <= w[1].expires_at),
+        "soonest to expire first"
+    );
+    assert!(
+        holds.iter().all(|h| h.hold_id != "hold-00000"),
+        "the one that expires last is left out"
+    );
+    fx.close().await;
+}

@@ -29,7 +29,7 @@ use shared::{Product, Store};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::engine::{
-    Intent, Level, PageWrite, Pickup, PickupIntent, Recent, Replica, Storage, StorageError,
+    Intent, Level, PageWrite, Pickup, PickupIntent, Queued, Recent, Replica, Storage, StorageError,
 };
 
 /// Bump with a new step in `upgrade`.
@@ -308,31 +308,21 @@ async fn put_level(tx: &idb::Transaction, sku: &str, level: Level) -> Result<(),
     put(tx, STOCK, sku, &stored)
 }
 
-/// Stores an intent merged with the stored copy (see [`Intent::merge`]).
-async fn put_intent(tx: &idb::Transaction, intent: &Intent) -> Result<(), StorageError> {
-    let merged = match get::<Intent>(tx, INTENTS, &intent.id).await? {
+/// Stores a queued write (a sale's intent, a hand-over) merged with the
+/// stored copy (see [`Intent::merge`]): an answer is never replaced by
+/// "unanswered".
+async fn put_queued<Q>(tx: &idb::Transaction, store: &str, queued: &Q) -> Result<(), StorageError>
+where
+    Q: Queued + Clone + Serialize + DeserializeOwned,
+{
+    let merged = match get::<Q>(tx, store, queued.id()).await? {
         Some(mut stored) => {
-            stored.merge(intent.clone());
+            stored.merge(queued.clone());
             stored
         }
-        None => intent.clone(),
+        None => queued.clone(),
     };
-    put(tx, INTENTS, &intent.id, &merged)
-}
-
-/// Stores a hand-over merged with the stored copy.
-async fn put_pickup_intent(
-    tx: &idb::Transaction,
-    intent: &PickupIntent,
-) -> Result<(), StorageError> {
-    let merged = match get::<PickupIntent>(tx, PICKUP_INTENTS, &intent.id).await? {
-        Some(mut stored) => {
-            stored.merge(intent.clone());
-            stored
-        }
-        None => intent.clone(),
-    };
-    put(tx, PICKUP_INTENTS, &intent.id, &merged)
+    put(tx, store, queued.id(), &merged)
 }
 
 fn delete(tx: &idb::Transaction, store: &str, keys: &[String]) -> Result<(), StorageError> {
@@ -344,15 +334,9 @@ fn delete(tx: &idb::Transaction, store: &str, keys: &[String]) -> Result<(), Sto
 }
 
 /// Oldest first; a basket's lines (ids `<basket>.<nnn>`) in their order.
-fn in_order(mut intents: Vec<Intent>) -> Vec<Intent> {
-    intents.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
-    intents
-}
-
-/// Hand-overs likewise, oldest first.
-fn pickups_in_order(mut intents: Vec<PickupIntent>) -> Vec<PickupIntent> {
-    intents.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
-    intents
+fn in_order<Q: Queued>(mut queued: Vec<Q>) -> Vec<Q> {
+    queued.sort_by(|a, b| (a.created_at_ms(), a.id()).cmp(&(b.created_at_ms(), b.id())));
+    queued
 }
 
 impl Storage for IdbStorage {
@@ -404,7 +388,7 @@ impl Storage for IdbStorage {
         for pickup in all::<Pickup>(&tx, PICKUPS).await? {
             replica.pickups.insert(pickup.hold_id.clone(), pickup);
         }
-        replica.pickup_intents = pickups_in_order(all(&tx, PICKUP_INTENTS).await?);
+        replica.pickup_intents = in_order(all(&tx, PICKUP_INTENTS).await?);
         Ok(replica)
     }
 
@@ -439,7 +423,7 @@ impl Storage for IdbStorage {
             stores: all(&tx, STORES).await?,
             intents: in_order(all(&tx, INTENTS).await?),
             pickups: all(&tx, PICKUPS).await?,
-            pickup_intents: pickups_in_order(all(&tx, PICKUP_INTENTS).await?),
+            pickup_intents: in_order(all(&tx, PICKUP_INTENTS).await?),
         })
     }
 
@@ -494,7 +478,7 @@ impl Storage for IdbStorage {
                 put(tx, STORES, &store.store_id, store)?;
             }
             for intent in &page.intents {
-                put_intent(tx, intent).await?;
+                put_queued(tx, INTENTS, intent).await?;
             }
             for pickup in &page.pickups {
                 put(tx, PICKUPS, &pickup.hold_id, pickup)?;
@@ -514,7 +498,7 @@ impl Storage for IdbStorage {
     ) -> Result<(), StorageError> {
         self.write(&[INTENTS, STOCK, META], async |tx| {
             for intent in intents {
-                put_intent(tx, intent).await?;
+                put_queued(tx, INTENTS, intent).await?;
             }
             for (sku, level) in levels {
                 put_level(tx, sku, *level).await?;
@@ -539,7 +523,7 @@ impl Storage for IdbStorage {
     ) -> Result<(), StorageError> {
         self.write(&[PICKUP_INTENTS, PICKUPS], async |tx| {
             for intent in intents {
-                put_pickup_intent(tx, intent).await?;
+                put_queued(tx, PICKUP_INTENTS, intent).await?;
             }
             delete(tx, PICKUPS, ended)
         })

@@ -36,7 +36,7 @@ pub use intents::{BasketLine, Flushed, MAX_BASKET_LINES};
 pub use memory::MemoryStorage;
 pub use model::{
     Intent, IntentStatus, Level, Nearby, Pickup, PickupAction, PickupIntent, PickupLine, Purpose,
-    Recent, Replica, StockView, unix_ms,
+    Queued, Recent, Replica, StockView, unix_ms,
 };
 pub use pickups::PickupView;
 pub use ports::{Clock, PageWrite, Storage, StorageError, Transport, TransportError};

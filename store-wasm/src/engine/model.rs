@@ -369,9 +369,10 @@ impl Replica {
 }
 
 /// A write the till queues until central answers: a sale's intent or a
-/// hand-over's.
-trait Queued {
+/// hand-over's. Storage keeps both the same way.
+pub trait Queued {
     fn id(&self) -> &str;
+    fn created_at_ms(&self) -> i64;
     fn merge(&mut self, other: Self);
     fn is_unanswered(&self) -> bool;
 }
@@ -379,6 +380,9 @@ trait Queued {
 impl Queued for Intent {
     fn id(&self) -> &str {
         &self.id
+    }
+    fn created_at_ms(&self) -> i64 {
+        self.created_at_ms
     }
     fn merge(&mut self, other: Self) {
         Intent::merge(self, other)
@@ -391,6 +395,9 @@ impl Queued for Intent {
 impl Queued for PickupIntent {
     fn id(&self) -> &str {
         &self.id
+    }
+    fn created_at_ms(&self) -> i64 {
+        self.created_at_ms
     }
     fn merge(&mut self, other: Self) {
         PickupIntent::merge(self, other)
