@@ -149,6 +149,9 @@ pub fn refusal_problem(refusal: &Refusal) -> Problem {
         Refusal::HoldEnded { .. } => (409, ErrorCode::HoldEnded),
         Refusal::HoldLineNotFound { .. } => (409, ErrorCode::HoldLineNotFound),
         Refusal::CommitExceedsHeld { .. } => (409, ErrorCode::CommitExceedsHeld),
+        Refusal::ChannelInactive { .. } => (409, ErrorCode::ChannelInactive),
+        Refusal::ChannelHoldLimit { .. } => (409, ErrorCode::ChannelHoldLimit),
+        Refusal::HoldLifeExceeded { .. } => (409, ErrorCode::HoldLifeExceeded),
     };
     let mut problem = Problem::new(status, code, refusal.to_string());
     match refusal {
@@ -162,6 +165,21 @@ pub fn refusal_problem(refusal: &Refusal) -> Problem {
         }
         Refusal::HoldUnavailable { shortfalls } => problem.shortfalls = shortfalls.clone(),
         Refusal::HoldEnded { state, .. } => problem.hold_state = Some(*state),
+        Refusal::ChannelHoldLimit {
+            max_held_units,
+            held_units,
+            requested,
+            ..
+        } => {
+            problem.channel_limit = Some(shared::ChannelLimitReached {
+                max_held_units: *max_held_units,
+                held_units: *held_units,
+                requested: *requested,
+            });
+        }
+        Refusal::HoldLifeExceeded {
+            latest_expires_at, ..
+        } => problem.latest_expires_at = Some(*latest_expires_at),
         _ => {}
     }
     problem

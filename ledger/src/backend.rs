@@ -10,7 +10,8 @@
 //! [`crate::ReadError::Storage`].
 
 use shared::{
-    Channel, Device, Hold, NewChannel, NewStore, Product, StockLevel, Store, StoreAvailability,
+    Channel, ChannelLimits, Device, Hold, NewChannel, NewStore, Product, StockLevel, Store,
+    StoreAvailability, StoreHeld,
 };
 
 use crate::{DeviceSecret, StoreSecret, cmd::NewDevice, publish::StoredEvent};
@@ -40,6 +41,52 @@ pub struct SavedKey {
 pub enum StoreChange<'a> {
     Active(bool),
     Secret(&'a str),
+}
+
+/// What changes in a channel's row; each bumps its credential generation,
+/// which ends the tokens issued before.
+#[derive(Debug, Clone, Copy)]
+pub enum ChannelChange<'a> {
+    /// Activated (with a new secret's hash, or keeping the old one) or
+    /// deactivated.
+    Active {
+        active: bool,
+        secret_hash: Option<&'a str>,
+    },
+    Secret(&'a str),
+}
+
+/// A store as a hold sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreTerms {
+    pub active: bool,
+    /// Units of each level no channel may hold.
+    pub safety_stock: i64,
+}
+
+/// A channel as a hold sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelTerms {
+    pub active: bool,
+    pub limits: ChannelLimits,
+    /// Units its active holds hold now.
+    pub held_units: i64,
+}
+
+/// An active hold due to be given back: its time is up, or its channel was
+/// deactivated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueHold {
+    pub hold_id: String,
+    /// Its active lines: what giving it back writes.
+    pub lines: u32,
+}
+
+/// What a channel holds now, for an admin.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelHeld {
+    pub active_holds: u64,
+    pub stores: Vec<StoreHeld>,
 }
 
 /// The log's positions: the newest offset and the newest pruned away.
@@ -102,15 +149,29 @@ pub trait WriteStatements {
         change: StoreChange<'_>,
     ) -> Result<Option<(Store, u64)>>;
 
-    /// Inserts a channel at credential generation 1; false if it exists.
+    /// Inserts a channel at credential generation 1, with its limits (the
+    /// defaults when the request has none); false if it exists.
     fn insert_channel(&mut self, new: &NewChannel, secret_hash: &str, now_ms: i64) -> Result<bool>;
-    /// Activates or deactivates a channel and bumps its credential
-    /// generation; the channel and its new generation, if it exists.
-    fn set_channel_active(
+    /// Changes a channel and bumps its credential generation; the channel
+    /// and its new generation, if it exists.
+    fn change_channel(
         &mut self,
         channel_id: &str,
-        active: bool,
+        change: ChannelChange<'_>,
     ) -> Result<Option<(Channel, u64)>>;
+    /// Sets a channel's limits; the channel, if it exists.
+    fn set_channel_limits(
+        &mut self,
+        channel_id: &str,
+        limits: &ChannelLimits,
+    ) -> Result<Option<Channel>>;
+    /// A channel's state, limits and held units; `None` if unknown.
+    fn channel_terms(&mut self, channel_id: &str) -> Result<Option<ChannelTerms>>;
+    /// Moves a channel's held units by `units` (every hold transition that
+    /// moves held units moves its channel's by as many).
+    fn add_channel_held(&mut self, channel_id: &str, units: i64) -> Result<()>;
+    /// Sets a store's safety stock; the store, if it exists.
+    fn set_safety_stock(&mut self, store_id: &str, units: i64) -> Result<Option<Store>>;
 
     /// Whether the store exists, and how many unrevoked devices it has.
     fn device_room(&mut self, store_id: &str) -> Result<(bool, u64)>;
@@ -127,17 +188,21 @@ pub trait WriteStatements {
     /// Removes at most `limit` saved answers made before `at_ms`.
     fn prune_keys_before(&mut self, at_ms: i64, limit: u64) -> Result<u64>;
 
-    /// Whether a store is active; `None` if there is no such store.
-    fn store_active(&mut self, store_id: &str) -> Result<Option<bool>>;
+    /// Whether a store is active, and its safety stock; `None` if there is
+    /// no such store.
+    fn store_terms(&mut self, store_id: &str) -> Result<Option<StoreTerms>>;
     /// Active stores with a level of `sku` (written, if only to zero), in
-    /// store order: where "allocate for me" may take from.
-    fn stores_stocking(&mut self, sku: &str) -> Result<Vec<String>>;
+    /// store order, with their safety stock: where "allocate for me" may
+    /// take from.
+    fn stores_stocking(&mut self, sku: &str) -> Result<Vec<(String, i64)>>;
     /// The holds among `hold_ids` that exist, with their lines.
     fn holds(&mut self, hold_ids: &[String]) -> Result<Vec<Hold>>;
     /// Writes holds and their lines, new or changed.
     fn write_holds(&mut self, holds: &[&Hold]) -> Result<()>;
-    /// Active holds whose time is up at `now_ms`, soonest first.
-    fn due_holds(&mut self, now_ms: i64, limit: u32) -> Result<Vec<String>>;
+    /// At most `limit` active holds due to be given back: those whose time
+    /// is up at `now_ms`, soonest first, then those of deactivated
+    /// channels.
+    fn due_holds(&mut self, now_ms: i64, limit: u32) -> Result<Vec<DueHold>>;
     /// Active holds with a line on the level, in id order.
     fn holds_on(&mut self, store_id: &str, sku: &str) -> Result<Vec<String>>;
 
@@ -172,8 +237,12 @@ pub trait ReadStatements {
     /// A store's levels with a sku after `after`, in sku order.
     fn levels(&mut self, store_id: &str, after: &str, limit: u32) -> Result<Vec<StockLevel>>;
     fn products(&mut self, after: &str, limit: u32, include_deleted: bool) -> Result<Vec<Product>>;
-    /// Every store's level of a sku, in store order.
-    fn levels_of(&mut self, sku: &str) -> Result<Vec<StoreAvailability>>;
+    /// The products among `skus` that exist (deleted ones too), in no
+    /// particular order: one statement, however many skus.
+    fn products_of(&mut self, skus: &[String]) -> Result<Vec<Product>>;
+    /// Every store's level of each of `skus`, as (sku, level) in (sku,
+    /// store) order: one statement, however many skus.
+    fn levels_of(&mut self, skus: &[String]) -> Result<Vec<(String, StoreAvailability)>>;
     fn stores(&mut self) -> Result<Vec<Store>>;
     fn store_secret(&mut self, store_id: &str) -> Result<Option<StoreSecret>>;
     fn device_secret(&mut self, device_id: &str) -> Result<Option<DeviceSecret>>;
@@ -186,6 +255,10 @@ pub trait ReadStatements {
     fn channel_access(&mut self) -> Result<Vec<(String, bool, u64)>>;
     fn channel_secret(&mut self, channel_id: &str) -> Result<Option<StoreSecret>>;
     fn channels(&mut self) -> Result<Vec<Channel>>;
+    fn channel(&mut self, channel_id: &str) -> Result<Option<Channel>>;
+    /// A channel's active holds soonest to expire first (at most `limit`),
+    /// and the totals over all of them.
+    fn channel_holds(&mut self, channel_id: &str, limit: u32) -> Result<(ChannelHeld, Vec<Hold>)>;
     /// Events after `from` through `through`, of `store` and the catalogue
     /// (every event without a store filter), in offset order.
     fn events(
@@ -196,9 +269,11 @@ pub trait ReadStatements {
         limit: u32,
     ) -> Result<Vec<(u64, String)>>;
     fn hold(&mut self, hold_id: &str) -> Result<Option<Hold>>;
-    /// Active holds with a line at `store`, soonest to expire first.
+    /// Active holds with a line at `store`, soonest to expire first, each
+    /// with its lines at `store` only (what a store may see of it).
     fn holds_at(&mut self, store_id: &str, limit: u32) -> Result<Vec<Hold>>;
-    /// When the next active hold expires (ms), if any is active.
+    /// When the next active hold is due (ms), if any is: its time, or at
+    /// once (0) for a hold of a deactivated channel.
     fn next_expiry(&mut self) -> Result<Option<i64>>;
     /// Every product, in sku order.
     fn each_product(&mut self, each: &mut dyn FnMut(Product) -> Result<()>) -> Result<()>;

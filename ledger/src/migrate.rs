@@ -65,10 +65,10 @@ pub fn sqlite_to_postgres(source: &Path, target_url: &str) -> anyhow::Result<Cop
         stores: copy(
             &from,
             &mut tx,
-            "SELECT store_id, name, active, created_at, secret_hash, credential_generation FROM stores",
-            "INSERT INTO stores (store_id, name, active, created_at, secret_hash, credential_generation)
-             SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BOOLEAN[], $4::BIGINT[], $5::TEXT[], $6::BIGINT[])",
-            &[Column::Text, Column::Text, Column::Bool, Column::Int, Column::Text, Column::Int],
+            "SELECT store_id, name, active, created_at, secret_hash, credential_generation, safety_stock FROM stores",
+            "INSERT INTO stores (store_id, name, active, created_at, secret_hash, credential_generation, safety_stock)
+             SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BOOLEAN[], $4::BIGINT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[])",
+            &[Column::Text, Column::Text, Column::Bool, Column::Int, Column::Text, Column::Int, Column::Int],
         )?,
         products: copy(
             &from,
@@ -97,10 +97,16 @@ pub fn sqlite_to_postgres(source: &Path, target_url: &str) -> anyhow::Result<Cop
         channels: copy(
             &from,
             &mut tx,
-            "SELECT channel_id, name, active, created_at, secret_hash, credential_generation FROM channels",
-            "INSERT INTO channels (channel_id, name, active, created_at, secret_hash, credential_generation)
-             SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BOOLEAN[], $4::BIGINT[], $5::TEXT[], $6::BIGINT[])",
-            &[Column::Text, Column::Text, Column::Bool, Column::Int, Column::Text, Column::Int],
+            "SELECT channel_id, name, active, created_at, secret_hash, credential_generation,
+                 max_held_units, max_level_share_percent, max_hold_life_seconds, held_units FROM channels",
+            "INSERT INTO channels (channel_id, name, active, created_at, secret_hash, credential_generation,
+                 max_held_units, max_level_share_percent, max_hold_life_seconds, held_units)
+             SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BOOLEAN[], $4::BIGINT[], $5::TEXT[], $6::BIGINT[],
+                 $7::BIGINT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[])",
+            &[
+                Column::Text, Column::Text, Column::Bool, Column::Int, Column::Text, Column::Int,
+                Column::Int, Column::Int, Column::Int, Column::Int,
+            ],
         )?,
         hold_lines: copy(
             &from,

@@ -73,6 +73,8 @@ pub(crate) fn hold_due(change: &Change) -> Option<i64> {
         Change::HoldPlaced { expires_at, .. } | Change::HoldExtended { expires_at, .. } => {
             Some(crate::clock::millis(*expires_at))
         }
+        // A deactivated channel's holds are due at once.
+        Change::ChannelAccess { active: false, .. } => Some(0),
         _ => None,
     }
 }
@@ -118,6 +120,10 @@ fn group(events: Vec<StoredEvent>, head: u64) -> anyhow::Result<Committed> {
 /// How far publication has got.
 #[derive(Debug, Clone, Copy, Default)]
 struct Published {
+    /// The writer has opened the subscribers: until then nothing is
+    /// published (the follower may start first, and must not publish from
+    /// offset 0, nor ahead of where the subscribers' state was read).
+    opened: bool,
     head: u64,
     pruned_through: u64,
 }
@@ -139,6 +145,7 @@ impl Publisher {
     pub(crate) fn opened(&self, head: u64, pruned_through: u64) {
         let mut published = self.lock();
         *published = Published {
+            opened: true,
             head,
             pruned_through,
         };
@@ -171,6 +178,7 @@ impl Publisher {
 
     /// What the database holds committed: publishes everything after the
     /// last published offset up to `head`, read with `read_between`.
+    /// Nothing before the writer has opened the subscribers.
     pub(crate) fn follow(
         &self,
         head: u64,
@@ -178,6 +186,9 @@ impl Publisher {
         read_between: impl FnOnce(u64, u64) -> anyhow::Result<Vec<StoredEvent>>,
     ) -> anyhow::Result<()> {
         let mut published = self.lock();
+        if !published.opened {
+            return Ok(());
+        }
         let newly_pruned = pruned_through > published.pruned_through;
         if head <= published.head && !newly_pruned {
             return Ok(());
@@ -200,6 +211,11 @@ impl Publisher {
     /// The newest offset published.
     pub(crate) fn head(&self) -> u64 {
         self.lock().head
+    }
+
+    /// Whether the writer has opened the subscribers.
+    pub(crate) fn is_opened(&self) -> bool {
+        self.lock().opened
     }
 
     fn send(&self, published: &mut Published, committed: &Committed) {

@@ -60,6 +60,11 @@ pub struct AccessState {
     pub channels: Vec<(String, bool, u64)>,
     /// Device id and its store, for devices not revoked.
     pub devices: Vec<(String, String)>,
+    /// The log's positions the state was read at (in the same read
+    /// transaction): it includes every event through `at.head`, and none
+    /// after. Start the ledger with [`crate::Database::start_after`] at it
+    /// and its subscribers hear every event after it.
+    pub at: Positions,
 }
 
 /// A page of the change log as served: each event is the JSON the writer
@@ -226,19 +231,44 @@ impl Reader {
     }
 
     /// Many products' availability at once (a basket, a product page), in
-    /// the order asked, all read in one transaction. An unknown sku is
-    /// refused by name.
+    /// the order first asked, each sku once however often it is asked, all
+    /// read in one transaction with two statements whatever their number
+    /// (the products, then every store's level of each). An unknown sku is
+    /// refused by name: the first unknown one asked.
     pub async fn availability_of(
         &self,
         skus: Vec<String>,
     ) -> Result<Vec<ProductAvailability>, ReadError> {
+        let mut seen = std::collections::HashSet::with_capacity(skus.len());
+        let skus: Vec<String> = skus
+            .into_iter()
+            .filter(|sku| seen.insert(sku.clone()))
+            .collect();
         self.read(move |db| {
+            let mut products: std::collections::HashMap<String, Product> = db
+                .products_of(&skus)?
+                .into_iter()
+                .map(|p| (p.sku.clone(), p))
+                .collect();
+            if let Some(unknown) = skus.iter().find(|sku| !products.contains_key(*sku)) {
+                return Err(Refusal::ProductNotFound {
+                    sku: unknown.clone(),
+                }
+                .into());
+            }
+            let mut levels: std::collections::HashMap<String, Vec<shared::StoreAvailability>> =
+                std::collections::HashMap::with_capacity(skus.len());
+            // In (sku, store) order: each sku's levels stay in store order.
+            for (sku, level) in db.levels_of(&skus)? {
+                levels.entry(sku).or_default().push(level);
+            }
             let mut found = Vec::with_capacity(skus.len());
             for sku in skus {
-                let Some(product) = db.product(&sku)? else {
+                // Each sku is in `products` (checked above), and once.
+                let Some(product) = products.remove(&sku) else {
                     return Err(Refusal::ProductNotFound { sku }.into());
                 };
-                let stores = db.levels_of(&sku)?;
+                let stores = levels.remove(&sku).unwrap_or_default();
                 // Levels are bounded, but a sum over many stores saturates
                 // rather than wrap, whatever the chain's size.
                 let sum = |figure: fn(&shared::StoreAvailability) -> i64| {
@@ -311,6 +341,7 @@ impl Reader {
                 stores: db.store_access()?,
                 channels: db.channel_access()?,
                 devices: db.enrolled_devices()?,
+                at: db.positions()?,
             })
         })
         .await
@@ -324,6 +355,30 @@ impl Reader {
 
     pub async fn channels(&self) -> Result<Vec<shared::Channel>, ReadError> {
         self.read(|db| Ok(db.channels()?)).await
+    }
+
+    /// What a channel holds now: its figures, totals over its active holds
+    /// per store, and the `limit` soonest to expire — one read
+    /// transaction, so they agree with each other.
+    pub async fn channel_holds(
+        &self,
+        channel_id: &str,
+        limit: u32,
+    ) -> Result<shared::ChannelHolds, ReadError> {
+        let channel_id = channel_id.to_owned();
+        self.read(move |db| {
+            let Some(channel) = db.channel(&channel_id)? else {
+                return Err(Refusal::ChannelNotFound { channel_id }.into());
+            };
+            let (held, holds) = db.channel_holds(&channel_id, limit)?;
+            Ok(shared::ChannelHolds {
+                channel,
+                active_holds: held.active_holds,
+                stores: held.stores,
+                holds,
+            })
+        })
+        .await
     }
 
     /// Up to `limit` events after `from` (of `store` and the catalogue, or

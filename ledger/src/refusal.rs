@@ -53,6 +53,25 @@ pub enum Refusal {
         store_id: String,
         sku: String,
     },
+    #[error("channel '{channel_id}' is deactivated")]
+    ChannelInactive { channel_id: String },
+    #[error(
+        "channel '{channel_id}' holds {held_units} units and may hold at most {max_held_units}; cannot hold {requested} more"
+    )]
+    ChannelHoldLimit {
+        channel_id: String,
+        max_held_units: i64,
+        held_units: i64,
+        requested: i64,
+    },
+    #[error(
+        "a hold of this channel lives at most {max_hold_life_seconds} s from when it was placed: it may end no later than {latest_expires_at}"
+    )]
+    HoldLifeExceeded {
+        max_hold_life_seconds: u32,
+        #[serde(with = "time::serde::rfc3339")]
+        latest_expires_at: shared::Timestamp,
+    },
     #[error("{held} units of '{sku}' are held at store '{store_id}'; cannot hand over {quantity}")]
     CommitExceedsHeld {
         store_id: String,

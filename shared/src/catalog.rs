@@ -81,6 +81,9 @@ pub struct Store {
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
+    /// Units of each of its levels no sales channel may hold (0: none).
+    #[serde(default, skip_serializing_if = "crate::hold::is_zero")]
+    pub safety_stock: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,6 +9,9 @@ use crate::Timestamp;
 
 /// Longest a hold may be asked to live from now, in seconds (a day).
 pub const MAX_HOLD_TTL_SECONDS: u32 = 86_400;
+/// Longest whole life an admin may give a channel's holds, from when each
+/// is placed, in seconds (a week): extending never passes a hold's life.
+pub const MAX_HOLD_LIFE_SECONDS: u32 = 7 * 86_400;
 /// Most lines one hold request may carry.
 pub const MAX_HOLD_LINES: usize = 100;
 /// Most stores a priority list may name.
@@ -226,6 +229,10 @@ pub enum ReleaseReason {
     Released,
     /// It reached `expires_at`.
     Expired,
+    /// An admin released it (the event names the admin).
+    Admin,
+    /// Its channel was deactivated: central gave its units back.
+    ChannelDeactivated,
 }
 
 /// What a hold could not get of one sku: the units asked for (summed over
@@ -238,7 +245,14 @@ pub struct Shortfall {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_id: Option<String>,
     pub requested: i64,
+    /// What the channel could have held: available less what the channel's
+    /// limits keep back.
     pub available: i64,
+    /// Units available to tills but kept from sales channels (the stores'
+    /// safety stock, the channel's share of a level), not counted in
+    /// `available`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub withheld: i64,
 }
 
 /// Chain-wide availability of many skus: `POST /v1/availability`.
@@ -266,6 +280,59 @@ pub struct Channel {
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
+    /// What it may hold at most.
+    pub limits: ChannelLimits,
+    /// Units its active holds hold now, chain-wide.
+    pub held_units: i64,
+}
+
+/// The bounds a sales channel cannot pass, set by an admin per channel
+/// (`PUT /v1/admin/channels/{channel_id}/limits`). A channel lives outside
+/// the chain's walls: these keep one leaked or buggy credential from
+/// taking the tills' stock. The stores' safety stock
+/// (`PUT /v1/admin/stores/{store_id}/safety-stock`) is kept from every
+/// channel on top of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChannelLimits {
+    /// Most units its active holds may hold at once, chain-wide.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::positive_quantity))]
+    #[serde(deserialize_with = "crate::whole::number")]
+    pub max_held_units: i64,
+    /// Most of a level's on hand, in percent, that may be held once its
+    /// hold is placed: a hold never takes a level's held units past it.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::percent))]
+    #[serde(deserialize_with = "crate::whole::number")]
+    pub max_level_share_percent: u32,
+    /// A hold's whole life, from when it was placed, in seconds: neither
+    /// its time to live nor any extension may pass it.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::hold_life))]
+    #[serde(deserialize_with = "crate::whole::number")]
+    pub max_hold_life_seconds: u32,
+}
+
+impl Default for ChannelLimits {
+    /// A web shop's checkouts fit in them; a leaked credential can take
+    /// no more than 10,000 units, each for at most a day.
+    fn default() -> Self {
+        ChannelLimits {
+            max_held_units: 10_000,
+            max_level_share_percent: 100,
+            max_hold_life_seconds: MAX_HOLD_TTL_SECONDS,
+        }
+    }
+}
+
+impl ChannelLimits {
+    /// The most a level of `on_hand` units may have held once a hold of
+    /// this channel is placed.
+    pub fn level_share(&self, on_hand: i64) -> i64 {
+        // Both factors are bounded (a level by ±10^15, the share by 100):
+        // the product fits an i128 whatever they are.
+        let share = i128::from(on_hand.max(0)) * i128::from(self.max_level_share_percent) / 100;
+        i64::try_from(share).unwrap_or(i64::MAX)
+    }
 }
 
 /// `POST /v1/admin/channels`.
@@ -281,6 +348,9 @@ pub struct NewChannel {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_client_secret))]
     pub client_secret: Option<String>,
+    /// Its bounds; the defaults when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<ChannelLimits>,
 }
 
 /// Never prints the secret.
@@ -289,11 +359,13 @@ impl std::fmt::Debug for NewChannel {
         f.debug_struct("NewChannel")
             .field("channel_id", &self.channel_id)
             .field("name", &self.name)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
 
-/// A channel's credentials, shown once, when it is registered.
+/// A channel's credentials, shown once: when it is registered, when its
+/// secret is rotated, and when it is activated again with a new one.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChannelCredentials {
@@ -308,4 +380,62 @@ impl std::fmt::Debug for ChannelCredentials {
             .field("channel", &self.channel)
             .finish_non_exhaustive()
     }
+}
+
+/// `POST /v1/admin/channels/{channel_id}/activate`: what came back. A
+/// channel is activated with a new secret (shown here, once) unless the
+/// admin asked to keep the one it had when it was deactivated.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChannelActivated {
+    pub channel: Channel,
+    /// The new secret; absent when the old one was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+/// Never prints the secret.
+impl std::fmt::Debug for ChannelActivated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelActivated")
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `GET /v1/admin/channels/{channel_id}/holds`: what a channel holds now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChannelHolds {
+    pub channel: Channel,
+    /// How many holds are active.
+    pub active_holds: u64,
+    /// Units they hold, per store, in store order.
+    pub stores: Vec<StoreHeld>,
+    /// The active holds soonest to expire, at most
+    /// [`CHANNEL_HOLDS_LISTED`].
+    pub holds: Vec<Hold>,
+}
+
+/// Most holds `GET /v1/admin/channels/{channel_id}/holds` lists; the
+/// totals count them all.
+pub const CHANNEL_HOLDS_LISTED: u32 = 500;
+
+/// Units a channel holds at one store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StoreHeld {
+    pub store_id: String,
+    pub held_units: i64,
+}
+
+/// `PUT /v1/admin/stores/{store_id}/safety-stock`: units of each of the
+/// store's levels that no sales channel may hold; they stay for the tills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SafetyStock {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::quantity))]
+    #[serde(deserialize_with = "crate::whole::number")]
+    pub units: i64,
 }

@@ -35,6 +35,27 @@ pub struct Problem {
     /// On `hold_ended` and `hold_expired`: how the hold ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_state: Option<HoldState>,
+    /// On `channel_hold_limit`: the most units the channel may hold, what
+    /// it holds and what the hold asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_limit: Option<ChannelLimitReached>,
+    /// On `hold_life_exceeded`: the latest the hold may end.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub latest_expires_at: Option<crate::Timestamp>,
+}
+
+/// What a channel holds against its `max_held_units`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChannelLimitReached {
+    pub max_held_units: i64,
+    pub held_units: i64,
+    pub requested: i64,
 }
 
 impl Problem {
@@ -51,6 +72,8 @@ impl Problem {
             errors: Vec::new(),
             shortfalls: Vec::new(),
             hold_state: None,
+            channel_limit: None,
+            latest_expires_at: None,
         }
     }
 }
@@ -137,6 +160,9 @@ error_codes! {
     HoldEnded => "hold_ended", "The hold was committed or released already";
     HoldLineNotFound => "hold_line_not_found", "The hold has no such active line";
     CommitExceedsHeld => "commit_exceeds_held", "Cannot hand over more units than are held";
+    ChannelHoldLimit => "channel_hold_limit", "The sales channel would hold more units than it may at once; nothing was held";
+    HoldLifeExceeded => "hold_life_exceeded", "The hold would live longer than its channel's holds may";
+    ChannelInactive => "channel_inactive", "The sales channel is deactivated";
     OffsetGone => "offset_gone", "The offset is older than the retained change log; re-bootstrap from a snapshot";
     Unauthorized => "unauthorized", "Authentication required";
     InvalidCredentials => "invalid_credentials", "Unknown client id or wrong secret";

@@ -140,6 +140,9 @@ pub enum Change {
         hold_id: String,
         store_id: String,
         reason: ReleaseReason,
+        /// The admin who released it (`reason` `admin`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        admin: Option<String>,
         lines: Vec<HeldLevel>,
     },
     ProductCreated {

@@ -174,6 +174,18 @@ pub fn optional_ttl() -> Schema {
     nullable(integer(1, i64::from(crate::hold::MAX_HOLD_TTL_SECONDS)))
 }
 
+/// A share in percent: 1 to 100.
+pub fn percent() -> Schema {
+    integer(1, 100).build().into()
+}
+
+/// A hold's whole life in seconds: 1 to [`crate::hold::MAX_HOLD_LIFE_SECONDS`].
+pub fn hold_life() -> Schema {
+    integer(1, i64::from(crate::hold::MAX_HOLD_LIFE_SECONDS))
+        .build()
+        .into()
+}
+
 fn array_of(name: &str, min: usize, max: usize) -> Schema {
     ArrayBuilder::new()
         .items(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(name)))

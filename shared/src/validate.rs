@@ -152,6 +152,43 @@ pub fn new_channel(c: &crate::NewChannel, errors: &mut Vec<FieldError>) {
     if let Some(secret) = &c.client_secret {
         client_secret("client_secret", secret, errors);
     }
+    if let Some(limits) = &c.limits {
+        channel_limits(limits, errors);
+    }
+}
+
+/// A channel's bounds: at least one unit, a share of 1-100 %, a life of
+/// one second to a week.
+pub fn channel_limits(l: &crate::ChannelLimits, errors: &mut Vec<FieldError>) {
+    if !(1..=MAX_QUANTITY).contains(&l.max_held_units) {
+        errors.push(FieldError::new(
+            "max_held_units",
+            format!("must be within 1..={MAX_QUANTITY}"),
+        ));
+    }
+    if !(1..=100).contains(&l.max_level_share_percent) {
+        errors.push(FieldError::new(
+            "max_level_share_percent",
+            "must be within 1..=100",
+        ));
+    }
+    let life = crate::hold::MAX_HOLD_LIFE_SECONDS;
+    if !(1..=life).contains(&l.max_hold_life_seconds) {
+        errors.push(FieldError::new(
+            "max_hold_life_seconds",
+            format!("must be within 1..={life}"),
+        ));
+    }
+}
+
+/// A store's safety stock: 0..=[`MAX_QUANTITY`] units.
+pub fn safety_stock(s: &crate::SafetyStock, errors: &mut Vec<FieldError>) {
+    if !(0..=MAX_QUANTITY).contains(&s.units) {
+        errors.push(FieldError::new(
+            "units",
+            format!("must be within 0..={MAX_QUANTITY}"),
+        ));
+    }
 }
 
 fn ttl(value: Option<u32>, errors: &mut Vec<FieldError>) {

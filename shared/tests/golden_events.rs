@@ -40,6 +40,7 @@ fn every_event_kind_keeps_its_stored_json() {
         name: "Downtown".into(),
         active: true,
         created_at: datetime!(2026-12-01 12:00:00 UTC),
+        safety_stock: 0,
     };
     let at = r#""offset":1,"at":"2026-12-01T12:00:00Z""#;
     let product_json = r#"{"sku":"A","name":"Beans","price_cents":250,"active":true,"version":1,"updated_at":"2026-12-01T12:00:00Z"}"#;
@@ -178,6 +179,7 @@ fn every_event_kind_keeps_its_stored_json() {
                 hold_id: "hold-1".into(),
                 store_id: "s1".into(),
                 reason: ReleaseReason::Expired,
+                admin: None,
                 lines: vec![held(2, 0)],
             },
             format!(

@@ -9,7 +9,8 @@ use axum::{
 };
 use shared::{
     Device, DeviceId, NewProduct, NewStore, Problem, Product, ProductUpdate, PruneReport,
-    SetStockRequest, SetStockResult, Sku, Store, StoreCredentials, StoreId, StoreStatus, validate,
+    SafetyStock, SetStockRequest, SetStockResult, Sku, Store, StoreCredentials, StoreId,
+    StoreStatus, validate,
 };
 
 use super::extract::{Json, Path};
@@ -19,8 +20,8 @@ use crate::{
     error::AppError,
 };
 use ledger::cmd::{
-    CreateProduct, CreateStore, DeleteProduct, Prune, RevokeDevice, RotateSecret, SetStock,
-    SetStoreActive, UpdateProduct,
+    CreateProduct, CreateStore, DeleteProduct, Prune, RevokeDevice, RotateSecret, SetSafetyStock,
+    SetStock, SetStoreActive, UpdateProduct,
 };
 
 pub fn router() -> Router<AppState> {
@@ -41,6 +42,10 @@ pub fn router() -> Router<AppState> {
             post(rotate_secret),
         )
         .route("/v1/admin/stores/{store_id}/stock/{sku}", put(set_stock))
+        .route(
+            "/v1/admin/stores/{store_id}/safety-stock",
+            put(set_safety_stock),
+        )
         .route("/v1/admin/stores/{store_id}/devices", get(list_devices))
         .route("/v1/admin/devices/{device_id}/revoke", post(revoke_device))
         .route("/v1/admin/prune", post(prune))
@@ -235,6 +240,32 @@ pub async fn rotate_secret(
         store,
         client_secret: secret,
     }))
+}
+
+/// Set a store's safety stock: units of each of its levels that no sales
+/// channel may hold, so they stay on sale at its tills. Holds placed
+/// before keep what they hold.
+#[utoipa::path(put, path = "/v1/admin/stores/{store_id}/safety-stock", tag = "admin",
+    params(("store_id" = StoreId, Path)),
+    request_body = SafetyStock,
+    responses(
+        (status = 200, body = Store),
+        (status = 404, description = "`store_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn set_safety_stock(
+    State(state): State<AppState>,
+    Path(store_id): Path<StoreId>,
+    Json(safety): Json<SafetyStock>,
+) -> Result<Json<Store>, AppError> {
+    let mut errors = Vec::new();
+    validate::safety_stock(&safety, &mut errors);
+    AppError::check_fields(errors)?;
+    let set = SetSafetyStock {
+        store_id: store_id.into(),
+        units: safety.units,
+    };
+    Ok(Json(state.ledger.run(set).await??))
 }
 
 /// A store's devices (tills), enrolled and revoked, oldest first. At most

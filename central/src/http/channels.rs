@@ -1,12 +1,28 @@
-//! Sales channels, as admins register them: the web shop signs in with the
-//! credentials these give and may then only read availability and hold.
+//! Sales channels, as admins register and bound them: the web shop signs
+//! in with the credentials these give and may then only read availability
+//! and hold, within its limits. What a leaked channel credential can do is
+//! bounded by those limits; an admin stops it here: deactivation ends its
+//! tokens and gives back everything it holds, rotation ends its secret.
 
-use axum::{Router, extract::State, http::StatusCode, routing::post};
-use shared::{Channel, ChannelCredentials, NewChannel, Problem, StoreId, validate};
+use axum::{
+    Router,
+    extract::State,
+    http::StatusCode,
+    routing::{get, post, put},
+};
+use serde::Deserialize;
+use shared::{
+    CHANNEL_HOLDS_LISTED, Channel, ChannelActivated, ChannelCredentials, ChannelHolds,
+    ChannelLimits, NewChannel, Problem, StoreId, validate,
+};
 
-use super::extract::{Json, Path};
-use crate::{AppState, error::AppError};
-use ledger::cmd::{CreateChannel, SetChannelActive};
+use super::extract::{Json, Path, Query};
+use crate::{
+    AppState,
+    auth::{generate_secret, hash_generated},
+    error::AppError,
+};
+use ledger::cmd::{CreateChannel, RotateChannelSecret, SetChannelActive, SetChannelLimits};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -22,11 +38,19 @@ pub fn router() -> Router<AppState> {
             "/v1/admin/channels/{channel_id}/activate",
             post(activate_channel),
         )
+        .route(
+            "/v1/admin/channels/{channel_id}/rotate-secret",
+            post(rotate_channel_secret),
+        )
+        .route("/v1/admin/channels/{channel_id}/limits", put(set_limits))
+        .route("/v1/admin/channels/{channel_id}/holds", get(channel_holds))
 }
 
 /// Register a sales channel. The answer holds its client secret: the only
 /// time central shows it (it keeps a hash). The channel signs in at `POST
-/// /v1/auth/token` with `channel_id` and `channel_secret`.
+/// /v1/auth/token` with `channel_id` and `channel_secret`. Without
+/// `limits` it gets the defaults: at most 10,000 units held at once, any
+/// share of a level, each hold living at most a day.
 #[utoipa::path(post, path = "/v1/admin/channels", tag = "admin",
     request_body = NewChannel,
     responses(
@@ -58,27 +82,17 @@ pub async fn create_channel(
     ))
 }
 
-/// Every sales channel.
+/// Every sales channel, with its limits and what it holds now.
 #[utoipa::path(get, path = "/v1/admin/channels", tag = "admin",
     responses((status = 200, body = Vec<Channel>)))]
 pub async fn list_channels(State(state): State<AppState>) -> Result<Json<Vec<Channel>>, AppError> {
     Ok(Json(state.reader.channels().await?))
 }
 
-async fn set_active(
-    state: &AppState,
-    channel_id: StoreId,
-    active: bool,
-) -> Result<Json<Channel>, AppError> {
-    let set = SetChannelActive {
-        channel_id: channel_id.into(),
-        active,
-    };
-    Ok(Json(state.ledger.run(set).await??))
-}
-
-/// Deactivate a sales channel: its tokens stop working and it cannot sign
-/// in. Its holds stay until they expire or a store hands them over.
+/// Deactivate a sales channel: its tokens stop working on every central,
+/// it cannot sign in, and central gives back every unit it holds — its
+/// active holds are released (`reason` `channel_deactivated`), in bounded
+/// chunks, soon after this answers.
 #[utoipa::path(post, path = "/v1/admin/channels/{channel_id}/deactivate", tag = "admin",
     params(("channel_id" = StoreId, Path, description = "The channel's id")),
     responses(
@@ -89,19 +103,116 @@ pub async fn deactivate_channel(
     State(state): State<AppState>,
     Path(channel_id): Path<StoreId>,
 ) -> Result<Json<Channel>, AppError> {
-    set_active(&state, channel_id, false).await
+    let set = SetChannelActive {
+        channel_id: channel_id.into(),
+        active: false,
+        secret_hash: None,
+    };
+    Ok(Json(state.ledger.run(set).await??))
 }
 
-/// Activate a sales channel again; tokens from before stay revoked.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ActivateQuery {
+    /// Keep the secret the channel had when it was deactivated (by default
+    /// it gets a new one: a secret that was live then may be why).
+    #[serde(default)]
+    pub keep_secret: bool,
+}
+
+/// Activate a sales channel again; tokens from before stay revoked. It
+/// gets a new secret, shown in the answer once, unless `keep_secret`.
 #[utoipa::path(post, path = "/v1/admin/channels/{channel_id}/activate", tag = "admin",
-    params(("channel_id" = StoreId, Path, description = "The channel's id")),
+    params(("channel_id" = StoreId, Path, description = "The channel's id"), ActivateQuery),
     responses(
-        (status = 200, body = Channel),
+        (status = 200, body = ChannelActivated),
+        (status = 400, description = "`invalid_query`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`channel_not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn activate_channel(
     State(state): State<AppState>,
     Path(channel_id): Path<StoreId>,
+    Query(query): Query<ActivateQuery>,
+) -> Result<Json<ChannelActivated>, AppError> {
+    let secret = (!query.keep_secret).then(generate_secret);
+    let set = SetChannelActive {
+        channel_id: channel_id.into(),
+        active: true,
+        secret_hash: secret.as_deref().map(hash_generated),
+    };
+    Ok(Json(ChannelActivated {
+        channel: state.ledger.run(set).await??,
+        client_secret: secret,
+    }))
+}
+
+/// Give a sales channel a new secret (made by central, 256 bits); the old
+/// one and every token issued with it stop working at once, on every
+/// central. The answer is the only time central shows it.
+#[utoipa::path(post, path = "/v1/admin/channels/{channel_id}/rotate-secret", tag = "admin",
+    params(("channel_id" = StoreId, Path, description = "The channel's id")),
+    responses(
+        (status = 200, body = ChannelCredentials),
+        (status = 404, description = "`channel_not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn rotate_channel_secret(
+    State(state): State<AppState>,
+    Path(channel_id): Path<StoreId>,
+) -> Result<Json<ChannelCredentials>, AppError> {
+    let secret = generate_secret();
+    let rotate = RotateChannelSecret {
+        channel_id: channel_id.into(),
+        secret_hash: hash_generated(&secret),
+    };
+    Ok(Json(ChannelCredentials {
+        channel: state.ledger.run(rotate).await??,
+        client_secret: secret,
+    }))
+}
+
+/// Set what a sales channel may hold at most. Holds it placed before keep
+/// what they hold; the limits bound what it places and extends from now.
+#[utoipa::path(put, path = "/v1/admin/channels/{channel_id}/limits", tag = "admin",
+    params(("channel_id" = StoreId, Path, description = "The channel's id")),
+    request_body = ChannelLimits,
+    responses(
+        (status = 200, body = Channel),
+        (status = 404, description = "`channel_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn set_limits(
+    State(state): State<AppState>,
+    Path(channel_id): Path<StoreId>,
+    Json(limits): Json<ChannelLimits>,
 ) -> Result<Json<Channel>, AppError> {
-    set_active(&state, channel_id, true).await
+    let mut errors = Vec::new();
+    validate::channel_limits(&limits, &mut errors);
+    AppError::check_fields(errors)?;
+    let set = SetChannelLimits {
+        channel_id: channel_id.into(),
+        limits,
+    };
+    Ok(Json(state.ledger.run(set).await??))
+}
+
+/// What a sales channel holds now: its active holds counted, the units
+/// they hold per store, and the 500 soonest to expire. An admin releases
+/// any of them with `POST /v1/holds/{hold_id}/release`, or all at once by
+/// deactivating the channel.
+#[utoipa::path(get, path = "/v1/admin/channels/{channel_id}/holds", tag = "admin",
+    params(("channel_id" = StoreId, Path, description = "The channel's id")),
+    responses(
+        (status = 200, body = ChannelHolds),
+        (status = 404, description = "`channel_not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn channel_holds(
+    State(state): State<AppState>,
+    Path(channel_id): Path<StoreId>,
+) -> Result<Json<ChannelHolds>, AppError> {
+    Ok(Json(
+        state
+            .reader
+            .channel_holds(&channel_id, CHANNEL_HOLDS_LISTED)
+            .await?,
+    ))
 }

@@ -49,16 +49,54 @@ fn channel(principal: &Principal) -> Result<String, AppError> {
         .ok_or_else(|| forbidden("only a sales channel places and extends holds"))
 }
 
-/// Who commits or releases: the channel (its holds), or a store (its own
-/// lines, at the counter).
-fn actor(principal: &Principal) -> Result<HoldActor, AppError> {
-    match (principal.channel_id(), principal.store_id()) {
-        (Some(channel), _) => Ok(HoldActor::Channel(channel.to_owned())),
-        (None, Some(store)) => Ok(HoldActor::Store(store.to_owned())),
-        _ => Err(forbidden(
-            "a hold is committed or released by its sales channel or by a store it holds at",
+/// Who commits: the channel (its holds), or a store (its own lines, at the
+/// counter).
+fn committer(principal: &Principal) -> Result<HoldActor, AppError> {
+    match principal {
+        Principal::Channel { channel_id } => Ok(HoldActor::Channel(channel_id.to_string())),
+        Principal::Store { store_id, .. } => Ok(HoldActor::Store(store_id.to_string())),
+        Principal::Admin { .. } | Principal::Anonymous => Err(forbidden(
+            "a hold is committed by its sales channel or by a store it holds at",
         )),
     }
+}
+
+/// Who releases: as [`committer`], and an admin too (any hold, every line:
+/// undoing what a channel did; the event names the admin).
+fn releaser(principal: &Principal) -> Result<HoldActor, AppError> {
+    match principal {
+        Principal::Admin { subject } => Ok(HoldActor::Admin(subject.to_string())),
+        _ => committer(principal),
+    }
+}
+
+/// What `principal` sees of a hold it may see: a store only its own
+/// lines (the other stores' part of an order is none of its business); a
+/// channel and an admin the whole hold.
+pub fn seen_by(principal: &Principal, mut hold: Hold) -> Hold {
+    if let Principal::Store { store_id, .. } = principal {
+        hold.lines.retain(|line| line.store_id == **store_id);
+    }
+    hold
+}
+
+/// A keyed hold answer as the caller sees it, charged for the lines it
+/// wrote beyond the `charged` ones (a replay writes nothing).
+fn answer(
+    state: &AppState,
+    principal: &Principal,
+    mut keyed: ledger::Keyed<Hold>,
+    charged: usize,
+    status: StatusCode,
+) -> Response {
+    if let (Ok(hold), false) = (&keyed.outcome, keyed.replayed) {
+        let written = hold.lines.len();
+        state
+            .limits
+            .write_items_after(principal, written.saturating_sub(charged));
+    }
+    keyed.outcome = keyed.outcome.map(|hold| seen_by(principal, hold));
+    keyed_response(keyed, status)
 }
 
 fn ttl_ms(state: &AppState, asked: Option<u32>) -> i64 {
@@ -82,7 +120,7 @@ fn ttl_ms(state: &AppState, asked: Option<u32>) -> i64 {
         (status = 201, description = "Held (or replayed)", body = Hold),
         (status = 403, description = "`forbidden`: only a sales channel holds", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`store_not_found` or `product_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`hold_unavailable` (with `shortfalls`), `store_inactive` (click and collect at a deactivated store), `product_inactive`, `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`hold_unavailable` (with `shortfalls`: what the channel could hold, and what its limits and the stores' safety stock kept from it), `channel_hold_limit` (with `channel_limit`), `hold_life_exceeded` (`ttl_seconds` past the channel's hold life; with `latest_expires_at`), `channel_inactive`, `store_inactive` (click and collect at a deactivated store), `product_inactive`, `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn place(
@@ -95,20 +133,27 @@ pub async fn place(
     let mut errors = Vec::new();
     validate::place_hold(&req, &mut errors);
     AppError::check_fields(errors)?;
-    state.limits.write_items(&principal, req.lines.len())?;
+    // The lines asked for now; the lines allocation made of them once
+    // answered.
+    let charged = req.lines.len();
+    state.limits.write_items(&principal, charged)?;
     let ttl = ttl_ms(&state, req.ttl_seconds);
     let hold_id = format!("hold-{}", uuid::Uuid::new_v4().simple());
     let place = PlaceHold::new(channel, key, hold_id, req, ttl)?;
-    Ok(keyed_response(
-        state.ledger.run(place).await?,
+    let placed = state.ledger.run(place).await?;
+    Ok(answer(
+        &state,
+        &principal,
+        placed,
+        charged,
         StatusCode::CREATED,
     ))
 }
 
 /// A hold, with where each line stands.
 ///
-/// A channel reads its own holds, a store the holds with a line at it, an
-/// admin any.
+/// A channel reads its own holds, a store the holds with a line at it (its
+/// own lines only), an admin any.
 #[utoipa::path(get, path = "/v1/holds/{hold_id}", tag = "holds",
     params(("hold_id" = HoldId, Path)),
     responses(
@@ -120,11 +165,11 @@ pub async fn hold(
     principal: Principal,
     Path(hold_id): Path<HoldId>,
 ) -> Result<Json<Hold>, AppError> {
-    let hold = state.reader.hold(&hold_id).await?;
+    let hold = seen_by(&principal, state.reader.hold(&hold_id).await?);
     let visible = match &principal {
         Principal::Admin { .. } => true,
         Principal::Channel { channel_id } => hold.channel == **channel_id,
-        Principal::Store { store_id, .. } => hold.lines.iter().any(|l| l.store_id == **store_id),
+        Principal::Store { .. } => !hold.lines.is_empty(),
         Principal::Anonymous => false,
     };
     if !visible {
@@ -150,7 +195,7 @@ pub async fn hold(
         (status = 200, body = Hold),
         (status = 403, description = "`forbidden`: only a sales channel extends", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`hold_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`hold_expired`, `hold_ended` (with `hold_state`), `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`hold_expired`, `hold_ended` (with `hold_state`), `hold_life_exceeded` (past the channel's hold life from when the hold was placed; with `latest_expires_at`), `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn extend(
@@ -161,17 +206,16 @@ pub async fn extend(
     Json(req): Json<ExtendHoldRequest>,
 ) -> Result<Response, AppError> {
     let channel = channel(&principal)?;
-    // Each transition saves an answer under its key, as a line does.
+    // Each transition saves an answer under its key, as a line does; what
+    // it rewrites (an event per store of the hold) is charged once known.
     state.limits.write_items(&principal, 1)?;
     let mut errors = Vec::new();
     validate::extend_hold(&req, &mut errors);
     AppError::check_fields(errors)?;
     let ttl = ttl_ms(&state, req.ttl_seconds);
     let extend = ExtendHold::new(channel, key, hold_id.into_inner(), &req, ttl)?;
-    Ok(keyed_response(
-        state.ledger.run(extend).await?,
-        StatusCode::OK,
-    ))
+    let extended = state.ledger.run(extend).await?;
+    Ok(answer(&state, &principal, extended, 1, StatusCode::OK))
 }
 
 /// Hand a hold's goods over: on hand and held drop by what left.
@@ -188,7 +232,7 @@ pub async fn extend(
     request_body = CommitHoldRequest,
     responses(
         (status = 200, body = Hold),
-        (status = 403, description = "`forbidden`: an admin neither commits nor releases", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: an admin does not commit", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`hold_not_found` (also another channel's hold, or one with no line at the store)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`hold_expired`, `hold_ended`, `hold_line_not_found`, `commit_exceeds_held`, `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
@@ -200,20 +244,27 @@ pub async fn commit(
     IdempotencyKey(key): IdempotencyKey,
     Json(req): Json<CommitHoldRequest>,
 ) -> Result<Response, AppError> {
-    let actor = actor(&principal)?;
-    let lines = req.lines.as_ref().map_or(1, Vec::len);
-    state.limits.write_items(&principal, lines.max(1))?;
+    let actor = committer(&principal)?;
+    let charged = req.lines.as_ref().map_or(1, Vec::len).max(1);
+    state.limits.write_items(&principal, charged)?;
     let mut errors = Vec::new();
     validate::commit_hold(&req, &mut errors);
     AppError::check_fields(errors)?;
     let commit = CommitHold::new(actor, key, hold_id.into_inner(), req)?;
-    Ok(keyed_response(
-        state.ledger.run(commit).await?,
+    let committed = state.ledger.run(commit).await?;
+    Ok(answer(
+        &state,
+        &principal,
+        committed,
+        charged,
         StatusCode::OK,
     ))
 }
 
 /// Cancel a hold: its units go back to available.
+///
+/// Its channel releases every line, a store its own lines, an admin any
+/// hold whole (undoing what a channel did; the events name the admin).
 #[utoipa::path(post, path = "/v1/holds/{hold_id}/release", tag = "holds",
     params(
         ("hold_id" = HoldId, Path),
@@ -221,7 +272,6 @@ pub async fn commit(
     ),
     responses(
         (status = 200, body = Hold),
-        (status = 403, description = "`forbidden`: an admin neither commits nor releases", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`hold_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`hold_expired`, `hold_ended`, `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -231,17 +281,16 @@ pub async fn release(
     Path(hold_id): Path<HoldId>,
     IdempotencyKey(key): IdempotencyKey,
 ) -> Result<Response, AppError> {
-    let actor = actor(&principal)?;
+    let actor = releaser(&principal)?;
     state.limits.write_items(&principal, 1)?;
     let release = ReleaseHold::new(actor, key, hold_id.into_inner())?;
-    Ok(keyed_response(
-        state.ledger.run(release).await?,
-        StatusCode::OK,
-    ))
+    let released = state.ledger.run(release).await?;
+    Ok(answer(&state, &principal, released, 1, StatusCode::OK))
 }
 
 /// Available-to-sell of many skus at once, chain-wide, with each store's
-/// figures (a product page, a basket), in the order asked.
+/// figures (a product page, a basket), in the order first asked: a sku
+/// asked twice is answered once. All are read in one transaction.
 #[utoipa::path(post, path = "/v1/availability", tag = "holds",
     request_body = AvailabilityRequest,
     responses(
@@ -260,7 +309,7 @@ pub async fn availability(
 }
 
 /// A store's active holds: its pick-ups to hand over, soonest to expire
-/// first (at most 500).
+/// first (at most 500), each with the store's own lines only.
 #[utoipa::path(get, path = "/v1/stores/{store_id}/holds", tag = "holds",
     params(("store_id" = StoreId, Path)),
     responses(
@@ -274,5 +323,6 @@ pub async fn pickups(
     Path(store_id): Path<StoreId>,
 ) -> Result<Json<Vec<Hold>>, AppError> {
     principal.may_read_store(&store_id)?;
+    // Each with the store's own lines only, whoever reads them.
     Ok(Json(state.reader.holds_at(&store_id, PICKUPS).await?))
 }

@@ -1,19 +1,47 @@
 //! Rate limiting with tower_governor: a budget per client — the token's
-//! subject when signed in, else its address (an IPv6 /64) — and a lower one
-//! on admin routes. A long-poll is one request however long it waits.
+//! subject when signed in (a till's own device, see below), else its
+//! address (an IPv6 /64) — and a lower one on admin routes. A long-poll is
+//! one request however long it waits.
 //!
 //! Two budgets of their own, charged by handlers once they know what a
-//! request weighs: sign-ins per known client id, and write lines per
-//! client — adjustment lines, hold lines and hold transitions (a batch of
-//! 500 lines costs 500, not 1: each line is a saved answer, whatever its
-//! outcome).
+//! request weighs: sign-ins per known id from one address (charged before
+//! the secret is checked, so never per id alone: a stranger could spend a
+//! client's budget), and write lines per client — adjustment lines, hold
+//! lines and hold transitions (a batch of 500 lines costs 500, not 1: each
+//! line is a saved answer, whatever its outcome). What a call writes is not
+//! always known before it runs (a hold line allocated "most available" may
+//! become a line per store; an extension rewrites every line): such calls
+//! are charged what they asked for up front and the rest once answered
+//! ([`Limits::write_items_after`]); what the budget cannot take then is
+//! owed, and charged before the caller's next write.
+//!
+//! A till's budgets are its own, inside its store's. A device's token is
+//! charged under `device:{id}`, so one till in a retry loop (or a leaked
+//! device credential) spends its own budget, not its neighbours'. What its
+//! own budget lets through is then charged to its store's cap as well —
+//! requests and write lines, each [`Config::store_budget_clients`] clients'
+//! worth, keyed by the store and shared by the store's own credential and
+//! every till — so a store's tills together stay bounded however many it
+//! enrols. Own budget first, then the store's: a till its own budget
+//! refuses charges its store nothing, so it cannot starve the others; a
+//! call the store's cap refuses has still spent its sender's own budget
+//! (a limiter cannot give back), which slows only that sender. (One key
+//! per device with the store's budget split among its tills would refuse
+//! a busy till while idle ones left the store's budget unspent.)
 
-use std::{num::NonZeroU32, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    num::NonZeroU32,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use axum::{
     Router,
     body::Body,
     http::{Request, Response},
+    middleware::Next,
     response::IntoResponse,
 };
 use governor::{
@@ -38,15 +66,29 @@ impl KeyExtractor for ClientKey {
     type Key = String;
 
     fn extract<T>(&self, request: &Request<T>) -> Result<String, GovernorError> {
-        if let Some(subject) = request
-            .extensions()
-            .get::<Principal>()
-            .and_then(Principal::subject)
-        {
-            return Ok(subject);
+        if let Some(own) = request.extensions().get::<Principal>().and_then(own_key) {
+            return Ok(own);
         }
         Ok(format!("ip:{}", client_ip(request.extensions()).bucket()))
     }
+}
+
+/// The key of a signed-in principal's own budgets: a till's is its device
+/// (never its store's: see the module's doc), anyone else's its subject.
+fn own_key(principal: &Principal) -> Option<String> {
+    match principal.device_id() {
+        Some(device_id) => Some(format!("device:{device_id}")),
+        None => principal.subject(),
+    }
+}
+
+/// The key of the store's cap a store's credential and its tills are also
+/// charged against. Not `store:…`: the table of what is owed holds own
+/// keys and these, and a store's own key is `store:{id}`.
+fn store_key(principal: &Principal) -> Option<String> {
+    principal
+        .store_id()
+        .map(|store_id| format!("store-total:{store_id}"))
 }
 
 type Budget = Arc<GovernorConfig<ClientKey, NoOpMiddleware>>;
@@ -57,12 +99,30 @@ type Keyed = Arc<DefaultKeyedRateLimiter<String>>;
 pub struct Limits {
     general: Option<Budget>,
     admin: Option<Budget>,
+    /// A store's requests, whichever of its credentials sends them.
+    store_requests: Option<Keyed>,
     sign_ins: Option<Keyed>,
     write_items: Option<Keyed>,
+    /// A store's write lines, whichever of its credentials writes them.
+    store_write_items: Option<Keyed>,
+    /// Write lines a client's answered calls cost beyond what its budget
+    /// held then, charged before its next write. Keyed by signed-in
+    /// principals only (never an address), at most [`MAX_DEBTORS`].
+    owed: Arc<Mutex<HashMap<String, u32>>>,
 }
 
+/// Most clients owing write lines at once; past it, new debts are dropped
+/// (a client can only owe what one call cost, and only signed-in clients
+/// owe, so the table is the chain's principals in practice).
+const MAX_DEBTORS: usize = 10_000;
+
+/// A client regains one request each period: `per_second` a second, or
+/// for 0 one a minute (as [`keyed`] takes 0).
 fn budget(per_second: u32, burst: u32) -> Option<Budget> {
-    let period = Duration::from_secs_f64(1.0 / f64::from(per_second.max(1)));
+    let period = match per_second {
+        0 => Duration::from_secs(60),
+        n => Duration::from_secs_f64(1.0 / f64::from(n)),
+    };
     GovernorConfigBuilder::default()
         .period(period)
         .burst_size(burst.max(1))
@@ -83,21 +143,53 @@ impl Limits {
         if !config.rate_limit {
             return Limits::default();
         }
+        // A store's caps: its clients' budgets times the configured number.
+        let clients = config.store_budget_clients.max(1);
         Limits {
             general: budget(config.rate_limit_per_second, config.rate_limit_burst),
             admin: budget(
                 config.admin_rate_limit_per_second,
                 config.admin_rate_limit_burst,
             ),
+            store_requests: Some(keyed(
+                config
+                    .rate_limit_per_second
+                    .saturating_mul(60)
+                    .saturating_mul(clients),
+                config.rate_limit_burst.max(1).saturating_mul(clients),
+            )),
             sign_ins: Some(keyed(config.sign_ins_per_minute, config.sign_in_burst)),
             write_items: Some(keyed(
                 config.write_items_per_second.saturating_mul(60),
                 config.write_items_burst,
             )),
+            store_write_items: Some(keyed(
+                config
+                    .write_items_per_second
+                    .saturating_mul(60)
+                    .saturating_mul(clients),
+                config.write_items_burst.max(1).saturating_mul(clients),
+            )),
+            owed: Arc::default(),
         }
     }
 
+    /// The general budget, and inside it the store's cap on requests: a
+    /// request reaches the store's cap only once its sender's own budget
+    /// let it through.
     pub fn general(&self, router: Router<AppState>) -> Router<AppState> {
+        let router = match &self.store_requests {
+            None => router,
+            Some(cap) => {
+                let cap = cap.clone();
+                router.layer(axum::middleware::from_fn(
+                    move |request: Request<Body>, next: Next| {
+                        let cap = cap.clone();
+                        async move { store_cap(&cap, request, next).await }
+                    },
+                ))
+            }
+        };
         apply(router, &self.general)
     }
 
@@ -105,21 +197,85 @@ impl Limits {
         apply(router, &self.admin)
     }
 
-    /// Charges one sign-in to a known client id.
-    pub fn sign_in(&self, client_id: &str) -> Result<(), AppError> {
+    /// Charges one sign-in to a known id (`subject`, e.g. `store:s1`) from
+    /// `address` (an IPv6 /64).
+    pub fn sign_in(&self, address: IpAddr, subject: &str) -> Result<(), AppError> {
+        if self.sign_ins.is_none() {
+            return Ok(());
+        }
         charge(
             &self.sign_ins,
-            client_id,
+            &format!("{address} {subject}"),
             1,
-            "too many sign-ins for this client id",
+            "too many sign-ins for this id from this address",
         )
     }
 
-    /// Charges `items` write lines to the caller. A batch larger than
-    /// the whole burst could never pass, so it is charged the burst.
+    /// Charges `items` write lines to the caller, then to its store's cap
+    /// (a store's credential or till). A batch larger than the whole burst
+    /// could never pass, so it is charged the burst.
     pub fn write_items(&self, principal: &Principal, items: usize) -> Result<(), AppError> {
-        let key = principal.subject().unwrap_or_default();
-        charge(&self.write_items, &key, items, "too many write lines")
+        let own = own_key(principal).unwrap_or_default();
+        self.charge_owed(&self.write_items, own, items, "too many write lines")?;
+        match store_key(principal) {
+            Some(store) => self.charge_owed(
+                &self.store_write_items,
+                store,
+                items,
+                "too many write lines for this store",
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// Charges `items` and what `key` owes; a refused call pays nothing,
+    /// and still owes.
+    fn charge_owed(
+        &self,
+        limiter: &Option<Keyed>,
+        key: String,
+        items: usize,
+        what: &str,
+    ) -> Result<(), AppError> {
+        let owed = self.owed().remove(&key).unwrap_or(0) as usize;
+        let charged = charge(limiter, &key, items.saturating_add(owed), what);
+        if charged.is_err() && owed > 0 {
+            self.owe(key, owed);
+        }
+        charged
+    }
+
+    /// Charges `items` more write lines for a call already answered (what it
+    /// turned out to write beyond what it was charged). Never refuses: what
+    /// the budget cannot take now is owed until the next write.
+    pub fn write_items_after(&self, principal: &Principal, items: usize) {
+        if items == 0 || self.write_items.is_none() {
+            return;
+        }
+        let own = Some(own_key(principal).unwrap_or_default());
+        for (limiter, key) in [
+            (&self.write_items, own),
+            (&self.store_write_items, store_key(principal)),
+        ] {
+            if let Some(key) = key
+                && charge(limiter, &key, items, "").is_err()
+            {
+                self.owe(key, items);
+            }
+        }
+    }
+
+    fn owed(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+        self.owed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn owe(&self, key: String, items: usize) {
+        let items = u32::try_from(items).unwrap_or(u32::MAX);
+        let mut owed = self.owed();
+        if owed.len() < MAX_DEBTORS || owed.contains_key(&key) {
+            let debt = owed.entry(key).or_default();
+            *debt = debt.saturating_add(items);
+        }
     }
 
     /// Drops the state of clients that have been quiet, so memory follows
@@ -129,17 +285,40 @@ impl Limits {
             config.limiter().retain_recent();
             config.limiter().shrink_to_fit();
         }
-        for limiter in [&self.sign_ins, &self.write_items].into_iter().flatten() {
+        let keyed = [
+            &self.store_requests,
+            &self.sign_ins,
+            &self.write_items,
+            &self.store_write_items,
+        ];
+        for limiter in keyed.into_iter().flatten() {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
+        self.owed().shrink_to_fit();
     }
 }
 
+/// Charges one request to its store's cap, if a store's credential or one
+/// of its tills sent it.
+async fn store_cap(cap: &Keyed, request: Request<Body>, next: Next) -> Response<Body> {
+    let store = request.extensions().get::<Principal>().and_then(store_key);
+    if let Some(store) = store
+        && let Err(refused) = charge_keyed(cap, &store, 1, "rate limit reached for this store")
+    {
+        return refused.into_response();
+    }
+    next.run(request).await
+}
+
 fn charge(limiter: &Option<Keyed>, key: &str, weight: usize, what: &str) -> Result<(), AppError> {
-    let Some(limiter) = limiter else {
-        return Ok(());
-    };
+    match limiter {
+        Some(limiter) => charge_keyed(limiter, key, weight, what),
+        None => Ok(()),
+    }
+}
+
+fn charge_keyed(limiter: &Keyed, key: &str, weight: usize, what: &str) -> Result<(), AppError> {
     let key = key.to_owned();
     let weight =
         NonZeroU32::new(u32::try_from(weight).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);

@@ -353,7 +353,8 @@ async fn each_caller_may_do_only_its_part() {
     let s2 = shop.app.store_client("s2").await;
 
     // A store neither places nor extends; another store's hold is unknown
-    // to it; an admin neither commits nor releases.
+    // to it; an admin does not commit (it may release: undoing what a
+    // channel did, tested with the channel's bounds).
     problem(
         shop.send(&s1, "/v1/holds", "x", &one("A", 1, "s1")).await,
         403,
@@ -379,7 +380,7 @@ async fn each_caller_may_do_only_its_part() {
     problem(read, 404, "hold_not_found").await;
     let admin = &shop.app.client;
     problem(
-        shop.act(admin, &hold.hold_id, "release", "x", &json!({}))
+        shop.act(admin, &hold.hold_id, "commit", "x", &json!({}))
             .await,
         403,
         "forbidden",
@@ -469,7 +470,10 @@ async fn a_deactivated_channel_is_signed_out_everywhere() {
     .await;
     let r = shop
         .app
-        .post("/v1/admin/channels/web/activate", &json!({}))
+        .post(
+            "/v1/admin/channels/web/activate?keep_secret=true",
+            &json!({}),
+        )
         .await;
     assert_eq!(r.status(), 200);
     let web = shop.app.channel_client(WEB).await;
@@ -548,4 +552,39 @@ async fn a_stores_snapshot_carries_its_active_holds_and_no_one_elses() {
         shop.app.snapshot("").await.holds.is_empty(),
         "a chain-wide snapshot carries none"
     );
+}
+
+/// A basket that names a sku twice is answered once per sku, in the order
+/// the skus were first asked, each with its stores in store order; of
+/// several unknown skus, the first asked is the one refused.
+#[tokio::test]
+async fn availability_answers_each_sku_once_in_the_order_first_asked() {
+    let shop = Shop::open().await;
+    shop.app.set_stock("s2", "B", 3).await;
+    let ask = |skus: Value| {
+        shop.web
+            .post(shop.app.url("/v1/availability"))
+            .json(&json!({ "skus": skus }))
+            .send()
+    };
+    let asked = ask(json!(["B", "A", "B", "A", "B"])).await.unwrap();
+    assert_eq!(asked.status(), 200);
+    let asked: Vec<ProductAvailability> = asked.json().await.unwrap();
+    let answered: Vec<(&str, i64, Vec<&str>)> = asked
+        .iter()
+        .map(|p| {
+            let stores = p.stores.iter().map(|s| s.store_id.as_str()).collect();
+            (p.product.sku.as_str(), p.total, stores)
+        })
+        .collect();
+    assert_eq!(
+        answered,
+        [("B", 3, vec!["s2"]), ("A", 10, vec!["s1", "s2"])],
+        "each sku once, in the order first asked"
+    );
+
+    let refused = ask(json!(["A", "NOPE-2", "A", "NOPE-1"])).await.unwrap();
+    let refused = problem(refused, 404, "product_not_found").await;
+    let detail = refused.detail.unwrap_or_default();
+    assert!(detail.contains("NOPE-2"), "{detail}");
 }

@@ -8,6 +8,7 @@ mod admin;
 mod auth;
 mod batch;
 mod bounds;
+mod channels;
 mod concurrency;
 mod credentials;
 mod devices;

@@ -21,6 +21,8 @@ fn downgrade_to_global_keys(path: &std::path::Path) {
          CREATE INDEX idempotency_by_created ON idempotency (created_at);
          ALTER TABLE ledger_meta DROP COLUMN demo;
          DROP TABLE devices;
+         ALTER TABLE stores DROP COLUMN safety_stock;
+         DROP INDEX holds_by_channel;
          DROP TABLE hold_lines;
          DROP TABLE holds;
          DROP TABLE channels;

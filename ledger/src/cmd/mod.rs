@@ -19,14 +19,15 @@ mod stores;
 
 pub use adjust::{Adjust, Adjusted, Batch, BatchOutcome};
 pub use catalog::{CreateProduct, DeleteProduct, UpdateProduct};
-pub use channels::{CreateChannel, SetChannelActive};
+pub use channels::{CreateChannel, RotateChannelSecret, SetChannelActive, SetChannelLimits};
 pub use devices::{EnrolDevice, NewDevice, RevokeDevice};
 pub use holds::{
-    CommitHold, ExpireHolds, Expired, ExtendHold, HoldActor, PlaceHold, ReleaseHold, channel_scope,
+    CommitHold, ExpireHolds, Expired, ExtendHold, HoldActor, PlaceHold, ReleaseHold, admin_scope,
+    channel_scope,
 };
 pub use prune::{Prune, PrunePolicy};
 pub use stock::SetStock;
-pub use stores::{CreateStore, RotateSecret, SetStoreActive};
+pub use stores::{CreateStore, RotateSecret, SetSafetyStock, SetStoreActive};
 
 pub use crate::{backend::Wants, writer::Tx};
 

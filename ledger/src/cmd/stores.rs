@@ -35,6 +35,7 @@ impl Command for CreateStore {
             name: new.name.clone(),
             active: true,
             created_at: tx.now(),
+            safety_stock: 0,
         };
         tx.append(Change::StoreCreated {
             store: store.clone(),
@@ -107,4 +108,28 @@ fn change_store(
         generation,
     })?;
     Ok(Some(store))
+}
+
+/// Sets the units of each of a store's levels no sales channel may hold:
+/// they stay on sale at its tills. Holds placed before keep what they hold.
+#[derive(Debug, Clone)]
+pub struct SetSafetyStock {
+    pub store_id: String,
+    pub units: i64,
+}
+
+impl Command for SetSafetyStock {
+    type Output = Result<Store, Refusal>;
+
+    fn apply(&self, tx: &mut Tx<'_>) -> Answer {
+        let Some(store) = tx.db().set_safety_stock(&self.store_id, self.units)? else {
+            return Ok(Err(Refusal::StoreNotFound {
+                store_id: self.store_id.clone(),
+            }));
+        };
+        tx.append(Change::StoreUpdated {
+            store: store.clone(),
+        })?;
+        Ok(Ok(store))
+    }
 }

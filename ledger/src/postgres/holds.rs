@@ -5,12 +5,12 @@
 
 use std::collections::HashMap;
 
-use shared::{Channel, Hold, HoldLine, HoldState, NewChannel};
+use shared::{Channel, ChannelLimits, Hold, HoldLine, HoldState, NewChannel, StoreHeld};
 
 use super::conn::{Conn, unsigned};
 use crate::{
     StoreSecret,
-    backend::Result,
+    backend::{ChannelChange, ChannelHeld, ChannelTerms, DueHold, Result},
     clock::{millis, timestamp},
 };
 
@@ -101,13 +101,53 @@ impl<'a> Columns<'a> {
     }
 }
 
-pub(super) fn due(conn: &mut Conn, now_ms: i64, limit: u32) -> Result<Vec<String>> {
-    let rows = conn.query(
-        "SELECT hold_id FROM holds WHERE state = 'active' AND expires_at <= $1
-         ORDER BY expires_at, hold_id LIMIT $2",
-        &[&now_ms, &i64::from(limit)],
-    )?;
-    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+/// Active lines are counted by the hold's key: a walk of its own lines.
+macro_rules! lines {
+    () => {
+        "(SELECT COUNT(*) FROM hold_lines l WHERE l.hold_id = h.hold_id AND l.state = 'active')"
+    };
+}
+
+pub(super) fn due(conn: &mut Conn, now_ms: i64, limit: u32) -> Result<Vec<DueHold>> {
+    let row = |r: &postgres::Row| -> Result<DueHold> {
+        Ok(DueHold {
+            hold_id: r.try_get(0)?,
+            lines: u32::try_from(r.try_get::<_, i64>(1)?).unwrap_or(u32::MAX),
+        })
+    };
+    let mut due: Vec<DueHold> = conn
+        .query(
+            concat!(
+                "SELECT h.hold_id, ",
+                lines!(),
+                " FROM holds h
+                 WHERE h.state = 'active' AND h.expires_at <= $1
+                 ORDER BY h.expires_at, h.hold_id LIMIT $2"
+            ),
+            &[&now_ms, &i64::from(limit)],
+        )?
+        .iter()
+        .map(row)
+        .collect::<Result<_>>()?;
+    let room = limit.saturating_sub(u32::try_from(due.len()).unwrap_or(u32::MAX));
+    if room > 0 {
+        // Those of deactivated channels not due by time already.
+        let deactivated = conn.query(
+            concat!(
+                "SELECT h.hold_id, ",
+                lines!(),
+                " FROM channels c
+                 JOIN holds h ON h.channel = c.channel_id AND h.state = 'active'
+                 WHERE NOT c.active AND h.expires_at > $1
+                 ORDER BY h.expires_at, h.hold_id LIMIT $2"
+            ),
+            &[&now_ms, &i64::from(room)],
+        )?;
+        for r in &deactivated {
+            due.push(row(r)?);
+        }
+    }
+    Ok(due)
 }
 
 pub(super) fn on_level(conn: &mut Conn, store_id: &str, sku: &str) -> Result<Vec<String>> {
@@ -132,25 +172,42 @@ pub(super) fn at_store(conn: &mut Conn, store_id: &str, limit: u32) -> Result<Ve
         .iter()
         .map(|r| r.try_get(0))
         .collect::<std::result::Result<_, _>>()?;
-    holds(conn, &ids)
+    let mut found = holds(conn, &ids)?;
+    for hold in &mut found {
+        hold.lines.retain(|line| line.store_id == store_id);
+    }
+    Ok(found)
 }
 
 pub(super) fn next_expiry(conn: &mut Conn) -> Result<Option<i64>> {
     Ok(conn
         .query_one(
-            "SELECT MIN(expires_at) FROM holds WHERE state = 'active'",
+            "SELECT CASE WHEN EXISTS (
+                 SELECT 1 FROM channels c JOIN holds h ON h.channel = c.channel_id
+                 WHERE NOT c.active AND h.state = 'active')
+             THEN 0 ELSE (SELECT MIN(expires_at) FROM holds WHERE state = 'active') END",
             &[],
         )?
         .try_get(0)?)
 }
 
-pub(super) fn stores_stocking(conn: &mut Conn, sku: &str) -> Result<Vec<String>> {
+pub(super) fn stores_stocking(conn: &mut Conn, sku: &str) -> Result<Vec<(String, i64)>> {
     let rows = conn.query(
-        "SELECT l.store_id FROM stock_levels l JOIN stores s ON s.store_id = l.store_id
+        "SELECT l.store_id, s.safety_stock FROM stock_levels l
+         JOIN stores s ON s.store_id = l.store_id
          WHERE l.sku = $1 AND s.active ORDER BY l.store_id",
         &[&sku],
     )?;
-    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+macro_rules! channel_columns {
+    () => {
+        "channel_id, name, active, created_at, max_held_units,
+         max_level_share_percent, max_hold_life_seconds, held_units"
+    };
 }
 
 fn channel(r: &postgres::Row) -> Result<Channel> {
@@ -159,6 +216,17 @@ fn channel(r: &postgres::Row) -> Result<Channel> {
         name: r.try_get(1)?,
         active: r.try_get(2)?,
         created_at: timestamp(r.try_get(3)?),
+        limits: limits(r, 4)?,
+        held_units: r.try_get(7)?,
+    })
+}
+
+fn limits(r: &postgres::Row, at: usize) -> Result<ChannelLimits> {
+    let number = |at: usize| -> Result<u32> { Ok(u32::try_from(r.try_get::<_, i64>(at)?)?) };
+    Ok(ChannelLimits {
+        max_held_units: r.try_get(at)?,
+        max_level_share_percent: number(at + 1)?,
+        max_hold_life_seconds: number(at + 2)?,
     })
 }
 
@@ -168,27 +236,89 @@ pub(super) fn insert_channel(
     secret_hash: &str,
     now_ms: i64,
 ) -> Result<bool> {
+    let limits = new.limits.unwrap_or_default();
     let inserted = conn.execute(
-        "INSERT INTO channels (channel_id, name, active, created_at, secret_hash)
-         VALUES ($1, $2, TRUE, $3, $4) ON CONFLICT (channel_id) DO NOTHING",
-        &[&new.channel_id, &new.name, &now_ms, &secret_hash],
+        "INSERT INTO channels (channel_id, name, active, created_at, secret_hash,
+             max_held_units, max_level_share_percent, max_hold_life_seconds)
+         VALUES ($1, $2, TRUE, $3, $4, $5, $6, $7) ON CONFLICT (channel_id) DO NOTHING",
+        &[
+            &new.channel_id,
+            &new.name,
+            &now_ms,
+            &secret_hash,
+            &limits.max_held_units,
+            &i64::from(limits.max_level_share_percent),
+            &i64::from(limits.max_hold_life_seconds),
+        ],
     )?;
     Ok(inserted == 1)
 }
 
-pub(super) fn set_channel_active(
+pub(super) fn change_channel(
     conn: &mut Conn,
     channel_id: &str,
-    active: bool,
+    change: ChannelChange<'_>,
 ) -> Result<Option<(Channel, u64)>> {
+    let (active, hash): (Option<bool>, Option<&str>) = match change {
+        ChannelChange::Active {
+            active,
+            secret_hash,
+        } => (Some(active), secret_hash),
+        ChannelChange::Secret(hash) => (None, Some(hash)),
+    };
     let row = conn.query_opt(
-        "UPDATE channels SET active = $1, credential_generation = credential_generation + 1
-         WHERE channel_id = $2
-         RETURNING channel_id, name, active, created_at, credential_generation",
-        &[&active, &channel_id],
+        concat!(
+            "UPDATE channels SET active = COALESCE($1, active),
+                 secret_hash = COALESCE($2, secret_hash),
+                 credential_generation = credential_generation + 1
+             WHERE channel_id = $3
+             RETURNING ",
+            channel_columns!(),
+            ", credential_generation"
+        ),
+        &[&active, &hash, &channel_id],
     )?;
-    row.map(|r| Ok((channel(&r)?, unsigned(r.try_get(4)?))))
+    row.map(|r| Ok((channel(&r)?, unsigned(r.try_get(8)?))))
         .transpose()
+}
+
+pub(super) fn set_channel_limits(
+    conn: &mut Conn,
+    channel_id: &str,
+    limits: &ChannelLimits,
+) -> Result<Option<Channel>> {
+    let row = conn.query_opt(
+        concat!(
+            "UPDATE channels SET max_held_units = $1, max_level_share_percent = $2,
+                 max_hold_life_seconds = $3
+             WHERE channel_id = $4 RETURNING ",
+            channel_columns!()
+        ),
+        &[
+            &limits.max_held_units,
+            &i64::from(limits.max_level_share_percent),
+            &i64::from(limits.max_hold_life_seconds),
+            &channel_id,
+        ],
+    )?;
+    row.as_ref().map(channel).transpose()
+}
+
+pub(super) fn channel_terms(conn: &mut Conn, channel_id: &str) -> Result<Option<ChannelTerms>> {
+    let row = conn.query_opt(
+        "SELECT active, max_held_units, max_level_share_percent, max_hold_life_seconds,
+             held_units
+         FROM channels WHERE channel_id = $1",
+        &[&channel_id],
+    )?;
+    row.map(|r| {
+        Ok(ChannelTerms {
+            active: r.try_get(0)?,
+            limits: limits(&r, 1)?,
+            held_units: r.try_get(4)?,
+        })
+    })
+    .transpose()
 }
 
 pub(super) fn channel_access(conn: &mut Conn) -> Result<Vec<(String, bool, u64)>> {
@@ -218,8 +348,67 @@ pub(super) fn channel_secret(conn: &mut Conn, channel_id: &str) -> Result<Option
 
 pub(super) fn channels(conn: &mut Conn) -> Result<Vec<Channel>> {
     let rows = conn.query(
-        "SELECT channel_id, name, active, created_at FROM channels ORDER BY channel_id",
+        concat!(
+            "SELECT ",
+            channel_columns!(),
+            " FROM channels ORDER BY channel_id"
+        ),
         &[],
     )?;
     rows.iter().map(channel).collect()
+}
+
+pub(super) fn channel_by_id(conn: &mut Conn, channel_id: &str) -> Result<Option<Channel>> {
+    let row = conn.query_opt(
+        concat!(
+            "SELECT ",
+            channel_columns!(),
+            " FROM channels WHERE channel_id = $1"
+        ),
+        &[&channel_id],
+    )?;
+    row.as_ref().map(channel).transpose()
+}
+
+pub(super) fn channel_holds(
+    conn: &mut Conn,
+    channel_id: &str,
+    limit: u32,
+) -> Result<(ChannelHeld, Vec<Hold>)> {
+    let active_holds: i64 = conn
+        .query_one(
+            "SELECT COUNT(*) FROM holds WHERE channel = $1 AND state = 'active'",
+            &[&channel_id],
+        )?
+        .try_get(0)?;
+    let stores = conn
+        .query(
+            "SELECT l.store_id, SUM(l.quantity)::BIGINT FROM holds h
+             JOIN hold_lines l ON l.hold_id = h.hold_id AND l.state = 'active'
+             WHERE h.channel = $1 AND h.state = 'active'
+             GROUP BY l.store_id ORDER BY l.store_id",
+            &[&channel_id],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(StoreHeld {
+                store_id: r.try_get(0)?,
+                held_units: r.try_get(1)?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let ids: Vec<String> = conn
+        .query(
+            "SELECT hold_id FROM holds WHERE channel = $1 AND state = 'active'
+             ORDER BY expires_at, hold_id LIMIT $2",
+            &[&channel_id, &i64::from(limit)],
+        )?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<std::result::Result<_, _>>()?;
+    let held = ChannelHeld {
+        active_holds: unsigned(active_holds),
+        stores,
+    };
+    Ok((held, holds(conn, &ids)?))
 }

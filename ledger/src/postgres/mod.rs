@@ -11,6 +11,8 @@
 //!   also checks the head every [`CHECK`] (notifications are lost while it
 //!   reconnects), then reads the new events in offset order.
 //! - Reads: a pool of connections, one REPEATABLE READ transaction each.
+//! - The hold expiry runs on one central at a time: the one holding an
+//!   advisory lock on a connection of its own (`lease`).
 //!
 //! One driver (`postgres`, the synchronous face of `tokio-postgres`) on
 //! blocking threads, so the writer, the follower and reads share the
@@ -18,6 +20,7 @@
 
 mod conn;
 mod holds;
+pub(crate) mod lease;
 mod read;
 mod rows;
 mod write;
@@ -51,12 +54,17 @@ const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("../../migrations/postgres/0002_levels_by_sku_and_store.sql"),
     ),
     (3, include_str!("../../migrations/postgres/0003_holds.sql")),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_channel_limits.sql"),
+    ),
 ];
 
 /// Any number the application's advisory locks do not otherwise use.
 const MIGRATION_LOCK: i64 = 0x5354_4f43_4b4c_494e; // "STOCKLIN"
 
-#[derive(Debug, Clone)]
+/// Printed (`Debug`) with the URL's password masked.
+#[derive(Clone)]
 pub struct Options {
     /// `postgres://user:password@host:port/database` (or `?host=/socket/dir`).
     pub url: String,
@@ -65,6 +73,16 @@ pub struct Options {
     pub read_connections: usize,
     /// Marks the database as holding demo data (published secrets).
     pub mark_demo: bool,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("url", &crate::url::redact(&self.url))
+            .field("read_connections", &self.read_connections)
+            .field("mark_demo", &self.mark_demo)
+            .finish()
+    }
 }
 
 /// An open, migrated ledger database whose writer has not started yet.
@@ -152,15 +170,24 @@ impl Database {
         self.demo
     }
 
+    /// The expiry's lease, shared with every central on this database.
+    pub fn lease(&self) -> crate::Lease {
+        crate::Lease::postgres(self.url.clone())
+    }
+
     /// Starts the writer and the follower on threads of their own; they
     /// run until [`Ledger::shutdown`]. `subscribers` hear every committed
-    /// group, this central's and every other's, in offset order.
+    /// group, this central's and every other's, in offset order: after
+    /// `loaded` (see [`crate::Database::start_after`]), or after the head
+    /// the writer finds. The follower publishes nothing before the writer
+    /// has opened them.
     pub fn start(
         self,
         options: WriterOptions,
         subscribers: Vec<Arc<dyn Subscriber>>,
+        loaded: Option<crate::Positions>,
     ) -> (Ledger, JoinHandle<()>) {
-        let (ledger, queue) = writer::queue(options, subscribers);
+        let (ledger, queue) = writer::queue(options, subscribers, loaded);
         let publisher = queue.publisher.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let writer_pid = Arc::new(AtomicI32::new(0));
@@ -240,6 +267,11 @@ fn follow(url: &str, publisher: &Publisher, stop: &AtomicBool, writer_pid: &Atom
 const CATCH_UP: u64 = 10_000;
 
 fn catch_up(conn: &mut Conn, publisher: &Publisher) -> anyhow::Result<()> {
+    // Until the writer has opened the subscribers (and published what was
+    // committed before it did), there is nothing to follow from.
+    if !publisher.is_opened() {
+        return Ok(());
+    }
     loop {
         let positions = rows::positions(conn)?;
         let through = positions.head.min(publisher.head() + CATCH_UP);

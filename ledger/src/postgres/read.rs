@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     DeviceSecret, ReadError, StoreSecret,
-    backend::{Positions, ReadStatements, Result},
+    backend::{ChannelHeld, Positions, ReadStatements, Result},
     pool::Connector,
 };
 
@@ -156,21 +156,37 @@ impl ReadStatements for PgRead<'_> {
             .collect()
     }
 
-    fn levels_of(&mut self, sku: &str) -> Result<Vec<StoreAvailability>> {
+    fn products_of(&mut self, skus: &[String]) -> Result<Vec<Product>> {
         self.0
             .query(
-                "SELECT store_id, available, held, version FROM stock_levels
-                 WHERE sku = $1 ORDER BY store_id",
-                &[&sku],
+                concat!(
+                    "SELECT ",
+                    product_columns!(),
+                    " FROM products WHERE sku = ANY($1)"
+                ),
+                &[&skus],
+            )?
+            .iter()
+            .map(rows::product)
+            .collect()
+    }
+
+    fn levels_of(&mut self, skus: &[String]) -> Result<Vec<(String, StoreAvailability)>> {
+        self.0
+            .query(
+                "SELECT sku, store_id, available, held, version FROM stock_levels
+                 WHERE sku = ANY($1) ORDER BY sku, store_id",
+                &[&skus],
             )?
             .iter()
             .map(|r| {
-                Ok(StoreAvailability {
-                    store_id: r.try_get(0)?,
-                    available: r.try_get(1)?,
-                    held: r.try_get(2)?,
-                    version: unsigned(r.try_get(3)?),
-                })
+                let level = StoreAvailability {
+                    store_id: r.try_get(1)?,
+                    available: r.try_get(2)?,
+                    held: r.try_get(3)?,
+                    version: unsigned(r.try_get(4)?),
+                };
+                Ok((r.try_get(0)?, level))
             })
             .collect()
     }
@@ -185,6 +201,14 @@ impl ReadStatements for PgRead<'_> {
 
     fn channels(&mut self) -> Result<Vec<Channel>> {
         super::holds::channels(self.0)
+    }
+
+    fn channel(&mut self, channel_id: &str) -> Result<Option<Channel>> {
+        super::holds::channel_by_id(self.0, channel_id)
+    }
+
+    fn channel_holds(&mut self, channel_id: &str, limit: u32) -> Result<(ChannelHeld, Vec<Hold>)> {
+        super::holds::channel_holds(self.0, channel_id, limit)
     }
 
     fn hold(&mut self, hold_id: &str) -> Result<Option<Hold>> {

@@ -20,7 +20,7 @@ macro_rules! level_columns {
 }
 macro_rules! store_columns {
     () => {
-        "store_id, name, active, created_at"
+        "store_id, name, active, created_at, safety_stock"
     };
 }
 macro_rules! device_columns {
@@ -58,6 +58,7 @@ pub(super) fn store(r: &Row) -> anyhow::Result<Store> {
         name: r.try_get(1)?,
         active: r.try_get(2)?,
         created_at: timestamp(r.try_get(3)?),
+        safety_stock: r.try_get(4)?,
     })
 }
 

@@ -36,15 +36,18 @@ use std::{
 };
 
 use postgres::SimpleQueryMessage;
-use shared::{Channel, Device, Hold, NewChannel, NewStore, Product, StockLevel, Store};
+use shared::{
+    Channel, ChannelLimits, Device, Hold, NewChannel, NewStore, Product, StockLevel, Store,
+};
 
 use super::{
     conn::{Conn, signed, unsigned},
-    rows::{self, device_columns, product_columns},
+    rows::{self, device_columns, product_columns, store_columns},
 };
 use crate::{
     backend::{
-        Positions, Result, SavedKey, StoreChange, Target, Wants, WriteBackend, WriteStatements,
+        ChannelChange, ChannelTerms, DueHold, Positions, Result, SavedKey, StoreChange, StoreTerms,
+        Target, Wants, WriteBackend, WriteStatements,
     },
     clock::timestamp,
     cmd::NewDevice,
@@ -75,8 +78,17 @@ pub(super) struct PostgresWriter {
     holds: HashMap<String, KeptHold>,
     /// Each hold write's previous entry, to roll back to a savepoint.
     hold_undo: Vec<(String, Option<KeptHold>)>,
-    /// Stores' active flags read in this group (`None`: no such store).
-    stores_active: HashMap<String, Option<bool>>,
+    /// Stores' terms read in this group (`None`: no such store).
+    stores: HashMap<String, Option<StoreTerms>>,
+    /// Channels' terms as the database held them when read in this group
+    /// (`None`: no such channel); what the group moved is in
+    /// `channel_held`.
+    channels: HashMap<String, Option<ChannelTerms>>,
+    /// Units the group moved each channel's held units by: written with
+    /// the group's statement.
+    channel_held: HashMap<String, i64>,
+    /// Each move of a channel's held units, to roll back to a savepoint.
+    channel_undo: Vec<(String, i64)>,
     /// Bumped when kept levels are written out mid-group.
     epoch: u64,
     /// Open savepoints, and what was kept when each was set.
@@ -106,6 +118,7 @@ struct Mark {
     keys: usize,
     undo: usize,
     hold_undo: usize,
+    channel_undo: usize,
     epoch: u64,
 }
 
@@ -138,7 +151,10 @@ impl PostgresWriter {
             undo: Vec::new(),
             holds: HashMap::new(),
             hold_undo: Vec::new(),
-            stores_active: HashMap::new(),
+            stores: HashMap::new(),
+            channels: HashMap::new(),
+            channel_held: HashMap::new(),
+            channel_undo: Vec::new(),
             epoch: 0,
             marks: Vec::new(),
         };
@@ -190,7 +206,10 @@ impl PostgresWriter {
         self.undo.clear();
         self.holds.clear();
         self.hold_undo.clear();
-        self.stores_active.clear();
+        self.stores.clear();
+        self.channels.clear();
+        self.channel_held.clear();
+        self.channel_undo.clear();
         self.marks.clear();
     }
 
@@ -208,7 +227,20 @@ impl PostgresWriter {
             .filter_map(|(_, kept)| kept.hold.filter(|_| kept.written))
             .collect();
         self.hold_undo.clear();
-        if self.events.is_empty() && self.keys.is_empty() && written.is_empty() && holds.is_empty()
+        // Channels are read again after this: the database then holds what
+        // the group moved.
+        self.channels.clear();
+        self.channel_undo.clear();
+        let moved: Vec<(String, i64)> = self
+            .channel_held
+            .drain()
+            .filter(|(_, units)| *units != 0)
+            .collect();
+        if self.events.is_empty()
+            && self.keys.is_empty()
+            && written.is_empty()
+            && holds.is_empty()
+            && moved.is_empty()
         {
             return Ok(());
         }
@@ -252,6 +284,8 @@ impl PostgresWriter {
             .collect();
 
         let h = super::holds::Columns::of(&holds);
+        let (moved_channel, moved_units): (Vec<&str>, Vec<i64>) =
+            moved.iter().map(|(c, u)| (c.as_str(), *u)).unzip();
 
         // Data-modifying WITH clauses all run, to completion, whether or
         // not the outer query reads them. Foreign keys are checked at the
@@ -279,6 +313,10 @@ impl PostgresWriter {
                  SELECT * FROM UNNEST($23::TEXT[], $24::TEXT[], $25::TEXT[], $26::BIGINT[], $27::BIGINT[], $28::TEXT[])
                  ON CONFLICT (hold_id, store_id, sku) DO UPDATE
                  SET quantity = EXCLUDED.quantity, committed = EXCLUDED.committed, state = EXCLUDED.state
+             ), c AS (
+                 UPDATE channels SET held_units = channels.held_units + m.units
+                 FROM UNNEST($29::TEXT[], $30::BIGINT[]) AS m (channel_id, units)
+                 WHERE channels.channel_id = m.channel_id
              )
              SELECT 1",
             &[
@@ -310,6 +348,8 @@ impl PostgresWriter {
                 &h.quantity,
                 &h.committed,
                 &h.line_state,
+                &moved_channel,
+                &moved_units,
             ],
         )?;
         Ok(())
@@ -551,22 +591,22 @@ impl WriteStatements for PostgresWriter {
         store_id: &str,
         change: StoreChange<'_>,
     ) -> Result<Option<(Store, u64)>> {
-        self.stores_active.remove(store_id);
+        self.stores.remove(store_id);
         let row = match change {
             StoreChange::Active(active) => self.conn.query_opt(
                 "UPDATE stores SET active = $1, credential_generation = credential_generation + 1
                  WHERE store_id = $2
-                 RETURNING store_id, name, active, created_at, credential_generation",
+                 RETURNING store_id, name, active, created_at, safety_stock, credential_generation",
                 &[&active, &store_id],
             )?,
             StoreChange::Secret(hash) => self.conn.query_opt(
                 "UPDATE stores SET secret_hash = $1, credential_generation = credential_generation + 1
                  WHERE store_id = $2
-                 RETURNING store_id, name, active, created_at, credential_generation",
+                 RETURNING store_id, name, active, created_at, safety_stock, credential_generation",
                 &[&hash, &store_id],
             )?,
         };
-        row.map(|r| Ok((rows::store(&r)?, unsigned(r.try_get(4)?))))
+        row.map(|r| Ok((rows::store(&r)?, unsigned(r.try_get(5)?))))
             .transpose()
     }
 
@@ -659,30 +699,86 @@ impl WriteStatements for PostgresWriter {
         super::holds::insert_channel(&mut self.conn, new, secret_hash, now_ms)
     }
 
-    fn set_channel_active(
+    fn change_channel(
         &mut self,
         channel_id: &str,
-        active: bool,
+        change: ChannelChange<'_>,
     ) -> Result<Option<(Channel, u64)>> {
-        super::holds::set_channel_active(&mut self.conn, channel_id, active)
+        self.channels.remove(channel_id);
+        self.write_kept()?;
+        super::holds::change_channel(&mut self.conn, channel_id, change)
     }
 
-    fn store_active(&mut self, store_id: &str) -> Result<Option<bool>> {
-        if let Some(&active) = self.stores_active.get(store_id) {
-            return Ok(active);
+    /// Written out first, so the channel's row carries the group's moves.
+    fn set_channel_limits(
+        &mut self,
+        channel_id: &str,
+        limits: &ChannelLimits,
+    ) -> Result<Option<Channel>> {
+        self.channels.remove(channel_id);
+        self.write_kept()?;
+        super::holds::set_channel_limits(&mut self.conn, channel_id, limits)
+    }
+
+    /// Read once per group; the group's own moves are added.
+    fn channel_terms(&mut self, channel_id: &str) -> Result<Option<ChannelTerms>> {
+        let read = match self.channels.get(channel_id) {
+            Some(read) => *read,
+            None => {
+                let read = super::holds::channel_terms(&mut self.conn, channel_id)?;
+                self.channels.insert(channel_id.to_owned(), read);
+                read
+            }
+        };
+        let moved = self.channel_held.get(channel_id).copied().unwrap_or(0);
+        Ok(read.map(|terms| ChannelTerms {
+            held_units: terms.held_units + moved,
+            ..terms
+        }))
+    }
+
+    /// Kept until COMMIT, and undone with a savepoint.
+    fn add_channel_held(&mut self, channel_id: &str, units: i64) -> Result<()> {
+        *self.channel_held.entry(channel_id.to_owned()).or_default() += units;
+        self.channel_undo.push((channel_id.to_owned(), units));
+        Ok(())
+    }
+
+    fn set_safety_stock(&mut self, store_id: &str, units: i64) -> Result<Option<Store>> {
+        self.stores.remove(store_id);
+        let row = self.conn.query_opt(
+            concat!(
+                "UPDATE stores SET safety_stock = $1 WHERE store_id = $2 RETURNING ",
+                store_columns!()
+            ),
+            &[&units, &store_id],
+        )?;
+        row.as_ref().map(rows::store).transpose()
+    }
+
+    fn store_terms(&mut self, store_id: &str) -> Result<Option<StoreTerms>> {
+        if let Some(&terms) = self.stores.get(store_id) {
+            return Ok(terms);
         }
         let row = self.conn.query_opt(
-            "SELECT active FROM stores WHERE store_id = $1",
+            "SELECT active, safety_stock FROM stores WHERE store_id = $1",
             &[&store_id],
         )?;
-        let active = row.map(|r| r.try_get(0)).transpose()?;
-        self.stores_active.insert(store_id.to_owned(), active);
-        Ok(active)
+        let terms = row
+            .map(|r| -> Result<StoreTerms> {
+                Ok(StoreTerms {
+                    active: r.try_get(0)?,
+                    safety_stock: r.try_get(1)?,
+                })
+            })
+            .transpose()?;
+        self.stores.insert(store_id.to_owned(), terms);
+        Ok(terms)
     }
 
     /// Levels this group wrote may be new: write them out first, so the
     /// stores they are at are found.
-    fn stores_stocking(&mut self, sku: &str) -> Result<Vec<String>> {
+    fn stores_stocking(&mut self, sku: &str) -> Result<Vec<(String, i64)>> {
         self.write_kept()?;
         super::holds::stores_stocking(&mut self.conn, sku)
     }
@@ -732,7 +828,7 @@ impl WriteStatements for PostgresWriter {
 
     /// Asks the database which holds are due: what the group kept is
     /// written out first, so a hold it ended is not due.
-    fn due_holds(&mut self, now_ms: i64, limit: u32) -> Result<Vec<String>> {
+    fn due_holds(&mut self, now_ms: i64, limit: u32) -> Result<Vec<DueHold>> {
         self.write_kept()?;
         super::holds::due(&mut self.conn, now_ms, limit)
     }
@@ -751,6 +847,7 @@ impl WriteStatements for PostgresWriter {
             keys: self.keys.len(),
             undo: self.undo.len(),
             hold_undo: self.hold_undo.len(),
+            channel_undo: self.channel_undo.len(),
             epoch: self.epoch,
         });
         Ok(())
@@ -772,9 +869,13 @@ impl WriteStatements for PostgresWriter {
             self.undo.clear();
             self.holds.clear();
             self.hold_undo.clear();
+            self.channels.clear();
             anyhow::bail!("a savepoint rolled back over written events");
         }
         let (events, keys, undo, hold_undo) = (mark.events, mark.keys, mark.undo, mark.hold_undo);
+        for (channel_id, units) in self.channel_undo.drain(mark.channel_undo..) {
+            *self.channel_held.entry(channel_id).or_default() -= units;
+        }
         self.events.truncate(events);
         for dropped in self.keys.drain(keys..) {
             self.key_index.remove(&(dropped.store_id, dropped.key));

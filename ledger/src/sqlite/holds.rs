@@ -1,11 +1,11 @@
 //! Holds in SQLite's rows, for the writer and the readers alike.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use shared::{Channel, Hold, HoldLine, HoldState, NewChannel};
+use shared::{Channel, ChannelLimits, Hold, HoldLine, HoldState, NewChannel, StoreHeld};
 
 use crate::{
     StoreSecret,
-    backend::Result,
+    backend::{ChannelChange, ChannelHeld, ChannelTerms, DueHold, Result},
     clock::{millis, timestamp},
 };
 
@@ -103,13 +103,39 @@ pub(super) fn write(conn: &Connection, holds: &[&Hold]) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn due(conn: &Connection, now_ms: i64, limit: u32) -> Result<Vec<String>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT hold_id FROM holds WHERE state = 'active' AND expires_at <= ?
-         ORDER BY expires_at, hold_id LIMIT ?",
-    )?;
-    let ids = statement.query_map(params![now_ms, limit], |r| r.get(0))?;
-    Ok(ids.collect::<rusqlite::Result<_>>()?)
+pub(super) fn due(conn: &Connection, now_ms: i64, limit: u32) -> Result<Vec<DueHold>> {
+    // Active lines are counted by the hold's key: a walk of its own lines.
+    const LINES: &str = "(SELECT COUNT(*) FROM hold_lines l
+                           WHERE l.hold_id = h.hold_id AND l.state = 'active')";
+    let row = |r: &rusqlite::Row<'_>| {
+        Ok(DueHold {
+            hold_id: r.get(0)?,
+            lines: r.get(1)?,
+        })
+    };
+    let mut due: Vec<DueHold> = conn
+        .prepare_cached(&format!(
+            "SELECT h.hold_id, {LINES} FROM holds h
+             WHERE h.state = 'active' AND h.expires_at <= ?
+             ORDER BY h.expires_at, h.hold_id LIMIT ?"
+        ))?
+        .query_map(params![now_ms, limit], row)?
+        .collect::<rusqlite::Result<_>>()?;
+    let room = limit.saturating_sub(u32::try_from(due.len()).unwrap_or(u32::MAX));
+    if room > 0 {
+        // Those of deactivated channels not due by time already.
+        let deactivated = conn
+            .prepare_cached(&format!(
+                "SELECT h.hold_id, {LINES} FROM channels c
+                 JOIN holds h ON h.channel = c.channel_id AND h.state = 'active'
+                 WHERE NOT c.active AND h.expires_at > ?
+                 ORDER BY h.expires_at, h.hold_id LIMIT ?"
+            ))?
+            .query_map(params![now_ms, room], row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        due.extend(deactivated);
+    }
+    Ok(due)
 }
 
 pub(super) fn on_level(conn: &Connection, store_id: &str, sku: &str) -> Result<Vec<String>> {
@@ -132,25 +158,36 @@ pub(super) fn at_store(conn: &Connection, store_id: &str, limit: u32) -> Result<
         )?
         .query_map(params![store_id, limit], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    holds(conn, &ids)
+    let mut found = holds(conn, &ids)?;
+    for hold in &mut found {
+        hold.lines.retain(|line| line.store_id == store_id);
+    }
+    Ok(found)
 }
 
 pub(super) fn next_expiry(conn: &Connection) -> Result<Option<i64>> {
     Ok(conn
-        .prepare_cached("SELECT MIN(expires_at) FROM holds WHERE state = 'active'")?
+        .prepare_cached(
+            "SELECT CASE WHEN EXISTS (
+                 SELECT 1 FROM channels c JOIN holds h ON h.channel = c.channel_id
+                 WHERE NOT c.active AND h.state = 'active')
+             THEN 0 ELSE (SELECT MIN(expires_at) FROM holds WHERE state = 'active') END",
+        )?
         .query_row([], |r| r.get(0))?)
 }
 
-pub(super) fn stores_stocking(conn: &Connection, sku: &str) -> Result<Vec<String>> {
+pub(super) fn stores_stocking(conn: &Connection, sku: &str) -> Result<Vec<(String, i64)>> {
     let mut statement = conn.prepare_cached(
-        "SELECT l.store_id FROM stock_levels l JOIN stores s ON s.store_id = l.store_id
+        "SELECT l.store_id, s.safety_stock FROM stock_levels l
+         JOIN stores s ON s.store_id = l.store_id
          WHERE l.sku = ? AND s.active ORDER BY l.store_id",
     )?;
-    let ids = statement.query_map([sku], |r| r.get(0))?;
+    let ids = statement.query_map([sku], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(ids.collect::<rusqlite::Result<_>>()?)
 }
 
-const CHANNEL_COLUMNS: &str = "channel_id, name, active, created_at";
+const CHANNEL_COLUMNS: &str = "channel_id, name, active, created_at, max_held_units,
+     max_level_share_percent, max_hold_life_seconds, held_units";
 
 fn channel(r: &rusqlite::Row<'_>) -> rusqlite::Result<Channel> {
     Ok(Channel {
@@ -158,6 +195,16 @@ fn channel(r: &rusqlite::Row<'_>) -> rusqlite::Result<Channel> {
         name: r.get(1)?,
         active: r.get(2)?,
         created_at: timestamp(r.get(3)?),
+        limits: limits(r, 4)?,
+        held_units: r.get(7)?,
+    })
+}
+
+fn limits(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<ChannelLimits> {
+    Ok(ChannelLimits {
+        max_held_units: r.get(at)?,
+        max_level_share_percent: r.get(at + 1)?,
+        max_hold_life_seconds: r.get(at + 2)?,
     })
 }
 
@@ -167,29 +214,94 @@ pub(super) fn insert_channel(
     secret_hash: &str,
     now_ms: i64,
 ) -> Result<bool> {
+    let limits = new.limits.unwrap_or_default();
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO channels (channel_id, name, active, created_at, secret_hash)
-             VALUES (?, ?, 1, ?, ?) ON CONFLICT (channel_id) DO NOTHING",
+            "INSERT INTO channels (channel_id, name, active, created_at, secret_hash,
+                 max_held_units, max_level_share_percent, max_hold_life_seconds)
+             VALUES (?, ?, 1, ?, ?, ?, ?, ?) ON CONFLICT (channel_id) DO NOTHING",
         )?
-        .execute(params![new.channel_id, new.name, now_ms, secret_hash])?;
+        .execute(params![
+            new.channel_id,
+            new.name,
+            now_ms,
+            secret_hash,
+            limits.max_held_units,
+            limits.max_level_share_percent,
+            limits.max_hold_life_seconds,
+        ])?;
     Ok(inserted == 1)
 }
 
-pub(super) fn set_channel_active(
+pub(super) fn change_channel(
     conn: &Connection,
     channel_id: &str,
-    active: bool,
+    change: ChannelChange<'_>,
 ) -> Result<Option<(Channel, u64)>> {
+    let (active, hash): (Option<bool>, Option<&str>) = match change {
+        ChannelChange::Active {
+            active,
+            secret_hash,
+        } => (Some(active), secret_hash),
+        ChannelChange::Secret(hash) => (None, Some(hash)),
+    };
     Ok(conn
         .prepare_cached(&format!(
-            "UPDATE channels SET active = ?, credential_generation = credential_generation + 1
-             WHERE channel_id = ? RETURNING {CHANNEL_COLUMNS}, credential_generation"
+            "UPDATE channels SET active = COALESCE(?1, active),
+                 secret_hash = COALESCE(?2, secret_hash),
+                 credential_generation = credential_generation + 1
+             WHERE channel_id = ?3 RETURNING {CHANNEL_COLUMNS}, credential_generation"
         ))?
-        .query_row(params![active, channel_id], |r| {
-            Ok((channel(r)?, r.get::<_, i64>(4)? as u64))
+        .query_row(params![active, hash, channel_id], |r| {
+            Ok((channel(r)?, r.get::<_, i64>(8)? as u64))
         })
         .optional()?)
+}
+
+pub(super) fn set_channel_limits(
+    conn: &Connection,
+    channel_id: &str,
+    limits: &ChannelLimits,
+) -> Result<Option<Channel>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "UPDATE channels SET max_held_units = ?, max_level_share_percent = ?,
+                 max_hold_life_seconds = ?
+             WHERE channel_id = ? RETURNING {CHANNEL_COLUMNS}"
+        ))?
+        .query_row(
+            params![
+                limits.max_held_units,
+                limits.max_level_share_percent,
+                limits.max_hold_life_seconds,
+                channel_id
+            ],
+            channel,
+        )
+        .optional()?)
+}
+
+pub(super) fn channel_terms(conn: &Connection, channel_id: &str) -> Result<Option<ChannelTerms>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT active, max_held_units, max_level_share_percent, max_hold_life_seconds,
+                 held_units
+             FROM channels WHERE channel_id = ?",
+        )?
+        .query_row([channel_id], |r| {
+            Ok(ChannelTerms {
+                active: r.get(0)?,
+                limits: limits(r, 1)?,
+                held_units: r.get(4)?,
+            })
+        })
+        .optional()?)
+}
+
+pub(super) fn add_channel_held(conn: &Connection, channel_id: &str, units: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE channels SET held_units = held_units + ? WHERE channel_id = ?")?
+        .execute(params![units, channel_id])?;
+    Ok(())
 }
 
 pub(super) fn channel_access(conn: &Connection) -> Result<Vec<(String, bool, u64)>> {
@@ -222,4 +334,49 @@ pub(super) fn channels(conn: &Connection) -> Result<Vec<Channel>> {
     ))?;
     let rows = statement.query_map([], channel)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn channel_by_id(conn: &Connection, channel_id: &str) -> Result<Option<Channel>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {CHANNEL_COLUMNS} FROM channels WHERE channel_id = ?"
+        ))?
+        .query_row([channel_id], channel)
+        .optional()?)
+}
+
+pub(super) fn channel_holds(
+    conn: &Connection,
+    channel_id: &str,
+    limit: u32,
+) -> Result<(ChannelHeld, Vec<Hold>)> {
+    let active_holds: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM holds WHERE channel = ? AND state = 'active'")?
+        .query_row([channel_id], |r| r.get(0))?;
+    let stores = conn
+        .prepare_cached(
+            "SELECT l.store_id, SUM(l.quantity) FROM holds h
+             JOIN hold_lines l ON l.hold_id = h.hold_id AND l.state = 'active'
+             WHERE h.channel = ? AND h.state = 'active'
+             GROUP BY l.store_id ORDER BY l.store_id",
+        )?
+        .query_map([channel_id], |r| {
+            Ok(StoreHeld {
+                store_id: r.get(0)?,
+                held_units: r.get(1)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let ids: Vec<String> = conn
+        .prepare_cached(
+            "SELECT hold_id FROM holds WHERE channel = ? AND state = 'active'
+             ORDER BY expires_at, hold_id LIMIT ?",
+        )?
+        .query_map(params![channel_id, limit], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let held = ChannelHeld {
+        active_holds: active_holds.max(0) as u64,
+        stores,
+    };
+    Ok((held, holds(conn, &ids)?))
 }

@@ -34,6 +34,9 @@ const MIGRATIONS: &[M<'static>] = &[
     )),
     M::up(include_str!("../../migrations/sqlite/0004_devices.sql")),
     M::up(include_str!("../../migrations/sqlite/0005_holds.sql")),
+    M::up(include_str!(
+        "../../migrations/sqlite/0006_channel_limits.sql"
+    )),
 ];
 
 /// How hard SQLite works to keep a commit across a power cut.
@@ -160,8 +163,9 @@ impl Database {
         self,
         options: WriterOptions,
         subscribers: Vec<Arc<dyn Subscriber>>,
+        loaded: Option<crate::Positions>,
     ) -> (Ledger, JoinHandle<()>) {
-        let (ledger, queue) = writer::queue(options, subscribers);
+        let (ledger, queue) = writer::queue(options, subscribers, loaded);
         let conn = self.writer;
         let task = tokio::task::spawn_blocking(move || {
             match write::SqliteWriter::new(&conn) {

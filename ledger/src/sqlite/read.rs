@@ -8,7 +8,7 @@ use super::holds;
 use super::rows::{self, DEVICE_COLUMNS, LEVEL_COLUMNS, PRODUCT_COLUMNS, STORE_COLUMNS};
 use crate::{
     DeviceSecret, StoreSecret,
-    backend::{Positions, ReadStatements, Result},
+    backend::{ChannelHeld, Positions, ReadStatements, Result},
 };
 
 pub(super) struct SqliteRead<'c>(pub &'c Connection);
@@ -71,17 +71,30 @@ impl ReadStatements for SqliteRead<'_> {
         Ok(products.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn levels_of(&mut self, sku: &str) -> Result<Vec<StoreAvailability>> {
+    fn products_of(&mut self, skus: &[String]) -> Result<Vec<Product>> {
+        // The skus go in as one JSON array, so the statement is the same
+        // (and prepared once) however many are asked.
+        let mut statement = self.0.prepare_cached(&format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products
+             WHERE sku IN (SELECT value FROM json_each(?))"
+        ))?;
+        let products = statement.query_map([serde_json::to_string(skus)?], rows::product)?;
+        Ok(products.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn levels_of(&mut self, skus: &[String]) -> Result<Vec<(String, StoreAvailability)>> {
         let mut statement = self.0.prepare_cached(
-            "SELECT store_id, available, held, version FROM stock_levels WHERE sku = ? ORDER BY store_id",
+            "SELECT sku, store_id, available, held, version FROM stock_levels
+             WHERE sku IN (SELECT value FROM json_each(?)) ORDER BY sku, store_id",
         )?;
-        let levels = statement.query_map([sku], |r| {
-            Ok(StoreAvailability {
-                store_id: r.get(0)?,
-                available: r.get(1)?,
-                held: r.get(2)?,
-                version: r.get::<_, i64>(3)? as u64,
-            })
+        let levels = statement.query_map([serde_json::to_string(skus)?], |r| {
+            let level = StoreAvailability {
+                store_id: r.get(1)?,
+                available: r.get(2)?,
+                held: r.get(3)?,
+                version: r.get::<_, i64>(4)? as u64,
+            };
+            Ok((r.get(0)?, level))
         })?;
         Ok(levels.collect::<rusqlite::Result<_>>()?)
     }
@@ -174,6 +187,14 @@ impl ReadStatements for SqliteRead<'_> {
 
     fn channels(&mut self) -> Result<Vec<Channel>> {
         holds::channels(self.0)
+    }
+
+    fn channel(&mut self, channel_id: &str) -> Result<Option<Channel>> {
+        holds::channel_by_id(self.0, channel_id)
+    }
+
+    fn channel_holds(&mut self, channel_id: &str, limit: u32) -> Result<(ChannelHeld, Vec<Hold>)> {
+        holds::channel_holds(self.0, channel_id, limit)
     }
 
     fn events(

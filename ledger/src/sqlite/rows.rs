@@ -7,7 +7,7 @@ use crate::{backend::Positions, clock::timestamp};
 
 pub(super) const PRODUCT_COLUMNS: &str = "sku, name, price_cents, active, version, updated_at";
 pub(super) const LEVEL_COLUMNS: &str = "store_id, sku, available, held, version, updated_at";
-pub(super) const STORE_COLUMNS: &str = "store_id, name, active, created_at";
+pub(super) const STORE_COLUMNS: &str = "store_id, name, active, created_at, safety_stock";
 pub(super) const DEVICE_COLUMNS: &str = "device_id, store_id, name, enrolled_at, revoked_at";
 
 pub(super) fn product(r: &Row<'_>) -> rusqlite::Result<Product> {
@@ -38,6 +38,7 @@ pub(super) fn store(r: &Row<'_>) -> rusqlite::Result<Store> {
         name: r.get(1)?,
         active: r.get(2)?,
         created_at: timestamp(r.get(3)?),
+        safety_stock: r.get(4)?,
     })
 }
 

@@ -3,11 +3,16 @@
 //! hand-off between threads, not one per statement.
 
 use rusqlite::{Connection, OptionalExtension, Statement, params};
-use shared::{Channel, Device, Hold, NewChannel, NewStore, Product, StockLevel, Store};
+use shared::{
+    Channel, ChannelLimits, Device, Hold, NewChannel, NewStore, Product, StockLevel, Store,
+};
 
-use super::{holds, rows};
+use super::{holds, rows, rows::STORE_COLUMNS};
 use crate::{
-    backend::{Positions, Result, SavedKey, StoreChange, Target, WriteBackend, WriteStatements},
+    backend::{
+        ChannelChange, ChannelTerms, DueHold, Positions, Result, SavedKey, StoreChange, StoreTerms,
+        Target, WriteBackend, WriteStatements,
+    },
     clock::timestamp,
     cmd::NewDevice,
     publish::StoredEvent,
@@ -199,8 +204,8 @@ impl WriteStatements for SqliteWriter<'_> {
         change: StoreChange<'_>,
     ) -> Result<Option<(Store, u64)>> {
         const RETURNING: &str =
-            "RETURNING store_id, name, active, created_at, credential_generation";
-        let row = |r: &rusqlite::Row<'_>| Ok((rows::store(r)?, r.get::<_, i64>(4)? as u64));
+            "RETURNING store_id, name, active, created_at, safety_stock, credential_generation";
+        let row = |r: &rusqlite::Row<'_>| Ok((rows::store(r)?, r.get::<_, i64>(5)? as u64));
         let changed = match change {
             StoreChange::Active(active) => self
                 .conn
@@ -224,12 +229,38 @@ impl WriteStatements for SqliteWriter<'_> {
         holds::insert_channel(self.conn, new, secret_hash, now_ms)
     }
 
-    fn set_channel_active(
+    fn change_channel(
         &mut self,
         channel_id: &str,
-        active: bool,
+        change: ChannelChange<'_>,
     ) -> Result<Option<(Channel, u64)>> {
-        holds::set_channel_active(self.conn, channel_id, active)
+        holds::change_channel(self.conn, channel_id, change)
+    }
+
+    fn set_channel_limits(
+        &mut self,
+        channel_id: &str,
+        limits: &ChannelLimits,
+    ) -> Result<Option<Channel>> {
+        holds::set_channel_limits(self.conn, channel_id, limits)
+    }
+
+    fn channel_terms(&mut self, channel_id: &str) -> Result<Option<ChannelTerms>> {
+        holds::channel_terms(self.conn, channel_id)
+    }
+
+    fn add_channel_held(&mut self, channel_id: &str, units: i64) -> Result<()> {
+        holds::add_channel_held(self.conn, channel_id, units)
+    }
+
+    fn set_safety_stock(&mut self, store_id: &str, units: i64) -> Result<Option<Store>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "UPDATE stores SET safety_stock = ? WHERE store_id = ? RETURNING {STORE_COLUMNS}"
+            ))?
+            .query_row(params![units, store_id], rows::store)
+            .optional()?)
     }
 
     fn device_room(&mut self, store_id: &str) -> Result<(bool, u64)> {
@@ -319,15 +350,20 @@ impl WriteStatements for SqliteWriter<'_> {
         Ok(pruned as u64)
     }
 
-    fn store_active(&mut self, store_id: &str) -> Result<Option<bool>> {
+    fn store_terms(&mut self, store_id: &str) -> Result<Option<StoreTerms>> {
         Ok(self
             .conn
-            .prepare_cached("SELECT active FROM stores WHERE store_id = ?")?
-            .query_row([store_id], |r| r.get(0))
+            .prepare_cached("SELECT active, safety_stock FROM stores WHERE store_id = ?")?
+            .query_row([store_id], |r| {
+                Ok(StoreTerms {
+                    active: r.get(0)?,
+                    safety_stock: r.get(1)?,
+                })
+            })
             .optional()?)
     }
 
-    fn stores_stocking(&mut self, sku: &str) -> Result<Vec<String>> {
+    fn stores_stocking(&mut self, sku: &str) -> Result<Vec<(String, i64)>> {
         holds::stores_stocking(self.conn, sku)
     }
 
@@ -339,7 +375,7 @@ impl WriteStatements for SqliteWriter<'_> {
         holds::write(self.conn, written)
     }
 
-    fn due_holds(&mut self, now_ms: i64, limit: u32) -> Result<Vec<String>> {
+    fn due_holds(&mut self, now_ms: i64, limit: u32) -> Result<Vec<DueHold>> {
         holds::due(self.conn, now_ms, limit)
     }
 

@@ -98,6 +98,7 @@ impl Central {
             name: name.into(),
             active: true,
             created_at: at(),
+            safety_stock: 0,
         };
         self.stores.push(store.clone());
         self.push(Change::StoreCreated { store });
@@ -193,6 +194,7 @@ impl Central {
                 hold_id,
                 store_id: store.into(),
                 reason: shared::ReleaseReason::Expired,
+                admin: None,
                 lines: vec![line],
             }
         };

@@ -85,6 +85,7 @@ fn replica() -> Replica {
         name: "High Street".into(),
         active: true,
         created_at: epoch(),
+        safety_stock: 0,
     };
     Replica {
         offset: Some(7),

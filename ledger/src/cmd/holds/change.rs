@@ -6,19 +6,24 @@ use shared::{
     Change, CommitHoldRequest, ExtendHoldRequest, Hold, HoldLine, HoldState, ReleaseReason,
 };
 
-use super::{Tx, channel_scope, held_level, move_units, open_hold, per_store};
+use super::{
+    Tx, admin_scope, channel_scope, held_level, move_units, once_hold, open_hold, per_store,
+};
 use crate::{
     Refusal, WriteError,
     cmd::{Command, Wants},
     idempotency::{self, Fingerprint, Keyed},
 };
 
-/// Who changes a hold: the sales channel that placed it (every line), or a
-/// store at its counter (its own lines only).
+/// Who changes a hold: the sales channel that placed it (every line), a
+/// store at its counter (its own lines only), or an admin undoing what a
+/// channel did (every line; only releases).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HoldActor {
     Channel(String),
     Store(String),
+    /// The admin's subject, named in the events it causes.
+    Admin(String),
 }
 
 impl HoldActor {
@@ -27,6 +32,7 @@ impl HoldActor {
         match self {
             HoldActor::Channel(channel) => channel_scope(channel),
             HoldActor::Store(store_id) => store_id.clone(),
+            HoldActor::Admin(admin) => admin_scope(admin),
         }
     }
 
@@ -34,11 +40,14 @@ impl HoldActor {
         match self {
             HoldActor::Channel(channel) => hold.channel == *channel,
             HoldActor::Store(store_id) => line.store_id == *store_id,
+            HoldActor::Admin(_) => true,
         }
     }
 }
 
-/// The hold now ends `ttl_ms` from now. Only its channel extends it.
+/// The hold now ends `ttl_ms` from now, if that is within its channel's
+/// `max_hold_life_seconds` of when it was placed. Only its channel
+/// extends it.
 #[derive(Debug, Clone)]
 pub struct ExtendHold {
     channel: String,
@@ -80,12 +89,26 @@ impl Command for ExtendHold {
 
     fn apply(&self, tx: &mut Tx<'_>) -> anyhow::Result<Keyed<Hold>> {
         let actor = HoldActor::Channel(self.channel.clone());
-        idempotency::once(tx, &actor.scope(), &self.key, &self.fingerprint, |tx| {
+        once_hold(tx, &actor.scope(), &self.key, &self.fingerprint, |tx| {
             let mut hold = match open_hold(tx, &self.hold_id, &actor)? {
                 Ok(hold) => hold,
                 Err(refusal) => return Ok(Err(refusal)),
             };
-            hold.expires_at = tx.now() + time::Duration::milliseconds(self.ttl_ms);
+            let Some(terms) = tx.db().channel_terms(&self.channel)? else {
+                return Ok(Err(Refusal::ChannelNotFound {
+                    channel_id: self.channel.clone(),
+                }));
+            };
+            let latest = hold.created_at
+                + time::Duration::seconds(i64::from(terms.limits.max_hold_life_seconds));
+            let expires_at = tx.now() + time::Duration::milliseconds(self.ttl_ms);
+            if expires_at > latest {
+                return Ok(Err(Refusal::HoldLifeExceeded {
+                    max_hold_life_seconds: terms.limits.max_hold_life_seconds,
+                    latest_expires_at: latest,
+                }));
+            }
+            hold.expires_at = expires_at;
             tx.db().write_holds(&[&hold])?;
             let mut stores: Vec<&str> = hold
                 .lines
@@ -146,7 +169,7 @@ impl Command for CommitHold {
     }
 
     fn apply(&self, tx: &mut Tx<'_>) -> anyhow::Result<Keyed<Hold>> {
-        idempotency::once(
+        once_hold(
             tx,
             &self.actor.scope(),
             &self.key,
@@ -207,7 +230,14 @@ fn commit(tx: &mut Tx<'_>, cmd: &CommitHold) -> anyhow::Result<Result<Hold, Refu
     for (at, taken) in takes {
         let line = &mut hold.lines[at];
         let released = line.quantity - taken;
-        let level = move_units(tx, &line.store_id, &line.sku, released, -line.quantity)?;
+        let level = move_units(
+            tx,
+            &hold.channel,
+            &line.store_id,
+            &line.sku,
+            released,
+            -line.quantity,
+        )?;
         moved.push((line.store_id.clone(), held_level(&level, taken, released)));
         line.committed = taken;
         line.state = if taken > 0 {
@@ -263,7 +293,7 @@ impl Command for ReleaseHold {
     }
 
     fn apply(&self, tx: &mut Tx<'_>) -> anyhow::Result<Keyed<Hold>> {
-        idempotency::once(
+        once_hold(
             tx,
             &self.actor.scope(),
             &self.key,
@@ -283,12 +313,17 @@ impl Command for ReleaseHold {
                 let moved = give_back(tx, &mut hold, &lines, HoldState::Released)?;
                 tx.db().write_holds(&[&hold])?;
                 let hold_id = hold.hold_id.clone();
+                let (reason, admin) = match &self.actor {
+                    HoldActor::Admin(admin) => (ReleaseReason::Admin, Some(admin.clone())),
+                    HoldActor::Channel(_) | HoldActor::Store(_) => (ReleaseReason::Released, None),
+                };
                 per_store(
                     moved,
                     |store_id, lines| Change::HoldReleased {
                         hold_id: hold_id.clone(),
                         store_id,
-                        reason: ReleaseReason::Released,
+                        reason,
+                        admin: admin.clone(),
                         lines,
                     },
                     tx,
@@ -311,7 +346,8 @@ pub(super) fn give_back(
     let mut moved = Vec::with_capacity(lines.len());
     for &at in lines {
         let line = &mut hold.lines[at];
-        let level = move_units(tx, &line.store_id, &line.sku, line.quantity, -line.quantity)?;
+        let (store_id, sku, units) = (&line.store_id, &line.sku, line.quantity);
+        let level = move_units(tx, &hold.channel, store_id, sku, units, -units)?;
         moved.push((line.store_id.clone(), held_level(&level, line.quantity, 0)));
         line.state = state;
     }

@@ -5,7 +5,9 @@
 //! ([`ExpireHolds`]).
 //!
 //! Invariants, kept by every command here and by no other:
-//! - a level's `held` is the sum of its active hold lines' quantities;
+//! - a level's `held` is the sum of its active hold lines' quantities, and
+//!   a channel's `held_units` the sum of its active holds' (both move in
+//!   [`move_units`], together);
 //! - `available` = on hand − held, and a hold only takes what is available,
 //!   so holds never oversell what tills may sell, nor tills what is held;
 //! - a hold's time is up at `expires_at`, to the millisecond, whether or
@@ -22,10 +24,70 @@ pub use change::{CommitHold, ExtendHold, HoldActor, ReleaseHold};
 pub use expire::{ExpireHolds, Expired};
 pub use place::PlaceHold;
 
+use serde::{Deserialize, Serialize};
 use shared::{HeldLevel, Hold, HoldState, StockLevel};
 
 use super::Tx;
-use crate::Refusal;
+use crate::{
+    Refusal,
+    idempotency::{self, Fingerprint, Keyed, Saved},
+};
+
+/// What a hold transition's key keeps of its answer: the hold's id and
+/// state, not its lines — one hold may have a line per store and sku, and
+/// a key is kept for a day. A replay reads the hold back as it stands.
+/// (Answers saved whole before this read as this too.)
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedHold {
+    hold_id: String,
+    state: HoldState,
+}
+
+/// Runs a keyed hold transition once, as [`idempotency::once`] does, but
+/// keeps only [`SavedHold`]: a replay answers the hold as it stands now.
+fn once_hold(
+    tx: &mut Tx<'_>,
+    scope: &str,
+    key: &str,
+    fingerprint: &Fingerprint,
+    decide: impl FnOnce(&mut Tx<'_>) -> anyhow::Result<Result<Hold, Refusal>>,
+) -> anyhow::Result<Keyed<Hold>> {
+    let outcome = match idempotency::lookup::<SavedHold>(tx, scope, key, fingerprint)? {
+        Some(Saved::Replay(Ok(saved))) => tx
+            .db()
+            .holds(std::slice::from_ref(&saved.hold_id))?
+            .pop()
+            .ok_or(Refusal::HoldNotFound {
+                hold_id: saved.hold_id,
+            }),
+        Some(Saved::Replay(Err(refusal))) => Err(refusal),
+        Some(Saved::Conflict) => {
+            return Ok(Keyed {
+                outcome: Err(Refusal::IdempotencyKeyReused),
+                replayed: false,
+            });
+        }
+        None => {
+            let outcome = decide(tx)?;
+            let kept = match &outcome {
+                Ok(hold) => Ok(SavedHold {
+                    hold_id: hold.hold_id.clone(),
+                    state: hold.state,
+                }),
+                Err(refusal) => Err(refusal.clone()),
+            };
+            idempotency::save(tx, scope, key, fingerprint, &kept)?;
+            return Ok(Keyed {
+                outcome,
+                replayed: false,
+            });
+        }
+    };
+    Ok(Keyed {
+        outcome,
+        replayed: true,
+    })
+}
 
 /// Where a channel's idempotency keys live: apart from every store's
 /// (a store id cannot hold a ':').
@@ -33,15 +95,24 @@ pub fn channel_scope(channel: &str) -> String {
     format!("channel:{channel}")
 }
 
+/// Where an admin's idempotency keys live, apart from stores' and
+/// channels'.
+pub fn admin_scope(admin: &str) -> String {
+    format!("admin:{admin}")
+}
+
 /// Moves a level's figures by `available` and `held` units (one write,
-/// one new version) and returns it as it now stands.
+/// one new version) and the held units of the hold's `channel` by `held`;
+/// returns the level as it now stands.
 fn move_units(
     tx: &mut Tx<'_>,
+    channel: &str,
     store_id: &str,
     sku: &str,
     available: i64,
     held: i64,
 ) -> anyhow::Result<StockLevel> {
+    tx.db().add_channel_held(channel, held)?;
     let level = tx.db().target(store_id, sku)?.level;
     let existed = level.updated_at.is_some();
     let next = StockLevel {

@@ -2,9 +2,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use shared::{Allocation, Change, Hold, HoldLine, HoldState, PlaceHoldRequest, Shortfall};
+use shared::{
+    Allocation, Change, ChannelLimits, Hold, HoldLine, HoldState, PlaceHoldRequest, Shortfall,
+};
 
-use super::{Tx, channel_scope, held_level, move_units, per_store};
+use super::{Tx, channel_scope, held_level, move_units, once_hold, per_store};
 use crate::{
     Refusal, WriteError,
     backend::Target,
@@ -70,24 +72,48 @@ impl Command for PlaceHold {
 
     fn apply(&self, tx: &mut Tx<'_>) -> anyhow::Result<Keyed<Hold>> {
         let scope = channel_scope(&self.channel);
-        idempotency::once(tx, &scope, &self.key, &self.fingerprint, |tx| {
+        once_hold(tx, &scope, &self.key, &self.fingerprint, |tx| {
             place(tx, self)
         })
     }
 }
 
-/// What is still available of each level to this hold, as lines take it.
+/// What each level may still give this hold: what is available, less
+/// what the channel's limits keep back, less what earlier lines took.
 struct Room {
-    levels: HashMap<(String, String), i64>,
+    /// Per (store, sku): what the channel may take, and what its limits
+    /// keep from it.
+    levels: HashMap<(String, String), (i64, i64)>,
     /// Units taken per (store, sku), in that order.
     taken: BTreeMap<(String, String), i64>,
+    limits: ChannelLimits,
 }
 
 impl Room {
+    /// Reads a level in: a channel may take what is available down to the
+    /// store's safety stock, and only while the level's held units stay
+    /// within the channel's share of its on hand.
+    fn read(&mut self, target: &Target, safety_stock: i64) {
+        let level = &target.level;
+        let available = level.available.max(0);
+        let on_hand = level.available + level.held;
+        let by_safety = available - safety_stock;
+        let by_share = self.limits.level_share(on_hand) - level.held;
+        let room = by_safety.min(by_share).clamp(0, available);
+        self.levels
+            .entry((level.store_id.clone(), level.sku.clone()))
+            .or_insert((room, available - room));
+    }
+
     fn left(&self, store_id: &str, sku: &str) -> i64 {
         let pair = (store_id.to_owned(), sku.to_owned());
-        let available = self.levels.get(&pair).copied().unwrap_or(0);
-        available - self.taken.get(&pair).copied().unwrap_or(0)
+        let room = self.levels.get(&pair).map_or(0, |(room, _)| *room);
+        room - self.taken.get(&pair).copied().unwrap_or(0)
+    }
+
+    fn withheld(&self, store_id: &str, sku: &str) -> i64 {
+        let pair = (store_id.to_owned(), sku.to_owned());
+        self.levels.get(&pair).map_or(0, |(_, withheld)| *withheld)
     }
 
     fn take(&mut self, store_id: &str, sku: &str, units: i64) {
@@ -99,6 +125,31 @@ impl Room {
 }
 
 fn place(tx: &mut Tx<'_>, cmd: &PlaceHold) -> anyhow::Result<Result<Hold, Refusal>> {
+    let Some(terms) = tx.db().channel_terms(&cmd.channel)? else {
+        return Ok(Err(Refusal::ChannelNotFound {
+            channel_id: cmd.channel.clone(),
+        }));
+    };
+    if !terms.active {
+        // Its tokens end with the deactivation; a request already past
+        // them must not hold what the deactivation gives back.
+        return Ok(Err(Refusal::ChannelInactive {
+            channel_id: cmd.channel.clone(),
+        }));
+    }
+    let life = time::Duration::seconds(i64::from(terms.limits.max_hold_life_seconds));
+    let mut ttl = time::Duration::milliseconds(cmd.ttl_ms);
+    if ttl > life {
+        if cmd.req.ttl_seconds.is_some() {
+            return Ok(Err(Refusal::HoldLifeExceeded {
+                max_hold_life_seconds: terms.limits.max_hold_life_seconds,
+                latest_expires_at: tx.now() + life,
+            }));
+        }
+        // Central's default is only a default: the channel's life bounds it.
+        ttl = life;
+    }
+
     // The demand, summed: per (store, sku) for click and collect, per sku
     // for the rest. Quantities are bounded at the edge, lines too: no sum
     // can overflow.
@@ -118,6 +169,7 @@ fn place(tx: &mut Tx<'_>, cmd: &PlaceHold) -> anyhow::Result<Result<Hold, Refusa
     let mut room = Room {
         levels: HashMap::new(),
         taken: BTreeMap::new(),
+        limits: terms.limits,
     };
     let mut shortfalls = Vec::new();
     for ((store_id, sku), quantity) in &collect {
@@ -125,14 +177,14 @@ fn place(tx: &mut Tx<'_>, cmd: &PlaceHold) -> anyhow::Result<Result<Hold, Refusa
         if let Err(refusal) = sellable(&target) {
             return Ok(Err(refusal));
         }
+        let store = tx.db().store_terms(store_id)?;
         // A deactivated store cannot hand the goods over.
-        if tx.db().store_active(store_id)? == Some(false) {
+        if store.is_some_and(|s| !s.active) {
             return Ok(Err(Refusal::StoreInactive {
                 store_id: store_id.clone(),
             }));
         }
-        room.levels
-            .insert((store_id.clone(), sku.clone()), target.level.available);
+        room.read(&target, store.map_or(0, |s| s.safety_stock));
         let left = room.left(store_id, sku);
         if left < *quantity {
             shortfalls.push(Shortfall {
@@ -140,6 +192,7 @@ fn place(tx: &mut Tx<'_>, cmd: &PlaceHold) -> anyhow::Result<Result<Hold, Refusa
                 store_id: Some(store_id.clone()),
                 requested: *quantity,
                 available: left.max(0),
+                withheld: room.withheld(store_id, sku),
             });
         } else {
             room.take(store_id, sku, *quantity);
@@ -152,9 +205,11 @@ fn place(tx: &mut Tx<'_>, cmd: &PlaceHold) -> anyhow::Result<Result<Hold, Refusa
         };
         let mut wanted = *quantity;
         let mut offered = 0;
+        let mut withheld = 0;
         for store_id in &stores {
             let left = room.left(store_id, sku).max(0);
             offered += left;
+            withheld += room.withheld(store_id, sku);
             let units = left.min(wanted);
             if units > 0 {
                 room.take(store_id, sku, units);
@@ -167,18 +222,28 @@ fn place(tx: &mut Tx<'_>, cmd: &PlaceHold) -> anyhow::Result<Result<Hold, Refusa
                 store_id: None,
                 requested: *quantity,
                 available: offered,
+                withheld,
             });
         }
     }
     if !shortfalls.is_empty() {
         return Ok(Err(Refusal::HoldUnavailable { shortfalls }));
     }
+    let requested: i64 = room.taken.values().sum();
+    if terms.held_units + requested > terms.limits.max_held_units {
+        return Ok(Err(Refusal::ChannelHoldLimit {
+            channel_id: cmd.channel.clone(),
+            max_held_units: terms.limits.max_held_units,
+            held_units: terms.held_units,
+            requested,
+        }));
+    }
 
-    let expires_at = tx.now() + time::Duration::milliseconds(cmd.ttl_ms);
+    let expires_at = tx.now() + ttl;
     let mut lines = Vec::with_capacity(room.taken.len());
     let mut moved = Vec::with_capacity(room.taken.len());
     for ((store_id, sku), units) in &room.taken {
-        let level = move_units(tx, store_id, sku, -units, *units)?;
+        let level = move_units(tx, &cmd.channel, store_id, sku, -units, *units)?;
         moved.push((store_id.clone(), held_level(&level, *units, 0)));
         lines.push(HoldLine {
             store_id: store_id.clone(),
@@ -243,21 +308,21 @@ fn candidates(
     sku: &str,
     room: &mut Room,
 ) -> anyhow::Result<Result<Vec<String>, Refusal>> {
-    let mut stores: Vec<String> = match allocation {
+    let stores: Vec<(String, i64)> = match allocation {
         // A store named twice counts once; a deactivated one is passed
         // over, as "most available" passes it over; an unknown one is said.
         Allocation::Priority { stores } => {
             let mut seen = std::collections::HashSet::new();
             let mut open = Vec::with_capacity(stores.len());
             for store_id in stores.iter().filter(|s| seen.insert(s.as_str())) {
-                match tx.db().store_active(store_id)? {
+                match tx.db().store_terms(store_id)? {
                     None => {
                         return Ok(Err(Refusal::StoreNotFound {
                             store_id: store_id.clone(),
                         }));
                     }
-                    Some(false) => {}
-                    Some(true) => open.push(store_id.clone()),
+                    Some(terms) if !terms.active => {}
+                    Some(terms) => open.push((store_id.clone(), terms.safety_stock)),
                 }
             }
             open
@@ -274,27 +339,26 @@ fn candidates(
             Some(product) if !product.active => Err(Refusal::ProductInactive {
                 sku: sku.to_owned(),
             }),
-            Some(_) => Ok(stores),
+            Some(_) => Ok(Vec::new()),
         });
     }
     let wants = Wants {
         keys: Vec::new(),
         targets: stores
             .iter()
-            .map(|store_id| (store_id.clone(), sku.to_owned()))
+            .map(|(store_id, _)| (store_id.clone(), sku.to_owned()))
             .collect(),
         holds: Vec::new(),
     };
     tx.db().prefetch(&wants)?;
-    for store_id in &stores {
+    for (store_id, safety_stock) in &stores {
         let target = tx.db().target(store_id, sku)?;
         if let Err(refusal) = sellable(&target) {
             return Ok(Err(refusal));
         }
-        room.levels
-            .entry((store_id.clone(), sku.to_owned()))
-            .or_insert(target.level.available);
+        room.read(&target, *safety_stock);
     }
+    let mut stores: Vec<String> = stores.into_iter().map(|(store_id, _)| store_id).collect();
     if matches!(allocation, Allocation::MostAvailable {}) {
         stores.sort_by(|a, b| room.left(b, sku).cmp(&room.left(a, sku)).then(a.cmp(b)));
     }

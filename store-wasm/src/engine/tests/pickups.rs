@@ -97,12 +97,14 @@ impl Central {
                 hold_id,
                 store_id,
                 reason: ReleaseReason::Expired,
+                admin: None,
                 lines: moved,
             },
             _ => Change::HoldReleased {
                 hold_id,
                 store_id,
                 reason: ReleaseReason::Released,
+                admin: None,
                 lines: moved,
             },
         });
