@@ -35,6 +35,20 @@ async fn put(app: &TestApp, path: &str, body: &Value) -> Response {
         .expect("PUT")
 }
 
+/// What `client` reads at `path`, as `T`.
+async fn read<T: serde::de::DeserializeOwned>(app: &TestApp, client: &Client, path: &str) -> T {
+    let r = client.get(app.url(path)).send().await.expect("GET");
+    assert_eq!(r.status(), 200, "{path}");
+    r.json().await.expect("body")
+}
+
+/// A hold placed by `client`, as answered.
+async fn placed(app: &TestApp, client: &Client, key: &str, body: &Value) -> Hold {
+    let r = send(app, client, "/v1/holds", key, body).await;
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    r.json().await.expect("hold")
+}
+
 fn order(quantity: i64, store: Option<&str>) -> Value {
     let mut line = json!({"sku": "A", "quantity": quantity});
     if let Some(store) = store {
@@ -120,7 +134,7 @@ async fn a_channels_limits_bound_what_it_holds_and_each_refusal_says_the_bound()
         (short.shortfalls[0].available, short.shortfalls[0].withheld),
         (1, 4)
     );
-    let listed: Vec<Channel> = app.get("/v1/admin/channels").await.json().await.unwrap();
+    let listed: Vec<Channel> = read(&app, &app.client, "/v1/admin/channels").await;
     assert_eq!(listed[0].held_units, 4);
 
     // Bounds out of range, and unknown targets.
@@ -187,17 +201,8 @@ async fn a_channels_limits_bound_what_it_holds_and_each_refusal_says_the_bound()
 #[tokio::test]
 async fn an_admin_releases_any_hold_and_sees_what_a_channel_holds() {
     let (app, web) = shop().await;
-    let hold: Hold = send(&app, &web, "/v1/holds", "h1", &order(7, None))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let held: ChannelHolds = app
-        .get("/v1/admin/channels/web/holds")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let hold: Hold = placed(&app, &web, "h1", &order(7, None)).await;
+    let held: ChannelHolds = read(&app, &app.client, "/v1/admin/channels/web/holds").await;
     assert_eq!((held.active_holds, held.channel.held_units), (1, 7));
     let per_store: Vec<_> = held
         .stores
@@ -225,12 +230,7 @@ async fn an_admin_releases_any_hold_and_sees_what_a_channel_holds() {
         )
     });
     assert_eq!(named.count(), 2, "an event per store, naming the admin");
-    let held: ChannelHolds = app
-        .get("/v1/admin/channels/web/holds")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let held: ChannelHolds = read(&app, &app.client, "/v1/admin/channels/web/holds").await;
     assert_eq!(
         (held.active_holds, held.channel.held_units, held.holds.len()),
         (0, 0, 0)
@@ -261,13 +261,7 @@ async fn deactivating_a_channel_ends_its_tokens_and_gives_back_all_it_holds() {
     let refused = send(&app, &web, "/v1/holds", "h9", &order(1, None)).await;
     problem(refused, 401, "token_revoked").await;
     let held = eventually(
-        || async {
-            app.get("/v1/admin/channels/web/holds")
-                .await
-                .json::<ChannelHolds>()
-                .await
-                .unwrap()
-        },
+        || async { read::<ChannelHolds>(&app, &app.client, "/v1/admin/channels/web/holds").await },
         |held| held.active_holds == 0,
     )
     .await;
@@ -361,30 +355,12 @@ async fn a_rotated_or_reactivated_channel_signs_in_only_with_its_new_secret() {
 #[tokio::test]
 async fn a_store_sees_only_its_own_lines_of_a_hold() {
     let (app, web) = shop().await;
-    let hold: Hold = send(&app, &web, "/v1/holds", "h1", &order(7, None))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let hold: Hold = placed(&app, &web, "h1", &order(7, None)).await;
     assert_eq!(hold.lines.len(), 2, "split across s1 and s2");
     let s2 = app.store_client("s2").await;
-    let seen: Hold = s2
-        .get(app.url(&format!("/v1/holds/{}", hold.hold_id)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let seen: Hold = read(&app, &s2, &format!("/v1/holds/{}", hold.hold_id)).await;
     assert!(seen.lines.iter().all(|l| l.store_id == "s2") && seen.lines.len() == 1);
-    let pickups: Vec<Hold> = s2
-        .get(app.url("/v1/stores/s2/holds"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pickups: Vec<Hold> = read(&app, &s2, "/v1/stores/s2/holds").await;
     assert!(pickups[0].lines.iter().all(|l| l.store_id == "s2"));
     let snapshot = app.snapshot("store=s2").await;
     assert!(snapshot.holds[0].lines.iter().all(|l| l.store_id == "s2"));
@@ -399,14 +375,7 @@ async fn a_store_sees_only_its_own_lines_of_a_hold() {
     let handed: Hold = handed.json().await.unwrap();
     assert!(handed.lines.iter().all(|l| l.store_id == "s2"));
     // The channel and an admin see the whole hold.
-    let whole: Hold = web
-        .get(app.url(&format!("/v1/holds/{}", hold.hold_id)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let whole: Hold = read(&app, &web, &format!("/v1/holds/{}", hold.hold_id)).await;
     assert_eq!(whole.lines.len(), 2);
 }
 
