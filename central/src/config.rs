@@ -202,11 +202,12 @@ pub struct Config {
     #[arg(long, env = "STOCKLINE_ADMIN_RATE_LIMIT_BURST", default_value_t = 50)]
     pub admin_rate_limit_burst: u32,
 
-    /// Sign-ins per minute a known client id regains (rate limiting on).
+    /// Sign-ins per minute a known id regains from one address (rate
+    /// limiting on).
     #[arg(long, env = "STOCKLINE_SIGN_INS_PER_MINUTE", default_value_t = 60)]
     pub sign_ins_per_minute: u32,
 
-    /// Sign-ins a known client id may make in a burst.
+    /// Sign-ins a known id may make from one address in a burst.
     #[arg(long, env = "STOCKLINE_SIGN_IN_BURST", default_value_t = 20)]
     pub sign_in_burst: u32,
 
@@ -231,7 +232,9 @@ pub struct Config {
     )]
     pub auth_failures_per_address: u32,
 
-    /// Failed sign-ins per window for one known client id. 0: no limit.
+    /// Failed sign-ins per window for one known id (store, device, sales
+    /// channel) from one address; that id from other addresses is not held
+    /// up. 0: no limit.
     #[arg(long, env = "STOCKLINE_AUTH_FAILURES_PER_CLIENT", default_value_t = 10)]
     pub auth_failures_per_client: u32,
 
@@ -240,7 +243,8 @@ pub struct Config {
     pub auth_failure_window_secs: u64,
 
     /// Most addresses tracked for failed authentication at once; beyond it
-    /// new failing addresses are refused (fail closed).
+    /// new failing addresses are not counted until windows end (memory
+    /// stays bounded; a warning is logged).
     #[arg(
         long,
         env = "STOCKLINE_AUTH_FAILURE_ADDRESSES",

@@ -22,6 +22,7 @@ async fn main() -> ExitCode {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_current_span(true)
         .init();
+    fix_mmap_threshold();
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Seed(args) => seed(args).await,
@@ -32,6 +33,29 @@ async fn main() -> ExitCode {
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "central stopped");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Allocations of 4 MiB or more (argon2's 19 MiB working memory, the
+/// rare huge buffer) are mapped on their own and unmapped when freed.
+/// glibc starts so, but after the first such free it raises the threshold
+/// to that size, and later buffers come from per-thread arenas that keep
+/// them: 150 wrong sign-ins left central at ~740 MB. Setting the threshold
+/// turns the raising off (and keeps the trim threshold at twice it, as
+/// glibc's own raising would).
+fn fix_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        const THRESHOLD: libc::c_int = 4 << 20;
+        // SAFETY: mallopt only sets allocator parameters (under the
+        // allocator's own lock); no memory is touched.
+        let set = unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, THRESHOLD) == 1
+                && libc::mallopt(libc::M_TRIM_THRESHOLD, 2 * THRESHOLD) == 1
+        };
+        if !set {
+            tracing::warn!("could not fix the allocator's mmap threshold");
         }
     }
 }

@@ -99,6 +99,11 @@ impl CentralProcess {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The process id, while it runs (to read `/proc/<pid>/status`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// SIGKILL: no shutdown, no flush, no goodbye.
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;

@@ -17,7 +17,7 @@ use axum::{
 use shared::ErrorCode;
 use tower::{Layer, Service};
 
-use super::{Auth, Principal, Refused, StrikeKey, has_credentials, unauthorized};
+use super::{Auth, Principal, Refused, has_credentials, unauthorized};
 use crate::{error::AppError, http::client_ip::client_ip};
 
 /// Identifies the caller once, up front: the [`Principal`], or why its
@@ -55,10 +55,10 @@ impl<S: Service<Request>> Service<Request> for Identify<S> {
 
     fn call(&mut self, mut request: Request) -> S::Future {
         if has_credentials(request.headers()) {
-            let address = StrikeKey::Address(client_ip(request.extensions()).bucket());
+            let address = client_ip(request.extensions()).bucket();
             // A blocked address's credentials are not even looked at: a
             // right guess is refused like a wrong one.
-            let identified = match self.auth.strikes.blocked(&address) {
+            let identified = match self.auth.strikes.blocked(address, None) {
                 Some(wait) => Err(Refused::blocked(wait)),
                 None => self.auth.principal(request.headers()),
             };
@@ -66,7 +66,7 @@ impl<S: Service<Request>> Service<Request> for Identify<S> {
                 Ok(principal) => request.extensions_mut().insert(principal).map(drop),
                 Err(refused) => {
                     if refused.is_guess() {
-                        self.auth.strikes.strike(address);
+                        self.auth.strikes.strike(address, None);
                     }
                     request.extensions_mut().insert(refused).map(drop)
                 }

@@ -8,8 +8,10 @@
 //! [`Principal`] once, up front; routes then require what they need
 //! ([`RequireLayer`]). Every credential a request carries must be valid.
 //!
-//! Guessing is bounded apart from the rate limits ([`Strikes`]), and so is
-//! the one expensive check, argon2 ([`Hashing`]).
+//! Guessing is bounded apart from the rate limits ([`Strikes`]: per
+//! address and per id from an address, so a stranger's wrong guesses never
+//! lock out the right secret), and so is the one expensive check, argon2
+//! ([`Hashing`]).
 
 mod access;
 mod hashing;
@@ -34,7 +36,7 @@ pub use secrets::{
     Cost, cost as hash_cost, generate as generate_secret, hash_chosen, hash_generated,
     verify as verify_secret,
 };
-pub use strikes::{StrikeKey, Strikes};
+pub use strikes::Strikes;
 
 use crate::{config::Config, error::AppError};
 
@@ -209,7 +211,8 @@ pub struct Auth {
     ttl: Duration,
     api_keys: Vec<ApiKey>,
     pub access: Arc<StoreAccess>,
-    /// Failed authentication, per address and per known client id.
+    /// Failed authentication, per address and per known id from an
+    /// address (never per id alone: ids are not secret).
     pub strikes: Strikes,
     /// Bounds the argon2 checks that run at once.
     pub hashing: Hashing,
@@ -243,6 +246,15 @@ impl Refused {
             detail: "too many failed authentications from this address; retry later",
             guess: false,
             retry_after: Some(wait.as_secs().max(1)),
+        }
+    }
+
+    /// The refusal of a sign-in for an id with too many wrong secrets from
+    /// this address (the same id from elsewhere is not refused).
+    pub fn blocked_id(wait: Duration) -> Refused {
+        Refused {
+            detail: "too many wrong secrets for this id from this address; retry later",
+            ..Refused::blocked(wait)
         }
     }
 }
@@ -329,7 +341,7 @@ impl Auth {
                 Duration::from_secs(config.auth_failure_window_secs),
                 config.auth_failure_addresses,
             ),
-            hashing: Hashing::new(config),
+            hashing: Hashing::new(config)?,
         })
     }
 

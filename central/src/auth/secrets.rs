@@ -7,7 +7,8 @@
 //!   sign-in costs microseconds, not an argon2 run;
 //! - argon2id (a PHC string, `$argon2id$…`) for secrets an operator chose,
 //!   which may be guessable; each verification takes ~19 MiB and tens of
-//!   milliseconds, so callers bound how many run at once.
+//!   milliseconds, so callers bound how many run at once, and may lend the
+//!   19 MiB ([`Memory`]) instead of having each run allocate and free it.
 
 use std::{
     io::Write,
@@ -16,9 +17,9 @@ use std::{
 
 use anyhow::Context;
 use argon2::{
-    Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
+    Algorithm, Argon2, Block, Params, PasswordHash, Version,
     password_hash::{
-        SaltString,
+        Output, ParamsString, SaltString,
         rand_core::{OsRng, RngCore},
     },
 };
@@ -47,14 +48,74 @@ pub fn hash_generated(secret: &str) -> String {
     format!("{SHA256_PREFIX}{}", hex(&Sha256::digest(secret.as_bytes())))
 }
 
+/// Argon2's working memory (~19 MiB for the parameters central hashes
+/// with), lent to one run at a time. A thread that checks secrets keeps
+/// one and reuses it, so a burst of checks allocates nothing per check.
+/// What a run leaves in it is overwritten by the next (argon2 writes every
+/// block before it reads it); it is never printed.
+pub struct Memory(Vec<Block>);
+
+impl Memory {
+    /// Room for central's own parameters (`Params::DEFAULT`).
+    pub fn new() -> Memory {
+        Memory(vec![Block::default(); Params::DEFAULT.block_count()])
+    }
+
+    /// The bytes held.
+    pub fn bytes(&self) -> usize {
+        self.0.len() * Block::SIZE
+    }
+
+    /// The first `count` blocks; grown (and kept grown) for a hash made
+    /// with more memory than central's parameters — only one an operator
+    /// put in the database by hand can be.
+    fn blocks(&mut self, count: usize) -> &mut [Block] {
+        if self.0.len() < count {
+            self.0.resize(count, Block::default());
+        }
+        &mut self.0[..count]
+    }
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Memory::new()
+    }
+}
+
 /// The hash of a secret someone chose: argon2id, salted, deliberately slow.
 /// Callers run it on the blocking pool.
 pub fn hash_chosen(secret: &str) -> anyhow::Result<String> {
+    hash_chosen_with(secret, &mut Memory::new())
+}
+
+/// [`hash_chosen`] in `memory`.
+pub fn hash_chosen_with(secret: &str, memory: &mut Memory) -> anyhow::Result<String> {
+    let failed = |e: &dyn std::fmt::Display| anyhow::anyhow!("hashing a secret: {e}");
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(secret.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("hashing a secret: {e}"))
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt
+        .as_salt()
+        .decode_b64(&mut salt_bytes)
+        .map_err(|e| failed(&e))?;
+    let params = Params::DEFAULT;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(
+            secret.as_bytes(),
+            salt_bytes,
+            &mut out,
+            memory.blocks(params.block_count()),
+        )
+        .map_err(|e| failed(&e))?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| failed(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| failed(&e))?),
+    };
+    Ok(hash.to_string())
 }
 
 /// How much work verifying against a stored hash is.
@@ -79,7 +140,14 @@ static DUMMY: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| hash_generated("stockline-dummy-secret"));
 
 /// Whether `secret` matches `hash`; an unknown id (`None`) never matches.
+/// An argon2 hash is checked in memory of its own, allocated for the run.
 pub fn verify(secret: &str, hash: Option<&str>) -> bool {
+    verify_with(secret, hash, &mut None)
+}
+
+/// [`verify`], an argon2 hash in `memory` (made there on first need, and
+/// kept for the next run).
+pub fn verify_with(secret: &str, hash: Option<&str>, memory: &mut Option<Memory>) -> bool {
     let known = hash.is_some_and(|h| !h.is_empty());
     let hash = hash.filter(|h| !h.is_empty()).unwrap_or(&DUMMY);
     let matches = match hash.strip_prefix(SHA256_PREFIX) {
@@ -88,12 +156,44 @@ pub fn verify(secret: &str, hash: Option<&str>) -> bool {
             bool::from(actual.as_bytes().ct_eq(expected.as_bytes()))
         }
         None => PasswordHash::new(hash).is_ok_and(|parsed| {
-            Argon2::default()
-                .verify_password(secret.as_bytes(), &parsed)
-                .is_ok()
+            argon2_matches(
+                secret.as_bytes(),
+                &parsed,
+                memory.get_or_insert_with(Memory::new),
+            )
         }),
     };
     matches && known
+}
+
+/// What `argon2::PasswordVerifier::verify_password` decides (the hash's
+/// own algorithm, version, parameters and salt; the output compared in
+/// constant time), but in `memory` instead of a fresh allocation.
+fn argon2_matches(secret: &[u8], hash: &PasswordHash<'_>, memory: &mut Memory) -> bool {
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm) else {
+        return false;
+    };
+    let Ok(version) = hash.version.map(Version::try_from).transpose() else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(hash) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let mut out = [0u8; Output::MAX_LENGTH];
+    let Some(out) = out.get_mut(..expected.len()) else {
+        return false;
+    };
+    let blocks = memory.blocks(params.block_count());
+    Argon2::new(algorithm, version.unwrap_or_default(), params)
+        .hash_password_into_with_memory(secret, salt, out, blocks)
+        .is_ok_and(|()| bool::from(out.ct_eq(expected.as_bytes())))
 }
 
 /// The configured signing secret, or the one kept in `data_dir` (made on the
@@ -205,6 +305,46 @@ mod tests {
         assert_eq!(cost(Some(&a)), Cost::Expensive);
         assert!(verify("correct horse battery", Some(&a)));
         assert!(!verify("wrong", Some(&a)));
+    }
+
+    /// The checks in lent memory decide what the argon2 crate's own
+    /// `verify_password` decides, for central's hashes and others'.
+    #[test]
+    fn checks_in_lent_memory_agree_with_the_crate() {
+        use argon2::{PasswordHasher, PasswordVerifier};
+        let mut memory = None;
+        let ours = hash_chosen_with("correct horse battery", &mut Memory::new()).unwrap();
+        let small = Params::new(64, 1, 1, Some(16)).unwrap();
+        let salt = SaltString::from_b64("c29tZXNhbHRzb21lc2FsdA").unwrap();
+        let theirs = [
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, small.clone()),
+            Argon2::new(Algorithm::Argon2i, Version::V0x10, small.clone()),
+            Argon2::new(Algorithm::Argon2d, Version::V0x13, small),
+        ]
+        .map(|a| {
+            a.hash_password(b"correct horse battery", &salt)
+                .unwrap()
+                .to_string()
+        });
+        for hash in std::iter::once(&ours).chain(&theirs) {
+            let parsed = PasswordHash::new(hash).unwrap();
+            for secret in ["correct horse battery", "correct horse batterz", ""] {
+                let crate_says = Argon2::default()
+                    .verify_password(secret.as_bytes(), &parsed)
+                    .is_ok();
+                assert_eq!(
+                    verify_with(secret, Some(hash), &mut memory),
+                    crate_says,
+                    "{hash} / {secret:?}"
+                );
+                assert_eq!(crate_says, secret == "correct horse battery");
+            }
+        }
+        assert_eq!(
+            memory.as_ref().map(Memory::bytes),
+            Some(Params::DEFAULT.block_count() * Block::SIZE),
+            "one allocation, reused"
+        );
     }
 
     #[test]

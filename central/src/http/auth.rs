@@ -1,6 +1,8 @@
 //! Signing in (`POST /v1/auth/token`) and enrolling a device (`POST
 //! /v1/devices`): the two places a secret is exchanged for something.
 
+use std::net::IpAddr;
+
 use axum::{Router, extract::State, http::StatusCode, routing::post};
 use shared::{
     DeviceCredentials, EnrolRequest, ErrorCode, Problem, TokenRequest, TokenResponse, validate,
@@ -9,7 +11,7 @@ use shared::{
 use super::{client_ip::ClientIp, extract::Json};
 use crate::{
     AppState,
-    auth::{Refused, StrikeKey, generate_secret, hash_generated},
+    auth::{Refused, generate_secret, hash_generated},
     error::AppError,
 };
 use ledger::cmd::{EnrolDevice, NewDevice};
@@ -37,7 +39,8 @@ fn bad_credentials(detail: &str) -> AppError {
 /// revokes its tokens; removing an API key from the configuration revokes
 /// the admin tokens it gave; revoking a device revokes
 /// its tokens (rotating its store's secret does not). Failed sign-ins count against the address and
-/// the client id: too many in a window answer 429 until it ends.
+/// against the id from that address: too many in a window answer 429 until it ends, to that
+/// address only — the right secret from elsewhere still signs in.
 #[utoipa::path(post, path = "/v1/auth/token", tag = "auth",
     security(()),
     request_body = TokenRequest,
@@ -52,15 +55,15 @@ pub async fn token(
     Json(request): Json<TokenRequest>,
 ) -> Result<Json<TokenResponse>, AppError> {
     let strikes = &state.auth.strikes;
-    let address = StrikeKey::Address(client.bucket());
-    if let Some(wait) = strikes.blocked(&address) {
+    let address = client.bucket();
+    if let Some(wait) = strikes.blocked(address, None) {
         return Err(Refused::blocked(wait).into());
     }
     match request {
         TokenRequest::Admin { api_key } => {
             let issued = state.auth.issue_admin(&api_key);
             if issued.is_err() {
-                strikes.strike(address);
+                strikes.strike(address, None);
             }
             Ok(Json(issued?))
         }
@@ -70,7 +73,8 @@ pub async fn token(
         } => {
             let credentials = state.reader.device_secret(&device_id).await?;
             let hash = credentials.as_ref().map(|c| c.secret_hash.clone());
-            if !checked_secret(&state, &address, &device_id, hash, device_secret).await? {
+            let subject = format!("device:{device_id}");
+            if !checked_secret(&state, address, &subject, hash, device_secret).await? {
                 return Err(bad_credentials("unknown device or wrong secret"));
             }
             match credentials {
@@ -90,8 +94,8 @@ pub async fn token(
         } => {
             let credentials = state.reader.channel_secret(&channel_id).await?;
             let hash = credentials.as_ref().map(|c| c.secret_hash.clone());
-            let client = format!("channel:{channel_id}");
-            if !checked_secret(&state, &address, &client, hash, channel_secret).await? {
+            let subject = format!("channel:{channel_id}");
+            if !checked_secret(&state, address, &subject, hash, channel_secret).await? {
                 return Err(bad_credentials("unknown channel or wrong secret"));
             }
             match credentials {
@@ -108,7 +112,8 @@ pub async fn token(
         } => {
             let credentials = state.reader.store_secret(&client_id).await?;
             let hash = credentials.as_ref().map(|c| c.secret_hash.clone());
-            if !checked_secret(&state, &address, &client_id, hash, client_secret).await? {
+            let subject = format!("store:{client_id}");
+            if !checked_secret(&state, address, &subject, hash, client_secret).await? {
                 return Err(bad_credentials("unknown client id or wrong secret"));
             }
             match credentials {
@@ -129,8 +134,8 @@ pub async fn token(
 /// it (`POST /v1/admin/devices/{device_id}/revoke`) without touching the
 /// store's secret or its other devices. A store has at most
 /// `--max-devices-per-store` enrolled devices (409 `device_limit`). Failed
-/// enrolments count against the address and the store like failed
-/// sign-ins.
+/// enrolments count against the address and the store from that address,
+/// as failed sign-ins with the store's secret do (one budget for both).
 #[utoipa::path(post, path = "/v1/devices", tag = "auth",
     security(()),
     request_body = EnrolRequest,
@@ -148,9 +153,8 @@ pub async fn enrol(
     let mut errors = Vec::new();
     validate::enrol(&request, &mut errors);
     AppError::check_fields(errors)?;
-    let strikes = &state.auth.strikes;
-    let address = StrikeKey::Address(client.bucket());
-    if let Some(wait) = strikes.blocked(&address) {
+    let address = client.bucket();
+    if let Some(wait) = state.auth.strikes.blocked(address, None) {
         return Err(Refused::blocked(wait).into());
     }
     let EnrolRequest {
@@ -160,7 +164,8 @@ pub async fn enrol(
     } = request;
     let credentials = state.reader.store_secret(&store_id).await?;
     let hash = credentials.as_ref().map(|c| c.secret_hash.clone());
-    if !checked_secret(&state, &address, &store_id, hash, client_secret).await? {
+    let subject = format!("store:{store_id}");
+    if !checked_secret(&state, address, &subject, hash, client_secret).await? {
         return Err(bad_credentials("unknown store id or wrong secret"));
     }
     match credentials {
@@ -192,33 +197,32 @@ pub async fn enrol(
 
 /// Checks a client's secret against `hash` (its stored hash; `None` for an
 /// id central does not know, checked against a dummy so both take as long)
-/// under the guessing budget: a known id that is blocked is refused
-/// unchecked, and is charged a sign-in; a wrong secret is a strike against
-/// the address and the known id. Only known ids are budgeted by id: unknown
-/// ones would let a caller grow the table at will.
+/// under the guessing budget of `subject` (the id, named by its kind:
+/// `store:s1`) from `address`. A known id that is blocked from this address
+/// is refused unchecked; otherwise it is charged a sign-in from this
+/// address; a wrong secret is a strike against the address and the known
+/// id from it. Both budgets are the caller's own: a stranger's wrong
+/// guesses from another address never refuse the right secret. Only known
+/// ids are budgeted by id: unknown ones would let a caller grow the tables
+/// at will (they count against the address).
 async fn checked_secret(
     state: &AppState,
-    address: &StrikeKey,
-    client_id: &str,
+    address: IpAddr,
+    subject: &str,
     hash: Option<String>,
     secret: String,
 ) -> Result<bool, AppError> {
     let strikes = &state.auth.strikes;
-    let known = hash
-        .as_ref()
-        .map(|_| StrikeKey::Client(client_id.to_owned()));
-    if let Some(client) = &known {
-        if let Some(wait) = strikes.blocked(client) {
-            return Err(Refused::blocked(wait).into());
+    let known = hash.is_some();
+    if known {
+        if let Some(wait) = strikes.blocked(address, Some(subject)) {
+            return Err(Refused::blocked_id(wait).into());
         }
-        state.limits.sign_in(client_id)?;
+        state.limits.sign_in(address, subject)?;
     }
     let valid = state.auth.hashing.verify(secret, hash).await?;
     if !valid {
-        strikes.strike(address.clone());
-        if let Some(client) = known {
-            strikes.strike(client);
-        }
+        strikes.strike(address, known.then_some(subject));
     }
     Ok(valid)
 }

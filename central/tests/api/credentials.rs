@@ -247,12 +247,13 @@ async fn guessing_is_budgeted_per_address() {
     );
 }
 
-/// Wrong secrets for one known store count against its client id too: at
-/// the limit even its right secret waits, while other stores sign in.
-/// Unknown ids are not tracked by id (a caller could make them up without
-/// end); they count against the address.
+/// Wrong secrets for one known store count against its id from the
+/// guessing address too: at the limit even its right secret waits there
+/// (refused unchecked), while other stores sign in. Unknown ids are not
+/// tracked by id (a caller could make them up without end); they count
+/// against the address.
 #[tokio::test]
-async fn wrong_secrets_are_budgeted_per_client_id() {
+async fn wrong_secrets_are_budgeted_per_id_from_an_address() {
     let app = TestApp::spawn_with(|c| {
         c.auth_failures_per_client = 3;
         c.auth_failures_per_address = 100;
@@ -283,23 +284,130 @@ async fn wrong_secrets_are_budgeted_per_client_id() {
     }
 }
 
-/// With rate limiting on, each known client id has a sign-in budget of its
-/// own, whatever the address.
+/// With rate limiting on, each known id has a sign-in budget of its own
+/// from each address. It is charged before the secret is checked, and was
+/// once per id alone: a stranger's two wrong secrets spent the store's
+/// budget, and its right secret from its own address was refused.
 #[tokio::test]
-async fn sign_ins_are_budgeted_per_client_id() {
+async fn sign_ins_are_budgeted_per_id_from_each_address() {
     let app = TestApp::spawn_with(|c| {
         c.rate_limit = true;
         c.sign_in_burst = 2;
         c.sign_ins_per_minute = 1;
+        c.trusted_proxies = vec!["127.0.0.1".into()];
     })
     .await;
+    let (stranger, store) = ("198.51.100.66", "198.51.100.1");
+    let s1 = |secret: &str| json!({"client_id": "s1", "client_secret": secret});
     for _ in 0..2 {
-        assert_eq!(app.sign_in("s1", &secret_of("s1")).await.status(), 200);
+        let r = token_from(&app, stranger, s1("wrong-secret-0123456789")).await;
+        problem(r, 401, "invalid_credentials").await;
     }
-    let limited = app.sign_in("s1", &secret_of("s1")).await;
+    let limited = token_from(&app, stranger, s1(&secret_of("s1"))).await;
     assert!(limited.headers().contains_key("retry-after"));
     problem(limited, 429, "rate_limited").await;
+    for _ in 0..2 {
+        let r = token_from(&app, store, s1(&secret_of("s1"))).await;
+        assert_eq!(r.status(), 200, "the stranger spent its own budget only");
+    }
+    let limited = token_from(&app, store, s1(&secret_of("s1"))).await;
+    problem(limited, 429, "rate_limited").await;
     assert_eq!(app.sign_in("s2", &secret_of("s2")).await.status(), 200);
+}
+
+/// `POST /v1/auth/token` from `address`, as a trusted proxy would say it.
+async fn token_from(app: &TestApp, address: &str, body: Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.url("/v1/auth/token"))
+        .header("x-forwarded-for", address)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Ids are not secret (every store sees the channels' ids on holds), and
+/// wrong secrets were once strikes against the id itself: ten wrong
+/// guesses a minute, from anywhere, kept a store, a till or the web shop
+/// from signing in, the right secret refused. Now a guesser blocks only
+/// itself: after many wrong guesses from one address, for a store (at
+/// sign-in and at enrolment), a device, a channel and an admin key, the
+/// right secret from another address gets in, while the guessing address
+/// is refused, the right secret too.
+#[tokio::test]
+async fn a_strangers_wrong_guesses_never_lock_out_the_right_secret() {
+    let app = TestApp::spawn_with(|c| {
+        c.auth_failures_per_address = 12;
+        c.auth_failures_per_client = 3;
+        c.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    app.create_channel("web").await;
+    let till = app.enrolled("s2", "Till 1").await;
+    let device_id = till.device.device_id.clone();
+    let (guesser, owner) = ("198.51.100.66", "198.51.100.1");
+    let kinds = [
+        (
+            json!({"client_id": "s1", "client_secret": "wrong-secret-0123456789"}),
+            json!({"client_id": "s1", "client_secret": secret_of("s1")}),
+        ),
+        (
+            json!({"device_id": device_id, "device_secret": "wrong-secret-0123456789"}),
+            json!({"device_id": device_id, "device_secret": till.device_secret}),
+        ),
+        (
+            json!({"channel_id": "web", "channel_secret": "wrong-secret-0123456789"}),
+            json!({"channel_id": "web", "channel_secret": secret_of("web")}),
+        ),
+    ];
+    for (wrong, right) in &kinds {
+        for _ in 0..3 {
+            let r = token_from(&app, guesser, wrong.clone()).await;
+            problem(r, 401, "invalid_credentials").await;
+        }
+        // Blocked for that id: refused unchecked, the right secret too.
+        for body in [wrong, right] {
+            let r = token_from(&app, guesser, body.clone()).await;
+            problem(r, 429, "rate_limited").await;
+        }
+        let r = token_from(&app, owner, right.clone()).await;
+        assert_eq!(r.status(), 200, "{right}: {:?}", r.text().await);
+    }
+    // Enrolment shares the store's budget: blocked from the guesser only.
+    let enrol = |address: &'static str| {
+        reqwest::Client::new()
+            .post(app.url("/v1/devices"))
+            .header("x-forwarded-for", address)
+            .json(&json!({"store_id": "s1", "client_secret": secret_of("s1"), "device_name": "T"}))
+            .send()
+    };
+    problem(enrol(guesser).await.unwrap(), 429, "rate_limited").await;
+    assert_eq!(enrol(owner).await.unwrap().status(), 201);
+
+    // Admin keys have no id: three wrong ones bring the guesser to its
+    // address's budget (12), and the whole address is blocked.
+    for _ in 0..3 {
+        let r = token_from(&app, guesser, json!({"api_key": "a-wrong-admin-key"})).await;
+        problem(r, 401, "invalid_api_key").await;
+    }
+    let admin_read = |address: &'static str| {
+        reqwest::Client::new()
+            .get(app.url("/v1/admin/stores"))
+            .header("x-forwarded-for", address)
+            .header("x-api-key", ADMIN_KEY)
+            .send()
+    };
+    problem(admin_read(guesser).await.unwrap(), 429, "rate_limited").await;
+    let r = token_from(&app, guesser, json!({"api_key": ADMIN_KEY})).await;
+    problem(r, 429, "rate_limited").await;
+    assert_eq!(admin_read(owner).await.unwrap().status(), 200);
+    let r = token_from(&app, owner, json!({"api_key": ADMIN_KEY})).await;
+    assert_eq!(r.status(), 200);
+    // And every other kind from elsewhere still signs in.
+    for (_, right) in &kinds {
+        let r = token_from(&app, owner, right.clone()).await;
+        assert_eq!(r.status(), 200, "{right}");
+    }
 }
 
 /// Behind a proxy every caller arrives from the proxy's address. With the

@@ -299,8 +299,9 @@ async fn enrolled_devices_survive_a_restart() {
 }
 
 /// Enrolment is a sign-in with the store's secret: guessing it is budgeted
-/// as guessing a sign-in is, per store and per address, and a guesser
-/// that is blocked is refused unchecked (the right secret too).
+/// as guessing a sign-in is, per store from an address and per address,
+/// and a guesser that is blocked is refused unchecked (the right secret
+/// too, from that address; from others, see `credentials.rs`).
 #[tokio::test]
 async fn guessing_a_store_secret_at_enrolment_or_a_device_secret_is_budgeted() {
     let app = TestApp::spawn_with(|c| {
