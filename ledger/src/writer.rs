@@ -16,10 +16,10 @@ use std::{
 };
 
 use shared::Change;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{
-    AccessChange, Command, Committed, CommittedEvent, GroupStats, HoldTally, Subscriber,
+    AccessChange, Command, Committed, CommittedEvent, GroupStats, HoldTally, Positions, Subscriber,
     WriteError,
     backend::{Wants, WriteBackend, WriteStatements},
     clock::Clock,
@@ -50,6 +50,8 @@ pub(crate) enum Message {
 #[derive(Clone)]
 pub struct Ledger {
     tx: mpsc::Sender<Message>,
+    /// True once the subscribers are current ([`Ledger::started`]).
+    started: watch::Receiver<bool>,
 }
 
 /// The writer's end of the queue; a backend hands it to [`run`].
@@ -58,20 +60,35 @@ pub(crate) struct Queue {
     pub(crate) publisher: Arc<Publisher>,
     group_items: usize,
     clock: Clock,
+    /// Where the subscribers' own state was read, if they read any.
+    loaded: Option<Positions>,
+    /// Told once the subscribers are current; dropped unsent if the
+    /// writer cannot open the ledger.
+    started: watch::Sender<bool>,
 }
 
+/// The writer's queue; `loaded` is where the subscribers' state was read
+/// (see [`crate::Database::start_after`]).
 pub(crate) fn queue(
     options: WriterOptions,
     subscribers: Vec<Arc<dyn Subscriber>>,
+    loaded: Option<Positions>,
 ) -> (Ledger, Queue) {
     let (tx, rx) = mpsc::channel(options.queue.max(1));
+    let (started, started_rx) = watch::channel(false);
     let queue = Queue {
         rx,
         publisher: Arc::new(Publisher::new(subscribers)),
         group_items: options.group_items.max(1),
         clock: options.clock,
+        loaded,
+        started,
     };
-    (Ledger { tx }, queue)
+    let ledger = Ledger {
+        tx,
+        started: started_rx,
+    };
+    (ledger, queue)
 }
 
 impl Ledger {
@@ -91,6 +108,20 @@ impl Ledger {
             reply,
         })));
         answer.await.map_err(|_| WriteError::Closed)?
+    }
+
+    /// Resolves once the writer has opened the ledger and the subscribers
+    /// are current: opened, and (started with
+    /// [`crate::Database::start_after`]) told of every event committed
+    /// after their state was read, by any central. Until then what they
+    /// hold may be stale: central serves nothing before it. An error if
+    /// the writer could not open the ledger (it refuses every write).
+    pub async fn started(&self) -> Result<(), WriteError> {
+        let mut started = self.started.clone();
+        match started.wait_for(|started| *started).await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(WriteError::Closed),
+        }
     }
 
     /// Asks the writer to commit what is queued and stop; later writes get
@@ -274,17 +305,20 @@ pub(crate) fn run(backend: &mut dyn WriteBackend, queue: Queue) {
         publisher,
         group_items,
         clock,
+        loaded,
+        started,
     } = queue;
-    let mut head = match backend.positions() {
-        Ok(positions) => {
-            publisher.opened(positions.head, positions.pruned_through);
-            positions.head
-        }
+    let mut head = match open(backend, &publisher, loaded) {
+        Ok(head) => head,
         Err(error) => {
-            tracing::error!(%error, "the writer could not read the ledger head; refusing writes");
+            tracing::error!(
+                error = format!("{error:#}"),
+                "the writer could not open the ledger; refusing writes"
+            );
             return;
         }
     };
+    started.send_replace(true);
     let mut stopping = false;
     while !stopping {
         let Some(first) = rx.blocking_recv() else {
@@ -315,6 +349,43 @@ pub(crate) fn run(backend: &mut dyn WriteBackend, queue: Queue) {
         }
     }
     tracing::info!(head, "ledger writer stopped");
+}
+
+/// Opens the subscribers, before any group: at the head as the writer
+/// reads it; or, when their state was read at `loaded`, there, and then
+/// publishes every event committed since (by other centrals, on
+/// PostgreSQL: between that read and this one), so nothing committed
+/// before the writer started is missing from what they hold. The new head.
+fn open(
+    backend: &mut dyn WriteBackend,
+    publisher: &Publisher,
+    loaded: Option<Positions>,
+) -> anyhow::Result<u64> {
+    let positions = backend.positions()?;
+    let Some(loaded) = loaded else {
+        publisher.opened(positions.head, positions.pruned_through);
+        return Ok(positions.head);
+    };
+    anyhow::ensure!(
+        loaded.head <= positions.head,
+        "the ledger's head went back from {} to {} since the subscribers' state was read",
+        loaded.head,
+        positions.head
+    );
+    // Pruned events cannot be published: had any after `loaded` gone, the
+    // subscribers would miss them. (Retention keeps the newest events, so
+    // only a log kept absurdly short gets here.)
+    anyhow::ensure!(
+        positions.pruned_through <= loaded.head,
+        "the log was pruned through {} since the subscribers' state was read at {}; start again",
+        positions.pruned_through,
+        loaded.head
+    );
+    publisher.opened(loaded.head, loaded.pruned_through);
+    publisher.follow(positions.head, positions.pruned_through, |from, through| {
+        backend.events_between(from, through)
+    })?;
+    Ok(positions.head)
 }
 
 /// How a group's transaction went.

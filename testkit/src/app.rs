@@ -2,7 +2,10 @@
 //! Built with [`TestApp::builder`] (crates.io's `TestAppBuilder` shape), or
 //! with the shorthands [`TestApp::spawn`], `spawn_with`, `spawn_bare`.
 
-use central::{Config, Running, config::Secret};
+use central::{
+    Config, Running,
+    config::{DatabaseUrl, Secret},
+};
 
 use crate::chaos::ChaosProxy;
 use reqwest::{Response, StatusCode};
@@ -136,7 +139,7 @@ impl TestApp {
     ) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::with_data_dir(dir.path());
-        config.database_url = database_url.map(Secret::new);
+        config.database_url = database_url.map(DatabaseUrl::from);
         config.admin_api_keys = vec![Secret::new(ADMIN_KEY), Secret::new(OTHER_ADMIN_KEY)];
         config.jwt_secret = Some(Secret::new(JWT_SECRET));
         config.rate_limit = false;

@@ -2,13 +2,18 @@
 //! (active, and at which credential generation) and each enrolled device (its store, and whether
 //! it is revoked). Loaded at start, then kept current by the ledger after each
 //! commit (a [`Subscriber`]), so checking a token never reads the database.
+//!
+//! Loaded at a known offset of the log ([`StoreAccess::load`]), and the
+//! ledger is started after it (`Database::start_after`): every event after
+//! that offset reaches the cache, also one another central committed while
+//! this one was starting, before central serves a request.
 
 use std::{
     collections::HashMap,
     sync::{PoisonError, RwLock},
 };
 
-use ledger::{AccessChange, Committed, ReadError, Reader, Subscriber};
+use ledger::{AccessChange, Committed, Positions, ReadError, Reader, Subscriber};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Access {
@@ -34,8 +39,12 @@ pub struct StoreAccess {
 }
 
 impl StoreAccess {
-    pub async fn load(reader: &Reader) -> Result<Self, ReadError> {
+    /// The access table as the database holds it, and the log's positions
+    /// it was read at (it holds every event through their head): start the
+    /// ledger after them.
+    pub async fn load(reader: &Reader) -> Result<(Self, Positions), ReadError> {
         let state = reader.access().await?;
+        let at = state.at;
         let stores = state
             .stores
             .into_iter()
@@ -59,11 +68,12 @@ impl StoreAccess {
                 (device_id, access)
             })
             .collect();
-        Ok(StoreAccess {
+        let access = StoreAccess {
             stores: RwLock::new(stores),
             channels: RwLock::new(channels),
             devices: RwLock::new(devices),
-        })
+        };
+        Ok((access, at))
     }
 
     pub fn get(&self, store_id: &str) -> Option<Access> {

@@ -368,6 +368,88 @@ async fn rate_limits_answer_429_then_recover() {
     assert!(metrics.contains("stockline_rate_limited_total"));
 }
 
+/// A till's request budget is its own: one till that spends all of it
+/// leaves the other tills of its store theirs, and the store's tills
+/// together are still bounded by the store's cap (two clients' worth
+/// here), which the store's own credential shares. Nothing refills during
+/// the test (0 a second: one a minute).
+#[tokio::test]
+async fn a_tills_request_budget_is_its_own_inside_its_stores() {
+    let app = TestApp::spawn_bare(|c| {
+        c.rate_limit = true;
+        c.rate_limit_per_second = 0;
+        c.rate_limit_burst = 10;
+        c.store_budget_clients = 2;
+    })
+    .await;
+    app.create_store("s1").await;
+    let (one, two) = (
+        app.enrolled("s1", "Till 1").await,
+        app.enrolled("s1", "Till 2").await,
+    );
+    let (one, two) = (app.device_client(&one).await, app.device_client(&two).await);
+    let list = |client: &reqwest::Client| client.get(app.url("/v1/products")).send();
+    for _ in 0..10 {
+        assert_eq!(list(&one).await.unwrap().status(), 200);
+    }
+    let limited = problem(list(&one).await.unwrap(), 429, "rate_limited").await;
+    assert!(!limited.detail.unwrap_or_default().contains("store"));
+    for _ in 0..10 {
+        let listed = list(&two).await.unwrap();
+        assert_eq!(listed.status(), 200, "till 1 spent only its own budget");
+    }
+    // Twenty requests of s1's went through: its cap is spent, whichever of
+    // its credentials asks next, though this one's own budget is whole.
+    let store = app.store_client("s1").await;
+    let capped = problem(list(&store).await.unwrap(), 429, "rate_limited").await;
+    let detail = capped.detail.unwrap_or_default();
+    assert!(detail.contains("for this store"), "{detail}");
+    let admin = client_with(&[("x-api-key", OTHER_ADMIN_KEY)]);
+    assert_eq!(list(&admin).await.unwrap().status(), 200, "not a store's");
+}
+
+/// Write lines likewise: a till's own, then its store's.
+#[tokio::test]
+async fn a_tills_write_lines_are_its_own_inside_its_stores() {
+    let app = TestApp::spawn_bare(|c| {
+        c.rate_limit = true;
+        c.write_items_per_second = 0;
+        c.write_items_burst = 3;
+        c.store_budget_clients = 2;
+    })
+    .await;
+    app.create_store("s1").await;
+    app.create_product("A").await;
+    let (one, two) = (
+        app.enrolled("s1", "Till 1").await,
+        app.enrolled("s1", "Till 2").await,
+    );
+    let (one, two) = (app.device_client(&one).await, app.device_client(&two).await);
+    let sell = |client: &reqwest::Client, lines: usize, tag: &str| {
+        let items: Vec<Value> = (0..lines)
+            .map(|i| json!({"idempotency_key": format!("{tag}-{i}"), "sku": "A", "delta": 1}))
+            .collect();
+        client
+            .post(app.url("/v1/stores/s1/adjustments/batch"))
+            .json(&json!({ "items": items }))
+            .send()
+    };
+    assert_eq!(sell(&one, 3, "one").await.unwrap().status(), 200);
+    let limited = problem(
+        sell(&one, 1, "one-more").await.unwrap(),
+        429,
+        "rate_limited",
+    )
+    .await;
+    assert!(!limited.detail.unwrap_or_default().contains("store"));
+    let sold = sell(&two, 3, "two").await.unwrap();
+    assert_eq!(sold.status(), 200, "till 1 spent only its own lines");
+    let store = app.store_client("s1").await;
+    let capped = problem(sell(&store, 1, "store").await.unwrap(), 429, "rate_limited").await;
+    let detail = capped.detail.unwrap_or_default();
+    assert!(detail.contains("for this store"), "{detail}");
+}
+
 #[tokio::test]
 async fn request_ids_are_propagated_or_made() {
     let app = TestApp::spawn().await;
