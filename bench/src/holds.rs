@@ -37,8 +37,24 @@ pub async fn register(admin: &reqwest::Client, central: &Server) -> anyhow::Resu
         .await?;
     let secret = created["client_secret"]
         .as_str()
-        .context("the channel's secret")?;
-    Ok(secret.to_owned())
+        .context("the channel's secret")?
+        .to_owned();
+    // The storm holds far more than a web shop's default limit (10,000
+    // units): raise it. A central before channel limits has no such route.
+    let raised = admin
+        .put(central.url("/v1/admin/channels/bench-shop/limits"))
+        .json(
+            &json!({"max_held_units": 1_000_000_000, "max_level_share_percent": 100,
+                      "max_hold_life_seconds": 86_400}),
+        )
+        .send()
+        .await?;
+    ensure!(
+        raised.status().is_success() || raised.status() == 404 || raised.status() == 405,
+        "raising the shop's limits: {}",
+        raised.status()
+    );
+    Ok(secret)
 }
 
 /// The shop signed in to `central`: a client that sends its token.
@@ -111,25 +127,39 @@ pub async fn checkouts(centrals: &[(reqwest::Client, &Server)], limit: Limit) ->
 impl Storm {
     /// Its row in the table; `label` says where it ran ("" on SQLite).
     pub fn row(&self, table: &mut crate::Table, label: &str, notes: &str) {
+        let short = match self.placed < self.holds {
+            true => format!(
+                "; only {} of {} placed before they were due (placing slowed after its rate was measured)",
+                self.placed, self.holds
+            ),
+            false => String::new(),
+        };
         table.row_with(
             &format!(
                 "10. {} holds due in the same second; 16 tills selling meanwhile{label}",
-                self.holds
+                self.placed
             ),
             &self.sales,
             &format!(
-                "all released {:.1} s after due (placed in {:.0} s)",
+                "all released {:.1} s after due (placed in {:.0} s; {:.0} placed/s measured first)",
                 self.released_after.as_secs_f64(),
-                self.placing.as_secs_f64()
+                self.placing.as_secs_f64(),
+                self.rate,
             ),
-            notes,
+            &format!("{notes}{}{short}", self.expired_by),
         );
     }
 }
 
 /// What the storm measured.
 pub struct Storm {
+    /// Holds the storm was to place.
     pub holds: usize,
+    /// Holds placed before they were due (all of them, unless placing
+    /// slowed down after its rate was measured).
+    pub placed: usize,
+    /// Holds placed per second while measuring the rate, before the storm.
+    pub rate: f64,
     /// How long placing them took.
     pub placing: Duration,
     /// From the second they were due to the last one released.
@@ -137,36 +167,89 @@ pub struct Storm {
     /// Till sales running from just before the holds were due until after
     /// the last was released.
     pub sales: Measured,
+    /// With several centrals: how many each expired.
+    pub expired_by: String,
 }
+
+/// How long the placing rate is measured before the storm.
+const RATE_FOR: Duration = Duration::from_secs(3);
 
 /// `count` holds, placed so that all are due within the same second, then
 /// tills sell (16 clients, distinct skus) while central releases them.
+/// With several centrals, holds are placed and sales made on each in turn.
+///
+/// When they are due is computed from the machine: holds are placed for a
+/// few seconds first (due at once, so they are gone before the storm) to
+/// measure the rate, and the storm leaves half as long again as that rate
+/// needs. Should placing still fall behind, it stops when the holds are due
+/// and the storm runs with those placed (the row says so).
 pub async fn storm(
     admin: &reqwest::Client,
-    shop: &reqwest::Client,
-    central: &Server,
+    centrals: &[(reqwest::Client, &Server)],
     count: usize,
-    placed_per_second: usize,
 ) -> anyhow::Result<Storm> {
-    // Leave room for placing at `placed_per_second` (a guess on the low
-    // side), then all are due in the same second, `due`.
-    let lead = Duration::from_secs(5 + (count / placed_per_second.max(1)) as u64);
+    let first = centrals.first().context("no central")?.1;
+    let at: Vec<(reqwest::Client, String)> = centrals
+        .iter()
+        .map(|(shop, central)| (shop.clone(), central.url("/v1/holds")))
+        .collect();
+    let at = Arc::new(at);
+    let expired_before = expired_by(admin, centrals).await?;
+
+    // The rate: holds due in a second, placed for RATE_FOR.
+    let measured = load::run(CLIENTS, Limit::Time(RATE_FOR), {
+        let at = at.clone();
+        move |c, n| {
+            let (shop, url) = &at[c % at.len()];
+            let request = shop
+                .post(url)
+                .header("Idempotency-Key", format!("storm-rate-{c}-{n}"))
+                .json(&hold_body(
+                    &format!("P{:04}", (n as usize * CLIENTS + c) % PRODUCTS),
+                    1,
+                ));
+            async move {
+                match request.send().await {
+                    Ok(r) if r.status() == 201 => Outcome::Ok,
+                    _ => Outcome::Failed,
+                }
+            }
+        }
+    })
+    .await;
+    ensure!(
+        measured.failed == 0 && measured.ok > 0,
+        "measuring the placing rate: {} placed, {} failed",
+        measured.ok,
+        measured.failed
+    );
+    let rate = measured.per_second();
+    until_released(admin, first, Duration::from_secs(120)).await?;
+
+    // Half as long again as the measured rate needs, and a margin.
+    let lead = Duration::from_secs_f64(5.0 + 1.5 * count as f64 / rate);
     let due = std::time::SystemTime::now() + lead;
+    // Placing stops a second before `due`: a hold placed later would be due
+    // in a later second.
+    let stop_at = Instant::now() + lead.saturating_sub(Duration::from_secs(1));
     let started = Instant::now();
-    let url = central.url("/v1/holds");
     let placed = load::run(CLIENTS, Limit::Requests(count as u64), {
-        let shop = shop.clone();
+        let at = at.clone();
         move |c, n| {
             let index = n as usize * CLIENTS + c;
             // Whole seconds until `due`, from now: every hold ends in it.
             let ttl = due
                 .duration_since(std::time::SystemTime::now())
                 .map_or(1, |left| left.as_secs().max(1));
+            let (shop, url) = &at[c % at.len()];
             let request = shop
-                .post(&url)
+                .post(url)
                 .header("Idempotency-Key", format!("storm-{index}"))
                 .json(&hold_body(&format!("P{:04}", index % PRODUCTS), ttl));
             async move {
+                if Instant::now() >= stop_at {
+                    return Outcome::Done;
+                }
                 match request.send().await {
                     Ok(r) if r.status() == 201 => Outcome::Ok,
                     _ => Outcome::Failed,
@@ -177,24 +260,28 @@ pub async fn storm(
     .await;
     let placing = started.elapsed();
     ensure!(
-        placed.ok as usize == count,
-        "placed {} of {count} holds ({} failed) before they were due",
+        placed.failed == 0 && placed.ok > 0,
+        "placed {} of {count} holds, {} failed",
         placed.ok,
         placed.failed
     );
     let until_due = due
         .duration_since(std::time::SystemTime::now())
-        .context("the holds were due before they were all placed")?;
+        .unwrap_or_default();
     tokio::time::sleep(until_due.saturating_sub(Duration::from_millis(500))).await;
 
-    let sales_url = central.url("/v1/stores/bench/adjustments");
+    let sales_urls: Vec<String> = centrals
+        .iter()
+        .map(|(_, central)| central.url("/v1/stores/bench/adjustments"))
+        .collect();
     let released = Arc::new(AtomicBool::new(false));
     let sales = tokio::spawn(load::run(16, Limit::Time(Duration::from_secs(3600)), {
-        let (admin, url, released) = (admin.clone(), sales_url.clone(), released.clone());
+        let (admin, released) = (admin.clone(), released.clone());
         move |c, n| {
-            // On skus whose holds are expiring: the same levels.
+            // On skus whose holds are expiring: the same levels. Till c
+            // sells on central c mod n.
             let request = admin
-                .post(&url)
+                .post(&sales_urls[c % sales_urls.len()])
                 .header("Idempotency-Key", format!("storm-sale-{c}-{n}"))
                 .json(&json!({"sku": format!("P{:04}", 500 + c), "delta": -1}));
             let stopping = released.load(Ordering::Relaxed);
@@ -209,28 +296,80 @@ pub async fn storm(
             }
         }
     }));
-    let released_after = loop {
-        let held = held_units(admin, central).await?;
-        let now = std::time::SystemTime::now();
-        if held == 0 && now > due {
-            // Sales go on a moment after, then stop.
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            released.store(true, Ordering::Relaxed);
-            break now.duration_since(due).unwrap_or_default();
-        }
-        ensure!(
-            now < due + Duration::from_secs(600),
-            "holds still held 10 minutes after they were due"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let waited = until_released(admin, first, Duration::from_secs(600)).await;
+    // Sales go on a moment after, then stop (also when the wait failed).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    released.store(true, Ordering::Relaxed);
     let sales = sales.await?;
+    let released_at = waited?;
+    let released_after = released_at.duration_since(due).unwrap_or_default();
+    let expired_after = expired_by(admin, centrals).await?;
+    let expired_by = match centrals.len() {
+        1 => String::new(),
+        _ => {
+            let each: Vec<String> = expired_before
+                .iter()
+                .zip(&expired_after)
+                .enumerate()
+                .map(|(i, (b, a))| format!("central {}: {:.0}", i + 1, a - b))
+                .collect();
+            format!("; expired by {}", each.join(", "))
+        }
+    };
     Ok(Storm {
         holds: count,
+        placed: placed.ok as usize,
+        rate,
         placing,
         released_after,
         sales,
+        expired_by,
     })
+}
+
+/// Waits until nothing is held at the bench store and returns when that
+/// was seen; an error after `most`.
+async fn until_released(
+    admin: &reqwest::Client,
+    central: &Server,
+    most: Duration,
+) -> anyhow::Result<std::time::SystemTime> {
+    let started = Instant::now();
+    loop {
+        if held_units(admin, central).await? == 0 {
+            return Ok(std::time::SystemTime::now());
+        }
+        ensure!(
+            started.elapsed() < most,
+            "holds still held {} s after they were due",
+            most.as_secs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Holds each central expired so far (its `stockline_holds_total`).
+async fn expired_by(
+    admin: &reqwest::Client,
+    centrals: &[(reqwest::Client, &Server)],
+) -> anyhow::Result<Vec<f64>> {
+    let series = "stockline_holds_total{transition=\"expired\"} ";
+    let mut each = Vec::new();
+    for (_, central) in centrals {
+        let text = admin
+            .get(central.url("/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let value = text
+            .lines()
+            .find_map(|line| line.strip_prefix(series))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0);
+        each.push(value);
+    }
+    Ok(each)
 }
 
 /// Units held at the bench store, over every product.

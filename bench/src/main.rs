@@ -102,9 +102,30 @@ async fn main() -> anyhow::Result<()> {
     let Some(args) = args()? else {
         return procs::serve_baseline().await;
     };
+    let mut table = Table::default();
+    let mut durability = "?".to_owned();
+    // Whatever stops the run, the figures measured so far are printed.
+    let ran = scenarios(&args, &mut table, &mut durability).await;
+
+    println!("\nStockline central benchmark — {}", machine());
+    let per_scenario = match args.limit {
+        Limit::Time(d) => format!("{}s per scenario", d.as_secs_f64()),
+        Limit::Requests(n) => format!("{n} requests per scenario"),
+    };
+    println!(
+        "durability: {durability}; PostgreSQL rows: fsync=on, synchronous_commit=on; {per_scenario}\n"
+    );
+    table.print();
+    ran
+}
+
+/// Runs the scenarios asked for, each adding its row to `table`. One that
+/// cannot run adds a row saying why and the others go on; an error here
+/// (central did not start, the set-up failed) ends the run, its figures so
+/// far still printed.
+async fn scenarios(args: &Args, table: &mut Table, durability: &mut String) -> anyhow::Result<()> {
     // 10k long-polls need 10k sockets here and in central (which inherits it).
     let nofile = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
-    let mut table = Table::default();
     let client = http_client();
     let limit = args.limit;
 
@@ -126,17 +147,16 @@ async fn main() -> anyhow::Result<()> {
         base = Some(measured.per_second());
     }
     if args.only.iter().all(|&s| s == 1) && !args.only.is_empty() {
-        table.print();
         return Ok(());
     }
 
     let data = tempfile::tempdir()?;
     let central = procs::central(&args.central, data.path(), &args.synchronous, &args.wrap).await?;
-    let synchronous = central.started["database"]
+    central.started["database"]
         .as_str()
         .or(central.started["synchronous"].as_str())
         .unwrap_or("?")
-        .to_owned();
+        .clone_into(durability);
     let mut sqlite = pg::Figures::default();
     setup(&client, &central).await?;
 
@@ -171,16 +191,19 @@ async fn main() -> anyhow::Result<()> {
     }
 
     if args.runs(3) {
+        let name = "3. hot level: 64 clients to zero";
         let hot = central
             .profiled("3-hot", hot_level(&client, &[&central], hot_limit(limit)))
-            .await?;
-        sqlite.hot = Some(hot.0.per_second());
-        table.row(
-            "3. hot level: 64 clients to zero",
-            &hot.0,
-            "adj/s",
-            &format!("{}; target ≥ 5,000/s", hot.1),
-        );
+            .await;
+        if let Some(hot) = table.or_not_run(name, hot) {
+            sqlite.hot = Some(hot.0.per_second());
+            table.row(
+                name,
+                &hot.0,
+                "adj/s",
+                &format!("{}; target ≥ 5,000/s", hot.1),
+            );
+        }
     }
 
     if args.runs(4) {
@@ -265,8 +288,11 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    if args.runs(9) || args.runs(10) {
-        let shop = holds::shop(&client, &central).await?;
+    let shop = match args.runs(9) || args.runs(10) {
+        true => table.or_not_run("9., 10. holds", holds::shop(&client, &central).await),
+        false => None,
+    };
+    if let Some(shop) = shop {
         if args.runs(9) {
             let checkouts = central
                 .profiled(
@@ -283,40 +309,31 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         if args.runs(10) {
-            let storm = holds::storm(&client, &shop, &central, args.storm, 5_000).await?;
-            storm.row(
-                &mut table,
-                "",
-                "p50/p99 of the sales; target: sales p99 < 20 ms",
-            );
+            let storm = holds::storm(&client, &[(shop.clone(), &central)], args.storm).await;
+            if let Some(storm) = table.or_not_run(STORM, storm) {
+                storm.row(table, "", "p50/p99 of the sales; target: sales p99 < 20 ms");
+            }
         }
     }
 
     if args.runs(6) {
         let waiters = args.waiters.min(nofile.saturating_sub(500) as usize);
-        let polls = long_polls(&central, waiters).await?;
-        table.text(
-            &format!("6. {waiters} idle long-polls, then one write"),
-            &polls,
-            "target: all within 1 s, RSS < 200 MB",
-        );
+        let name = format!("6. {waiters} idle long-polls, then one write");
+        if let Some(polls) = table.or_not_run(&name, long_polls(&central, waiters).await) {
+            table.text(&name, &polls, "target: all within 1 s, RSS < 200 MB");
+        }
     }
     central.stop().await;
     if args.postgres {
-        pg::rows(&args, &mut table, &client, sqlite).await?;
+        let rows = pg::rows(args, table, &client, sqlite).await;
+        table.or_not_run("the PostgreSQL rows (those not above)", rows);
     }
-
-    println!("\nStockline central benchmark — {}", machine());
-    let per_scenario = match limit {
-        Limit::Time(d) => format!("{}s per scenario", d.as_secs_f64()),
-        Limit::Requests(n) => format!("{n} requests per scenario"),
-    };
-    println!(
-        "durability: {synchronous}; PostgreSQL rows: fsync=on, synchronous_commit=on; {per_scenario}\n"
-    );
-    table.print();
     Ok(())
 }
+
+/// Scenario 10's name, for its row when it cannot run.
+pub(crate) const STORM: &str =
+    "10. an expiry storm: holds due in the same second; 16 tills selling meanwhile";
 
 /// For the store node benchmark: a store with `STOCKLINE_BENCH_SKUS`
 /// products (default 50,000), each stocked, on the central at
@@ -654,6 +671,25 @@ impl Table {
             "".into(),
             note.into(),
         ]);
+    }
+
+    /// `result`'s value, or (when the scenario could not run) a row saying
+    /// so and why, and `None`: the table of the others still prints.
+    fn or_not_run<T>(&mut self, name: &str, result: anyhow::Result<T>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                eprintln!("{name}: not run: {error:#}");
+                self.rows.push([
+                    name.into(),
+                    format!("not run ({error:#})"),
+                    "".into(),
+                    "".into(),
+                    "".into(),
+                ]);
+                None
+            }
+        }
     }
 
     fn print(&self) {

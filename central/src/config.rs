@@ -4,6 +4,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+pub use ledger::DatabaseUrl;
 
 pub use crate::http::client_ip::ClientIpHeader;
 
@@ -33,7 +34,10 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
     /// The PostgreSQL database to fill: postgres://user:password@host/db.
-    pub target: Secret,
+    /// Without it, the one `--database-url` (or `STOCKLINE_DATABASE_URL`)
+    /// names, so the password need not be on the command line, where
+    /// other users of the machine see it.
+    pub target: Option<DatabaseUrl>,
     /// The SQLite ledger to copy: the one `serve` with these flags would use.
     #[command(flatten)]
     pub config: Config,
@@ -82,9 +86,10 @@ pub struct Config {
 
     /// Where the ledger lives: `postgres://user:password@host/db` puts it in
     /// PostgreSQL, where any number of centrals may share it; unset, it is
-    /// the SQLite file `stockline.db` in `--data-dir`. Kept out of logs.
-    #[arg(long, env = "STOCKLINE_DATABASE_URL")]
-    pub database_url: Option<Secret>,
+    /// the SQLite file `stockline.db` in `--data-dir`. Kept out of logs
+    /// and `--help`: printed, its password is `***`.
+    #[arg(long, env = "STOCKLINE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<DatabaseUrl>,
 
     /// SQLite only: how hard it works to keep a commit across a power cut.
     #[arg(long, env = "STOCKLINE_SYNCHRONOUS", value_enum, default_value_t = Synchronous::Full)]
@@ -167,7 +172,7 @@ pub struct Config {
           action = clap::ArgAction::Set)]
     pub rate_limit: bool,
 
-    /// Requests per second a client regains.
+    /// Requests per second a client regains (0: one a minute).
     #[arg(long, env = "STOCKLINE_RATE_LIMIT_PER_SECOND", default_value_t = 100)]
     pub rate_limit_per_second: u32,
 
@@ -175,7 +180,8 @@ pub struct Config {
     #[arg(long, env = "STOCKLINE_RATE_LIMIT_BURST", default_value_t = 200)]
     pub rate_limit_burst: u32,
 
-    /// Requests per second a client regains on admin routes (a lower budget).
+    /// Requests per second a client regains on admin routes (a lower
+    /// budget; 0: one a minute).
     #[arg(
         long,
         env = "STOCKLINE_ADMIN_RATE_LIMIT_PER_SECOND",
@@ -220,6 +226,14 @@ pub struct Config {
     /// Write lines a client may send in a burst.
     #[arg(long, env = "STOCKLINE_WRITE_ITEMS_BURST", default_value_t = 2000)]
     pub write_items_burst: u32,
+
+    /// A store's budgets as a whole (requests and write lines, shared by the
+    /// store's own credential and all its tills) are this many clients'
+    /// budgets. Each till also has a client's budget of its own, so one
+    /// till cannot starve the others, nor a store's tills the central.
+    #[arg(long, env = "STOCKLINE_STORE_BUDGET_CLIENTS", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub store_budget_clients: u32,
 
     /// Failed authentications (unknown key, forged token, wrong secret) an
     /// address may make per window before its credentials are refused
@@ -357,6 +371,40 @@ pub struct Config {
     pub demo: bool,
 }
 
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+impl MigrateArgs {
+    /// The SQLite ledger to copy and the PostgreSQL database to fill. The
+    /// target is the one named on the command line, else the one
+    /// `--database-url` names (the URL `serve` will then use, from the
+    /// environment); the source is the SQLite file `serve` would use
+    /// without it.
+    pub fn source_and_target(&self) -> anyhow::Result<(PathBuf, DatabaseUrl)> {
+        let (source, target) = match (&self.target, self.config.postgres_url()) {
+            (Some(target), None) => match self.config.sqlite_path() {
+                Some(source) => (source, target.clone()),
+                None => anyhow::bail!("--database-url names neither PostgreSQL nor SQLite"),
+            },
+            (Some(target), Some(url)) if target != url => anyhow::bail!(
+                "migrate-to was given two PostgreSQL databases: {target} and --database-url \
+                 (or STOCKLINE_DATABASE_URL) {url}"
+            ),
+            (_, Some(url)) => (self.config.database_path(), url.clone()),
+            (None, None) => anyhow::bail!(
+                "migrate-to needs the PostgreSQL database to fill: give its URL, or set \
+                 STOCKLINE_DATABASE_URL (or --database-url) to it"
+            ),
+        };
+        anyhow::ensure!(
+            is_postgres(target.expose()),
+            "migrate-to fills a postgres:// database, not {target}"
+        );
+        Ok((source, target))
+    }
+}
+
 fn default_hashes() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
@@ -426,7 +474,7 @@ impl Config {
             return Ok(sqlite(self.database_path()));
         };
         let url = url.expose();
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if is_postgres(url) {
             return Ok(ledger::Location::Postgres(ledger::postgres::Options {
                 url: url.to_owned(),
                 read_connections,
@@ -440,6 +488,13 @@ impl Config {
                  file in --data-dir)"
             ),
         }
+    }
+
+    /// The PostgreSQL database `--database-url` names, if it names one.
+    pub fn postgres_url(&self) -> Option<&DatabaseUrl> {
+        self.database_url
+            .as_ref()
+            .filter(|url| is_postgres(url.expose()))
     }
 
     /// The SQLite file, when the ledger is in one.

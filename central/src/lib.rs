@@ -66,7 +66,8 @@ pub struct App {
     state: AppState,
     writer: JoinHandle<()>,
     retention: JoinHandle<()>,
-    /// Releases holds at their time.
+    /// Releases holds at their time, while this central holds the lease
+    /// (aborting it drops the lease: another central takes over).
     expiry: JoinHandle<()>,
 }
 
@@ -79,7 +80,10 @@ impl App {
             seed::refuse_demo_data(&reader, db.demo()).await?;
         }
         let notifier = Arc::new(Notifier::default());
-        let access = Arc::new(StoreAccess::load(&reader).await?);
+        // The cache is read at a known offset, and the ledger started after
+        // it: what any central commits from there on reaches the cache.
+        let (access, loaded) = StoreAccess::load(&reader).await?;
+        let access = Arc::new(access);
         let auth = Arc::new(Auth::new(&config, access.clone())?);
         let tail = Arc::new(Tail::default());
         let expiry = Arc::new(ledger::expiry::ExpiryWatch::default());
@@ -93,7 +97,11 @@ impl App {
             Arc::new(observability::CommitMetrics),
         ];
         let clock = ledger::clock::Clock::system();
-        let (ledger, writer) = db.start(
+        // One central at a time runs the expiry (on SQLite, this one).
+        let lease = db.lease();
+        tokio::spawn(observability::expiry_leader(lease.watch()));
+        let (ledger, writer) = db.start_after(
+            loaded,
             WriterOptions {
                 queue: config.write_queue,
                 group_items: config.group_commit_items,
@@ -101,6 +109,13 @@ impl App {
             },
             subscribers,
         );
+        // Serve nothing before the access cache is current: a store or
+        // channel deactivated (a device revoked) by another central while
+        // this one started must be refused from the first request on.
+        if let Err(error) = ledger.started().await {
+            let _ = writer.await;
+            return Err(error).context("the ledger's writer did not start");
+        }
         let proxies = Arc::new(TrustedProxies::parse(
             &config.trusted_proxies,
             config.client_ip_header,
@@ -120,7 +135,7 @@ impl App {
             shutdown: CancellationToken::new(),
         }));
         let retention = tokio::spawn(retention(state.clone()));
-        let expiry = tokio::spawn(ledger::expiry::run(
+        let expiry = tokio::spawn(ledger::expiry::run_leased(
             state.ledger.clone(),
             state.reader.clone(),
             expiry,
@@ -129,6 +144,7 @@ impl App {
                 chunk_time: Duration::from_millis(u64::from(state.config.expiry_chunk_ms)),
                 clock,
             },
+            lease,
         ));
         Ok(App {
             state,

@@ -68,7 +68,10 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             path.display(),
             args.config.synchronous
         ),
-        None => "postgresql".to_owned(),
+        None => match args.config.postgres_url() {
+            Some(url) => format!("postgresql {url}"),
+            None => "postgresql".to_owned(),
+        },
     };
     let ops_listen = args.config.ops_listen;
     // Connections are bounded below the open-file limit: raise the soft
@@ -120,18 +123,12 @@ async fn seed(mut args: SeedArgs) -> anyhow::Result<()> {
 }
 
 async fn migrate_to(args: MigrateArgs) -> anyhow::Result<()> {
-    let Some(source) = args.config.sqlite_path() else {
-        anyhow::bail!("migrate-to copies a SQLite ledger: --database-url names PostgreSQL already");
-    };
-    let target = args.target.expose().to_owned();
-    anyhow::ensure!(
-        target.starts_with("postgres://") || target.starts_with("postgresql://"),
-        "migrate-to takes a postgres:// URL"
-    );
-    tracing::info!(source = %source.display(), "copying the SQLite ledger into PostgreSQL");
-    let copied =
-        tokio::task::spawn_blocking(move || ledger::migrate::sqlite_to_postgres(&source, &target))
-            .await??;
+    let (source, target) = args.source_and_target()?;
+    tracing::info!(source = %source.display(), %target, "copying the SQLite ledger into PostgreSQL");
+    let copied = tokio::task::spawn_blocking(move || {
+        ledger::migrate::sqlite_to_postgres(&source, target.expose())
+    })
+    .await??;
     tracing::info!(
         ?copied,
         "copied and checked; serve with --database-url set to the target"

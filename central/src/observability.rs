@@ -44,6 +44,7 @@ pub const CONNECTIONS_REFUSED: &str = "stockline_connections_refused_total";
 pub const SNAPSHOTS_ACTIVE: &str = "stockline_snapshots_active";
 pub const HOLDS: &str = "stockline_holds_total";
 pub const HOLD_EXPIRY_LAG: &str = "stockline_hold_expiry_lag_seconds";
+pub const EXPIRY_LEADER: &str = "stockline_expiry_leader";
 /// The `transition` label of [`HOLDS`]: a fixed set.
 const HOLD_TRANSITIONS: [&str; 5] = ["placed", "extended", "committed", "released", "expired"];
 
@@ -120,6 +121,10 @@ fn describe() {
         metrics::Unit::Seconds,
         "Per expiry chunk: the longest a hold outlived its expires_at before central released it"
     );
+    describe_gauge!(
+        EXPIRY_LEADER,
+        "1 while this central holds the expiry lease and runs the hold expiry (one central at a time on PostgreSQL; always on SQLite), else 0"
+    );
     // Counters alerts divide by exist from the start, at zero.
     for result in ["applied", "insufficient_stock", "version_conflict"] {
         metrics::counter!(ADJUSTMENTS, "result" => result).increment(0);
@@ -130,6 +135,7 @@ fn describe() {
     metrics::gauge!(LONG_POLLS).set(0.0);
     metrics::gauge!(CONNECTIONS_OPEN).set(0.0);
     metrics::gauge!(SNAPSHOTS_ACTIVE).set(0.0);
+    metrics::gauge!(EXPIRY_LEADER).set(0.0);
     for reason in ["server", "address"] {
         metrics::counter!(CONNECTIONS_REFUSED, "reason" => reason).increment(0);
     }
@@ -165,6 +171,19 @@ impl ledger::Subscriber for CommitMetrics {
         }
         if let Some(lag_ms) = holds.expiry_lag_ms {
             metrics::histogram!(HOLD_EXPIRY_LAG).record(lag_ms.max(0) as f64 / 1000.0);
+        }
+    }
+}
+
+/// Keeps [`EXPIRY_LEADER`] to whether this central holds the expiry's lease,
+/// until the lease is dropped (the central closing), then 0.
+pub async fn expiry_leader(mut held: tokio::sync::watch::Receiver<bool>) {
+    let gauge = metrics::gauge!(EXPIRY_LEADER);
+    loop {
+        gauge.set(if *held.borrow_and_update() { 1.0 } else { 0.0 });
+        if held.changed().await.is_err() {
+            gauge.set(0.0);
+            return;
         }
     }
 }

@@ -313,7 +313,15 @@ async fn a_write_on_one_instance_wakes_long_polls_on_the_others() {
     let cluster = Arc::new(Cluster::start(2).await);
     cluster.seed("w", &["W1"], 5).await;
     for round in 0..5 {
-        let from = cluster.head(1).await;
+        // A's head (it wrote the seed and every round), once B has
+        // followed it: B's own head may still be behind A's writes, and a
+        // poll from there once got seed events too (4, not 1).
+        let from = cluster.head(0).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while cluster.head(1).await < from {
+            assert!(Instant::now() < deadline, "B follows A within 10 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let poll = {
             let cluster = cluster.clone();
             tokio::spawn(async move {
@@ -423,6 +431,108 @@ async fn credentials_changed_on_one_instance_are_refused_on_the_others_within_a_
             "B still takes the revoked device after 1 s"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A central that starts while another deactivates a store and a sales
+/// channel refuses their old tokens (401 `token_revoked`) and their
+/// sign-ins once it listens, wherever in its start-up the deactivations
+/// landed: it reads its access cache at a known offset, starts its ledger
+/// after it, and serves nothing before it has heard every event since.
+/// (Before, a deactivation committed between the cache's read and the
+/// writer's start was never heard: the follower publishes only after the
+/// head the writer found.) The ledger's suite holds that window open
+/// (`start::…`); here the deactivations race real restarts, and the end
+/// state is awaited with a deadline, since one committed after the start
+/// reaches the restarted central through its follower.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_central_started_while_another_deactivates_refuses_the_old_tokens() {
+    let mut cluster = Cluster::start(2).await;
+    let flags = [
+        "--database-url",
+        cluster.database_url.as_str(),
+        "--jwt-secret",
+        JWT_SECRET,
+        "--read-connections",
+        "4",
+    ]
+    .map(str::to_owned);
+    for round in 0..3 {
+        let (store, channel) = (format!("d{round}"), format!("web{round}"));
+        cluster.seed(&store, &[], 0).await;
+        let registered =
+            json!({"channel_id": channel, "name": channel, "client_secret": secret(&channel)});
+        let registered = cluster.post(0, "/v1/admin/channels", &registered).await;
+        assert_eq!(registered.status(), 201);
+        let sign_ins = [
+            json!({"client_id": store, "client_secret": secret(&store)}),
+            json!({"channel_id": channel, "channel_secret": secret(&channel)}),
+        ];
+        let mut tokens = Vec::new();
+        for sign_in in &sign_ins {
+            let token = reqwest::Client::new()
+                .post(cluster.url(0, "/v1/auth/token"))
+                .json(sign_in)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(token.status(), 200);
+            let token: Value = token.json().await.unwrap();
+            tokens.push(token["access_token"].as_str().unwrap().to_owned());
+        }
+
+        cluster.centrals[1].kill().await;
+        let dir = cluster._dirs[1].path().to_owned();
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let restart = CentralProcess::start(Path::new(BIN), &dir, ADMIN_KEY, &flags);
+        let deactivate = async {
+            for path in [
+                format!("/v1/admin/stores/{store}/deactivate"),
+                format!("/v1/admin/channels/{channel}/deactivate"),
+            ] {
+                let deactivated = cluster.post(0, &path, &json!({})).await;
+                assert_eq!(deactivated.status(), 200, "{path}");
+            }
+        };
+        let (restarted, ()) = tokio::join!(restart, deactivate);
+        cluster.centrals[1] = restarted;
+
+        // Any route: the token is refused before the route is looked at.
+        let refusal = |token: String| {
+            let url = cluster.url(1, "/v1/products");
+            async move {
+                let answer = reqwest::Client::new()
+                    .get(url)
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = answer.status().as_u16();
+                let problem: Value = answer.json().await.unwrap_or_default();
+                (
+                    status,
+                    problem["code"].as_str().unwrap_or_default().to_owned(),
+                )
+            }
+        };
+        let deadline = Instant::now() + Duration::from_secs(2);
+        for token in &tokens {
+            loop {
+                let refused = refusal(token.clone()).await;
+                if refused == (401, "token_revoked".to_owned()) {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "round {round}: the restarted central still takes an old token: {refused:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        for sign_in in &sign_ins {
+            let refused = cluster.post(1, "/v1/auth/token", sign_in).await;
+            assert_eq!(refused.status(), 401, "round {round}: {sign_in}");
+        }
     }
 }
 
@@ -579,20 +689,27 @@ async fn migrate_to_moves_a_sqlite_ledger_and_tills_keep_following() {
     cluster.centrals[0].kill().await;
 
     let url = testkit::postgres::fresh_database().await;
-    let migrate = || {
-        std::process::Command::new(BIN)
-            .args(["migrate-to", &url, "--data-dir"])
-            .arg(dir.path())
-            .output()
-            .unwrap()
+    // The target from the environment (as `serve` takes it, password and
+    // all, off the command line), or named on the command line.
+    let migrate = |from_the_environment: bool| {
+        let mut command = std::process::Command::new(BIN);
+        command
+            .arg("migrate-to")
+            .env_remove("STOCKLINE_DATABASE_URL");
+        if from_the_environment {
+            command.env("STOCKLINE_DATABASE_URL", &url);
+        } else {
+            command.arg(&url);
+        }
+        command.arg("--data-dir").arg(dir.path()).output().unwrap()
     };
-    let moved = migrate();
+    let moved = migrate(true);
     assert!(
         moved.status.success(),
         "{}",
         String::from_utf8_lossy(&moved.stdout)
     );
-    let again = migrate();
+    let again = migrate(false);
     assert!(!again.status.success(), "a full database is refused");
     assert!(String::from_utf8_lossy(&again.stdout).contains("already holds a ledger"));
 
@@ -701,9 +818,10 @@ async fn centrals_reconnect_when_the_database_closes_their_connections() {
     }
 }
 
-/// Holds placed on either instance expire by themselves, each exactly once,
-/// though every central runs its own expiry against the one ledger; and at
-/// every offset a level's `held` is the sum of its active holds.
+/// Holds placed on either instance expire by themselves, each exactly once
+/// (whichever central holds the expiry's lease runs it; the writer's
+/// transaction would release each once even if both did); and at every
+/// offset a level's `held` is the sum of its active holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn holds_expire_once_when_several_centrals_run_the_expiry() {
     let cluster = Cluster::start(2).await;
@@ -771,4 +889,142 @@ async fn holds_expire_once_when_several_centrals_run_the_expiry() {
     }
     assert_eq!(expired.len(), 20, "every hold expired once");
     assert_eq!(cluster.level(0, "x", "X1").await.available, 100);
+}
+
+impl Cluster {
+    /// A series' value in instance `i`'s `/metrics` (0 when absent).
+    async fn metric(&self, i: usize, series: &str) -> f64 {
+        let text = self.get(i, "/metrics").await.text().await.unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map_or(0.0, |value| value.trim().parse().unwrap())
+    }
+
+    /// Which of `alive` say they hold the expiry lease.
+    async fn expiry_leaders(&self, alive: &[usize]) -> Vec<usize> {
+        let mut leaders = Vec::new();
+        for &i in alive {
+            if self.metric(i, "stockline_expiry_leader").await == 1.0 {
+                leaders.push(i);
+            }
+        }
+        leaders
+    }
+
+    /// Holds instance `i` expired (counted by the central that wrote them).
+    async fn expired_by(&self, i: usize) -> f64 {
+        self.metric(i, "stockline_holds_total{transition=\"expired\"}")
+            .await
+    }
+
+    /// Waits until no unit of `sku` at `store` is held, as instance `i` reads it.
+    async fn until_nothing_held(&self, i: usize, store: &str, sku: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.level(i, store, sku).await.held != 0 {
+            assert!(Instant::now() < deadline, "the holds expired by themselves");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Places `n` holds of one unit of `sku` at store `x`, due in a second,
+/// alternating between the instances in `on`.
+async fn place_holds(cluster: &Cluster, on: &[usize], bearer: &str, prefix: &str, n: usize) {
+    let web = reqwest::Client::new();
+    for k in 0..n {
+        let body = json!({"reference": format!("{prefix}-{k}"), "ttl_seconds": 1,
+                          "lines": [{"sku": "X1", "quantity": 1, "store_id": "x"}]});
+        let placed = web
+            .post(cluster.url(on[k % on.len()], "/v1/holds"))
+            .header("authorization", bearer)
+            .header("idempotency-key", format!("{prefix}-{k}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(placed.status(), 201, "{:?}", placed.text().await);
+    }
+}
+
+/// One central at a time runs the expiry on PostgreSQL: exactly one holds
+/// the lease (an advisory lock on a session of its own) and it alone
+/// expires the holds due, each once. When its process is killed its
+/// session ends, freeing the lock, and the other takes over (it retries
+/// every 300 ms: within a second on an idle machine; the deadline here is
+/// generous, as the test must not fail on a loaded one) and expires the
+/// holds due after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_central_expires_at_a_time_and_another_takes_over_when_it_dies() {
+    let mut cluster = Cluster::start(2).await;
+    cluster.seed("x", &["X1"], 100).await;
+    let channel = json!({"channel_id": "web", "name": "Web", "client_secret": secret("web")});
+    let created = cluster.post(0, "/v1/admin/channels", &channel).await;
+    assert_eq!(created.status(), 201);
+    let sign_in = json!({"channel_id": "web", "channel_secret": secret("web")});
+    let token: shared::TokenResponse = reqwest::Client::new()
+        .post(cluster.url(1, "/v1/auth/token"))
+        .json(&sign_in)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bearer = format!("Bearer {}", token.access_token);
+
+    // Exactly one takes the lease.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let leader = loop {
+        match cluster.expiry_leaders(&[0, 1]).await[..] {
+            [one] => break one,
+            [] => assert!(Instant::now() < deadline, "no central took the lease"),
+            ref both => panic!("{both:?} both hold the expiry lease"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let other = 1 - leader;
+
+    // Holds placed on both expire once each, all by the leader.
+    place_holds(&cluster, &[0, 1], &bearer, "before", 20).await;
+    cluster.until_nothing_held(other, "x", "X1").await;
+    assert_eq!(
+        cluster.expired_by(leader).await,
+        20.0,
+        "the leader expired them"
+    );
+    assert_eq!(
+        cluster.expired_by(other).await,
+        0.0,
+        "the other expired none"
+    );
+    assert_eq!(cluster.expiry_leaders(&[0, 1]).await, vec![leader]);
+
+    // The leader dies: the other takes the lease over.
+    cluster.centrals[leader].kill().await;
+    let killed = Instant::now();
+    let deadline = killed + Duration::from_secs(10);
+    while cluster.expiry_leaders(&[other]).await.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the lease was not taken over 10 s after its holder died"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "the expiry lease was taken over {} ms after its holder was killed",
+        killed.elapsed().as_millis()
+    );
+
+    // And expires what comes due after, once each.
+    place_holds(&cluster, &[other], &bearer, "after", 10).await;
+    cluster.until_nothing_held(other, "x", "X1").await;
+    assert_eq!(cluster.expired_by(other).await, 10.0);
+    let mut released = HashSet::new();
+    for event in cluster.log(other).await {
+        if let Change::HoldReleased { hold_id, .. } = event.change {
+            assert!(released.insert(hold_id.clone()), "{hold_id} released twice");
+        }
+    }
+    assert_eq!(released.len(), 30, "every hold expired once");
+    assert_eq!(cluster.level(other, "x", "X1").await.available, 100);
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
-use crate::{Ledger, Reader, Subscriber, WriterOptions, postgres, sqlite};
+use crate::{Lease, Ledger, Positions, Reader, Subscriber, WriterOptions, postgres, sqlite};
 
 /// Where the ledger lives.
 #[derive(Debug, Clone)]
@@ -48,17 +48,51 @@ impl Database {
         }
     }
 
+    /// Who runs the hold expiry: on SQLite this central, the only one on
+    /// its file; on PostgreSQL whichever central holds the lease.
+    pub fn lease(&self) -> Lease {
+        match self {
+            Database::Sqlite(_) => Lease::sole(),
+            Database::Postgres(db) => db.lease(),
+        }
+    }
+
     /// Starts the writer (and, on PostgreSQL, the follower); they run
     /// until [`Ledger::shutdown`]. `subscribers` hear every committed
-    /// group in offset order before any caller in it is answered.
+    /// group in offset order before any caller in it is answered, from
+    /// the head the writer finds at start.
     pub fn start(
         self,
         options: WriterOptions,
         subscribers: Vec<Arc<dyn Subscriber>>,
     ) -> (Ledger, JoinHandle<()>) {
+        self.start_from(options, subscribers, None)
+    }
+
+    /// [`Self::start`] for subscribers that read state of their own (the
+    /// access cache) at `loaded` (e.g. [`crate::read::AccessState::at`]):
+    /// they are opened there and, before [`Ledger::started`] resolves,
+    /// hear every event committed after it — also what another central
+    /// committed between that read and the writer's start, which a cache
+    /// read first and opened at the writer's head would never hear of.
+    pub fn start_after(
+        self,
+        loaded: Positions,
+        options: WriterOptions,
+        subscribers: Vec<Arc<dyn Subscriber>>,
+    ) -> (Ledger, JoinHandle<()>) {
+        self.start_from(options, subscribers, Some(loaded))
+    }
+
+    fn start_from(
+        self,
+        options: WriterOptions,
+        subscribers: Vec<Arc<dyn Subscriber>>,
+        loaded: Option<Positions>,
+    ) -> (Ledger, JoinHandle<()>) {
         match self {
-            Database::Sqlite(db) => db.start(options, subscribers),
-            Database::Postgres(db) => (*db).start(options, subscribers),
+            Database::Sqlite(db) => db.start(options, subscribers, loaded),
+            Database::Postgres(db) => (*db).start(options, subscribers, loaded),
         }
     }
 }

@@ -5,8 +5,14 @@
 //! run, and commits that place or extend holds (this central's, or another
 //! central's through the follower) tell it of sooner ones.
 //!
-//! Several centrals on one database each run one; the writer's transaction
-//! makes each hold expire once.
+//! It runs while this central holds the [`Lease`]: on PostgreSQL one of the
+//! centrals sharing a database at a time; the others wait to take the lease
+//! over. The holder confirms the lease before each run and while it runs.
+//! Correctness does not rest on the lease: the writer's transaction
+//! releases each hold once, so should two centrals ever expire at once
+//! (a holder whose session died unseen, finishing a chunk while another
+//! takes over), the second finds the holds already released — waste, never
+//! a hold released twice.
 
 use std::{
     sync::{
@@ -19,7 +25,7 @@ use std::{
 use tokio::sync::Notify;
 
 use crate::{
-    Committed, Ledger, Reader, Subscriber, WriteError,
+    Committed, Lease, Ledger, Reader, Subscriber, WriteError,
     clock::Clock,
     cmd::{ExpireHolds, Expired},
 };
@@ -77,10 +83,69 @@ pub struct ExpiryOptions {
     pub clock: Clock,
 }
 
-/// Runs until the task is dropped or the ledger closes.
+/// Runs until the task is dropped or the ledger closes, as the only
+/// central on its database (tests, SQLite): [`run_leased`] with
+/// [`Lease::sole`].
 pub async fn run(ledger: Ledger, reader: Reader, watch: Arc<ExpiryWatch>, options: ExpiryOptions) {
+    run_leased(ledger, reader, watch, options, Lease::sole()).await;
+}
+
+/// Runs until the task is dropped or the ledger closes, expiring while
+/// this central holds `lease` and trying to take it while it does not.
+pub async fn run_leased(
+    ledger: Ledger,
+    reader: Reader,
+    watch: Arc<ExpiryWatch>,
+    options: ExpiryOptions,
+    mut lease: Lease,
+) {
+    loop {
+        while !lease.hold().await {
+            if ledger.is_closed() {
+                return;
+            }
+            tokio::time::sleep(lease.recheck().unwrap_or(Lease::RECHECK)).await;
+        }
+        if lease.recheck().is_some() {
+            tracing::info!("this central holds the expiry lease: it runs the hold expiry");
+        }
+        match lead(&ledger, &reader, &watch, &options, &mut lease).await {
+            Stop::Closed => return,
+            Stop::LeaseLost => {
+                tracing::warn!(
+                    "this central lost the expiry lease: it stops expiring until it holds it again"
+                );
+            }
+        }
+    }
+}
+
+/// Why the expiry stopped before nothing more was due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// The ledger has closed.
+    Closed,
+    /// The lease was found lost: another central may be expiring now.
+    LeaseLost,
+}
+
+/// The expiry while this central holds the lease: sleeps until the soonest
+/// due hold, expires what is due, and confirms the lease every
+/// [`Lease::recheck`] and before each run. Returns when the lease is lost
+/// or the ledger closes; the next holder reads the next expiry afresh, as
+/// this one did on taking it (what it heard while not holding it is only a
+/// hint).
+async fn lead(
+    ledger: &Ledger,
+    reader: &Reader,
+    watch: &ExpiryWatch,
+    options: &ExpiryOptions,
+    lease: &mut Lease,
+) -> Stop {
     let mut next = None;
     let mut read_next = true;
+    let recheck = lease.recheck();
+    let mut confirmed = tokio::time::Instant::now();
     loop {
         if read_next {
             match reader.next_expiry().await {
@@ -91,6 +156,9 @@ pub async fn run(ledger: Ledger, reader: Reader, watch: Arc<ExpiryWatch>, option
                 Err(error) => {
                     tracing::warn!(%error, "could not read the next hold expiry; trying again");
                     tokio::time::sleep(Duration::from_secs(1)).await;
+                    if !lease.hold().await {
+                        return Stop::LeaseLost;
+                    }
                     continue;
                 }
             }
@@ -101,27 +169,59 @@ pub async fn run(ledger: Ledger, reader: Reader, watch: Arc<ExpiryWatch>, option
                 None => std::future::pending().await,
             }
         };
+        let check = async {
+            match recheck {
+                Some(every) => tokio::time::sleep_until(confirmed + every).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = due => {
-                if !expire_due(&ledger, &options).await {
-                    return;
+                // Before each run: a lost connection is a lost lease.
+                if !lease.hold().await {
+                    return Stop::LeaseLost;
+                }
+                if let Err(stop) = expire_due(ledger, options, lease).await {
+                    return stop;
                 }
                 read_next = true;
+                confirmed = tokio::time::Instant::now();
             }
             heard = watch.next_heard() => {
                 next = Some(next.map_or(heard, |at: i64| at.min(heard)));
+            }
+            () = check => {
+                if !lease.hold().await {
+                    return Stop::LeaseLost;
+                }
+                confirmed = tokio::time::Instant::now();
             }
         }
     }
 }
 
-/// Expires chunk after chunk until none is due; false once the ledger
-/// has closed. Between chunks, writes that queued meanwhile (a till's
-/// sale) go first, in groups of their own: a sale waits for at most the
-/// one chunk being committed when it came, not for the whole storm.
-async fn expire_due(ledger: &Ledger, options: &ExpiryOptions) -> bool {
+/// Expires chunk after chunk until none is due, confirming the lease
+/// between chunks every [`Lease::recheck`]. Between chunks, writes that
+/// queued meanwhile (a till's sale) go first, in groups of their own: a
+/// sale waits for at most the one chunk being committed when it came, not
+/// for the whole storm.
+async fn expire_due(
+    ledger: &Ledger,
+    options: &ExpiryOptions,
+    lease: &mut Lease,
+) -> Result<(), Stop> {
     let mut chunk = Chunk::new(options);
+    let recheck = lease.recheck();
+    let mut confirmed = tokio::time::Instant::now();
     loop {
+        if let Some(every) = recheck
+            && confirmed.elapsed() >= every
+        {
+            if !lease.hold().await {
+                return Err(Stop::LeaseLost);
+            }
+            confirmed = tokio::time::Instant::now();
+        }
         let started = tokio::time::Instant::now();
         let expired = ledger.run(ExpireHolds { limit: chunk.size }).await;
         match expired {
@@ -133,9 +233,9 @@ async fn expire_due(ledger: &Ledger, options: &ExpiryOptions) -> bool {
                 if holds > 0 {
                     tracing::debug!(holds, "expired holds");
                 }
-                return true;
+                return Ok(());
             }
-            Err(WriteError::Closed) => return false,
+            Err(WriteError::Closed) => return Err(Stop::Closed),
             Err(error) => {
                 tracing::warn!(%error, "hold expiry was refused; trying again");
                 tokio::time::sleep(Duration::from_millis(100)).await;

@@ -14,6 +14,8 @@
 //! - Each committed group is published once, as a [`Committed`], to the
 //!   [`Subscriber`]s given at start (replication's tail and wake-ups, the
 //!   access cache, metrics) before any caller in the group is answered.
+//! - The hold [`expiry`] runs on the central holding the [`Lease`]: on
+//!   PostgreSQL one of those sharing the database at a time.
 //! - Row types and SQL live with their backend ([`sqlite`]); the rules talk
 //!   to it through statement ports (`backend`), so both backends run the
 //!   same rules; [`postgres`] lets several centrals share one ledger.
@@ -26,6 +28,7 @@ mod database;
 mod error;
 pub mod expiry;
 mod idempotency;
+mod lease;
 pub mod migrate;
 mod pool;
 pub mod postgres;
@@ -33,6 +36,7 @@ mod publish;
 pub mod read;
 mod refusal;
 pub mod sqlite;
+mod url;
 mod writer;
 
 pub use backend::Positions;
@@ -41,6 +45,8 @@ pub use committed::{AccessChange, Committed, CommittedEvent, GroupStats, HoldTal
 pub use database::{Database, Location, open};
 pub use error::{ReadError, WriteError};
 pub use idempotency::Keyed;
+pub use lease::Lease;
 pub use read::{ChangesPage, DeviceSecret, Reader, SNAPSHOT_HOLDS, SnapshotSink, StoreSecret};
 pub use refusal::Refusal;
+pub use url::DatabaseUrl;
 pub use writer::{Ledger, WriterOptions};

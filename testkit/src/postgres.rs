@@ -186,8 +186,17 @@ static OWN: OnceLock<PostgresServer> = OnceLock::new();
 /// [`fresh_database`] does.)
 pub fn database() -> String {
     let base = server_url();
+    // The server outlives test processes (`cargo xtask test` runs one for
+    // all of them) and pids come round again (pid_max is 32,768 here), so
+    // the process's start time is part of the name too.
+    static STARTED: OnceLock<u128> = OnceLock::new();
+    let started = STARTED.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    });
     let name = format!(
-        "t{}_{}",
+        "t{}_{started}_{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );

@@ -75,13 +75,20 @@ async fn the_store_engine_converges_through_traffic_and_pruning() {
     let node = node::open_node(&app.url(""), STORE, Credential::store(secret_of(STORE))).await;
 
     // Writers: sales in both stores, catalogue edits, and retention runs.
+    // The prune waits for the node to pause and then for 23 rounds (46
+    // events, retention keeps 40), so it always overtakes the paused node:
+    // pruning at a fixed round once missed a node that, slowed down, had
+    // taken one page past the pruned offsets before pausing.
+    let (paused_tx, mut paused_rx) = tokio::sync::oneshot::channel();
     let (pruned_tx, mut pruned) = tokio::sync::oneshot::channel();
     let writer = {
         let client = app.client.clone();
         let base = app.url("");
         tokio::spawn(async move {
             let mut pruned_tx = Some(pruned_tx);
-            for round in 0..60 {
+            let (mut paused_at, mut pruned_at) = (None, None);
+            let mut round = 0;
+            while round < 60 || pruned_at.is_none_or(|at| round < at + 10) {
                 for store in ["s1", "s2"] {
                     let status = client
                         .post(format!("{base}/v1/stores/{store}/adjustments"))
@@ -101,7 +108,10 @@ async fn the_store_engine_converges_through_traffic_and_pruning() {
                         .await
                         .unwrap();
                 }
-                if round == 40 {
+                if paused_at.is_none() && paused_rx.try_recv().is_ok() {
+                    paused_at = Some(round);
+                }
+                if pruned_at.is_none() && paused_at.is_some_and(|at| round >= at + 23) {
                     // Keeps 40 events: the paused follower falls behind them.
                     client
                         .post(format!("{base}/v1/admin/prune"))
@@ -109,7 +119,9 @@ async fn the_store_engine_converges_through_traffic_and_pruning() {
                         .await
                         .unwrap();
                     let _ = pruned_tx.take().map(|tx| tx.send(()));
+                    pruned_at = Some(round);
                 }
+                round += 1;
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         })
@@ -117,11 +129,13 @@ async fn the_store_engine_converges_through_traffic_and_pruning() {
 
     // The node: long-polls, one step at a time; pauses once until pruning
     // has overtaken it, so its offset is gone and it must start again.
-    let (mut paused, mut bootstraps) = (false, 0);
+    let (mut paused_tx, mut bootstraps) = (Some(paused_tx), 0);
     let offset = |node: &node::NativeNode| node.replica().offset.unwrap_or(0);
     while !writer.is_finished() || offset(&node) < snapshot(&app).await.offset {
-        if !paused && offset(&node) > 60 {
-            paused = true;
+        if offset(&node) > 60
+            && let Some(paused) = paused_tx.take()
+        {
+            let _ = paused.send(());
             (&mut pruned).await.expect("the writer prunes");
         }
         match node.sync(1).await.expect("central answers") {

@@ -63,8 +63,9 @@ pub struct Fuzzed {
     pub failures: u64,
 }
 
-/// Both runs against one central; the counts as the fuzzer printed them.
-pub fn run_all() -> anyhow::Result<Vec<(&'static str, Fuzzed)>> {
+/// Every run against one central (the executable `central`); the counts
+/// as the fuzzer printed them.
+pub fn run_all(central: &Path) -> anyhow::Result<Vec<(&'static str, Fuzzed)>> {
     let bin = install()?;
     let secs = std::env::var("STOCKLINE_FUZZ_SECS")
         .ok()
@@ -76,7 +77,7 @@ pub fn run_all() -> anyhow::Result<Vec<(&'static str, Fuzzed)>> {
     // the failed-authentication limit would soon refuse all of it. Long
     // polls are kept short so that no case outwaits the fuzzer's timeout.
     let (mut central, addr) = start_central(
-        "debug",
+        central,
         &data,
         &key,
         &[

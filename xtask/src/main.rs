@@ -1,7 +1,10 @@
 //! Project automation, as `cargo xtask <command>`:
 //!
 //! - `run`   central with demo data on :8080 plus the POS page via trunk on :8081
-//! - `test`  every check CI runs: fmt, clippy, native tests, wasm builds
+//! - `test`  every check CI runs: fmt, clippy, native tests, wasm builds;
+//!   every test binary under a time limit (a time-out is a failure)
+//! - `test-native` the native tests of `test` alone (every binary, central's
+//!   HTTP suite on PostgreSQL, the reliability suite)
 //! - `bench` release-build central and the load generator, run the benchmark
 //! - `fuzz`  the OpenAPI fuzzer alone, against a fresh central
 //! - `test-browser` the store node's browser tests alone
@@ -14,6 +17,7 @@
 
 mod fuzz;
 mod page;
+mod runner;
 mod setup;
 
 use std::{
@@ -21,6 +25,7 @@ use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Command, ExitCode, Stdio},
+    time::Duration,
 };
 
 use anyhow::{Context, bail};
@@ -30,23 +35,26 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("run") => run(),
         Some("test") => test(),
+        Some("test-native") => test_native(),
         Some("setup") => setup::all(),
         Some("bench") => bench(&args[1..]),
         Some("bench-node") => bench_node(),
-        Some("test-browser") => {
-            setup::wasm_target().and_then(|()| browser_tests(&mut Tally::default()))
-        }
+        Some("test-browser") => setup::wasm_target()
+            .and_then(|()| sh("cargo", &["build", "-p", "central"]))
+            .and_then(|()| browser_tests(&mut Tally::default(), &debug_central())),
         Some("test-pos") => {
             let only = std::env::args().nth(2);
-            page::build()
-                .and_then(|dist| page::browser_tests(&mut Tally::default(), &dist, only.as_deref()))
+            page::build().and_then(|dist| {
+                let built = runner::build(&["-p", "e2e", "--test", "pos"])?;
+                let pos = built.test("e2e", "test", "pos")?;
+                page::browser_tests(&mut Tally::default(), &dist, pos, only.as_deref())
+            })
         }
-        Some("fuzz") => {
-            sh("cargo", &["build", "-p", "central"]).and_then(|()| fuzz::run_all().map(drop))
-        }
+        Some("fuzz") => sh("cargo", &["build", "-p", "central"])
+            .and_then(|()| fuzz::run_all(&debug_central()).map(drop)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <run|test|test-browser|test-pos|bench|bench-node|fuzz|setup>"
+                "usage: cargo xtask <run|test|test-native|test-browser|test-pos|bench|bench-node|fuzz|setup>"
             );
             return ExitCode::from(2);
         }
@@ -75,6 +83,11 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
+/// The central `cargo build -p central` makes.
+fn debug_central() -> PathBuf {
+    target_dir().join("debug/central")
+}
+
 pub fn step(what: &str) {
     eprintln!("\n==> {what}");
 }
@@ -93,6 +106,14 @@ pub fn sh(program: &str, args: &[&str]) -> anyhow::Result<()> {
 }
 
 const WASM_CRATES: [&str; 4] = ["-p", "store-wasm", "-p", "web"];
+
+/// How long one test binary may run (`XTASK_TEST_LIMIT_SECS`): generous,
+/// the slowest (central's HTTP suite on PostgreSQL) takes a few minutes.
+const TEST_LIMIT: Duration = Duration::from_secs(10 * 60);
+/// The reliability suite's (`XTASK_RELIABILITY_LIMIT_SECS`).
+const RELIABILITY_LIMIT: Duration = Duration::from_secs(5 * 60);
+/// A `cargo test` for wasm32, its build and the browser included.
+const BROWSER_LIMIT: Duration = Duration::from_secs(20 * 60);
 
 fn test() -> anyhow::Result<()> {
     setup::wasm_target()?;
@@ -124,54 +145,21 @@ fn test() -> anyhow::Result<()> {
     let mut wasm_build = vec!["build", "--target", "wasm32-unknown-unknown"];
     wasm_build.extend(WASM_CRATES);
     sh("cargo", &wasm_build)?;
-    setup::postgres()?;
-    step("a PostgreSQL for the tests (initdb on a temporary directory; stopped when the run ends)");
-    // Dropped when this function returns, however it returns: the server
-    // stops and its directory goes.
-    let postgres = testkit::postgres::PostgresServer::start(&[]).map_err(anyhow::Error::msg)?;
-    let on_postgres = [(testkit::postgres::URL_ENV, postgres.base_url().into())];
-    step(
-        "native tests: shared, the ledger on SQLite and PostgreSQL, central (real server), the cluster on PostgreSQL, store engine, end-to-end",
-    );
+    let built = build_native()?;
     let mut tally = Tally::default();
-    let native = tally.cargo_test(&["test", "--workspace"], &on_postgres);
-    let native = native.and_then(|()| {
-        step("central's HTTP suite again, every test's ledger in PostgreSQL");
-        let mut envs = on_postgres.to_vec();
-        envs.push(("STOCKLINE_TEST_BACKEND", "postgres".into()));
-        tally.cargo_test(&["test", "-p", "central", "--test", "api"], &envs)
-    });
-    let reliability = native.and_then(|()| {
-        step("reliability suite: linearizability, wire faults, crash loop, disk trouble (about a minute)");
-        tally.cargo_test(
-            &[
-                "test",
-                "-p",
-                "central",
-                "--test",
-                "reliability",
-                "--",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ],
-            &[],
-        )
-    });
-    let fuzzed = reliability.and_then(|()| {
-        sh("cargo", &["build", "-p", "central"])?;
-        fuzz::run_all()
-    });
+    let native = native_tests(&mut tally, &built);
+    let fuzzed = native.and_then(|()| fuzz::run_all(built.executable("central", "central")?));
     let browser = match &fuzzed {
-        Ok(_) => browser_tests(&mut tally),
+        Ok(_) => built
+            .executable("central", "central")
+            .and_then(|central| browser_tests(&mut tally, central)),
         Err(e) => Err(anyhow::anyhow!("{e:#}")),
     };
-    let pos = browser.and_then(|()| page::browser_tests(&mut tally, &page::build()?, None));
-    // One closing line over every test binary, whatever happened above.
-    println!("\ntests: {} passed, {} failed", tally.passed, tally.failed);
-    for line in &tally.reports {
-        println!("{line}");
-    }
+    let pos = browser.and_then(|()| {
+        let pos = built.test("e2e", "test", "pos")?;
+        page::browser_tests(&mut tally, &page::build()?, pos, None)
+    });
+    tally.summary();
     if let Ok(fuzzed) = &fuzzed {
         for (who, f) in fuzzed {
             println!(
@@ -183,13 +171,72 @@ fn test() -> anyhow::Result<()> {
     pos
 }
 
+/// `cargo xtask test-native`: the native passes of `test` alone.
+fn test_native() -> anyhow::Result<()> {
+    let built = build_native()?;
+    let mut tally = Tally::default();
+    let native = native_tests(&mut tally, &built);
+    tally.summary();
+    native
+}
+
+/// Every native test binary, built once: every pass runs these. (A `cargo
+/// test -p central` would resolve features for central alone and rebuild
+/// for minutes.)
+fn build_native() -> anyhow::Result<runner::Built> {
+    setup::postgres()?;
+    step("building every native test binary, once (cargo test --workspace --no-run)");
+    runner::build(&["--workspace"])
+}
+
+/// The native tests, each binary under its time limit: every binary of the
+/// workspace (PostgreSQL's tests on a server started here), doctests,
+/// central's HTTP suite again on PostgreSQL, and the reliability suite.
+fn native_tests(tally: &mut Tally, built: &runner::Built) -> anyhow::Result<()> {
+    step("a PostgreSQL for the tests (initdb on a temporary directory; stopped when the run ends)");
+    // Dropped when this function returns, however it returns: the server
+    // stops and its directory goes.
+    let postgres = testkit::postgres::PostgresServer::start(&[]).map_err(anyhow::Error::msg)?;
+    let on_postgres = [(testkit::postgres::URL_ENV, postgres.base_url().into())];
+    step(
+        "native tests: shared, the ledger on SQLite and PostgreSQL, central (real server), the cluster on PostgreSQL, store engine, end-to-end",
+    );
+    let limit = runner::limit("XTASK_TEST_LIMIT_SECS", TEST_LIMIT);
+    let mut failed = Vec::new();
+    // Every binary runs even after one failed, so one failure hides no
+    // other (cargo test stops at the first).
+    for binary in built.tests() {
+        if let Err(e) = tally.run(binary, &[], &on_postgres, limit) {
+            eprintln!("xtask: {e:#}");
+            failed.push(binary.label());
+        }
+    }
+    if !failed.is_empty() {
+        bail!("failed: {}", failed.join(", "));
+    }
+    step("doctests (cargo test --workspace --doc)");
+    tally.cargo_test(&["test", "--workspace", "--doc"], &[], limit)?;
+    step("central's HTTP suite again, every test's ledger in PostgreSQL");
+    let mut envs = on_postgres.to_vec();
+    envs.push(("STOCKLINE_TEST_BACKEND", "postgres".into()));
+    tally.run(built.test("central", "test", "api")?, &[], &envs, limit)?;
+    step(
+        "reliability suite: linearizability, wire faults, crash loop, disk trouble (about a minute)",
+    );
+    tally.run(
+        built.test("central", "test", "reliability")?,
+        &["--ignored", "--nocapture", "--test-threads=1"],
+        &[],
+        runner::limit("XTASK_RELIABILITY_LIMIT_SECS", RELIABILITY_LIMIT),
+    )
+}
+
 /// The store node's tests in headless Chromium, against a real central
 /// started here on a free port with a fresh database.
-fn browser_tests(tally: &mut Tally) -> anyhow::Result<()> {
+fn browser_tests(tally: &mut Tally, central: &Path) -> anyhow::Result<()> {
     setup::chromium()?;
     setup::wasm_bindgen()?;
     step("starting central for the browser tests (fresh database, CORS open)");
-    sh("cargo", &["build", "-p", "central"])?;
     let data = env::temp_dir().join(format!("stockline-browser-tests-{}", std::process::id()));
     let key = format!("browser-tests-admin-key-{:020}", std::process::id());
     // A short change log, pruned only when a test asks (`POST
@@ -200,7 +247,7 @@ fn browser_tests(tally: &mut Tally) -> anyhow::Result<()> {
         "--prune-interval-secs",
         "86400",
     ];
-    let (mut central, addr) = start_central("debug", &data, &key, &retention)?;
+    let (mut central, addr) = start_central(central, &data, &key, &retention)?;
     let result = (|| {
         // The test-kit's proxy, on a thread of its own: down and up over
         // its control port, which the tests in the browser call.
@@ -228,6 +275,7 @@ fn browser_tests(tally: &mut Tally) -> anyhow::Result<()> {
                 ),
                 ("PATH", setup::tool_path()),
             ],
+            BROWSER_LIMIT,
         )?;
         step("the POS page's own browser tests (WebCrypto's PBKDF2 against the native one's)");
         tally.cargo_test(
@@ -248,6 +296,7 @@ fn browser_tests(tally: &mut Tally) -> anyhow::Result<()> {
                 ),
                 ("PATH", setup::tool_path()),
             ],
+            BROWSER_LIMIT,
         )
     })();
     let _ = central.kill();
@@ -256,16 +305,16 @@ fn browser_tests(tally: &mut Tally) -> anyhow::Result<()> {
     result
 }
 
-/// Starts a built central (`profile`: "debug" or "release") on a free port
-/// with a fresh database in `data`, CORS open, `key` as admin key and
-/// `extra` flags; returns it with the address it listens on.
+/// Starts a built central (`bin`) on a free port with a fresh database in
+/// `data`, CORS open, `key` as admin key and `extra` flags; returns it with
+/// the address it listens on.
 fn start_central(
-    profile: &str,
+    bin: &Path,
     data: &Path,
     key: &str,
     extra: &[&str],
 ) -> anyhow::Result<(std::process::Child, String)> {
-    let mut central = Command::new(target_dir().join(profile).join("central"))
+    let mut central = Command::new(bin)
         .args(["serve", "--listen", "127.0.0.1:0", "--cors-origin", "*"])
         .args([
             "--rate-limit",
@@ -307,45 +356,29 @@ fn listening_addr(central: &mut std::process::Child) -> anyhow::Result<String> {
     bail!("central exited before listening")
 }
 
-/// Sums cargo's per-binary "test result:" lines while passing output through.
+/// Sums libtest's per-binary "test result:" lines while passing output
+/// through (the running is in [`runner`]).
 #[derive(Default)]
 pub struct Tally {
     passed: u64,
     failed: u64,
     /// What the reliability suite said it checked (its `reliability:` lines).
     reports: Vec<String>,
+    /// Binaries that timed out or died mid-run, with the tests they left.
+    unfinished: Vec<String>,
 }
 
 impl Tally {
-    pub fn cargo_test(
-        &mut self,
-        args: &[&str],
-        envs: &[(&str, std::ffi::OsString)],
-    ) -> anyhow::Result<()> {
-        let mut child = Command::new("cargo")
-            .args(args)
-            .envs(envs.iter().map(|(k, v)| (k, v)))
-            .current_dir(root())
-            .stdout(Stdio::piped())
-            .spawn()
-            .context("starting cargo test")?;
-        let stdout = child.stdout.take().context("cargo test stdout")?;
-        for line in BufReader::new(stdout).lines() {
-            let line = line?;
+    /// One closing line over every test binary, whatever happened before,
+    /// then what did not finish and what the reliability suite checked.
+    fn summary(&self) {
+        println!("\ntests: {} passed, {} failed", self.passed, self.failed);
+        for line in &self.unfinished {
             println!("{line}");
-            if let Some(at) = line.find("reliability: ") {
-                self.reports.push(line[at..].to_owned());
-            }
-            if let Some(rest) = line.strip_prefix("test result: ") {
-                self.passed += count(rest, " passed");
-                self.failed += count(rest, " failed");
-            }
         }
-        let status = child.wait()?;
-        if !status.success() {
-            bail!("cargo test failed ({status})");
+        for line in &self.reports {
+            println!("{line}");
         }
-        Ok(())
     }
 }
 
@@ -402,7 +435,8 @@ fn bench_node() -> anyhow::Result<()> {
     )?;
     let data = env::temp_dir().join(format!("stockline-node-bench-{}", std::process::id()));
     let key = format!("node-bench-admin-key-{:020}", std::process::id());
-    let (mut central, addr) = start_central("release", &data, &key, &[])?;
+    let (mut central, addr) =
+        start_central(&target_dir().join("release/central"), &data, &key, &[])?;
     let result = (|| {
         let url = format!("http://{addr}");
         step("seeding 50,000 products with stock");

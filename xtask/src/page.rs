@@ -4,12 +4,16 @@
 use std::{
     io::Write,
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use anyhow::Context;
 use flate2::{Compression, write::GzEncoder};
 
-use crate::{Tally, root, setup, sh, step};
+use crate::{Tally, root, runner::Binary, setup, sh, step};
+
+/// How long the POS page's browser tests may take, all of them.
+const POS_LIMIT: Duration = Duration::from_secs(20 * 60);
 
 /// The size the page's wasm should stay under, gzipped.
 const WASM_BUDGET_GZIP: usize = 250 * 1024;
@@ -62,27 +66,25 @@ fn report_size(dist: &Path) -> anyhow::Result<()> {
 }
 
 /// The page in headless Chromium over WebDriver, against a real central
-/// (started by the tests themselves) serving `dist`.
-/// `only` runs the tests whose names contain it.
-pub fn browser_tests(tally: &mut Tally, dist: &Path, only: Option<&str>) -> anyhow::Result<()> {
+/// (started by the tests themselves) serving `dist`: the `pos` test binary
+/// (e2e's), built beforehand. `only` runs the tests whose names contain it.
+pub fn browser_tests(
+    tally: &mut Tally,
+    dist: &Path,
+    pos: &Binary,
+    only: Option<&str>,
+) -> anyhow::Result<()> {
     step("POS page tests: headless Chromium over WebDriver, real central serving dist/");
     // One at a time: each drives its own browsers, and two cores are few.
-    let mut args = vec![
-        "test",
-        "-p",
-        "e2e",
-        "--test",
-        "pos",
-        "--",
-        "--ignored",
-        "--test-threads=1",
-    ];
+    let mut args = vec!["--ignored", "--test-threads=1"];
     args.extend(only);
-    tally.cargo_test(
+    tally.run(
+        pos,
         &args,
         &[
             ("STOCKLINE_WEB_DIST", dist.into()),
             ("CHROMEDRIVER", "/usr/bin/chromedriver".into()),
         ],
+        POS_LIMIT,
     )
 }

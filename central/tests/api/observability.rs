@@ -175,6 +175,7 @@ async fn metrics_expose_the_named_series_after_traffic() {
         "stockline_rate_limited_total",
         "stockline_holds_total",
         "stockline_hold_expiry_lag_seconds_bucket",
+        "stockline_expiry_leader",
     ] {
         assert!(names.contains(name), "{name} missing from /metrics");
     }

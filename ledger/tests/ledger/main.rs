@@ -554,3 +554,5 @@ on_both_backends!(
 );
 
 mod holds;
+mod lease;
+mod start;
