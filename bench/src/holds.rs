@@ -2,6 +2,7 @@
 //! committed), and an expiry storm — many holds reaching their time in the
 //! same second while tills go on selling.
 
+use shared::api;
 use std::{
     sync::{
         Arc,
@@ -29,7 +30,7 @@ pub async fn shop(admin: &reqwest::Client, central: &Server) -> anyhow::Result<r
 /// Registers the channel `bench-shop`; its secret.
 pub async fn register(admin: &reqwest::Client, central: &Server) -> anyhow::Result<String> {
     let created: Value = admin
-        .post(central.url("/v1/admin/channels"))
+        .post(central.url(api::CreateChannel::PATH))
         .json(&json!({"channel_id": "bench-shop", "name": "Bench shop"}))
         .send()
         .await?
@@ -42,7 +43,7 @@ pub async fn register(admin: &reqwest::Client, central: &Server) -> anyhow::Resu
     // The storm holds far more than a web shop's default limit (10,000
     // units): raise it. A central before channel limits has no such route.
     let raised = admin
-        .put(central.url("/v1/admin/channels/bench-shop/limits"))
+        .put(central.url(&api::fill(api::SetChannelLimits::PATH, &["bench-shop"])))
         .json(
             &json!({"max_held_units": 1_000_000_000, "max_level_share_percent": 100,
                       "max_hold_life_seconds": 86_400}),
@@ -60,7 +61,7 @@ pub async fn register(admin: &reqwest::Client, central: &Server) -> anyhow::Resu
 /// The shop signed in to `central`: a client that sends its token.
 pub async fn signed_in(central: &Server, secret: &str) -> anyhow::Result<reqwest::Client> {
     let token: Value = reqwest::Client::new()
-        .post(central.url("/v1/auth/token"))
+        .post(central.url(api::SignIn::PATH))
         .json(&json!({"channel_id": "bench-shop", "channel_secret": secret}))
         .send()
         .await?
@@ -87,7 +88,7 @@ fn hold_body(sku: &str, ttl_seconds: u64) -> Value {
 pub async fn checkouts(centrals: &[(reqwest::Client, &Server)], limit: Limit) -> Measured {
     let at: Vec<(reqwest::Client, String)> = centrals
         .iter()
-        .map(|(shop, central)| (shop.clone(), central.url("/v1/holds")))
+        .map(|(shop, central)| (shop.clone(), central.url(api::PlaceHold::PATH)))
         .collect();
     load::run(CLIENTS, limit, move |c, n| {
         let (shop, holds) = at[c % at.len()].clone();
@@ -191,7 +192,7 @@ pub async fn storm(
     let first = centrals.first().context("no central")?.1;
     let at: Vec<(reqwest::Client, String)> = centrals
         .iter()
-        .map(|(shop, central)| (shop.clone(), central.url("/v1/holds")))
+        .map(|(shop, central)| (shop.clone(), central.url(api::PlaceHold::PATH)))
         .collect();
     let at = Arc::new(at);
 
@@ -274,7 +275,7 @@ pub async fn storm(
 
     let sales_urls: Vec<String> = centrals
         .iter()
-        .map(|(_, central)| central.url("/v1/stores/bench/adjustments"))
+        .map(|(_, central)| central.url(&api::fill(api::Adjust::PATH, &["bench"])))
         .collect();
     let released = Arc::new(AtomicBool::new(false));
     let sales = tokio::spawn(load::run(16, Limit::Time(Duration::from_secs(3600)), {
@@ -385,7 +386,7 @@ async fn held_units(admin: &reqwest::Client, central: &Server) -> anyhow::Result
     for chunk in (0..PRODUCTS).collect::<Vec<_>>().chunks(200) {
         let skus: Vec<String> = chunk.iter().map(|i| format!("P{i:04}")).collect();
         let asked: Value = admin
-            .post(central.url("/v1/availability"))
+            .post(central.url(api::CheckAvailability::PATH))
             .json(&json!({ "skus": skus }))
             .send()
             .await?

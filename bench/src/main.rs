@@ -14,6 +14,7 @@ mod load;
 mod pg;
 mod procs;
 
+use shared::api;
 use std::{
     path::PathBuf,
     sync::Arc,
@@ -160,7 +161,7 @@ async fn scenarios(args: &Args, table: &mut Table, durability: &mut String) -> a
     let mut sqlite = pg::Figures::default();
     setup(&client, &central).await?;
 
-    let adjust_url = central.url("/v1/stores/bench/adjustments");
+    let adjust_url = central.url(&api::fill(api::Adjust::PATH, &["bench"]));
     if args.runs(2) {
         let adjust = central
             .profiled("2-adjust", async {
@@ -237,7 +238,7 @@ async fn scenarios(args: &Args, table: &mut Table, durability: &mut String) -> a
             .profiled("5-reads", async {
                 load::run(CLIENTS, limit, {
                     let client = client.clone();
-                    let base = central.url("/v1/stores/bench/stock/");
+                    let base = central.url(&api::fill(api::GetLevel::PATH, &["bench", ""]));
                     move |c, _| status_is(client.get(format!("{base}P{c:04}")).send(), 200)
                 })
                 .await
@@ -256,7 +257,7 @@ async fn scenarios(args: &Args, table: &mut Table, durability: &mut String) -> a
             .profiled("7-batch", async {
                 load::run(16, batch_limit, {
                     let client = client.clone();
-                    let url = central.url("/v1/stores/bench/adjustments/batch");
+                    let url = central.url(&api::fill(api::AdjustBatch::PATH, &["bench"]));
                     move |c, n| {
                         let items: Vec<_> = (0..BATCH)
                             .map(|i| {
@@ -423,7 +424,7 @@ fn all_applied(body: &Value) -> bool {
 /// A store and the products every scenario uses, with plenty of stock.
 async fn setup(client: &reqwest::Client, central: &Server) -> anyhow::Result<()> {
     let r = client
-        .post(central.url("/v1/admin/stores"))
+        .post(central.url(api::CreateStore::PATH))
         .json(&json!({"store_id": "bench", "name": "Bench"}))
         .send()
         .await?;
@@ -471,7 +472,7 @@ async fn setup(client: &reqwest::Client, central: &Server) -> anyhow::Result<()>
 
 async fn head(client: &reqwest::Client, central: &Server) -> anyhow::Result<u64> {
     let page: Value = client
-        .get(central.url("/v1/replication/changes?from=0&limit=1"))
+        .get(central.url(&format!("{}?from=0&limit=1", api::GetChanges::PATH)))
         .send()
         .await?
         .json()
@@ -500,7 +501,7 @@ async fn hot_level(
     // Client c sends to central c mod n.
     let urls: Vec<String> = centrals
         .iter()
-        .map(|c| c.url("/v1/stores/bench/adjustments"))
+        .map(|c| c.url(&api::fill(api::Adjust::PATH, &["bench"])))
         .collect();
     let measured = load::run(CLIENTS, limit, {
         let client = client.clone();
@@ -522,7 +523,7 @@ async fn hot_level(
     })
     .await;
     let level: Value = client
-        .get(central.url("/v1/stores/bench/stock/HOT"))
+        .get(central.url(&api::fill(api::GetLevel::PATH, &["bench", "HOT"])))
         .send()
         .await?
         .json()
@@ -530,7 +531,7 @@ async fn hot_level(
     let (mut from, mut logged, mut below_zero) = (start, 0u64, false);
     loop {
         let page: Value = client
-            .get(central.url(&format!("/v1/replication/changes?from={from}&limit=1000")))
+            .get(central.url(&format!("{}?from={from}&limit=1000", api::GetChanges::PATH)))
             .send()
             .await?
             .json()
@@ -565,7 +566,8 @@ async fn long_polls(central: &Server, waiters: usize) -> anyhow::Result<String> 
     let from = head(&client, central).await?;
     let rss_before = central.rss_mib().unwrap_or(f64::NAN);
     let url = central.url(&format!(
-        "/v1/replication/changes?from={from}&store=bench&wait=60"
+        "{}?from={from}&store=bench&wait=60",
+        api::GetChanges::PATH
     ));
     let polls: Vec<_> = (0..waiters)
         .map(|_| {
@@ -611,7 +613,7 @@ async fn long_polls(central: &Server, waiters: usize) -> anyhow::Result<String> 
     }
     let written = Instant::now();
     let r = client
-        .post(central.url("/v1/stores/bench/adjustments"))
+        .post(central.url(&api::fill(api::Adjust::PATH, &["bench"])))
         .header("Idempotency-Key", "wake-them-all")
         .json(&json!({"sku": "P0001", "delta": -1}))
         .send()

@@ -4,6 +4,7 @@
 //! other. The server is the test-kit's (Debian's binaries, a temporary
 //! directory), durable as a production one: fsync and synchronous_commit on.
 
+use shared::api;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -160,7 +161,7 @@ async fn adjustments(
 ) -> load::Measured {
     let urls: Vec<String> = centrals
         .iter()
-        .map(|c| c.url("/v1/stores/bench/adjustments"))
+        .map(|c| c.url(&api::fill(api::Adjust::PATH, &["bench"])))
         .collect();
     load::run(CLIENTS, limit, {
         let client = client.clone();
@@ -185,7 +186,8 @@ async fn wake_ups(client: &reqwest::Client, a: &Server, b: &Server) -> anyhow::R
             let (client, url) = (
                 client.clone(),
                 b.url(&format!(
-                    "/v1/replication/changes?from={from}&store=bench&wait=10"
+                    "{}?from={from}&store=bench&wait=10",
+                    api::GetChanges::PATH
                 )),
             );
             tokio::spawn(async move {
@@ -196,7 +198,7 @@ async fn wake_ups(client: &reqwest::Client, a: &Server, b: &Server) -> anyhow::R
         tokio::time::sleep(Duration::from_millis(10)).await;
         let sent = Instant::now();
         let written = client
-            .post(a.url("/v1/stores/bench/adjustments"))
+            .post(a.url(&api::fill(api::Adjust::PATH, &["bench"])))
             .header("Idempotency-Key", format!("wake-{round}"))
             .json(&json!({"sku": "P0000", "delta": 1}))
             .send()

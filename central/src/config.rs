@@ -330,7 +330,7 @@ pub struct Config {
 
     /// How long a hold lives when its request names no `ttl_seconds`.
     #[arg(long, env = "STOCKLINE_HOLD_TTL_SECS", default_value_t = 900,
-          value_parser = clap::value_parser!(u32).range(1..=i64::from(shared::MAX_HOLD_TTL_SECONDS)))]
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(shared::limits::MAX_HOLD_TTL_SECONDS)))]
     pub hold_ttl_secs: u32,
 
     /// The most holds expired per writer command when many are due at

@@ -138,7 +138,7 @@ pub fn refusal_problem(refusal: &Refusal) -> Problem {
         Refusal::VersionConflict { .. } | Refusal::ProductVersionConflict { .. } => {
             (409, ErrorCode::VersionConflict)
         }
-        Refusal::IdempotencyKeyReused => (409, ErrorCode::IdempotencyKeyReused),
+        Refusal::IdempotencyKeyReused => (422, ErrorCode::IdempotencyKeyReused),
         Refusal::BatchAborted => (424, ErrorCode::BatchAborted),
         Refusal::HoldUnavailable { .. } => (409, ErrorCode::HoldUnavailable),
         Refusal::HoldNotFound { .. } => (404, ErrorCode::HoldNotFound),

@@ -15,7 +15,7 @@ use std::{
 
 use axum::{
     extract::{MatchedPath, Request},
-    http::{HeaderValue, Method, StatusCode},
+    http::{Method, StatusCode},
     response::Response,
 };
 use metrics::{Counter, Histogram};
@@ -24,8 +24,6 @@ use tower::{Layer, Service};
 use tracing::Span;
 
 use ledger::{Refusal, cmd::Adjusted};
-
-use crate::auth::Principal;
 
 pub const HTTP_REQUESTS: &str = "stockline_http_requests_total";
 pub const HTTP_DURATION: &str = "stockline_http_request_duration_seconds";
@@ -318,7 +316,7 @@ where
 
 /// The method as a label: one of a closed set. Any other method a client
 /// makes up is `other`, so a caller cannot mint series (each kept forever).
-fn method_label(method: &Method) -> &'static str {
+pub(crate) fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::HEAD => "HEAD",
@@ -429,33 +427,9 @@ where
     }
 }
 
-/// The span of one request: its id (from `X-Request-Id`, or made), method,
-/// path and principal; handlers record the store and sku. No headers, no
-/// query: they may carry secrets.
-pub fn request_span(request: &axum::http::Request<axum::body::Body>) -> Span {
-    let id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v: &HeaderValue| v.to_str().ok())
-        .unwrap_or("-");
-    let principal = request
-        .extensions()
-        .get::<Principal>()
-        .and_then(Principal::subject_display);
-    tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = method_label(request.method()),
-        path = %bounded(request.uri().path(), 256),
-        principal = principal.map(tracing::field::display),
-        store_id = tracing::field::Empty,
-        sku = tracing::field::Empty,
-    )
-}
-
 /// At most `max` bytes of `text` (on a character boundary): a client's
 /// path goes into every log line of its request.
-fn bounded(text: &str, max: usize) -> &str {
+pub(crate) fn bounded(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }

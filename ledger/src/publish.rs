@@ -13,7 +13,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::value::RawValue;
-use shared::Change;
+use shared::{Change, ChangeKind};
 
 use crate::{AccessChange, Committed, CommittedEvent, Subscriber};
 
@@ -63,7 +63,18 @@ pub(crate) fn access_change(change: &Change) -> Option<AccessChange> {
             store_id: store_id.clone(),
             revoked: true,
         }),
-        _ => None,
+        Change::StockAdjusted { .. }
+        | Change::StockSet { .. }
+        | Change::Discrepancy { .. }
+        | Change::ProductCreated { .. }
+        | Change::ProductUpdated { .. }
+        | Change::ProductDeleted { .. }
+        | Change::StoreCreated { .. }
+        | Change::StoreUpdated { .. }
+        | Change::HoldPlaced { .. }
+        | Change::HoldExtended { .. }
+        | Change::HoldCommitted { .. }
+        | Change::HoldReleased { .. } => None,
     }
 }
 
@@ -75,7 +86,20 @@ pub(crate) fn hold_due(change: &Change) -> Option<i64> {
         }
         // A deactivated channel's holds are due at once.
         Change::ChannelAccess { active: false, .. } => Some(0),
-        _ => None,
+        Change::ChannelAccess { active: true, .. }
+        | Change::StockAdjusted { .. }
+        | Change::StockSet { .. }
+        | Change::Discrepancy { .. }
+        | Change::ProductCreated { .. }
+        | Change::ProductUpdated { .. }
+        | Change::ProductDeleted { .. }
+        | Change::StoreCreated { .. }
+        | Change::StoreUpdated { .. }
+        | Change::StoreAccess { .. }
+        | Change::DeviceEnrolled { .. }
+        | Change::DeviceRevoked { .. }
+        | Change::HoldCommitted { .. }
+        | Change::HoldReleased { .. } => None,
     }
 }
 
@@ -86,13 +110,28 @@ pub(crate) fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     }
 }
 
-const ACCESS_KINDS: [&str; 4] = [
-    "store_access",
-    "channel_access",
-    "device_enrolled",
-    "device_revoked",
-];
-const HOLD_KINDS: [&str; 2] = ["hold_placed", "hold_extended"];
+/// Whether publishing reads an event of `kind`: it may change a credential
+/// ([`access_change`]) or when a hold is due ([`hold_due`]).
+fn read_on_publish(kind: ChangeKind) -> bool {
+    match kind {
+        ChangeKind::StoreAccess
+        | ChangeKind::ChannelAccess
+        | ChangeKind::DeviceEnrolled
+        | ChangeKind::DeviceRevoked
+        | ChangeKind::HoldPlaced
+        | ChangeKind::HoldExtended => true,
+        ChangeKind::StockAdjusted
+        | ChangeKind::StockSet
+        | ChangeKind::Discrepancy
+        | ChangeKind::ProductCreated
+        | ChangeKind::ProductUpdated
+        | ChangeKind::ProductDeleted
+        | ChangeKind::StoreCreated
+        | ChangeKind::StoreUpdated
+        | ChangeKind::HoldCommitted
+        | ChangeKind::HoldReleased => false,
+    }
+}
 
 /// Stored events as a group to publish; only credential and hold timing
 /// events are parsed.
@@ -102,8 +141,9 @@ fn group(events: Vec<StoredEvent>, head: u64) -> anyhow::Result<Committed> {
         ..Committed::default()
     };
     for event in events {
-        let kind = event.kind.as_str();
-        if ACCESS_KINDS.contains(&kind) || HOLD_KINDS.contains(&kind) {
+        // A kind this build does not know (written by a newer central)
+        // changes nothing it keeps.
+        if event.kind.parse().is_ok_and(read_on_publish) {
             let parsed: shared::Event = serde_json::from_str(&event.json)?;
             committed.access.extend(access_change(&parsed.change));
             committed.holds_due = earliest(committed.holds_due, hold_due(&parsed.change));

@@ -31,7 +31,7 @@ pub enum Refusal {
     DeviceLimit { store_id: String, limit: u32 },
     #[error("{} available, cannot take {delta}", current.available)]
     InsufficientStock { current: StockLevel, delta: i64 },
-    #[error("{} available; {delta} would take the level past ±{}", current.available, shared::validate::MAX_LEVEL)]
+    #[error("{} available; {delta} would take the level past ±{}", current.available, shared::limits::MAX_LEVEL)]
     LevelOutOfRange { current: StockLevel, delta: i64 },
     #[error("expected version {expected}, the level is at version {}", current.version)]
     VersionConflict { current: StockLevel, expected: u64 },

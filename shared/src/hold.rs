@@ -5,19 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Timestamp;
-
-/// Longest a hold may be asked to live from now, in seconds (a day).
-pub const MAX_HOLD_TTL_SECONDS: u32 = 86_400;
-/// Longest whole life an admin may give a channel's holds, from when each
-/// is placed, in seconds (a week): extending never passes a hold's life.
-pub const MAX_HOLD_LIFE_SECONDS: u32 = 7 * 86_400;
-/// Most lines one hold request may carry.
-pub const MAX_HOLD_LINES: usize = 100;
-/// Most stores a priority list may name.
-pub const MAX_PRIORITY_STORES: usize = 100;
-/// Longest channel reference (the shop's order id).
-pub const MAX_REFERENCE_LEN: usize = 128;
+use crate::{Timestamp, limits::MAX_HOLD_TTL_SECONDS};
 
 /// One line of a hold request: `quantity` units of `sku`, from `store_id`
 /// (click and collect: only that store may fill it) or, without one, from
@@ -416,10 +404,6 @@ pub struct ChannelHolds {
     /// [`CHANNEL_HOLDS_LISTED`].
     pub holds: Vec<Hold>,
 }
-
-/// Most holds `GET /v1/admin/channels/{channel_id}/holds` lists; the
-/// totals count them all.
-pub const CHANNEL_HOLDS_LISTED: u32 = 500;
 
 /// Units a channel holds at one store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -50,6 +50,12 @@ macro_rules! identifier {
             }
         }
 
+        impl crate::api::PathParams for $name {
+            fn values(&self) -> Vec<&str> {
+                vec![&self.0]
+            }
+        }
+
         impl std::ops::Deref for $name {
             type Target = str;
 
@@ -96,6 +102,12 @@ identifier!(
     /// An enrolled device's id (a till's), made by central at enrolment.
     DeviceId,
     "device_id"
+);
+
+identifier!(
+    /// A sales channel's id (also its client id).
+    ChannelId,
+    "channel_id"
 );
 
 identifier!(

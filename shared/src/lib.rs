@@ -2,10 +2,12 @@
 //! that crosses between central and a store node. No server-only dependencies,
 //! so the store node (wasm32) uses exactly the same definitions.
 
+pub mod api;
 pub mod auth;
 pub mod catalog;
 pub mod hold;
 pub mod id;
+pub mod limits;
 pub mod money;
 pub mod problem;
 pub mod replication;
@@ -18,7 +20,7 @@ pub mod whole;
 pub use auth::*;
 pub use catalog::*;
 pub use hold::*;
-pub use id::{DeviceId, HoldId, IdempotencyKey, Sku, StoreId};
+pub use id::{ChannelId, DeviceId, HoldId, IdempotencyKey, Sku, StoreId};
 pub use money::Currency;
 pub use problem::*;
 pub use replication::*;

@@ -57,9 +57,18 @@ impl Event {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What happened, one variant per kind of event. The kind's name is the
+/// variant's, in snake case: serde's tag and [`ChangeKind`] derive it, so
+/// it is written nowhere. Every consumer matches every variant (no
+/// catch-all arm): a new kind fails to compile wherever it must be handled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::EnumDiscriminants)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[strum_discriminants(
+    name(ChangeKind),
+    derive(strum::IntoStaticStr, strum::EnumString, Hash),
+    strum(serialize_all = "snake_case")
+)]
 pub enum Change {
     StockAdjusted {
         store_id: String,
@@ -275,30 +284,23 @@ impl Change {
                     version: line.version,
                 })
                 .collect(),
-            _ => Vec::new(),
+            Change::Discrepancy { .. }
+            | Change::ProductCreated { .. }
+            | Change::ProductUpdated { .. }
+            | Change::ProductDeleted { .. }
+            | Change::StoreCreated { .. }
+            | Change::StoreUpdated { .. }
+            | Change::StoreAccess { .. }
+            | Change::ChannelAccess { .. }
+            | Change::DeviceEnrolled { .. }
+            | Change::DeviceRevoked { .. }
+            | Change::HoldExtended { .. } => Vec::new(),
         }
     }
 
     /// Stable name of the event kind, as it appears in the `kind` field.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Change::StockAdjusted { .. } => "stock_adjusted",
-            Change::StockSet { .. } => "stock_set",
-            Change::Discrepancy { .. } => "discrepancy",
-            Change::ProductCreated { .. } => "product_created",
-            Change::ProductUpdated { .. } => "product_updated",
-            Change::ProductDeleted { .. } => "product_deleted",
-            Change::StoreCreated { .. } => "store_created",
-            Change::StoreUpdated { .. } => "store_updated",
-            Change::StoreAccess { .. } => "store_access",
-            Change::DeviceEnrolled { .. } => "device_enrolled",
-            Change::DeviceRevoked { .. } => "device_revoked",
-            Change::HoldPlaced { .. } => "hold_placed",
-            Change::HoldExtended { .. } => "hold_extended",
-            Change::HoldCommitted { .. } => "hold_committed",
-            Change::HoldReleased { .. } => "hold_released",
-            Change::ChannelAccess { .. } => "channel_access",
-        }
+        ChangeKind::from(self).into()
     }
 }
 

@@ -10,7 +10,7 @@ use utoipa::openapi::{
     schema::{AnyOfBuilder, SchemaType},
 };
 
-use crate::validate::{
+use crate::limits::{
     MAX_ID_LEN, MAX_KEY_LEN, MAX_NAME_LEN, MAX_QUANTITY, MAX_REASON_LEN, MAX_SECRET_LEN,
     MIN_SECRET_LEN,
 };
@@ -120,13 +120,13 @@ pub fn optional_quantity() -> Schema {
     nullable(integer(0, MAX_QUANTITY))
 }
 
-/// A version or offset: 0 up to [`crate::validate::MAX_OFFSET`].
+/// A version or offset: 0 up to [`crate::limits::MAX_OFFSET`].
 pub fn unsigned() -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::Integer)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
         .minimum(Some(0usize))
-        .maximum(Some(crate::validate::MAX_OFFSET as usize))
+        .maximum(Some(crate::limits::MAX_OFFSET as usize))
 }
 
 /// An expected version, or absent.
@@ -134,7 +134,7 @@ pub fn optional_version() -> Schema {
     nullable(unsigned())
 }
 
-/// An offset: 0 up to [`crate::validate::MAX_OFFSET`].
+/// An offset: 0 up to [`crate::limits::MAX_OFFSET`].
 pub fn offset() -> Schema {
     unsigned().build().into()
 }
@@ -163,7 +163,7 @@ pub fn optional_identifier() -> Schema {
 
 /// A channel's reference for a hold (its order id): visible ASCII.
 pub fn reference() -> Schema {
-    string(1, crate::hold::MAX_REFERENCE_LEN, VISIBLE_ASCII_PATTERN)
+    string(1, crate::limits::MAX_REFERENCE_LEN, VISIBLE_ASCII_PATTERN)
         .examples(["order-10023"])
         .build()
         .into()
@@ -171,7 +171,7 @@ pub fn reference() -> Schema {
 
 /// A hold's time to live in seconds, or absent (central's default).
 pub fn optional_ttl() -> Schema {
-    nullable(integer(1, i64::from(crate::hold::MAX_HOLD_TTL_SECONDS)))
+    nullable(integer(1, i64::from(crate::limits::MAX_HOLD_TTL_SECONDS)))
 }
 
 /// A share in percent: 1 to 100.
@@ -179,9 +179,9 @@ pub fn percent() -> Schema {
     integer(1, 100).build().into()
 }
 
-/// A hold's whole life in seconds: 1 to [`crate::hold::MAX_HOLD_LIFE_SECONDS`].
+/// A hold's whole life in seconds: 1 to [`crate::limits::MAX_HOLD_LIFE_SECONDS`].
 pub fn hold_life() -> Schema {
-    integer(1, i64::from(crate::hold::MAX_HOLD_LIFE_SECONDS))
+    integer(1, i64::from(crate::limits::MAX_HOLD_LIFE_SECONDS))
         .build()
         .into()
 }
@@ -204,9 +204,9 @@ fn identifiers(min: usize, max: usize) -> Schema {
         .into()
 }
 
-/// A hold's lines: 1 to [`crate::hold::MAX_HOLD_LINES`].
+/// A hold's lines: 1 to [`crate::limits::MAX_HOLD_LINES`].
 pub fn hold_lines() -> Schema {
-    array_of("HoldLineRequest", 1, crate::hold::MAX_HOLD_LINES)
+    array_of("HoldLineRequest", 1, crate::limits::MAX_HOLD_LINES)
 }
 
 /// The lines a commit names, or absent (all of them, whole).
@@ -216,22 +216,22 @@ pub fn commit_lines() -> Schema {
             "CommitLine",
         )))
         .min_items(Some(1))
-        .max_items(Some(crate::hold::MAX_HOLD_LINES))
+        .max_items(Some(crate::limits::MAX_HOLD_LINES))
         .build();
     let mut lines = lines;
     lines.schema_type = SchemaType::from_iter([Type::Array, Type::Null]);
     lines.into()
 }
 
-/// A priority list of stores: 1 to [`crate::hold::MAX_PRIORITY_STORES`].
+/// A priority list of stores: 1 to [`crate::limits::MAX_PRIORITY_STORES`].
 pub fn priority_stores() -> Schema {
-    identifiers(1, crate::hold::MAX_PRIORITY_STORES)
+    identifiers(1, crate::limits::MAX_PRIORITY_STORES)
 }
 
 /// The skus of one availability question: 1 to
-/// [`crate::validate::MAX_AVAILABILITY_SKUS`].
+/// [`crate::limits::MAX_AVAILABILITY_SKUS`].
 pub fn availability_skus() -> Schema {
-    identifiers(1, crate::validate::MAX_AVAILABILITY_SKUS)
+    identifiers(1, crate::limits::MAX_AVAILABILITY_SKUS)
 }
 
 fn nullable(object: ObjectBuilder) -> Schema {

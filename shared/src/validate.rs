@@ -1,23 +1,7 @@
 //! Input rules both sides apply: central refuses what breaks them, and the
 //! store node checks before it queues an intent it could never send.
 
-use crate::{AdjustRequest, FieldError, NewProduct, NewStore};
-
-pub const MAX_ID_LEN: usize = 64;
-pub const MAX_NAME_LEN: usize = 200;
-pub const MAX_REASON_LEN: usize = 200;
-pub const MAX_KEY_LEN: usize = 128;
-/// Bound on a single delta or count, far from i64 overflow when summed.
-pub const MAX_QUANTITY: i64 = 1_000_000_000;
-/// Bound on a level itself: a million times the largest single delta. A
-/// write that would take a level past it (in either direction) is refused,
-/// so no sum over levels of a chain can wrap an `i64`.
-pub const MAX_LEVEL: i64 = 1_000_000_000_000_000;
-/// The largest offset or version: both are stored as signed 64-bit
-/// integers, so no log or level can ever reach a larger one.
-pub const MAX_OFFSET: u64 = i64::MAX as u64;
-/// Most skus one availability question may ask about.
-pub const MAX_AVAILABILITY_SKUS: usize = 200;
+use crate::{AdjustRequest, FieldError, NewProduct, NewStore, limits::*};
 
 /// Whether a delta is one the API takes: non-zero and within
 /// ±[`MAX_QUANTITY`]. Written as a range test, not with `abs()`:
@@ -172,7 +156,7 @@ pub fn channel_limits(l: &crate::ChannelLimits, errors: &mut Vec<FieldError>) {
             "must be within 1..=100",
         ));
     }
-    let life = crate::hold::MAX_HOLD_LIFE_SECONDS;
+    let life = crate::limits::MAX_HOLD_LIFE_SECONDS;
     if !(1..=life).contains(&l.max_hold_life_seconds) {
         errors.push(FieldError::new(
             "max_hold_life_seconds",
@@ -192,7 +176,7 @@ pub fn safety_stock(s: &crate::SafetyStock, errors: &mut Vec<FieldError>) {
 }
 
 fn ttl(value: Option<u32>, errors: &mut Vec<FieldError>) {
-    let max = crate::hold::MAX_HOLD_TTL_SECONDS;
+    let max = crate::limits::MAX_HOLD_TTL_SECONDS;
     if value.is_some_and(|t| !(1..=max).contains(&t)) {
         errors.push(FieldError::new(
             "ttl_seconds",
@@ -205,7 +189,7 @@ fn ttl(value: Option<u32>, errors: &mut Vec<FieldError>) {
 /// a reference of visible ASCII, a time to live within a day, and a
 /// priority list of 1-100 stores.
 pub fn place_hold(req: &crate::PlaceHoldRequest, errors: &mut Vec<FieldError>) {
-    use crate::hold::{MAX_HOLD_LINES, MAX_PRIORITY_STORES, MAX_REFERENCE_LEN};
+    use crate::limits::{MAX_HOLD_LINES, MAX_PRIORITY_STORES, MAX_REFERENCE_LEN};
     let reference = &req.reference;
     if reference.is_empty()
         || reference.len() > MAX_REFERENCE_LEN
@@ -258,7 +242,7 @@ pub fn commit_hold(req: &crate::CommitHoldRequest, errors: &mut Vec<FieldError>)
     let Some(lines) = &req.lines else {
         return;
     };
-    let max = crate::hold::MAX_HOLD_LINES;
+    let max = crate::limits::MAX_HOLD_LINES;
     if lines.is_empty() || lines.len() > max {
         errors.push(FieldError::new("lines", format!("1-{max} lines, or none")));
     }
@@ -285,9 +269,6 @@ pub fn availability(req: &crate::AvailabilityRequest, errors: &mut Vec<FieldErro
         identifier(&format!("skus[{i}]"), sku, errors);
     }
 }
-
-pub const MIN_SECRET_LEN: usize = 16;
-pub const MAX_SECRET_LEN: usize = 256;
 
 pub fn client_secret(field: &str, secret: &str, errors: &mut Vec<FieldError>) {
     if secret.len() < MIN_SECRET_LEN

@@ -5,7 +5,8 @@
 use proptest::prelude::*;
 use shared::{
     AdjustKind, AdjustRequest, FieldError,
-    validate::{self, MAX_LEVEL, MAX_QUANTITY},
+    limits::{MAX_LEVEL, MAX_QUANTITY},
+    validate,
 };
 
 fn adjust(delta: i64) -> Vec<FieldError> {

@@ -35,8 +35,8 @@ use futures::{
 };
 use serde_json::{Value, json};
 use shared::{
-    AdjustKind, AdjustRequest, AdjustResult, BatchAdjustRequest, BatchAdjustResponse, ChangesPage,
-    ProductAvailability, Snapshot, TokenRequest, TokenResponse,
+    AdjustKind,
+    api::{Call, Endpoint, Route},
 };
 use store_wasm::{
     browser::{HttpTransport, IdbStorage, JsClock},
@@ -310,74 +310,20 @@ struct Held {
 }
 
 impl Transport for Held {
-    async fn sign_in(&self, request: &TokenRequest) -> Result<TokenResponse, TransportError> {
-        self.http.sign_in(request).await
-    }
-
-    async fn snapshot(&self, token: &str, store: &str) -> Result<Snapshot, TransportError> {
-        let snapshot = self.http.snapshot(token, store).await;
-        self.fetched.set(true);
-        let hold = self.hold.borrow_mut().take();
-        if let Some(hold) = hold {
-            let _ = hold.await;
+    async fn call<E: Endpoint>(
+        &self,
+        token: Option<&str>,
+        call: Call<'_, E>,
+    ) -> Result<E::Response, TransportError> {
+        let answer = self.http.call(token, call).await;
+        if E::ROUTE == Route::GetSnapshot {
+            self.fetched.set(true);
+            let hold = self.hold.borrow_mut().take();
+            if let Some(hold) = hold {
+                let _ = hold.await;
+            }
         }
-        snapshot
-    }
-
-    async fn changes(
-        &self,
-        token: &str,
-        store: &str,
-        from: u64,
-        wait_s: u32,
-    ) -> Result<ChangesPage, TransportError> {
-        self.http.changes(token, store, from, wait_s).await
-    }
-
-    async fn adjust(
-        &self,
-        token: &str,
-        store: &str,
-        key: &str,
-        request: &AdjustRequest,
-    ) -> Result<AdjustResult, TransportError> {
-        self.http.adjust(token, store, key, request).await
-    }
-
-    async fn adjust_batch(
-        &self,
-        token: &str,
-        store: &str,
-        request: &BatchAdjustRequest,
-    ) -> Result<BatchAdjustResponse, TransportError> {
-        self.http.adjust_batch(token, store, request).await
-    }
-
-    async fn commit_hold(
-        &self,
-        token: &str,
-        key: &str,
-        hold_id: &str,
-        request: &shared::CommitHoldRequest,
-    ) -> Result<shared::Hold, TransportError> {
-        self.http.commit_hold(token, key, hold_id, request).await
-    }
-
-    async fn release_hold(
-        &self,
-        token: &str,
-        key: &str,
-        hold_id: &str,
-    ) -> Result<shared::Hold, TransportError> {
-        self.http.release_hold(token, key, hold_id).await
-    }
-
-    async fn availability(
-        &self,
-        token: &str,
-        sku: &str,
-    ) -> Result<ProductAvailability, TransportError> {
-        self.http.availability(token, sku).await
+        answer
     }
 }
 

@@ -5,6 +5,7 @@
 
 use gloo_net::http::Request;
 use serde_json::json;
+use shared::api::{self, Call};
 use store_wasm::{
     browser::{HttpTransport, IdbStorage, JsClock},
     engine::{Config, Credential, Engine, Transport},
@@ -41,13 +42,28 @@ async fn bootstrap_and_commit_to_applied() {
 
     // The snapshot alone (sign-in, download, parse), to split the figure.
     let transport = HttpTransport::new(central);
+    let sign_in = Credential::store("node-bench-secret-0123456789").token_request("node-bench");
     let token = transport
-        .sign_in(&Credential::store("node-bench-secret-0123456789").token_request("node-bench"))
+        .call::<api::SignIn>(None, Call::with(&(), &sign_in))
         .await
         .unwrap()
         .access_token;
     let started = now_ms();
-    let snapshot = transport.snapshot(&token, "node-bench").await.unwrap();
+    let query = api::SnapshotQuery {
+        store: Some("node-bench".parse().unwrap()),
+    };
+    let snapshot = transport
+        .call::<api::GetSnapshot>(
+            Some(&token),
+            Call {
+                params: &(),
+                query: &query,
+                key: None,
+                body: &(),
+            },
+        )
+        .await
+        .unwrap();
     let fetch_parse = now_ms() - started;
     drop(snapshot);
 

@@ -10,7 +10,7 @@ use central::{
 use crate::chaos::ChaosProxy;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use shared::{ChangesPage, Problem, Snapshot, StockLevel};
+use shared::{ChangesPage, Problem, Snapshot, StockLevel, api};
 use tempfile::TempDir;
 
 pub struct TestApp {
@@ -196,7 +196,7 @@ impl TestApp {
     pub async fn create_store(&self, store_id: &str) {
         let r = self
             .post(
-                "/v1/admin/stores",
+                api::CreateStore::PATH,
                 &json!({
                     "store_id": store_id,
                     "name": format!("Store {store_id}"),
@@ -210,7 +210,7 @@ impl TestApp {
     /// Signs a store in; the answer as it came.
     pub async fn sign_in(&self, client_id: &str, client_secret: &str) -> Response {
         reqwest::Client::new()
-            .post(self.url("/v1/auth/token"))
+            .post(self.url(api::SignIn::PATH))
             .json(&json!({"client_id": client_id, "client_secret": client_secret}))
             .send()
             .await
@@ -229,7 +229,7 @@ impl TestApp {
     /// answer as it came.
     pub async fn enrol(&self, store_id: &str, name: &str) -> Response {
         reqwest::Client::new()
-            .post(self.url("/v1/devices"))
+            .post(self.url(api::EnrolDevice::PATH))
             .json(&json!({
                 "store_id": store_id,
                 "client_secret": secret_of(store_id),
@@ -250,7 +250,7 @@ impl TestApp {
     /// Signs a device in; the answer as it came.
     pub async fn device_sign_in(&self, device_id: &str, device_secret: &str) -> Response {
         reqwest::Client::new()
-            .post(self.url("/v1/auth/token"))
+            .post(self.url(api::SignIn::PATH))
             .json(&json!({"device_id": device_id, "device_secret": device_secret}))
             .send()
             .await
@@ -271,7 +271,7 @@ impl TestApp {
     pub async fn create_channel(&self, channel_id: &str) {
         let r = self
             .post(
-                "/v1/admin/channels",
+                api::CreateChannel::PATH,
                 &json!({
                     "channel_id": channel_id,
                     "name": format!("Channel {channel_id}"),
@@ -285,7 +285,7 @@ impl TestApp {
     /// Signs a sales channel in; the answer as it came.
     pub async fn channel_sign_in(&self, channel_id: &str, secret: &str) -> Response {
         reqwest::Client::new()
-            .post(self.url("/v1/auth/token"))
+            .post(self.url(api::SignIn::PATH))
             .json(&json!({"channel_id": channel_id, "channel_secret": secret}))
             .send()
             .await
@@ -305,7 +305,7 @@ impl TestApp {
     pub async fn create_product(&self, sku: &str) {
         let r = self
             .post(
-                "/v1/admin/products",
+                api::CreateProduct::PATH,
                 &json!({"sku": sku, "name": format!("Product {sku}"), "price_cents": 250}),
             )
             .await;
@@ -315,7 +315,7 @@ impl TestApp {
     pub async fn set_stock(&self, store: &str, sku: &str, available: i64) -> StockLevel {
         let r = self
             .client
-            .put(self.url(&format!("/v1/admin/stores/{store}/stock/{sku}")))
+            .put(self.url(&api::fill(api::SetStock::PATH, &[store, sku])))
             .json(&json!({"available": available}))
             .send()
             .await
@@ -328,7 +328,7 @@ impl TestApp {
     /// A single adjustment with the given key; the response as it came.
     pub async fn adjust(&self, store: &str, key: &str, body: &Value) -> Response {
         self.client
-            .post(self.url(&format!("/v1/stores/{store}/adjustments")))
+            .post(self.url(&api::fill(api::Adjust::PATH, &[store])))
             .header("Idempotency-Key", key)
             .json(body)
             .send()
@@ -337,13 +337,17 @@ impl TestApp {
     }
 
     pub async fn level(&self, store: &str, sku: &str) -> StockLevel {
-        let r = self.get(&format!("/v1/stores/{store}/stock/{sku}")).await;
+        let r = self
+            .get(&api::fill(api::GetLevel::PATH, &[store, sku]))
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         r.json().await.expect("level")
     }
 
     pub async fn changes(&self, query: &str) -> ChangesPage {
-        let r = self.get(&format!("/v1/replication/changes?{query}")).await;
+        let r = self
+            .get(&format!("{}?{query}", api::GetChanges::PATH))
+            .await;
         assert_eq!(r.status(), StatusCode::OK, "changes?{query}");
         r.json().await.expect("changes page")
     }
@@ -352,13 +356,15 @@ impl TestApp {
     pub fn poll(&self, query: &str) -> tokio::task::JoinHandle<Response> {
         let (client, url) = (
             self.client.clone(),
-            self.url(&format!("/v1/replication/changes?{query}")),
+            self.url(&format!("{}?{query}", api::GetChanges::PATH)),
         );
         tokio::spawn(async move { client.get(url).send().await.expect("long-poll") })
     }
 
     pub async fn snapshot(&self, query: &str) -> Snapshot {
-        let r = self.get(&format!("/v1/replication/snapshot?{query}")).await;
+        let r = self
+            .get(&format!("{}?{query}", api::GetSnapshot::PATH))
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         r.json().await.expect("snapshot")
     }

@@ -8,16 +8,12 @@ use std::time::Duration;
 use reqwest::Response;
 use serde::de::DeserializeOwned;
 use shared::{
-    AdjustRequest, AdjustResult, BatchAdjustRequest, BatchAdjustResponse, ChangesPage,
-    CommitHoldRequest, Hold, IDEMPOTENCY_KEY_HEADER, Problem, ProductAvailability, Snapshot,
-    TokenRequest, TokenResponse,
+    IDEMPOTENCY_KEY_HEADER, Problem,
+    api::{Call, Endpoint, Method},
 };
 use store_wasm::engine::{
     Clock, Config, Credential, Engine, MemoryStorage, Transport, TransportError,
 };
-
-/// How long a call may take; a long-poll gets its wait on top.
-const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Central over HTTP, as the till's `HttpTransport` calls it.
 pub struct NativeTransport {
@@ -68,131 +64,43 @@ async fn answer<T: DeserializeOwned>(
 }
 
 impl Transport for NativeTransport {
-    async fn sign_in(&self, request: &TokenRequest) -> Result<TokenResponse, TransportError> {
-        let sent = self
-            .client
-            .post(self.url("/v1/auth/token"))
-            .timeout(CALL_TIMEOUT)
-            .json(request)
-            .send()
-            .await;
-        answer(sent).await
-    }
-
-    async fn snapshot(&self, token: &str, store: &str) -> Result<Snapshot, TransportError> {
-        let sent = self
-            .client
-            .get(self.url(&format!("/v1/replication/snapshot?store={store}")))
-            .bearer_auth(token)
-            .timeout(CALL_TIMEOUT * 8)
-            .send()
-            .await;
-        answer(sent).await
-    }
-
-    async fn changes(
+    async fn call<E: Endpoint>(
         &self,
-        token: &str,
-        store: &str,
-        from: u64,
-        wait_s: u32,
-    ) -> Result<ChangesPage, TransportError> {
-        let path = format!("/v1/replication/changes?store={store}&from={from}&wait={wait_s}");
-        let sent = self
-            .client
-            .get(self.url(&path))
-            .bearer_auth(token)
-            .timeout(CALL_TIMEOUT + Duration::from_secs(u64::from(wait_s)))
-            .send()
-            .await;
-        answer(sent).await
+        token: Option<&str>,
+        call: Call<'_, E>,
+    ) -> Result<E::Response, TransportError> {
+        answer(self.send(token, call).await).await
     }
+}
 
-    async fn adjust(
+impl NativeTransport {
+    /// Sends `call` and hands back central's answer as it came.
+    pub async fn send<E: Endpoint>(
         &self,
-        token: &str,
-        store: &str,
-        key: &str,
-        request: &AdjustRequest,
-    ) -> Result<AdjustResult, TransportError> {
-        let sent = self
+        token: Option<&str>,
+        call: Call<'_, E>,
+    ) -> Result<Response, reqwest::Error> {
+        let method = match E::METHOD {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Patch => reqwest::Method::PATCH,
+            Method::Delete => reqwest::Method::DELETE,
+        };
+        let mut request = self
             .client
-            .post(self.url(&format!("/v1/stores/{store}/adjustments")))
-            .bearer_auth(token)
-            .header(IDEMPOTENCY_KEY_HEADER, key)
-            .timeout(CALL_TIMEOUT)
-            .json(request)
-            .send()
-            .await;
-        answer(sent).await
-    }
-
-    async fn adjust_batch(
-        &self,
-        token: &str,
-        store: &str,
-        request: &BatchAdjustRequest,
-    ) -> Result<BatchAdjustResponse, TransportError> {
-        let sent = self
-            .client
-            .post(self.url(&format!("/v1/stores/{store}/adjustments/batch")))
-            .bearer_auth(token)
-            .timeout(CALL_TIMEOUT)
-            .json(request)
-            .send()
-            .await;
-        answer(sent).await
-    }
-
-    async fn commit_hold(
-        &self,
-        token: &str,
-        key: &str,
-        hold_id: &str,
-        request: &CommitHoldRequest,
-    ) -> Result<Hold, TransportError> {
-        let sent = self
-            .client
-            .post(self.url(&format!("/v1/holds/{hold_id}/commit")))
-            .bearer_auth(token)
-            .header(IDEMPOTENCY_KEY_HEADER, key)
-            .timeout(CALL_TIMEOUT)
-            .json(request)
-            .send()
-            .await;
-        answer(sent).await
-    }
-
-    async fn release_hold(
-        &self,
-        token: &str,
-        key: &str,
-        hold_id: &str,
-    ) -> Result<Hold, TransportError> {
-        let sent = self
-            .client
-            .post(self.url(&format!("/v1/holds/{hold_id}/release")))
-            .bearer_auth(token)
-            .header(IDEMPOTENCY_KEY_HEADER, key)
-            .timeout(CALL_TIMEOUT)
-            .send()
-            .await;
-        answer(sent).await
-    }
-
-    async fn availability(
-        &self,
-        token: &str,
-        sku: &str,
-    ) -> Result<ProductAvailability, TransportError> {
-        let sent = self
-            .client
-            .get(self.url(&format!("/v1/products/{sku}")))
-            .bearer_auth(token)
-            .timeout(CALL_TIMEOUT)
-            .send()
-            .await;
-        answer(sent).await
+            .request(method, self.url(&call.target()))
+            .timeout(Duration::from_millis(u64::from(call.timeout_ms())));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(key) = call.key {
+            request = request.header(IDEMPOTENCY_KEY_HEADER, key);
+        }
+        if E::HAS_BODY {
+            request = request.json(call.body);
+        }
+        request.send().await
     }
 }
 

@@ -14,7 +14,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use shared::ErrorCode;
+use shared::{ErrorCode, api::Callers};
 use tower::{Layer, Service};
 
 use super::{Auth, Principal, Refused, has_credentials, unauthorized};
@@ -89,16 +89,10 @@ impl<S> Layer<S> for AdmitLayer {
     }
 }
 
-/// Route layer: who may use a group of routes.
+/// Route layer: who may use a group of routes, as their endpoints
+/// declare ([`Callers`]).
 #[derive(Debug, Clone, Copy)]
-pub enum RequireLayer {
-    /// A store or an admin (a sales channel is refused).
-    SignedIn,
-    Admin,
-    /// Any signed-in caller, sales channels included: availability and
-    /// holds, whose handlers check what each may do.
-    Holds,
-}
+pub struct RequireLayer(pub Callers);
 
 impl<S> Layer<S> for RequireLayer {
     type Service = Gate<S, RequireLayer>;
@@ -130,19 +124,18 @@ impl Rule for Admit {
 impl Rule for RequireLayer {
     fn check(&self, request: &Request) -> Option<AppError> {
         let principal = request.extensions().get::<Principal>();
-        match (self, principal) {
+        match (self.0, principal) {
+            (Callers::Anyone, _) => None,
             (_, None | Some(Principal::Anonymous)) => Some(unauthorized().into()),
-            (RequireLayer::Admin, Some(Principal::Store { .. } | Principal::Channel { .. })) => {
+            (Callers::Admins, Some(Principal::Store { .. } | Principal::Channel { .. })) => {
                 Some(AppError::invalid(
                     StatusCode::FORBIDDEN,
                     ErrorCode::Forbidden,
                     "admin routes need an admin API key or admin token",
                 ))
             }
-            (RequireLayer::SignedIn, Some(Principal::Channel { .. })) => {
-                Some(super::channel_refused())
-            }
-            _ => None,
+            (Callers::Stores, Some(Principal::Channel { .. })) => Some(super::channel_refused()),
+            (Callers::Stores | Callers::Holders | Callers::Admins, _) => None,
         }
     }
 }

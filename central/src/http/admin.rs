@@ -1,18 +1,14 @@
 //! Admin writes: catalogue, stores, stocktakes, retention. Every one is an
 //! event in the change log. (Admin authentication comes with the auth module.)
 
-use axum::{
-    Router,
-    extract::State,
-    http::StatusCode,
-    routing::{get, patch, post, put},
-};
+use axum::{extract::State, http::StatusCode};
 use shared::{
     Device, DeviceId, NewProduct, NewStore, Problem, Product, ProductUpdate, PruneReport,
     SafetyStock, SetStockRequest, SetStockResult, Sku, Store, StoreCredentials, StoreId,
-    StoreStatus, validate,
+    StoreStatus, api, validate,
 };
 
+use super::Routes;
 use super::extract::{Json, Path};
 use crate::{
     AppState,
@@ -24,35 +20,25 @@ use ledger::cmd::{
     SetStock, SetStoreActive, UpdateProduct,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/admin/products", post(create_product))
-        .route(
-            "/v1/admin/products/{sku}",
-            patch(update_product).delete(delete_product),
-        )
-        .route("/v1/admin/stores", post(create_store).get(list_stores))
-        .route(
-            "/v1/admin/stores/{store_id}/deactivate",
-            post(deactivate_store),
-        )
-        .route("/v1/admin/stores/{store_id}/activate", post(activate_store))
-        .route(
-            "/v1/admin/stores/{store_id}/rotate-secret",
-            post(rotate_secret),
-        )
-        .route("/v1/admin/stores/{store_id}/stock/{sku}", put(set_stock))
-        .route(
-            "/v1/admin/stores/{store_id}/safety-stock",
-            put(set_safety_stock),
-        )
-        .route("/v1/admin/stores/{store_id}/devices", get(list_devices))
-        .route("/v1/admin/devices/{device_id}/revoke", post(revoke_device))
-        .route("/v1/admin/prune", post(prune))
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes
+        .add::<api::CreateProduct, _, _>(create_product)
+        .add::<api::UpdateProduct, _, _>(update_product)
+        .add::<api::DeleteProduct, _, _>(delete_product)
+        .add::<api::CreateStore, _, _>(create_store)
+        .add::<api::ListStoreStatuses, _, _>(list_stores)
+        .add::<api::DeactivateStore, _, _>(deactivate_store)
+        .add::<api::ActivateStore, _, _>(activate_store)
+        .add::<api::RotateStoreSecret, _, _>(rotate_secret)
+        .add::<api::SetSafetyStock, _, _>(set_safety_stock)
+        .add::<api::SetStock, _, _>(set_stock)
+        .add::<api::ListDevices, _, _>(list_devices)
+        .add::<api::RevokeDevice, _, _>(revoke_device)
+        .add::<api::Prune, _, _>(prune)
 }
 
 /// Create a product (version 1, active).
-#[utoipa::path(post, path = "/v1/admin/products", tag = "admin",
+#[utoipa::path(post, path = api::CreateProduct::PATH, tag = "admin",
     request_body = NewProduct,
     responses(
         (status = 201, body = Product),
@@ -71,7 +57,7 @@ pub async fn create_product(
 }
 
 /// Change a product's name or price; with `expected_version`, only if it did not move.
-#[utoipa::path(patch, path = "/v1/admin/products/{sku}", tag = "admin",
+#[utoipa::path(patch, path = api::UpdateProduct::PATH, tag = "admin",
     params(("sku" = Sku, Path)),
     request_body = ProductUpdate,
     responses(
@@ -104,7 +90,7 @@ pub async fn update_product(
 }
 
 /// Delete a product: it stays, inactive, with its history. Deleting again changes nothing.
-#[utoipa::path(delete, path = "/v1/admin/products/{sku}", tag = "admin",
+#[utoipa::path(delete, path = api::DeleteProduct::PATH, tag = "admin",
     params(("sku" = Sku, Path)),
     responses(
         (status = 200, body = Product),
@@ -119,7 +105,7 @@ pub async fn delete_product(
 
 /// Register a store. The answer holds its client secret: the only time
 /// central shows it (it keeps a salted hash).
-#[utoipa::path(post, path = "/v1/admin/stores", tag = "admin",
+#[utoipa::path(post, path = api::CreateStore::PATH, tag = "admin",
     request_body = NewStore,
     responses(
         (status = 201, body = StoreCredentials),
@@ -152,7 +138,7 @@ pub async fn create_store(
 }
 
 /// Every store, with how far its replica follows the change log.
-#[utoipa::path(get, path = "/v1/admin/stores", tag = "admin",
+#[utoipa::path(get, path = api::ListStoreStatuses::PATH, tag = "admin",
     responses((status = 200, body = Vec<StoreStatus>)))]
 pub async fn list_stores(
     State(state): State<AppState>,
@@ -171,7 +157,7 @@ pub async fn list_stores(
 }
 
 /// Deactivate a store: its tokens stop working and it cannot sign in.
-#[utoipa::path(post, path = "/v1/admin/stores/{store_id}/deactivate", tag = "admin",
+#[utoipa::path(post, path = api::DeactivateStore::PATH, tag = "admin",
     params(("store_id" = StoreId, Path)),
     responses(
         (status = 200, body = Store),
@@ -193,7 +179,7 @@ pub async fn deactivate_store(
 }
 
 /// Activate a store again (it signs in anew).
-#[utoipa::path(post, path = "/v1/admin/stores/{store_id}/activate", tag = "admin",
+#[utoipa::path(post, path = api::ActivateStore::PATH, tag = "admin",
     params(("store_id" = StoreId, Path)),
     responses(
         (status = 200, body = Store),
@@ -216,7 +202,7 @@ pub async fn activate_store(
 
 /// Give a store a new secret; the old one and every token issued with it
 /// stop working at once.
-#[utoipa::path(post, path = "/v1/admin/stores/{store_id}/rotate-secret", tag = "admin",
+#[utoipa::path(post, path = api::RotateStoreSecret::PATH, tag = "admin",
     params(("store_id" = StoreId, Path)),
     responses(
         (status = 200, body = StoreCredentials),
@@ -245,7 +231,7 @@ pub async fn rotate_secret(
 /// Set a store's safety stock: units of each of its levels that no sales
 /// channel may hold, so they stay on sale at its tills. Holds placed
 /// before keep what they hold.
-#[utoipa::path(put, path = "/v1/admin/stores/{store_id}/safety-stock", tag = "admin",
+#[utoipa::path(put, path = api::SetSafetyStock::PATH, tag = "admin",
     params(("store_id" = StoreId, Path)),
     request_body = SafetyStock,
     responses(
@@ -271,7 +257,7 @@ pub async fn set_safety_stock(
 /// A store's devices (tills), enrolled and revoked, oldest first. At most
 /// as many are enrolled as `--max-devices-per-store`; revoked ones stay
 /// listed, as the events they made still name them.
-#[utoipa::path(get, path = "/v1/admin/stores/{store_id}/devices", tag = "admin",
+#[utoipa::path(get, path = api::ListDevices::PATH, tag = "admin",
     params(("store_id" = StoreId, Path)),
     responses(
         (status = 200, body = Vec<Device>),
@@ -287,7 +273,7 @@ pub async fn list_devices(
 /// Revoke a device: its credential and every token it holds stop working
 /// at once; the store's secret and other devices are untouched. What it
 /// recorded stays. Revoking a revoked device answers it as it is.
-#[utoipa::path(post, path = "/v1/admin/devices/{device_id}/revoke", tag = "admin",
+#[utoipa::path(post, path = api::RevokeDevice::PATH, tag = "admin",
     params(("device_id" = DeviceId, Path)),
     responses(
         (status = 200, body = Device),
@@ -303,7 +289,7 @@ pub async fn revoke_device(
 }
 
 /// Stocktake: set a level to the counted figure.
-#[utoipa::path(put, path = "/v1/admin/stores/{store_id}/stock/{sku}", tag = "admin",
+#[utoipa::path(put, path = api::SetStock::PATH, tag = "admin",
     params(("store_id" = StoreId, Path), ("sku" = Sku, Path)),
     request_body = SetStockRequest,
     responses(
@@ -334,7 +320,7 @@ pub async fn set_stock(
 
 /// Run retention now (it also runs on a timer): prune old events and
 /// expired idempotency keys.
-#[utoipa::path(post, path = "/v1/admin/prune", tag = "admin",
+#[utoipa::path(post, path = api::Prune::PATH, tag = "admin",
     responses((status = 200, body = PruneReport)))]
 pub async fn prune(State(state): State<AppState>) -> Result<Json<PruneReport>, AppError> {
     Ok(Json(

@@ -3,11 +3,12 @@
 
 use std::net::IpAddr;
 
-use axum::{Router, extract::State, http::StatusCode, routing::post};
+use axum::{extract::State, http::StatusCode};
 use shared::{
-    DeviceCredentials, EnrolRequest, ErrorCode, Problem, TokenRequest, TokenResponse, validate,
+    DeviceCredentials, EnrolRequest, ErrorCode, Problem, TokenRequest, TokenResponse, api, validate,
 };
 
+use super::Routes;
 use super::{client_ip::ClientIp, extract::Json};
 use crate::{
     AppState,
@@ -16,10 +17,10 @@ use crate::{
 };
 use ledger::cmd::{EnrolDevice, NewDevice};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/auth/token", post(token))
-        .route("/v1/devices", post(enrol))
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes
+        .add::<api::SignIn, _, _>(token)
+        .add::<api::EnrolDevice, _, _>(enrol)
 }
 
 fn bad_credentials(detail: &str) -> AppError {
@@ -41,7 +42,7 @@ fn bad_credentials(detail: &str) -> AppError {
 /// its tokens (rotating its store's secret does not). Failed sign-ins count against the address and
 /// against the id from that address: too many in a window answer 429 until it ends, to that
 /// address only — the right secret from elsewhere still signs in.
-#[utoipa::path(post, path = "/v1/auth/token", tag = "auth",
+#[utoipa::path(post, path = api::SignIn::PATH, tag = "auth",
     security(()),
     request_body = TokenRequest,
     responses(
@@ -136,7 +137,7 @@ pub async fn token(
 /// `--max-devices-per-store` enrolled devices (409 `device_limit`). Failed
 /// enrolments count against the address and the store from that address,
 /// as failed sign-ins with the store's secret do (one budget for both).
-#[utoipa::path(post, path = "/v1/devices", tag = "auth",
+#[utoipa::path(post, path = api::EnrolDevice::PATH, tag = "auth",
     security(()),
     request_body = EnrolRequest,
     responses(

@@ -4,18 +4,13 @@
 //! bounded by those limits; an admin stops it here: deactivation ends its
 //! tokens and gives back everything it holds, rotation ends its secret.
 
-use axum::{
-    Router,
-    extract::State,
-    http::StatusCode,
-    routing::{get, post, put},
-};
-use serde::Deserialize;
+use axum::{extract::State, http::StatusCode};
 use shared::{
-    CHANNEL_HOLDS_LISTED, Channel, ChannelActivated, ChannelCredentials, ChannelHolds,
-    ChannelLimits, NewChannel, Problem, StoreId, validate,
+    Channel, ChannelActivated, ChannelCredentials, ChannelHolds, ChannelId, ChannelLimits,
+    NewChannel, Problem, api, validate,
 };
 
+use super::Routes;
 use super::extract::{Json, Path, Query};
 use crate::{
     AppState,
@@ -24,26 +19,15 @@ use crate::{
 };
 use ledger::cmd::{CreateChannel, RotateChannelSecret, SetChannelActive, SetChannelLimits};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/admin/channels",
-            post(create_channel).get(list_channels),
-        )
-        .route(
-            "/v1/admin/channels/{channel_id}/deactivate",
-            post(deactivate_channel),
-        )
-        .route(
-            "/v1/admin/channels/{channel_id}/activate",
-            post(activate_channel),
-        )
-        .route(
-            "/v1/admin/channels/{channel_id}/rotate-secret",
-            post(rotate_channel_secret),
-        )
-        .route("/v1/admin/channels/{channel_id}/limits", put(set_limits))
-        .route("/v1/admin/channels/{channel_id}/holds", get(channel_holds))
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes
+        .add::<api::CreateChannel, _, _>(create_channel)
+        .add::<api::ListChannels, _, _>(list_channels)
+        .add::<api::DeactivateChannel, _, _>(deactivate_channel)
+        .add::<api::ActivateChannel, _, _>(activate_channel)
+        .add::<api::RotateChannelSecret, _, _>(rotate_channel_secret)
+        .add::<api::SetChannelLimits, _, _>(set_limits)
+        .add::<api::ListChannelHolds, _, _>(channel_holds)
 }
 
 /// Register a sales channel. The answer holds its client secret: the only
@@ -51,7 +35,7 @@ pub fn router() -> Router<AppState> {
 /// /v1/auth/token` with `channel_id` and `channel_secret`. Without
 /// `limits` it gets the defaults: at most 10,000 units held at once, any
 /// share of a level, each hold living at most a day.
-#[utoipa::path(post, path = "/v1/admin/channels", tag = "admin",
+#[utoipa::path(post, path = api::CreateChannel::PATH, tag = "admin",
     request_body = NewChannel,
     responses(
         (status = 201, body = ChannelCredentials),
@@ -83,7 +67,7 @@ pub async fn create_channel(
 }
 
 /// Every sales channel, with its limits and what it holds now.
-#[utoipa::path(get, path = "/v1/admin/channels", tag = "admin",
+#[utoipa::path(get, path = api::ListChannels::PATH, tag = "admin",
     responses((status = 200, body = Vec<Channel>)))]
 pub async fn list_channels(State(state): State<AppState>) -> Result<Json<Vec<Channel>>, AppError> {
     Ok(Json(state.reader.channels().await?))
@@ -93,15 +77,15 @@ pub async fn list_channels(State(state): State<AppState>) -> Result<Json<Vec<Cha
 /// it cannot sign in, and central gives back every unit it holds — its
 /// active holds are released (`reason` `channel_deactivated`), in bounded
 /// chunks, soon after this answers.
-#[utoipa::path(post, path = "/v1/admin/channels/{channel_id}/deactivate", tag = "admin",
-    params(("channel_id" = StoreId, Path, description = "The channel's id")),
+#[utoipa::path(post, path = api::DeactivateChannel::PATH, tag = "admin",
+    params(("channel_id" = ChannelId, Path, description = "The channel's id")),
     responses(
         (status = 200, body = Channel),
         (status = 404, description = "`channel_not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn deactivate_channel(
     State(state): State<AppState>,
-    Path(channel_id): Path<StoreId>,
+    Path(channel_id): Path<ChannelId>,
 ) -> Result<Json<Channel>, AppError> {
     let set = SetChannelActive {
         channel_id: channel_id.into(),
@@ -111,19 +95,10 @@ pub async fn deactivate_channel(
     Ok(Json(state.ledger.run(set).await??))
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ActivateQuery {
-    /// Keep the secret the channel had when it was deactivated (by default
-    /// it gets a new one: a secret that was live then may be why).
-    #[serde(default)]
-    pub keep_secret: bool,
-}
-
 /// Activate a sales channel again; tokens from before stay revoked. It
 /// gets a new secret, shown in the answer once, unless `keep_secret`.
-#[utoipa::path(post, path = "/v1/admin/channels/{channel_id}/activate", tag = "admin",
-    params(("channel_id" = StoreId, Path, description = "The channel's id"), ActivateQuery),
+#[utoipa::path(post, path = api::ActivateChannel::PATH, tag = "admin",
+    params(("channel_id" = ChannelId, Path, description = "The channel's id"), api::ActivateQuery),
     responses(
         (status = 200, body = ChannelActivated),
         (status = 400, description = "`invalid_query`", body = Problem, content_type = "application/problem+json"),
@@ -131,8 +106,8 @@ pub struct ActivateQuery {
     ))]
 pub async fn activate_channel(
     State(state): State<AppState>,
-    Path(channel_id): Path<StoreId>,
-    Query(query): Query<ActivateQuery>,
+    Path(channel_id): Path<ChannelId>,
+    Query(query): Query<api::ActivateQuery>,
 ) -> Result<Json<ChannelActivated>, AppError> {
     let secret = (!query.keep_secret).then(generate_secret);
     let set = SetChannelActive {
@@ -149,15 +124,15 @@ pub async fn activate_channel(
 /// Give a sales channel a new secret (made by central, 256 bits); the old
 /// one and every token issued with it stop working at once, on every
 /// central. The answer is the only time central shows it.
-#[utoipa::path(post, path = "/v1/admin/channels/{channel_id}/rotate-secret", tag = "admin",
-    params(("channel_id" = StoreId, Path, description = "The channel's id")),
+#[utoipa::path(post, path = api::RotateChannelSecret::PATH, tag = "admin",
+    params(("channel_id" = ChannelId, Path, description = "The channel's id")),
     responses(
         (status = 200, body = ChannelCredentials),
         (status = 404, description = "`channel_not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn rotate_channel_secret(
     State(state): State<AppState>,
-    Path(channel_id): Path<StoreId>,
+    Path(channel_id): Path<ChannelId>,
 ) -> Result<Json<ChannelCredentials>, AppError> {
     let secret = generate_secret();
     let rotate = RotateChannelSecret {
@@ -172,8 +147,8 @@ pub async fn rotate_channel_secret(
 
 /// Set what a sales channel may hold at most. Holds it placed before keep
 /// what they hold; the limits bound what it places and extends from now.
-#[utoipa::path(put, path = "/v1/admin/channels/{channel_id}/limits", tag = "admin",
-    params(("channel_id" = StoreId, Path, description = "The channel's id")),
+#[utoipa::path(put, path = api::SetChannelLimits::PATH, tag = "admin",
+    params(("channel_id" = ChannelId, Path, description = "The channel's id")),
     request_body = ChannelLimits,
     responses(
         (status = 200, body = Channel),
@@ -182,7 +157,7 @@ pub async fn rotate_channel_secret(
     ))]
 pub async fn set_limits(
     State(state): State<AppState>,
-    Path(channel_id): Path<StoreId>,
+    Path(channel_id): Path<ChannelId>,
     Json(limits): Json<ChannelLimits>,
 ) -> Result<Json<Channel>, AppError> {
     let mut errors = Vec::new();
@@ -199,20 +174,20 @@ pub async fn set_limits(
 /// they hold per store, and the 500 soonest to expire. An admin releases
 /// any of them with `POST /v1/holds/{hold_id}/release`, or all at once by
 /// deactivating the channel.
-#[utoipa::path(get, path = "/v1/admin/channels/{channel_id}/holds", tag = "admin",
-    params(("channel_id" = StoreId, Path, description = "The channel's id")),
+#[utoipa::path(get, path = api::ListChannelHolds::PATH, tag = "admin",
+    params(("channel_id" = ChannelId, Path, description = "The channel's id")),
     responses(
         (status = 200, body = ChannelHolds),
         (status = 404, description = "`channel_not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn channel_holds(
     State(state): State<AppState>,
-    Path(channel_id): Path<StoreId>,
+    Path(channel_id): Path<ChannelId>,
 ) -> Result<Json<ChannelHolds>, AppError> {
     Ok(Json(
         state
             .reader
-            .channel_holds(&channel_id, CHANNEL_HOLDS_LISTED)
+            .channel_holds(&channel_id, shared::limits::CHANNEL_HOLDS_LISTED)
             .await?,
     ))
 }

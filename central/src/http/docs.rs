@@ -11,7 +11,7 @@ use utoipa::{
     Modify, OpenApi,
     openapi::{
         ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, ResponseBuilder, Schema, Type,
-        path::Operation,
+        path::{Operation, PathItem},
         response::Response,
         schema::AdditionalProperties,
         security::{
@@ -19,6 +19,8 @@ use utoipa::{
         },
     },
 };
+
+use shared::api;
 
 use super::{admin, auth, catalog, channels, health, holds, replication, stock};
 use crate::{AppState, config::Config};
@@ -130,6 +132,32 @@ pub fn document(config: &Config) -> utoipa::openapi::OpenApi {
     {
         items.max_items = Some(config.max_batch_items);
     }
+    // Who may call each operation, as its endpoint declares: `security: []`
+    // where anyone may.
+    for endpoint in api::ENDPOINTS {
+        if let Some(operation) = doc
+            .paths
+            .paths
+            .get_mut(endpoint.path)
+            .and_then(|item| operation_mut(item, endpoint.method))
+        {
+            operation.security = Some(security(endpoint.callers));
+            if endpoint.keyed
+                && let Some(RefOr::T(ok)) = operation
+                    .responses
+                    .responses
+                    .get_mut(&endpoint.ok.to_string())
+            {
+                ok.headers.insert(
+                    "Idempotent-Replayed".into(),
+                    HeaderBuilder::new()
+                        .schema(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["true"])))
+                        .description(Some("Present when this is the saved answer of an earlier request with the same key and payload"))
+                        .build(),
+                );
+            }
+        }
+    }
     for (path, item) in doc.paths.paths.iter_mut() {
         for operation in [
             &mut item.get,
@@ -155,6 +183,30 @@ pub fn document(config: &Config) -> utoipa::openapi::OpenApi {
         }
     }
     doc
+}
+
+/// The operation of `item` for `method`.
+fn operation_mut(item: &mut PathItem, method: api::Method) -> Option<&mut Operation> {
+    match method {
+        api::Method::Get => item.get.as_mut(),
+        api::Method::Post => item.post.as_mut(),
+        api::Method::Put => item.put.as_mut(),
+        api::Method::Patch => item.patch.as_mut(),
+        api::Method::Delete => item.delete.as_mut(),
+    }
+}
+
+/// The credentials `callers` sign in with: a bearer token (a store's, a
+/// device's, a channel's or an admin's) or an admin API key; none for
+/// anyone.
+fn security(callers: api::Callers) -> Vec<SecurityRequirement> {
+    let scheme = |name: &str| SecurityRequirement::new(name, Vec::<String>::new());
+    match callers {
+        api::Callers::Anyone => Vec::new(),
+        api::Callers::Stores | api::Callers::Holders | api::Callers::Admins => {
+            vec![scheme("bearer"), scheme("api_key")]
+        }
+    }
 }
 
 /// [`document`] as JSON, with the one rule the typed builder cannot say: a
@@ -185,6 +237,19 @@ pub fn served(config: &Config) -> serde_json::Value {
 /// The configured bounds of the query parameters.
 fn limits(operation: &mut Operation, config: &Config) {
     for parameter in operation.parameters.iter_mut().flatten() {
+        if parameter
+            .name
+            .eq_ignore_ascii_case(shared::IDEMPOTENCY_KEY_HEADER)
+        {
+            parameter.description = Some(format!(
+                "Made once per write by the client (a UUID fits): 1-128 visible ASCII characters. \
+                 Sending it again with the same payload replays the first answer, marked \
+                 `Idempotent-Replayed: true`, and applies nothing; a duplicate still in flight \
+                 waits for the first. With another payload: 422 `idempotency_key_reused`. \
+                 Keys are kept {} hours.",
+                config.idempotency_retention_hours
+            ));
+        }
         let Some(RefOr::T(Schema::Object(schema))) = parameter.schema.as_mut() else {
             continue;
         };
@@ -269,7 +334,7 @@ impl SharedProblem {
                 "`unsupported_media_type`: send `application/json`"
             }
             SharedProblem::Unprocessable => {
-                "`invalid_body` or `validation_failed`, with the fields"
+                "`invalid_body` or `validation_failed`, with the fields; on a keyed write, `idempotency_key_reused`: the key was used with another payload (a duplicate of the same payload, even one still in flight, waits for the first and gets its answer, marked `Idempotent-Replayed: true`)"
             }
             SharedProblem::TooManyRequests => {
                 "`rate_limited`, with `Retry-After`: a budget or the failed-authentication limit"
@@ -314,6 +379,11 @@ impl SharedProblem {
                 .as_ref()
                 .is_some_and(|s| s.iter().all(is_open));
         let body = operation.request_body.is_some();
+        let keyed = operation
+            .parameters
+            .iter()
+            .flatten()
+            .any(|p| p.name.eq_ignore_ascii_case(shared::IDEMPOTENCY_KEY_HEADER));
         let params = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
         match self {
             SharedProblem::BadRequest => body || params,
@@ -323,8 +393,8 @@ impl SharedProblem {
             SharedProblem::Forbidden => signed_in,
             SharedProblem::RequestTimeout
             | SharedProblem::PayloadTooLarge
-            | SharedProblem::UnsupportedMediaType
-            | SharedProblem::Unprocessable => body,
+            | SharedProblem::UnsupportedMediaType => body,
+            SharedProblem::Unprocessable => body || keyed,
             SharedProblem::TooManyRequests => true,
             // Every route of the API reads or writes the ledger, whose
             // connections and writer queue are bounded.

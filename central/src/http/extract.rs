@@ -9,8 +9,7 @@ use axum::{
     http::{StatusCode, request::Parts},
     response::{IntoResponse, Response},
 };
-use serde::Deserialize;
-use shared::{ErrorCode, IDEMPOTENCY_KEY_HEADER, Sku};
+use shared::{ErrorCode, IDEMPOTENCY_KEY_HEADER};
 
 use crate::{AppState, error::AppError};
 
@@ -120,21 +119,9 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     }
 }
 
-/// `?cursor=&limit=` of a paginated listing.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<Sku>,
-    /// Page size, 1 to the configured maximum (default 100).
-    #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<u32>,
-}
-
-impl PageQuery {
-    pub fn limit(&self, max: u32) -> Result<u32, AppError> {
-        bounded("limit", self.limit.unwrap_or(100.min(max)), 1, max)
-    }
+/// The page size a listing asked for, 1 to `max` (default 100).
+pub fn page_limit(page: &shared::api::PageQuery, max: u32) -> Result<u32, AppError> {
+    bounded("limit", page.limit.unwrap_or(100.min(max)), 1, max)
 }
 
 /// A query parameter that must be within `min..=max`.

@@ -1,38 +1,29 @@
 //! Liveness and readiness for orchestrators and load balancers.
 
-use axum::{Router, extract::State, http::StatusCode, routing::get};
-use serde::Serialize;
-use shared::ErrorCode;
+use axum::{Router, extract::State, http::StatusCode};
+use shared::{ErrorCode, api, api::Health};
 
 use super::extract::Json;
 use crate::{AppState, error::AppError};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Health {
-    status: &'static str,
-    /// Newest committed offset.
-    head: u64,
+    let router = super::route::<api::Healthz, _, _>(Router::new(), healthz);
+    super::route::<api::Readyz, _, _>(router, readyz)
 }
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(get, path = api::Healthz::PATH, tag = "operations",
     security(()),
     responses((status = 200, body = Health)))]
 pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
     Json(Health {
-        status: "ok",
+        status: "ok".into(),
         head: state.notifier.head(),
     })
 }
 
 /// The database answers and the writer takes writes.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, path = api::Readyz::PATH, tag = "operations",
     security(()),
     responses(
         (status = 200, body = Health),
@@ -55,7 +46,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, AppEr
         return Err(unavailable("the ledger writer is not running yet"));
     }
     Ok(Json(Health {
-        status: "ready",
+        status: "ready".into(),
         head: state.notifier.head(),
     }))
 }

@@ -3,20 +3,15 @@
 //! Every write is keyed, answered like an adjustment: a replay gets the
 //! saved answer, status included.
 
-use axum::{
-    Router,
-    extract::State,
-    http::StatusCode,
-    response::Response,
-    routing::{get, post},
-};
+use axum::{extract::State, http::StatusCode, response::Response};
 use shared::{
     AvailabilityRequest, CommitHoldRequest, ExtendHoldRequest, Hold, HoldId, PlaceHoldRequest,
-    Problem, ProductAvailability, StoreId, validate,
+    Problem, ProductAvailability, StoreId, api, validate,
 };
 
 use ledger::cmd::{CommitHold, ExtendHold, HoldActor, PlaceHold, ReleaseHold};
 
+use super::Routes;
 use super::{
     extract::{IdempotencyKey, Json, Path},
     stock::keyed_response,
@@ -26,15 +21,15 @@ use crate::{AppState, auth::Principal, error::AppError};
 /// The most holds a store's pick-ups list answers with.
 const PICKUPS: u32 = 500;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/holds", post(place))
-        .route("/v1/holds/{hold_id}", get(hold))
-        .route("/v1/holds/{hold_id}/extend", post(extend))
-        .route("/v1/holds/{hold_id}/commit", post(commit))
-        .route("/v1/holds/{hold_id}/release", post(release))
-        .route("/v1/availability", post(availability))
-        .route("/v1/stores/{store_id}/holds", get(pickups))
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes
+        .add::<api::PlaceHold, _, _>(place)
+        .add::<api::GetHold, _, _>(hold)
+        .add::<api::ExtendHold, _, _>(extend)
+        .add::<api::CommitHold, _, _>(commit)
+        .add::<api::ReleaseHold, _, _>(release)
+        .add::<api::CheckAvailability, _, _>(availability)
+        .add::<api::ListPickups, _, _>(pickups)
 }
 
 fn forbidden(detail: &str) -> AppError {
@@ -113,14 +108,14 @@ fn ttl_ms(state: &AppState, asked: Option<u32>) -> i64 {
 /// each unit is held. Held units stay on hand but are no longer available
 /// to tills or other holds. The hold lives `ttl_seconds` (central's
 /// `--hold-ttl-secs` when absent); then central releases it by itself.
-#[utoipa::path(post, path = "/v1/holds", tag = "holds",
+#[utoipa::path(post, path = api::PlaceHold::PATH, tag = "holds",
     params(("Idempotency-Key" = shared::IdempotencyKey, Header, description = "Made once per hold by the channel; 1-128 visible ASCII characters")),
     request_body = PlaceHoldRequest,
     responses(
         (status = 201, description = "Held (or replayed)", body = Hold),
         (status = 403, description = "`forbidden`: only a sales channel holds", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`store_not_found` or `product_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`hold_unavailable` (with `shortfalls`: what the channel could hold, and what its limits and the stores' safety stock kept from it), `channel_hold_limit` (with `channel_limit`), `hold_life_exceeded` (`ttl_seconds` past the channel's hold life; with `latest_expires_at`), `channel_inactive`, `store_inactive` (click and collect at a deactivated store), `product_inactive`, `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`hold_unavailable` (with `shortfalls`: what the channel could hold, and what its limits and the stores' safety stock kept from it), `channel_hold_limit` (with `channel_limit`), `hold_life_exceeded` (`ttl_seconds` past the channel's hold life; with `latest_expires_at`), `channel_inactive`, `store_inactive` (click and collect at a deactivated store), `product_inactive`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn place(
@@ -154,7 +149,7 @@ pub async fn place(
 ///
 /// A channel reads its own holds, a store the holds with a line at it (its
 /// own lines only), an admin any.
-#[utoipa::path(get, path = "/v1/holds/{hold_id}", tag = "holds",
+#[utoipa::path(get, path = api::GetHold::PATH, tag = "holds",
     params(("hold_id" = HoldId, Path)),
     responses(
         (status = 200, body = Hold),
@@ -185,7 +180,7 @@ pub async fn hold(
 ///
 /// A hold whose time is up (whether or not central has released it yet)
 /// answers 409 `hold_expired`; one committed or released, `hold_ended`.
-#[utoipa::path(post, path = "/v1/holds/{hold_id}/extend", tag = "holds",
+#[utoipa::path(post, path = api::ExtendHold::PATH, tag = "holds",
     params(
         ("hold_id" = HoldId, Path),
         ("Idempotency-Key" = shared::IdempotencyKey, Header, description = "Made once per extension"),
@@ -195,7 +190,7 @@ pub async fn hold(
         (status = 200, body = Hold),
         (status = 403, description = "`forbidden`: only a sales channel extends", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`hold_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`hold_expired`, `hold_ended` (with `hold_state`), `hold_life_exceeded` (past the channel's hold life from when the hold was placed; with `latest_expires_at`), `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`hold_expired`, `hold_ended` (with `hold_state`), `hold_life_exceeded` (past the channel's hold life from when the hold was placed; with `latest_expires_at`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn extend(
@@ -224,7 +219,7 @@ pub async fn extend(
 /// with them, each named line takes what it says (at most what it holds)
 /// and the caller's other lines are released. A store touches only its own
 /// lines (a pick-up at its counter).
-#[utoipa::path(post, path = "/v1/holds/{hold_id}/commit", tag = "holds",
+#[utoipa::path(post, path = api::CommitHold::PATH, tag = "holds",
     params(
         ("hold_id" = HoldId, Path),
         ("Idempotency-Key" = shared::IdempotencyKey, Header, description = "Made once per hand-over"),
@@ -234,7 +229,7 @@ pub async fn extend(
         (status = 200, body = Hold),
         (status = 403, description = "`forbidden`: an admin does not commit", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`hold_not_found` (also another channel's hold, or one with no line at the store)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`hold_expired`, `hold_ended`, `hold_line_not_found`, `commit_exceeds_held`, `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`hold_expired`, `hold_ended`, `hold_line_not_found`, `commit_exceeds_held`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn commit(
@@ -265,7 +260,7 @@ pub async fn commit(
 ///
 /// Its channel releases every line, a store its own lines, an admin any
 /// hold whole (undoing what a channel did; the events name the admin).
-#[utoipa::path(post, path = "/v1/holds/{hold_id}/release", tag = "holds",
+#[utoipa::path(post, path = api::ReleaseHold::PATH, tag = "holds",
     params(
         ("hold_id" = HoldId, Path),
         ("Idempotency-Key" = shared::IdempotencyKey, Header, description = "Made once per release"),
@@ -273,7 +268,7 @@ pub async fn commit(
     responses(
         (status = 200, body = Hold),
         (status = 404, description = "`hold_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`hold_expired`, `hold_ended`, `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`hold_expired`, `hold_ended`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn release(
     State(state): State<AppState>,
@@ -291,7 +286,7 @@ pub async fn release(
 /// Available-to-sell of many skus at once, chain-wide, with each store's
 /// figures (a product page, a basket), in the order first asked: a sku
 /// asked twice is answered once. All are read in one transaction.
-#[utoipa::path(post, path = "/v1/availability", tag = "holds",
+#[utoipa::path(post, path = api::CheckAvailability::PATH, tag = "holds",
     request_body = AvailabilityRequest,
     responses(
         (status = 200, body = Vec<ProductAvailability>),
@@ -310,7 +305,7 @@ pub async fn availability(
 
 /// A store's active holds: its pick-ups to hand over, soonest to expire
 /// first (at most 500), each with the store's own lines only.
-#[utoipa::path(get, path = "/v1/stores/{store_id}/holds", tag = "holds",
+#[utoipa::path(get, path = api::ListPickups::PATH, tag = "holds",
     params(("store_id" = StoreId, Path)),
     responses(
         (status = 200, body = Vec<Hold>),

@@ -21,11 +21,15 @@ use std::{any::Any, convert::Infallible};
 use axum::{
     Router,
     extract::{DefaultBodyLimit, Request, State},
+    handler::Handler,
     http::{HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{MethodFilter, get, on},
 };
-use shared::ErrorCode;
+use shared::{
+    ErrorCode,
+    api::{Callers, Endpoint, Method},
+};
 use tower::{ServiceBuilder, ServiceExt, util::BoxCloneSyncService};
 use tower_http::{
     catch_panic::CatchPanicLayer,
@@ -43,7 +47,7 @@ use client_ip::ClientIpLayer;
 
 use crate::{
     AppState,
-    auth::{AdmitLayer, IdentifyLayer, RequireLayer},
+    auth::{AdmitLayer, IdentifyLayer, Principal, RequireLayer},
     error::AppError,
     observability,
 };
@@ -51,19 +55,28 @@ use crate::{
 /// The routes, each labelled with its template for the metrics.
 pub fn router(state: AppState) -> Router {
     let limits = &state.limits;
-    // Stores and admins (a sales channel is refused). Writes check the
-    // store themselves.
-    let api = Router::new()
-        .merge(stock::router())
-        .merge(catalog::router())
-        .merge(replication::router())
-        .route_layer(RequireLayer::SignedIn);
-    // Availability and holds: sales channels too; each handler checks who
-    // may do what.
-    let holds = holds::router().route_layer(RequireLayer::Holds);
-    let admin = admin::router().merge(channels::router());
-    let admin = limits.admin(admin.route_layer(RequireLayer::Admin));
-    let v1 = limits.general(api.merge(holds).merge(admin).merge(auth::router()));
+    let Routes {
+        anyone,
+        stores,
+        holders,
+        admins,
+    } = [
+        auth::routes,
+        stock::routes,
+        catalog::routes,
+        replication::routes,
+        holds::routes,
+        admin::routes,
+        channels::routes,
+    ]
+    .into_iter()
+    .fold(Routes::default(), |routes, add| add(routes));
+    // Each group admits the callers its endpoints declare; a handler may
+    // refuse more (a store writes only its own levels).
+    let stores = stores.route_layer(RequireLayer(Callers::Stores));
+    let holders = holders.route_layer(RequireLayer(Callers::Holders));
+    let admins = limits.admin(admins.route_layer(RequireLayer(Callers::Admins)));
+    let v1 = limits.general(stores.merge(holders).merge(admins).merge(anyone));
 
     let mut router = Router::new().merge(v1).merge(health::router());
     // With an operations listener, what operators read lives there only.
@@ -79,6 +92,52 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(observability::RouteLabelLayer)
         .with_state(state)
+}
+
+/// The API's routes, grouped by who may call them: each is added from its
+/// endpoint's declaration ([`shared::api`]), so its path, method and callers
+/// are written once, there.
+#[derive(Default)]
+struct Routes {
+    anyone: Router<AppState>,
+    stores: Router<AppState>,
+    holders: Router<AppState>,
+    admins: Router<AppState>,
+}
+
+impl Routes {
+    /// Routes endpoint `E` to `handler`, in the group of its callers.
+    fn add<E: Endpoint, H, T>(mut self, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let group = match E::CALLERS {
+            Callers::Anyone => &mut self.anyone,
+            Callers::Stores => &mut self.stores,
+            Callers::Holders => &mut self.holders,
+            Callers::Admins => &mut self.admins,
+        };
+        *group = route::<E, H, T>(std::mem::take(group), handler);
+        self
+    }
+}
+
+/// `router` with endpoint `E` routed to `handler`, at its declared path and
+/// method.
+fn route<E: Endpoint, H, T>(router: Router<AppState>, handler: H) -> Router<AppState>
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let method = match E::METHOD {
+        Method::Get => MethodFilter::GET,
+        Method::Post => MethodFilter::POST,
+        Method::Put => MethodFilter::PUT,
+        Method::Patch => MethodFilter::PATCH,
+        Method::Delete => MethodFilter::DELETE,
+    };
+    router.route(E::PATH, on(method, handler))
 }
 
 /// What operators read: metrics and the API docs (each can be off).
@@ -149,7 +208,7 @@ pub fn service(state: AppState) -> HttpService {
         .layer(IdentifyLayer(state.auth.clone()))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(observability::request_span)
+                .make_span_with(request_span)
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .option_layer(cors)
@@ -160,6 +219,30 @@ pub fn service(state: AppState) -> HttpService {
         .service(router(state))
         .map_response(IntoResponse::into_response);
     HttpService(BoxCloneSyncService::new(stack))
+}
+
+/// The span of one request: its id (from `X-Request-Id`, or made), method,
+/// path and principal; handlers record the store and sku. No headers, no
+/// query: they may carry secrets.
+fn request_span(request: &Request) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v: &HeaderValue| v.to_str().ok())
+        .unwrap_or("-");
+    let principal = request
+        .extensions()
+        .get::<Principal>()
+        .and_then(Principal::subject_display);
+    tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = observability::method_label(request.method()),
+        path = %observability::bounded(request.uri().path(), 256),
+        principal = principal.map(tracing::field::display),
+        store_id = tracing::field::Empty,
+        sku = tracing::field::Empty,
+    )
 }
 
 /// [`service`] with its layers' types erased.

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use axum::{Router, extract::State, http::StatusCode, response::Response, routing::get};
-use serde::Deserialize;
-use shared::{ChangesPage, ErrorCode, Problem, Snapshot, StoreId};
+use axum::{extract::State, http::StatusCode, response::Response};
+use shared::{ChangesPage, ErrorCode, Problem, Snapshot, api};
 
+use super::Routes;
 use super::extract::{Json, Query, bounded};
 use crate::{
     AppState,
@@ -15,25 +15,18 @@ use crate::{
     replication::{self, ChangesQuery},
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/replication/snapshot", get(snapshot))
-        .route("/v1/replication/changes", get(changes))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct SnapshotParams {
-    /// Only this store's levels (the catalogue and store list come whole).
-    pub store: Option<StoreId>,
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes
+        .add::<api::GetSnapshot, _, _>(snapshot)
+        .add::<api::GetChanges, _, _>(changes)
 }
 
 /// Catalogue, stores and levels, consistent at `offset`, streamed.
 ///
 /// A store gets its own levels (`store` may only name itself); an admin
 /// gets one store's, or every store's without `store`.
-#[utoipa::path(get, path = "/v1/replication/snapshot", tag = "replication",
-    params(SnapshotParams),
+#[utoipa::path(get, path = api::GetSnapshot::PATH, tag = "replication",
+    params(api::SnapshotQuery),
     responses(
         (status = 200, body = Snapshot),
         (status = 403, description = "`forbidden_store`: a store asked for another store's", body = Problem, content_type = "application/problem+json"),
@@ -43,7 +36,7 @@ pub struct SnapshotParams {
 pub async fn snapshot(
     State(state): State<AppState>,
     principal: Principal,
-    Query(params): Query<SnapshotParams>,
+    Query(params): Query<api::SnapshotQuery>,
 ) -> Result<Response, AppError> {
     let store = scope(&principal, params.store.map(String::from))?;
     replication::snapshot::stream(
@@ -70,30 +63,12 @@ fn scope(principal: &Principal, asked: Option<String>) -> Result<Option<String>,
     }
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ChangesParams {
-    /// The offset the client has applied up to (the snapshot's `offset`, then
-    /// each page's `next_offset`).
-    #[param(value_type = shared::schema::Offset)]
-    pub from: u64,
-    /// Most events in the page (default 500; at most `--max-page`).
-    #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<u32>,
-    /// Seconds to wait for an event when there is none yet (default 0; at
-    /// most `--max-wait-secs`).
-    #[param(minimum = 0, maximum = 60)]
-    pub wait: Option<f64>,
-    /// Only this store's events, plus the catalogue's.
-    pub store: Option<StoreId>,
-}
-
 /// Events after `from`, in offset order. A store reads its own events and
 /// the catalogue's (`store` may only name itself). Long-polls up to `wait` seconds when
 /// there is nothing yet. 410 `offset_gone` when `from` was pruned: fetch a
 /// snapshot and continue from its offset.
-#[utoipa::path(get, path = "/v1/replication/changes", tag = "replication",
-    params(ChangesParams),
+#[utoipa::path(get, path = api::GetChanges::PATH, tag = "replication",
+    params(api::ChangesQuery),
     responses(
         (status = 200, body = ChangesPage),
         (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
@@ -103,7 +78,7 @@ pub struct ChangesParams {
 pub async fn changes(
     State(state): State<AppState>,
     principal: Principal,
-    Query(params): Query<ChangesParams>,
+    Query(params): Query<api::ChangesQuery>,
 ) -> Result<Json<replication::ChangesPage>, AppError> {
     let store = scope(&principal, params.store.map(String::from))?;
     if let Some(store) = &store {
@@ -124,11 +99,11 @@ pub async fn changes(
             format!("wait must be within 0..={max_wait} seconds"),
         ));
     }
-    if params.from > shared::validate::MAX_OFFSET {
+    if params.from > shared::limits::MAX_OFFSET {
         return Err(AppError::invalid(
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidQuery,
-            format!("from must be within 0..={}", shared::validate::MAX_OFFSET),
+            format!("from must be within 0..={}", shared::limits::MAX_OFFSET),
         ));
     }
     let query = ChangesQuery {

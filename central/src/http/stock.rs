@@ -3,15 +3,13 @@
 use std::collections::HashSet;
 
 use axum::{
-    Router,
     extract::State,
     http::{HeaderValue, StatusCode},
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use shared::{
     AdjustRequest, AdjustResult, BatchAdjustRequest, BatchAdjustResponse, BatchItemResult,
-    ErrorCode, FieldError, Page, Problem, Sku, StockLevel, StoreId, validate,
+    ErrorCode, FieldError, Page, Problem, Sku, StockLevel, StoreId, api, validate,
 };
 
 use ledger::{
@@ -19,7 +17,8 @@ use ledger::{
     cmd::{Adjust, Batch},
 };
 
-use super::extract::{IdempotencyKey, Json, PageQuery, Path, Query};
+use super::Routes;
+use super::extract::{IdempotencyKey, Json, Path, Query, page_limit};
 use crate::{
     AppState,
     auth::Principal,
@@ -27,12 +26,12 @@ use crate::{
     observability,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/stores/{store_id}/adjustments", post(adjust))
-        .route("/v1/stores/{store_id}/adjustments/batch", post(batch))
-        .route("/v1/stores/{store_id}/stock", get(levels))
-        .route("/v1/stores/{store_id}/stock/{sku}", get(level))
+pub(super) fn routes(routes: Routes) -> Routes {
+    routes
+        .add::<api::Adjust, _, _>(adjust)
+        .add::<api::AdjustBatch, _, _>(batch)
+        .add::<api::ListLevels, _, _>(levels)
+        .add::<api::GetLevel, _, _>(level)
 }
 
 /// The write's store, and the enrolled device making it (recorded in the
@@ -53,7 +52,7 @@ pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 /// `insufficient_stock`); recorded facts always apply and raise a
 /// `discrepancy` event if they do. A replay of the same key and payload gets
 /// the saved answer, status included, and applies nothing.
-#[utoipa::path(post, path = "/v1/stores/{store_id}/adjustments", tag = "stock",
+#[utoipa::path(post, path = api::Adjust::PATH, tag = "stock",
     params(
         ("store_id" = StoreId, Path, description = "Store id"),
         ("Idempotency-Key" = shared::IdempotencyKey, Header, description = "Made once per write by the client; 1-128 visible ASCII characters"),
@@ -62,7 +61,7 @@ pub const REPLAYED_HEADER: &str = "idempotent-replayed";
     responses(
         (status = 200, description = "Applied (or replayed)", body = AdjustResult),
         (status = 404, description = "`store_not_found` or `product_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`insufficient_stock`, `level_out_of_range` or `version_conflict` (with the current level), `product_inactive`, `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`insufficient_stock`, `level_out_of_range` or `version_conflict` (with the current level), `product_inactive`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn adjust(
     State(state): State<AppState>,
@@ -104,13 +103,12 @@ pub fn keyed_response<T: serde::Serialize>(keyed: Keyed<T>, ok: StatusCode) -> R
 /// plus `result` or `problem`), exactly what a single call would answer. With
 /// `atomic: true` the items are a basket: all apply or none does, and the
 /// items that would have passed answer 424 `batch_aborted`.
-#[utoipa::path(post, path = "/v1/stores/{store_id}/adjustments/batch", tag = "stock",
+#[utoipa::path(post, path = api::AdjustBatch::PATH, tag = "stock",
     params(("store_id" = StoreId, Path, description = "Store id")),
     request_body = BatchAdjustRequest,
     responses(
         (status = 200, description = "Per-item results", body = BatchAdjustResponse),
-        (status = 409, description = "`idempotency_key_reused`: two lines share a key (nothing applied)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid items or `batch_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid items, `batch_too_large`, or `idempotency_key_reused`: two lines share a key (nothing applied)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn batch(
     State(state): State<AppState>,
@@ -148,11 +146,12 @@ pub async fn batch(
     }
     AppError::check_fields(errors)?;
     // Well formed, but each line's key must name that line alone: a key
-    // two lines share is a key used for another request (409), refused
-    // before anything is applied or saved.
+    // two lines share is a key used for another request (422, as the IETF
+    // Idempotency-Key draft answers one), refused before anything is
+    // applied or saved.
     if !repeated.is_empty() {
         return Err(AppError::Invalid {
-            status: StatusCode::CONFLICT,
+            status: StatusCode::UNPROCESSABLE_ENTITY,
             code: ErrorCode::IdempotencyKeyReused,
             detail: "two lines of the batch share an idempotency key".into(),
             errors: repeated,
@@ -194,7 +193,7 @@ pub async fn batch(
 }
 
 /// One level. A level never written reads as 0 at version 0.
-#[utoipa::path(get, path = "/v1/stores/{store_id}/stock/{sku}", tag = "stock",
+#[utoipa::path(get, path = api::GetLevel::PATH, tag = "stock",
     params(("store_id" = StoreId, Path), ("sku" = Sku, Path)),
     responses(
         (status = 200, body = StockLevel),
@@ -208,8 +207,8 @@ pub async fn level(
 }
 
 /// All levels of a store, by sku, cursor-paginated.
-#[utoipa::path(get, path = "/v1/stores/{store_id}/stock", tag = "stock",
-    params(("store_id" = StoreId, Path), PageQuery),
+#[utoipa::path(get, path = api::ListLevels::PATH, tag = "stock",
+    params(("store_id" = StoreId, Path), api::PageQuery),
     responses(
         (status = 200, body = Page<StockLevel>),
         (status = 400, description = "Bad `limit`", body = Problem, content_type = "application/problem+json"),
@@ -218,9 +217,9 @@ pub async fn level(
 pub async fn levels(
     State(state): State<AppState>,
     Path(store_id): Path<StoreId>,
-    Query(page): Query<PageQuery>,
+    Query(page): Query<api::PageQuery>,
 ) -> Result<Json<Page<StockLevel>>, AppError> {
-    let limit = page.limit(state.config.max_page)?;
+    let limit = page_limit(&page, state.config.max_page)?;
     Ok(Json(
         state
             .reader

@@ -192,7 +192,7 @@ async fn same_key_with_another_payload_is_refused() {
         json!({"sku": "A", "delta": -1, "kind": "recorded"}),
     ] {
         let r = app.adjust("s1", "k", &other).await;
-        problem(r, 409, "idempotency_key_reused").await;
+        problem(r, 422, "idempotency_key_reused").await;
     }
     assert_eq!(app.level("s1", "A").await.available, 9);
 }

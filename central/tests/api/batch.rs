@@ -116,7 +116,7 @@ async fn a_basket_mixing_old_and_new_keys_is_refused_whole() {
     let out = batch(&app, "s1", &body).await;
     assert!(!out.committed);
     let statuses: Vec<_> = out.results.iter().map(|r| r.status).collect();
-    assert_eq!(statuses, [409, 424]);
+    assert_eq!(statuses, [422, 424]);
     assert_eq!(app.level("s1", "A").await.available, 4);
 }
 
@@ -142,7 +142,7 @@ async fn batch_refusals() {
     ]});
     let p = problem(
         app.post("/v1/stores/s1/adjustments/batch", &dup).await,
-        409,
+        422,
         "idempotency_key_reused",
     )
     .await;

@@ -182,7 +182,7 @@ async fn query_parameters_out_of_range() {
 async fn extreme_deltas_are_refused_and_change_nothing() {
     let app = TestApp::spawn().await;
     let head = app.head().await;
-    let max = shared::validate::MAX_QUANTITY;
+    let max = shared::limits::MAX_QUANTITY;
     for delta in [i64::MIN, i64::MIN + 1, -max - 1, max + 1, i64::MAX] {
         for kind in ["guarded", "recorded"] {
             let body = json!({"sku": "A", "delta": delta, "kind": kind});
@@ -216,7 +216,7 @@ async fn a_level_at_its_bound_refuses_what_would_pass_it() {
     let mut app = TestApp::spawn().await;
     app.set_stock("s1", "A", 1).await;
     app.stop().await;
-    let bound = shared::validate::MAX_LEVEL;
+    let bound = shared::limits::MAX_LEVEL;
     let db = rusqlite::Connection::open(app.config.database_path()).unwrap();
     db.execute(
         "UPDATE stock_levels SET available = ?1 WHERE store_id = 's1' AND sku = 'A'",

@@ -181,7 +181,7 @@ async fn a_basket_that_does_not_fit_is_refused_whole_with_what_each_sku_lacks() 
     assert_eq!((lack.requested, lack.available), (6, 5));
     assert_eq!(shop.app.head().await, head, "nothing held, nothing logged");
     let reused = shop.place("b1", &one("A", 1, "s1")).await;
-    problem(reused, 409, "idempotency_key_reused").await;
+    problem(reused, 422, "idempotency_key_reused").await;
     problem(
         shop.place("b2", &one("Z", 1, "s1")).await,
         404,

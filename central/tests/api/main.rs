@@ -11,6 +11,7 @@ mod bounds;
 mod channels;
 mod concurrency;
 mod credentials;
+mod declared;
 mod devices;
 mod durability;
 mod errors;

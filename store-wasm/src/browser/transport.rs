@@ -1,11 +1,13 @@
 //! [`Transport`] over `fetch` (gloo-net) and [`Clock`] over `Date`/`Math`.
+//! Each call is aborted after its endpoint's time limit: `fetch` itself
+//! never gives up on a silent network, and a hung long-poll would stall
+//! syncing.
 
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use shared::{
-    AdjustRequest, AdjustResult, BatchAdjustRequest, BatchAdjustResponse, ChangesPage,
-    CommitHoldRequest, DeviceCredentials, EnrolRequest, Hold, IDEMPOTENCY_KEY_HEADER, Problem,
-    ProductAvailability, Snapshot, TokenRequest, TokenResponse,
+    DeviceCredentials, EnrolRequest, IDEMPOTENCY_KEY_HEADER, Problem,
+    api::{self, Call, Endpoint, Method},
 };
 
 use crate::engine::{Clock, Transport, TransportError};
@@ -26,25 +28,13 @@ impl HttpTransport {
         format!("{}{path}", self.base)
     }
 
-    /// Enrols this device with its store's secret (`POST /v1/devices`):
-    /// the device's own credential, shown this once. Not a port of the
-    /// engine: a till is enrolled before it has a node.
+    /// Enrols this device with its store's secret: the device's own
+    /// credential, shown this once. Not a port of the engine: a till is
+    /// enrolled before it has a node.
     pub async fn enrol(&self, request: &EnrolRequest) -> Result<DeviceCredentials, TransportError> {
-        let request = within(Request::post(&self.url("/v1/devices")), CALL_TIMEOUT_MS)
-            .json(request)
-            .map_err(network)?;
-        answer(request.send().await).await
+        self.call::<api::EnrolDevice>(None, Call::with(&(), request))
+            .await
     }
-}
-
-/// How long a call may take before the node gives up on it: `fetch` itself
-/// never does on a silent network, and a hung long-poll would stall syncing.
-const CALL_TIMEOUT_MS: u32 = 15_000;
-/// A snapshot of a large catalogue takes longer to download.
-const SNAPSHOT_TIMEOUT_MS: u32 = 120_000;
-
-fn bearer(request: RequestBuilder, token: &str) -> RequestBuilder {
-    request.header("Authorization", &format!("Bearer {token}"))
 }
 
 /// Aborts the call after `ms` (the browser's `AbortSignal.timeout`).
@@ -71,97 +61,32 @@ async fn answer<T: DeserializeOwned>(
 }
 
 impl Transport for HttpTransport {
-    async fn sign_in(&self, body: &TokenRequest) -> Result<TokenResponse, TransportError> {
-        let request = within(Request::post(&self.url("/v1/auth/token")), CALL_TIMEOUT_MS)
-            .json(body)
-            .map_err(network)?;
-        answer(request.send().await).await
-    }
-
-    async fn snapshot(&self, token: &str, store: &str) -> Result<Snapshot, TransportError> {
-        let url = self.url(&format!("/v1/replication/snapshot?store={store}"));
-        let request = within(bearer(Request::get(&url), token), SNAPSHOT_TIMEOUT_MS);
-        answer(request.send().await).await
-    }
-
-    async fn changes(
+    async fn call<E: Endpoint>(
         &self,
-        token: &str,
-        store: &str,
-        from: u64,
-        wait_s: u32,
-    ) -> Result<ChangesPage, TransportError> {
-        let url = self.url(&format!(
-            "/v1/replication/changes?from={from}&store={store}&wait={wait_s}"
-        ));
-        let timeout = wait_s.saturating_mul(1000).saturating_add(CALL_TIMEOUT_MS);
-        let request = within(bearer(Request::get(&url), token), timeout);
-        answer(request.send().await).await
-    }
-
-    async fn adjust(
-        &self,
-        token: &str,
-        store: &str,
-        key: &str,
-        request: &AdjustRequest,
-    ) -> Result<AdjustResult, TransportError> {
-        let url = self.url(&format!("/v1/stores/{store}/adjustments"));
-        let request = within(bearer(Request::post(&url), token), CALL_TIMEOUT_MS)
-            .header(IDEMPOTENCY_KEY_HEADER, key)
-            .json(request)
-            .map_err(network)?;
-        answer(request.send().await).await
-    }
-
-    async fn adjust_batch(
-        &self,
-        token: &str,
-        store: &str,
-        request: &BatchAdjustRequest,
-    ) -> Result<BatchAdjustResponse, TransportError> {
-        let url = self.url(&format!("/v1/stores/{store}/adjustments/batch"));
-        let request = within(bearer(Request::post(&url), token), CALL_TIMEOUT_MS)
-            .json(request)
-            .map_err(network)?;
-        answer(request.send().await).await
-    }
-
-    async fn commit_hold(
-        &self,
-        token: &str,
-        key: &str,
-        hold_id: &str,
-        request: &CommitHoldRequest,
-    ) -> Result<Hold, TransportError> {
-        let url = self.url(&format!("/v1/holds/{hold_id}/commit"));
-        let request = within(bearer(Request::post(&url), token), CALL_TIMEOUT_MS)
-            .header(IDEMPOTENCY_KEY_HEADER, key)
-            .json(request)
-            .map_err(network)?;
-        answer(request.send().await).await
-    }
-
-    async fn release_hold(
-        &self,
-        token: &str,
-        key: &str,
-        hold_id: &str,
-    ) -> Result<Hold, TransportError> {
-        let url = self.url(&format!("/v1/holds/{hold_id}/release"));
-        let request = within(bearer(Request::post(&url), token), CALL_TIMEOUT_MS)
-            .header(IDEMPOTENCY_KEY_HEADER, key);
-        answer(request.send().await).await
-    }
-
-    async fn availability(
-        &self,
-        token: &str,
-        sku: &str,
-    ) -> Result<ProductAvailability, TransportError> {
-        let url = self.url(&format!("/v1/products/{sku}"));
-        let request = within(bearer(Request::get(&url), token), CALL_TIMEOUT_MS);
-        answer(request.send().await).await
+        token: Option<&str>,
+        call: Call<'_, E>,
+    ) -> Result<E::Response, TransportError> {
+        let url = self.url(&call.target());
+        let request = match E::METHOD {
+            Method::Get => Request::get(&url),
+            Method::Post => Request::post(&url),
+            Method::Put => Request::put(&url),
+            Method::Patch => Request::patch(&url),
+            Method::Delete => Request::delete(&url),
+        };
+        let mut request = within(request, call.timeout_ms());
+        if let Some(token) = token {
+            request = request.header("Authorization", &format!("Bearer {token}"));
+        }
+        if let Some(key) = call.key {
+            request = request.header(IDEMPOTENCY_KEY_HEADER, key);
+        }
+        let sent = if E::HAS_BODY {
+            request.json(call.body).map_err(network)?.send().await
+        } else {
+            request.send().await
+        };
+        answer(sent).await
     }
 }
 

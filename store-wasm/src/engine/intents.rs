@@ -7,12 +7,13 @@ use std::collections::{BTreeMap, HashSet};
 
 use shared::{
     AdjustKind, AdjustRequest, AdjustResult, BatchAdjustRequest, BatchItem, ErrorCode, Problem,
-    validate::MAX_QUANTITY,
+    api::{self, Call},
+    limits::MAX_QUANTITY,
 };
 
 use super::{
     Clock, Engine, EngineError, Intent, IntentStatus, Level, Purpose, Storage, StorageError,
-    Transport, TransportError,
+    Transport, TransportError, session::id,
 };
 
 /// Most lines in one basket (central takes up to 500 per batch).
@@ -44,7 +45,7 @@ fn bounded(reason: String) -> String {
     reason
         .chars()
         .filter(|c| !c.is_control())
-        .take(shared::validate::MAX_REASON_LEN)
+        .take(shared::limits::MAX_REASON_LEN)
         .collect()
 }
 
@@ -133,10 +134,10 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
     /// recorded as a fact ("count: 7 counted, 9 shown"), so the figure is
     /// the count once head office has it with this till's pending sales.
     pub async fn count(&self, sku: &str, counted: i64, id: String) -> Result<Intent, EngineError> {
-        if !(0..=shared::validate::MAX_QUANTITY).contains(&counted) {
+        if !(0..=shared::limits::MAX_QUANTITY).contains(&counted) {
             return Err(EngineError::Invalid(format!(
                 "a count is 0 to {}",
-                shared::validate::MAX_QUANTITY
+                shared::limits::MAX_QUANTITY
             )));
         }
         let shown = self
@@ -399,9 +400,9 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
             expected_version: None,
             reason: intent.reason.clone(),
         };
-        let (store, key) = (&self.config.store_id, &intent.id);
+        let store = id(&self.config.store_id)?;
         let answer = self
-            .authed(async |t: &T, token: &str| t.adjust(token, store, key, &request).await)
+            .authed(Call::<api::Adjust>::with(&store, &request).keyed(&intent.id))
             .await;
         match answer {
             Ok(result) => Ok(Ok(result)),
@@ -427,9 +428,9 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                 })
                 .collect(),
         };
-        let store = &self.config.store_id;
+        let store = id(&self.config.store_id)?;
         let answer = self
-            .authed(async |t: &T, token: &str| t.adjust_batch(token, store, &request).await)
+            .authed(Call::<api::AdjustBatch>::with(&store, &request))
             .await;
         let mut response = match answer {
             Ok(response) => response,

@@ -9,11 +9,14 @@
 
 use std::collections::HashSet;
 
-use shared::{CommitHoldRequest, Hold, Problem};
+use shared::{
+    CommitHoldRequest, Hold, Problem,
+    api::{self, Call},
+};
 
 use super::{
     Clock, Engine, EngineError, Flushed, IntentStatus, Pickup, PickupAction, PickupIntent, Storage,
-    StorageError, Transport, TransportError, intents::is_refusal,
+    StorageError, Transport, TransportError, intents::is_refusal, session::id,
 };
 
 /// Answered hand-overs kept for the panel; older ones are forgotten.
@@ -209,18 +212,17 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         &self,
         intent: &PickupIntent,
     ) -> Result<Result<Hold, Problem>, TransportError> {
-        let (key, hold_id) = (&intent.id, &intent.pickup.hold_id);
+        let hold_id = id(&intent.pickup.hold_id)?;
+        let key = &intent.id;
         // The store's own lines, whole: central knows which they are.
         let whole = CommitHoldRequest { lines: None };
         let answer = match intent.action {
             PickupAction::HandOver => {
-                self.authed(async |t: &T, token: &str| {
-                    t.commit_hold(token, key, hold_id, &whole).await
-                })
-                .await
+                self.authed(Call::<api::CommitHold>::with(&hold_id, &whole).keyed(key))
+                    .await
             }
             PickupAction::Cancel => {
-                self.authed(async |t: &T, token: &str| t.release_hold(token, key, hold_id).await)
+                self.authed(Call::<api::ReleaseHold>::to(&hold_id).keyed(key))
                     .await
             }
         };

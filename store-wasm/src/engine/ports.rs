@@ -5,9 +5,8 @@
 #![allow(async_fn_in_trait)]
 
 use shared::{
-    AdjustRequest, AdjustResult, BatchAdjustRequest, BatchAdjustResponse, ChangesPage,
-    CommitHoldRequest, Hold, Problem, Product, ProductAvailability, Snapshot, Store, TokenRequest,
-    TokenResponse,
+    Problem, Product, Store,
+    api::{Call, Endpoint},
 };
 
 use super::model::{Intent, Level, Pickup, PickupIntent, Recent, Replica};
@@ -118,51 +117,16 @@ impl TransportError {
     }
 }
 
+/// Central, as the node calls it: one generic call per endpoint declared
+/// in [`shared::api`], so a transport is written once for every endpoint.
 pub trait Transport {
-    async fn sign_in(&self, request: &TokenRequest) -> Result<TokenResponse, TransportError>;
-    async fn snapshot(&self, token: &str, store: &str) -> Result<Snapshot, TransportError>;
-    async fn changes(
+    /// Sends `call`, with `token` as its bearer credential when given, and
+    /// reads the answer as the endpoint declares it.
+    async fn call<E: Endpoint>(
         &self,
-        token: &str,
-        store: &str,
-        from: u64,
-        wait_s: u32,
-    ) -> Result<ChangesPage, TransportError>;
-    async fn adjust(
-        &self,
-        token: &str,
-        store: &str,
-        key: &str,
-        request: &AdjustRequest,
-    ) -> Result<AdjustResult, TransportError>;
-    /// A basket: `request.atomic` lines, each with its own key.
-    async fn adjust_batch(
-        &self,
-        token: &str,
-        store: &str,
-        request: &BatchAdjustRequest,
-    ) -> Result<BatchAdjustResponse, TransportError>;
-    /// The store's lines of a hold handed over, under `key`.
-    async fn commit_hold(
-        &self,
-        token: &str,
-        key: &str,
-        hold_id: &str,
-        request: &CommitHoldRequest,
-    ) -> Result<Hold, TransportError>;
-    /// The store's lines of a hold given back, under `key`.
-    async fn release_hold(
-        &self,
-        token: &str,
-        key: &str,
-        hold_id: &str,
-    ) -> Result<Hold, TransportError>;
-    /// A product's availability in every store of the chain.
-    async fn availability(
-        &self,
-        token: &str,
-        sku: &str,
-    ) -> Result<ProductAvailability, TransportError>;
+        token: Option<&str>,
+        call: Call<'_, E>,
+    ) -> Result<E::Response, TransportError>;
 }
 
 pub trait Clock {

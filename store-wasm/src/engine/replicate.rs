@@ -8,11 +8,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use shared::{AdjustResult, Change, ChangesPage, Event, Snapshot, StockLevel};
+use shared::{
+    AdjustResult, Change, ChangesPage, Event, Snapshot, StockLevel,
+    api::{self, Call},
+};
 
 use super::{
     Clock, Engine, EngineError, IntentStatus, Level, PageWrite, Pickup, PickupLine, Replica, State,
-    Storage, StorageError, Transport, unix_ms,
+    Storage, StorageError, Transport, session::id, unix_ms,
 };
 
 /// Keeps, over a snapshot's levels, the newer ones the node already has: a
@@ -49,7 +52,10 @@ impl PickupChanges<'_> {
                 reference,
                 expires_at,
                 lines,
-            } if store_id == store => {
+            } => {
+                if store_id != store {
+                    return;
+                }
                 let pickup = Pickup {
                     hold_id: hold_id.clone(),
                     channel,
@@ -70,7 +76,10 @@ impl PickupChanges<'_> {
                 hold_id,
                 store_id,
                 expires_at,
-            } if store_id == store => {
+            } => {
+                if store_id != store {
+                    return;
+                }
                 let known = self.changed.get(&hold_id).or(self.known.get(&hold_id));
                 if let Some(mut pickup) = known.cloned() {
                     pickup.expires_at_ms = unix_ms(expires_at);
@@ -85,11 +94,25 @@ impl PickupChanges<'_> {
             }
             | Change::HoldReleased {
                 hold_id, store_id, ..
-            } if store_id == store => {
-                self.changed.remove(&hold_id);
-                self.ended.push(hold_id);
+            } => {
+                if store_id == store {
+                    self.changed.remove(&hold_id);
+                    self.ended.push(hold_id);
+                }
             }
-            _ => {}
+            // Not a hold's: the page's other events are applied elsewhere.
+            Change::StockAdjusted { .. }
+            | Change::StockSet { .. }
+            | Change::Discrepancy { .. }
+            | Change::ProductCreated { .. }
+            | Change::ProductUpdated { .. }
+            | Change::ProductDeleted { .. }
+            | Change::StoreCreated { .. }
+            | Change::StoreUpdated { .. }
+            | Change::StoreAccess { .. }
+            | Change::ChannelAccess { .. }
+            | Change::DeviceEnrolled { .. }
+            | Change::DeviceRevoked { .. } => {}
         }
     }
 
@@ -157,9 +180,19 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         let Some(from) = self.state.borrow().replica.offset else {
             return self.bootstrap().await;
         };
-        let store = &self.config.store_id;
+        let query = api::ChangesQuery {
+            from,
+            wait: Some(f64::from(wait_s)),
+            store: Some(id(&self.config.store_id)?),
+            limit: None,
+        };
         let page = self
-            .authed(async |t: &T, token: &str| t.changes(token, store, from, wait_s).await)
+            .authed(Call::<api::GetChanges> {
+                params: &(),
+                query: &query,
+                key: None,
+                body: &(),
+            })
             .await;
         match page {
             Ok(page) => self.apply(from, page).await,
@@ -172,9 +205,16 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
     }
 
     async fn bootstrap(&self) -> Result<Synced, EngineError> {
-        let store = &self.config.store_id;
+        let query = api::SnapshotQuery {
+            store: Some(id(&self.config.store_id)?),
+        };
         let snapshot = self
-            .authed(async |t: &T, token: &str| t.snapshot(token, store).await)
+            .authed(Call::<api::GetSnapshot> {
+                params: &(),
+                query: &query,
+                key: None,
+                body: &(),
+            })
             .await
             .inspect_err(|e| self.note_failure(e))?;
         self.heard_from_central();
@@ -384,7 +424,18 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                 Change::StoreCreated { store } | Change::StoreUpdated { store } => {
                     write.stores.push(store)
                 }
-                change => pickups.follow(change, &self.config.store_id),
+                hold @ (Change::HoldPlaced { .. }
+                | Change::HoldExtended { .. }
+                | Change::HoldCommitted { .. }
+                | Change::HoldReleased { .. }) => pickups.follow(hold, &self.config.store_id),
+                // A count's and a discrepancy's levels are taken above;
+                // credentials and devices are central's to follow.
+                Change::StockSet { .. }
+                | Change::Discrepancy { .. }
+                | Change::StoreAccess { .. }
+                | Change::ChannelAccess { .. }
+                | Change::DeviceEnrolled { .. }
+                | Change::DeviceRevoked { .. } => {}
             }
         }
         write.levels = latest.into_iter().collect();

@@ -2,7 +2,25 @@
 //! fresh sign-in on a 401 (never a loop), and what each call tells the node
 //! about its contact with central.
 
+use shared::{
+    ErrorCode, Problem,
+    api::{self, Call, Endpoint},
+};
+
 use super::{Clock, Engine, EngineError, Nearby, Storage, Transport, TransportError};
+
+/// `value` as the id type `I` a call's path takes. What central sent or the
+/// till was set up with is a valid id; one that is not is refused here, as
+/// central would refuse it, never sent again.
+pub(super) fn id<I: TryFrom<String, Error = String>>(value: &str) -> Result<I, TransportError> {
+    I::try_from(value.to_owned()).map_err(|detail| {
+        TransportError::Problem(Box::new(Problem::new(
+            400,
+            ErrorCode::ValidationFailed,
+            Some(detail),
+        )))
+    })
+}
 
 impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
     /// A valid token, signing in when there is none or it is about to expire.
@@ -13,9 +31,10 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         {
             return Ok(token.clone());
         }
+        let request = self.config.credential.token_request(&self.config.store_id);
         let answer = self
             .transport
-            .sign_in(&self.config.credential.token_request(&self.config.store_id))
+            .call::<api::SignIn>(None, Call::with(&(), &request))
             .await
             .inspect_err(|e| self.note_refusal(e))?;
         let expires = now + answer.expires_in as i64 * 1000;
@@ -25,18 +44,19 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         Ok(answer.access_token)
     }
 
-    /// Runs a call with a token; a 401 means one fresh sign-in and one more
-    /// try, never a loop.
-    pub(super) async fn authed<R>(
+    /// Sends `call` with a token; a 401 means one fresh sign-in and one
+    /// more try, never a loop.
+    pub(super) async fn authed<E: Endpoint>(
         &self,
-        call: impl AsyncFn(&T, &str) -> Result<R, TransportError>,
-    ) -> Result<R, TransportError> {
+        call: Call<'_, E>,
+    ) -> Result<E::Response, TransportError> {
         let token = self.token().await?;
-        match call(&self.transport, &token).await {
+        match self.transport.call(Some(&token), call).await {
             Err(e) if e.status() == Some(401) => {
                 self.state.borrow_mut().token = None;
                 let token = self.token().await?;
-                call(&self.transport, &token)
+                self.transport
+                    .call(Some(&token), call)
                     .await
                     .inspect_err(|e| self.note_refusal(e))
             }
@@ -85,8 +105,9 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
     /// Every store's figure for `sku`, asked of central now: the one read
     /// that needs the network ("available nearby").
     pub async fn nearby(&self, sku: &str) -> Result<Vec<Nearby>, EngineError> {
+        let sku = id(sku).inspect_err(|e| self.note_failure(e))?;
         let answer = self
-            .authed(async |t: &T, token: &str| t.availability(token, sku).await)
+            .authed(Call::<api::GetProduct>::to(&sku))
             .await
             .inspect_err(|e| self.note_failure(e))?;
         self.heard_from_central();
