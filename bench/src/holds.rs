@@ -275,7 +275,7 @@ pub async fn storm(
 
     let sales_urls: Vec<String> = centrals
         .iter()
-        .map(|(_, central)| central.url(&api::fill(api::Adjust::PATH, &["bench"])))
+        .map(|(_, central)| central.url(&api::fill(api::AdjustStock::PATH, &["bench"])))
         .collect();
     let released = Arc::new(AtomicBool::new(false));
     let sales = tokio::spawn(load::run(16, Limit::Time(Duration::from_secs(3600)), {

@@ -161,7 +161,7 @@ async fn scenarios(args: &Args, table: &mut Table, durability: &mut String) -> a
     let mut sqlite = pg::Figures::default();
     setup(&client, &central).await?;
 
-    let adjust_url = central.url(&api::fill(api::Adjust::PATH, &["bench"]));
+    let adjust_url = central.url(&api::fill(api::AdjustStock::PATH, &["bench"]));
     if args.runs(2) {
         let adjust = central
             .profiled("2-adjust", async {
@@ -257,7 +257,7 @@ async fn scenarios(args: &Args, table: &mut Table, durability: &mut String) -> a
             .profiled("7-batch", async {
                 load::run(16, batch_limit, {
                     let client = client.clone();
-                    let url = central.url(&api::fill(api::AdjustBatch::PATH, &["bench"]));
+                    let url = central.url(&api::fill(api::AdjustStockBatch::PATH, &["bench"]));
                     move |c, n| {
                         let items: Vec<_> = (0..BATCH)
                             .map(|i| {
@@ -501,7 +501,7 @@ async fn hot_level(
     // Client c sends to central c mod n.
     let urls: Vec<String> = centrals
         .iter()
-        .map(|c| c.url(&api::fill(api::Adjust::PATH, &["bench"])))
+        .map(|c| c.url(&api::fill(api::AdjustStock::PATH, &["bench"])))
         .collect();
     let measured = load::run(CLIENTS, limit, {
         let client = client.clone();
@@ -613,7 +613,7 @@ async fn long_polls(central: &Server, waiters: usize) -> anyhow::Result<String> 
     }
     let written = Instant::now();
     let r = client
-        .post(central.url(&api::fill(api::Adjust::PATH, &["bench"])))
+        .post(central.url(&api::fill(api::AdjustStock::PATH, &["bench"])))
         .header("Idempotency-Key", "wake-them-all")
         .json(&json!({"sku": "P0001", "delta": -1}))
         .send()

@@ -161,7 +161,7 @@ async fn adjustments(
 ) -> load::Measured {
     let urls: Vec<String> = centrals
         .iter()
-        .map(|c| c.url(&api::fill(api::Adjust::PATH, &["bench"])))
+        .map(|c| c.url(&api::fill(api::AdjustStock::PATH, &["bench"])))
         .collect();
     load::run(CLIENTS, limit, {
         let client = client.clone();
@@ -198,7 +198,7 @@ async fn wake_ups(client: &reqwest::Client, a: &Server, b: &Server) -> anyhow::R
         tokio::time::sleep(Duration::from_millis(10)).await;
         let sent = Instant::now();
         let written = client
-            .post(a.url(&api::fill(api::Adjust::PATH, &["bench"])))
+            .post(a.url(&api::fill(api::AdjustStock::PATH, &["bench"])))
             .header("Idempotency-Key", format!("wake-{round}"))
             .json(&json!({"sku": "P0000", "delta": 1}))
             .send()

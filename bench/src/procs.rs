@@ -16,7 +16,7 @@ use tokio::{
     process::{Child, Command},
 };
 
-pub const ADMIN_KEY: &str = "bench-admin-key-0123456789abcdef0123";
+pub use testkit::ADMIN_KEY;
 
 /// How the servers are run.
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ use shared::{Change, ChangesPage};
 use testkit::process::CentralProcess;
 
 const BIN: &str = env!("CARGO_BIN_EXE_central");
-const ADMIN_KEY: &str = "cluster-test-admin-key-0123456789abcdef";
+use testkit::ADMIN_KEY;
 const JWT_SECRET: &str = "cluster-test-jwt-secret-0123456789abcdef0123";
 
 /// `n` centrals on one fresh database, each with its own data directory

@@ -12,7 +12,7 @@ use tokio::{
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_central");
-const ADMIN_KEY: &str = "process-test-admin-key-0123456789abcdef";
+use testkit::ADMIN_KEY;
 
 async fn seed(dir: &std::path::Path) {
     let status = Command::new(BIN)

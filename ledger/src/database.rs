@@ -17,14 +17,16 @@ pub enum Location {
 
 /// An open, migrated ledger whose writer has not started yet.
 pub enum Database {
-    Sqlite(sqlite::Database),
+    Sqlite(Box<sqlite::Database>),
     Postgres(Box<postgres::Database>),
 }
 
 /// Opens (creating or migrating as needed) the ledger at `location`.
 pub async fn open(location: Location) -> anyhow::Result<Database> {
     tokio::task::spawn_blocking(move || match location {
-        Location::Sqlite(options) => sqlite::open(&options).map(Database::Sqlite),
+        Location::Sqlite(options) => {
+            sqlite::open(&options).map(|db| Database::Sqlite(Box::new(db)))
+        }
         Location::Postgres(options) => {
             postgres::open(&options).map(|db| Database::Postgres(Box::new(db)))
         }
@@ -91,7 +93,7 @@ impl Database {
         loaded: Option<Positions>,
     ) -> (Ledger, JoinHandle<()>) {
         match self {
-            Database::Sqlite(db) => db.start(options, subscribers, loaded),
+            Database::Sqlite(db) => (*db).start(options, subscribers, loaded),
             Database::Postgres(db) => (*db).start(options, subscribers, loaded),
         }
     }

@@ -198,6 +198,9 @@ pub fn fill(template: &str, values: &[&str]) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Declared {
     pub route: Route,
+    /// The endpoint's name, a verb and a noun (`AdjustStock`): its
+    /// operation's id in the OpenAPI document, in snake case.
+    pub name: &'static str,
     pub method: Method,
     pub path: &'static str,
     pub callers: Callers,
@@ -277,6 +280,7 @@ macro_rules! endpoints {
         pub const ENDPOINTS: &[Declared] = &[$(
             Declared {
                 route: Route::$name,
+                name: stringify!($name),
                 method: Method::$method,
                 path: $path,
                 callers: Callers::$callers,
@@ -301,11 +305,11 @@ endpoints! {
     // Stock.
 
     /// Adjusts one level of a store.
-    Adjust { Post "/v1/stores/{store_id}/adjustments", callers: Stores, keyed: true,
+    AdjustStock { Post "/v1/stores/{store_id}/adjustments", callers: Stores, keyed: true,
         params: StoreId, query: (), body: AdjustRequest, ok: 200 => AdjustResult }
     /// Adjusts many levels of a store, each line under its own key; a basket
     /// when atomic.
-    AdjustBatch { Post "/v1/stores/{store_id}/adjustments/batch", callers: Stores, keyed: false,
+    AdjustStockBatch { Post "/v1/stores/{store_id}/adjustments/batch", callers: Stores, keyed: false,
         params: StoreId, query: (), body: BatchAdjustRequest, ok: 200 => BatchAdjustResponse }
     /// A store's levels, by sku.
     ListLevels { Get "/v1/stores/{store_id}/stock", callers: Stores, keyed: false,
@@ -381,7 +385,7 @@ endpoints! {
         params: StoreId, query: (), body: (), ok: 200 => Vec<Device> }
     RevokeDevice { Post "/v1/admin/devices/{device_id}/revoke", callers: Admins, keyed: false,
         params: DeviceId, query: (), body: (), ok: 200 => Device }
-    Prune { Post "/v1/admin/prune", callers: Admins, keyed: false,
+    PruneLog { Post "/v1/admin/prune", callers: Admins, keyed: false,
         params: (), query: (), body: (), ok: 200 => PruneReport }
     CreateChannel { Post "/v1/admin/channels", callers: Admins, keyed: false,
         params: (), query: (), body: NewChannel, ok: 201 => ChannelCredentials }
@@ -401,10 +405,10 @@ endpoints! {
     // Operations.
 
     /// The process is up.
-    Healthz { Get "/healthz", callers: Anyone, keyed: false,
+    GetHealth { Get "/healthz", callers: Anyone, keyed: false,
         params: (), query: (), body: (), ok: 200 => Health }
     /// The ledger answers.
-    Readyz { Get "/readyz", callers: Anyone, keyed: false,
+    GetReadiness { Get "/readyz", callers: Anyone, keyed: false,
         params: (), query: (), body: (), ok: 200 => Health }
 }
 
@@ -542,7 +546,7 @@ mod tests {
             assert!(e.path.starts_with('/'), "{}", e.path);
             assert_eq!(e.path.matches('{').count(), e.path.matches('}').count());
         }
-        assert_eq!(Adjust::PATH.matches('{').count(), 1);
+        assert_eq!(AdjustStock::PATH.matches('{').count(), 1);
         assert_eq!(GetLevel::PATH.matches('{').count(), 2);
         const { assert!(!ReleaseHold::HAS_BODY && CommitHold::HAS_BODY) };
     }

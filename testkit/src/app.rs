@@ -7,7 +7,7 @@ use central::{
     config::{DatabaseUrl, Secret},
 };
 
-use crate::chaos::ChaosProxy;
+use crate::{ADMIN_KEY, OTHER_ADMIN_KEY, chaos::ChaosProxy};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use shared::{ChangesPage, Problem, Snapshot, StockLevel, api};
@@ -15,6 +15,9 @@ use tempfile::TempDir;
 
 pub struct TestApp {
     server: Option<Running>,
+    /// Where central listens; kept across a restart, so a page's origin
+    /// stays the same.
+    pub addr: std::net::SocketAddr,
     pub config: Config,
     pub client: reqwest::Client,
     /// The proxy in front of central, with [`TestAppBuilder::with_chaos_proxy`].
@@ -148,6 +151,7 @@ impl TestApp {
             .await
             .expect("central starts");
         TestApp {
+            addr: server.addr,
             server: Some(server),
             config,
             client: client_with(&[("x-api-key", ADMIN_KEY)]),
@@ -156,8 +160,9 @@ impl TestApp {
         }
     }
 
+    /// `path` on central, whether it is running now or not.
     pub fn url(&self, path: &str) -> String {
-        self.server.as_ref().expect("server running").url(path)
+        format!("http://{}{path}", self.addr)
     }
 
     /// A URL on the operations listener (`config.ops_listen` set).
@@ -167,10 +172,29 @@ impl TestApp {
         format!("http://{ops}{path}")
     }
 
-    /// Graceful stop, then a new server on the same database.
+    /// Graceful stop, then a new server on the same database and address.
     pub async fn restart(&mut self) {
         self.stop().await;
-        self.server = Some(Running::start(self.config.clone()).await.expect("restart"));
+        self.start_again().await;
+    }
+
+    /// Starts central again after [`Self::stop`], on the same database and
+    /// address (which may linger for a moment after the stop).
+    pub async fn start_again(&mut self) {
+        let started = std::time::Instant::now();
+        loop {
+            match Running::start_on(self.config.clone(), self.addr).await {
+                Ok(server) => {
+                    self.server = Some(server);
+                    return;
+                }
+                Err(e) if started.elapsed() < std::time::Duration::from_secs(10) => {
+                    eprintln!("central not up again yet: {e:#}");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("central does not start again: {e:#}"),
+            }
+        }
     }
 
     pub async fn stop(&mut self) {
@@ -328,7 +352,7 @@ impl TestApp {
     /// A single adjustment with the given key; the response as it came.
     pub async fn adjust(&self, store: &str, key: &str, body: &Value) -> Response {
         self.client
-            .post(self.url(&api::fill(api::Adjust::PATH, &[store])))
+            .post(self.url(&api::fill(api::AdjustStock::PATH, &[store])))
             .header("Idempotency-Key", key)
             .json(body)
             .send()
@@ -374,8 +398,6 @@ impl TestApp {
     }
 }
 
-pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef0123";
-pub const OTHER_ADMIN_KEY: &str = "test-admin-key-2-0123456789abcdef01";
 pub const JWT_SECRET: &str = "test-jwt-secret-test-jwt-secret-0123456789";
 
 /// Set to `postgres` (by `cargo xtask test`'s second run of a suite), every

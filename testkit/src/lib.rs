@@ -17,3 +17,17 @@ pub mod process;
 
 #[cfg(feature = "app")]
 pub use app::*;
+
+/// The admin API key of every central a test or the bench starts (in this
+/// process or as a `central serve`).
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef0123";
+/// A second admin key, for what one admin does to another's work.
+pub const OTHER_ADMIN_KEY: &str = "test-admin-key-2-0123456789abcdef01";
+
+/// A port free on loopback now, for a process that must be told its port
+/// before it starts (PostgreSQL, chromedriver). What can bind port 0
+/// itself (central, the chaos proxy) does.
+pub fn free_port() -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}

@@ -9,7 +9,6 @@
 //! `STOCKLINE_TEST_POSTGRES`), or one this process starts and stops at exit.
 
 use std::{
-    net::TcpListener,
     path::{Path, PathBuf},
     process::Command,
     sync::{
@@ -53,7 +52,7 @@ impl PostgresServer {
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         let server = PostgresServer {
             dir,
-            port: free_port()?,
+            port: crate::free_port().map_err(|e| e.to_string())?,
             as_postgres,
         };
         if as_postgres {
@@ -138,11 +137,6 @@ impl Drop for PostgresServer {
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
-
-fn free_port() -> Result<u16, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
-}
 
 fn run(command: &mut Command) -> Result<(), String> {
     let output = command.output().map_err(|e| format!("{command:?}: {e}"))?;

@@ -157,7 +157,13 @@ fn test() -> anyhow::Result<()> {
     };
     let pos = browser.and_then(|()| {
         let pos = built.test("e2e", "test", "pos")?;
-        page::browser_tests(&mut tally, &page::build()?, pos, None)
+        let dist = page::build()?;
+        // Past its budget, the page fails the run, after its tests ran.
+        let within = page::within_budget(&dist);
+        if let Err(e) = &within {
+            println!("FAILED: {e:#}");
+        }
+        page::browser_tests(&mut tally, &dist, pos, None).and(within)
     });
     tally.summary();
     if let Ok(fuzzed) = &fuzzed {

@@ -34,7 +34,7 @@ pub(super) fn routes(routes: Routes) -> Routes {
         .add::<api::SetStock, _, _>(set_stock)
         .add::<api::ListDevices, _, _>(list_devices)
         .add::<api::RevokeDevice, _, _>(revoke_device)
-        .add::<api::Prune, _, _>(prune)
+        .add::<api::PruneLog, _, _>(prune)
 }
 
 /// Create a product (version 1, active).
@@ -320,7 +320,7 @@ pub async fn set_stock(
 
 /// Run retention now (it also runs on a timer): prune old events and
 /// expired idempotency keys.
-#[utoipa::path(post, path = api::Prune::PATH, tag = "admin",
+#[utoipa::path(post, path = api::PruneLog::PATH, tag = "admin",
     responses((status = 200, body = PruneReport)))]
 pub async fn prune(State(state): State<AppState>) -> Result<Json<PruneReport>, AppError> {
     Ok(Json(

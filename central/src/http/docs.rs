@@ -141,6 +141,7 @@ pub fn document(config: &Config) -> utoipa::openapi::OpenApi {
             .get_mut(endpoint.path)
             .and_then(|item| operation_mut(item, endpoint.method))
         {
+            operation.operation_id = Some(snake_case(endpoint.name));
             operation.security = Some(security(endpoint.callers));
             if endpoint.keyed
                 && let Some(RefOr::T(ok)) = operation
@@ -183,6 +184,18 @@ pub fn document(config: &Config) -> utoipa::openapi::OpenApi {
         }
     }
     doc
+}
+
+/// `AdjustStock` as `adjust_stock`.
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 /// The operation of `item` for `method`.

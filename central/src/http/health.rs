@@ -7,12 +7,12 @@ use super::extract::Json;
 use crate::{AppState, error::AppError};
 
 pub fn router() -> Router<AppState> {
-    let router = super::route::<api::Healthz, _, _>(Router::new(), healthz);
-    super::route::<api::Readyz, _, _>(router, readyz)
+    let router = super::route::<api::GetHealth, _, _>(Router::new(), healthz);
+    super::route::<api::GetReadiness, _, _>(router, readyz)
 }
 
 /// The process is up.
-#[utoipa::path(get, path = api::Healthz::PATH, tag = "operations",
+#[utoipa::path(get, path = api::GetHealth::PATH, tag = "operations",
     security(()),
     responses((status = 200, body = Health)))]
 pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
@@ -23,7 +23,7 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
 }
 
 /// The database answers and the writer takes writes.
-#[utoipa::path(get, path = api::Readyz::PATH, tag = "operations",
+#[utoipa::path(get, path = api::GetReadiness::PATH, tag = "operations",
     security(()),
     responses(
         (status = 200, body = Health),

@@ -28,8 +28,8 @@ use crate::{
 
 pub(super) fn routes(routes: Routes) -> Routes {
     routes
-        .add::<api::Adjust, _, _>(adjust)
-        .add::<api::AdjustBatch, _, _>(batch)
+        .add::<api::AdjustStock, _, _>(adjust)
+        .add::<api::AdjustStockBatch, _, _>(batch)
         .add::<api::ListLevels, _, _>(levels)
         .add::<api::GetLevel, _, _>(level)
 }
@@ -52,7 +52,7 @@ pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 /// `insufficient_stock`); recorded facts always apply and raise a
 /// `discrepancy` event if they do. A replay of the same key and payload gets
 /// the saved answer, status included, and applies nothing.
-#[utoipa::path(post, path = api::Adjust::PATH, tag = "stock",
+#[utoipa::path(post, path = api::AdjustStock::PATH, tag = "stock",
     params(
         ("store_id" = StoreId, Path, description = "Store id"),
         ("Idempotency-Key" = shared::IdempotencyKey, Header, description = "Made once per write by the client; 1-128 visible ASCII characters"),
@@ -103,7 +103,7 @@ pub fn keyed_response<T: serde::Serialize>(keyed: Keyed<T>, ok: StatusCode) -> R
 /// plus `result` or `problem`), exactly what a single call would answer. With
 /// `atomic: true` the items are a basket: all apply or none does, and the
 /// items that would have passed answer 424 `batch_aborted`.
-#[utoipa::path(post, path = api::AdjustBatch::PATH, tag = "stock",
+#[utoipa::path(post, path = api::AdjustStockBatch::PATH, tag = "stock",
     params(("store_id" = StoreId, Path, description = "Store id")),
     request_body = BatchAdjustRequest,
     responses(

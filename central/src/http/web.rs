@@ -23,7 +23,12 @@ use tower_http::services::ServeDir;
 use super::route_not_found;
 
 pub fn router(dir: &Path) -> Router {
+    // The build writes each asset compressed beside it (`.br`, `.gz`): a
+    // till that accepts either gets it, with `Content-Encoding`, and the
+    // plain file otherwise.
     let files = ServeDir::new(dir)
+        .precompressed_br()
+        .precompressed_gzip()
         .call_fallback_on_method_not_allowed(true)
         .not_found_service(route_not_found.into_service());
     let page = std::fs::read_to_string(dir.join("index.html")).unwrap_or_default();
@@ -92,6 +97,10 @@ async fn page_headers(request: Request, next: Next, policy: HeaderValue) -> Resp
         HeaderValue::from_static("same-origin"),
     );
     if response.status().is_success() {
+        // Which file a client gets depends on its `Accept-Encoding`.
+        response
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
         let cache = if hashed {
             "public, max-age=31536000, immutable"
         } else {

@@ -148,3 +148,60 @@ async fn without_a_web_dir_the_root_is_a_problem() {
     let app = TestApp::spawn().await;
     problem(app.get("/").await, 404, "route_not_found").await;
 }
+
+/// The page's assets as the build leaves them: each beside its `.br` and
+/// `.gz`, which a client that accepts one gets, marked; one that accepts
+/// neither gets the file itself.
+#[tokio::test]
+async fn assets_go_compressed_to_clients_that_accept_it() {
+    let dist = dist();
+    let path = dist.path().join("dist");
+    let wasm = std::fs::read(path.join(&WASM[1..])).unwrap();
+    std::fs::write(path.join(format!("{}.br", &WASM[1..])), b"brotli bytes").unwrap();
+    std::fs::write(path.join(format!("{}.gz", &WASM[1..])), b"gzip bytes").unwrap();
+    let app = TestApp::spawn_with(move |c| c.web_dir = Some(path)).await;
+    let fetch = |accept: &'static str| {
+        let request = reqwest::Client::new().get(app.url(WASM));
+        let request = match accept {
+            "" => request,
+            accept => request.header("accept-encoding", accept),
+        };
+        request.send()
+    };
+    for (accept, encoding, body) in [
+        ("gzip, deflate, br", Some("br"), &b"brotli bytes"[..]),
+        ("br;q=0.5, gzip", Some("gzip"), b"gzip bytes"),
+        ("gzip", Some("gzip"), b"gzip bytes"),
+        ("", None, &wasm),
+        ("identity", None, &wasm),
+    ] {
+        let r = fetch(accept).await.unwrap();
+        assert_eq!(r.status(), 200, "{accept:?}");
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(
+            header("content-encoding").as_deref(),
+            encoding,
+            "{accept:?}"
+        );
+        assert_eq!(header("content-type").as_deref(), Some("application/wasm"));
+        assert_eq!(header("vary").as_deref(), Some("accept-encoding"));
+        assert_eq!(
+            header("cache-control").as_deref(),
+            Some("public, max-age=31536000, immutable")
+        );
+        assert_eq!(&r.bytes().await.unwrap()[..], body, "{accept:?}");
+    }
+    // A file built without compressed copies goes as it is, whatever is
+    // accepted.
+    let worker = reqwest::Client::new()
+        .get(app.url("/sw.js"))
+        .header("accept-encoding", "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert!(worker.headers().get("content-encoding").is_none());
+}

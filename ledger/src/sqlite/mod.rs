@@ -11,7 +11,14 @@ mod read;
 mod rows;
 mod write;
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use anyhow::Context;
 use rusqlite::Connection;
@@ -65,6 +72,8 @@ pub struct Database {
     writer: Connection,
     reader: Reader,
     demo: bool,
+    /// The checkpointer's connection ([`checkpoint`]).
+    checkpointer: Connection,
 }
 
 /// Opens (creating if missing) and migrates the database. Blocking.
@@ -79,10 +88,15 @@ pub fn open(options: &Options) -> anyhow::Result<Database> {
         Synchronous::Full => "FULL",
         Synchronous::Normal => "NORMAL",
     };
+    // No checkpoint inside a commit: the writer's commits only append to
+    // the WAL, and the checkpointer (a connection of its own) copies it
+    // into the database beside them (see `checkpoint`).
     writer.execute_batch(&format!(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = {synchronous};
-         PRAGMA foreign_keys = ON;"
+         PRAGMA foreign_keys = ON;
+         PRAGMA wal_autocheckpoint = 0;
+         PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
     ))?;
     tune(&writer)?;
     writer.set_prepared_statement_cache_capacity(64);
@@ -98,11 +112,43 @@ pub fn open(options: &Options) -> anyhow::Result<Database> {
     };
     let pool =
         Pool::open(reads, options.read_connections).context("opening the read connections")?;
+    let checkpointer = Connection::open(&options.path).context("opening the checkpointer")?;
+    tune(&checkpointer)?;
     Ok(Database {
         writer,
         reader: Reader::sqlite(pool),
         demo,
+        checkpointer,
     })
+}
+
+/// The WAL is cut back to this size (bytes) when it is reset after a
+/// checkpoint that took all of it.
+const WAL_SIZE_LIMIT: u64 = 64 << 20;
+
+/// How often the checkpointer copies what the WAL holds into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies the WAL into the database while the writer runs, until `closed`.
+///
+/// SQLite's own checkpoint runs inside the commit that takes the WAL past
+/// 1,000 pages: that commit (and every write queued behind it) waited for
+/// the copy and the database's fsync, tens of milliseconds under a storm of
+/// writes. Here a connection of its own does it, PASSIVE: it never waits
+/// for, nor blocks, the writer or the readers, and copies what no reader
+/// still needs; the WAL restarts from its beginning once all of it was
+/// copied.
+fn checkpoint(conn: Connection, closed: Arc<AtomicBool>) {
+    while !closed.load(Ordering::Acquire) {
+        // Woken early when the writer stops.
+        std::thread::park_timeout(CHECKPOINT_EVERY);
+        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        });
+        if let Err(error) = done {
+            tracing::warn!(%error, "a WAL checkpoint failed; trying again");
+        }
+    }
 }
 
 /// The file at `path`, brought to the newest schema, on a plain
@@ -167,6 +213,20 @@ impl Database {
     ) -> (Ledger, JoinHandle<()>) {
         let (ledger, queue) = writer::queue(options, subscribers, loaded);
         let conn = self.writer;
+        let closed = Arc::new(AtomicBool::new(false));
+        let checkpointer = std::thread::Builder::new()
+            .name("stockline-checkpoint".into())
+            .spawn({
+                let (checkpointer, closed) = (self.checkpointer, closed.clone());
+                move || checkpoint(checkpointer, closed)
+            });
+        if let Err(error) = &checkpointer {
+            // Without it, the writer's commits checkpoint as SQLite does.
+            tracing::warn!(%error, "no checkpointer thread; the writer checkpoints itself");
+            if let Err(error) = conn.execute_batch("PRAGMA wal_autocheckpoint = 1000;") {
+                tracing::error!(%error, "the writer cannot checkpoint either; the WAL grows");
+            }
+        }
         let task = tokio::task::spawn_blocking(move || {
             match write::SqliteWriter::new(&conn) {
                 Ok(mut backend) => writer::run(&mut backend, queue),
@@ -174,6 +234,12 @@ impl Database {
                     tracing::error!(%error, "the writer could not prepare its statements; refusing writes");
                 }
             }
+            closed.store(true, Ordering::Release);
+            if let Ok(checkpointer) = checkpointer {
+                checkpointer.thread().unpark();
+                let _ = checkpointer.join();
+            }
+            // The last connection to close copies what is left.
             if let Err((_, error)) = conn.close() {
                 tracing::warn!(%error, "closing the write connection");
             }

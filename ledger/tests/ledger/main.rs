@@ -553,6 +553,7 @@ on_both_backends!(
     writes_after_shutdown_are_refused_as_closed,
 );
 
+mod checkpoint;
 mod holds;
 mod lease;
 mod start;

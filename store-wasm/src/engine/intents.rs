@@ -402,7 +402,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         };
         let store = id(&self.config.store_id)?;
         let answer = self
-            .authed(Call::<api::Adjust>::with(&store, &request).keyed(&intent.id))
+            .authed(Call::<api::AdjustStock>::with(&store, &request).keyed(&intent.id))
             .await;
         match answer {
             Ok(result) => Ok(Ok(result)),
@@ -430,7 +430,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
         };
         let store = id(&self.config.store_id)?;
         let answer = self
-            .authed(Call::<api::AdjustBatch>::with(&store, &request))
+            .authed(Call::<api::AdjustStockBatch>::with(&store, &request))
             .await;
         let mut response = match answer {
             Ok(response) => response,

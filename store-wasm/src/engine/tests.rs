@@ -512,11 +512,11 @@ impl Transport for FakeCentral {
                     .await
                     .map(|r| cast(&r))
             }
-            Route::Adjust => self
+            Route::AdjustStock => self
                 .adjust(token, param, key, &cast(call.body))
                 .await
                 .map(|r| cast(&r)),
-            Route::AdjustBatch => self
+            Route::AdjustStockBatch => self
                 .adjust_batch(token, param, &cast(call.body))
                 .await
                 .map(|r| cast(&r)),

@@ -5,19 +5,17 @@
 
 use std::os::unix::process::CommandExt;
 use std::{
-    net::{SocketAddr, TcpListener},
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
-use central::{Config, Running, config::Secret};
 use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
-use tempfile::TempDir;
+use shared::api;
+use testkit::TestApp;
 
-pub const ADMIN_KEY: &str = "pos-tests-admin-key-0123456789abcdef";
 pub const SECRET: &str = "pos-test-secret-0123456789";
 /// The PIN every test till is set up with.
 pub const PIN: &str = "2580";
@@ -46,75 +44,40 @@ fn unique_key(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos}-{n}", std::process::id())
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// Central, stoppable and restartable on the same address and database.
+/// Central (the test kit's, on SQLite) serving the page: stoppable and
+/// restartable on the same address, so the page's origin stays, and the
+/// same database.
 pub struct Central {
-    config: Config,
-    pub addr: SocketAddr,
-    server: Option<Running>,
+    app: TestApp,
+    /// The admin's client.
     pub http: reqwest::Client,
-    _data: TempDir,
 }
 
 impl Central {
     pub async fn start() -> Central {
-        let data = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::with_data_dir(data.path());
-        config.admin_api_keys = vec![Secret::new(ADMIN_KEY)];
-        config.rate_limit = false;
-        config.web_dir = Some(dist());
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert("x-api-key", ADMIN_KEY.parse().expect("header"));
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
-            .expect("client");
-        let mut central = Central {
-            config,
-            addr,
-            server: None,
-            http,
-            _data: data,
-        };
-        central.up().await;
-        central
+        let app = TestApp::builder()
+            .bare()
+            .configure(|c| c.web_dir = Some(dist()))
+            .start()
+            .await;
+        Central {
+            http: app.client.clone(),
+            app,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        self.app.url(path)
     }
 
     /// Graceful stop, as on SIGTERM: the tills see central gone.
     pub async fn down(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.stop().await.expect("central stops cleanly");
-        }
+        self.app.stop().await;
     }
 
     /// Starts again on the same address and database.
     pub async fn up(&mut self) {
-        let started = Instant::now();
-        loop {
-            // The port may linger for a moment after a stop.
-            match Running::start_on(self.config.clone(), self.addr).await {
-                Ok(server) => {
-                    self.server = Some(server);
-                    return;
-                }
-                Err(e) if started.elapsed() < Duration::from_secs(10) => {
-                    eprintln!("central not up yet: {e:#}");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => panic!("central does not start: {e:#}"),
-            }
-        }
+        self.app.start_again().await;
     }
 
     pub async fn admin(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
@@ -133,14 +96,19 @@ impl Central {
     pub async fn seed(&self, store: &str, products: &[(&str, &str, i64)]) {
         let body =
             json!({"store_id": store, "name": format!("Store {store}"), "client_secret": SECRET});
-        assert_eq!(self.admin("POST", "/v1/admin/stores", body).await.0, 201);
+        assert_eq!(
+            self.admin("POST", api::CreateStore::PATH, body).await.0,
+            201
+        );
         for (sku, name, stock) in products {
             let product = json!({"sku": sku, "name": name, "price_cents": 250});
             assert_eq!(
-                self.admin("POST", "/v1/admin/products", product).await.0,
+                self.admin("POST", api::CreateProduct::PATH, product)
+                    .await
+                    .0,
                 201
             );
-            let path = format!("/v1/admin/stores/{store}/stock/{sku}");
+            let path = api::fill(api::SetStock::PATH, &[store, sku]);
             assert_eq!(
                 self.admin("PUT", &path, json!({"available": stock}))
                     .await
@@ -151,13 +119,8 @@ impl Central {
     }
 
     pub async fn level(&self, store: &str, sku: &str) -> i64 {
-        let (_, level) = self
-            .admin(
-                "GET",
-                &format!("/v1/stores/{store}/stock/{sku}"),
-                Value::Null,
-            )
-            .await;
+        let path = api::fill(api::GetLevel::PATH, &[store, sku]);
+        let (_, level) = self.admin("GET", &path, Value::Null).await;
         level["available"].as_i64().expect("a level")
     }
 
@@ -165,7 +128,7 @@ impl Central {
     pub async fn sell_elsewhere(&self, store: &str, sku: &str, quantity: i64) {
         let response = self
             .http
-            .post(self.url(&format!("/v1/stores/{store}/adjustments")))
+            .post(self.url(&api::fill(api::AdjustStock::PATH, &[store])))
             .header("Idempotency-Key", unique_key("elsewhere"))
             .json(&json!({"sku": sku, "delta": -quantity}))
             .send()
@@ -181,7 +144,7 @@ impl Central {
 
     /// The store's events in the change log (its first 1,000).
     async fn events(&self, store: &str) -> Vec<Value> {
-        let path = format!("/v1/replication/changes?from=0&limit=1000&store={store}");
+        let path = format!("{}?from=0&limit=1000&store={store}", api::GetChanges::PATH);
         let (_, page) = self.admin("GET", &path, Value::Null).await;
         page["events"].as_array().expect("events").clone()
     }
@@ -206,7 +169,7 @@ impl Central {
 
     /// The store's devices (tills), as an admin lists them.
     pub async fn devices(&self, store: &str) -> Vec<Value> {
-        let path = format!("/v1/admin/stores/{store}/devices");
+        let path = api::fill(api::ListDevices::PATH, &[store]);
         let (status, devices) = self.admin("GET", &path, Value::Null).await;
         assert_eq!(status, 200);
         devices.as_array().expect("devices").clone()
@@ -216,23 +179,19 @@ impl Central {
     /// that holds stock as the shop does.
     pub async fn web_shop(&self) -> reqwest::Client {
         let body = json!({"channel_id": "web", "name": "Web shop", "client_secret": SECRET});
-        assert_eq!(self.admin("POST", "/v1/admin/channels", body).await.0, 201);
-        let token: Value = reqwest::Client::new()
-            .post(self.url("/v1/auth/token"))
-            .json(&json!({"channel_id": "web", "channel_secret": SECRET}))
-            .send()
+        assert_eq!(
+            self.admin("POST", api::CreateChannel::PATH, body).await.0,
+            201
+        );
+        let token: Value = self
+            .app
+            .channel_sign_in("web", SECRET)
             .await
-            .expect("central answers")
             .json()
             .await
             .expect("a token");
         let bearer = format!("Bearer {}", token["access_token"].as_str().expect("token"));
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert("authorization", bearer.parse().expect("header"));
-        reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
-            .expect("client")
+        testkit::client_with(&[("authorization", &bearer)])
     }
 
     /// The shop holds `quantity` of `sku` at `store` for order `reference`
@@ -252,7 +211,7 @@ impl Central {
             "lines": [{"sku": sku, "quantity": quantity, "store_id": store}],
         });
         let response = shop
-            .post(self.url("/v1/holds"))
+            .post(self.url(api::PlaceHold::PATH))
             .header("Idempotency-Key", unique_key("hold"))
             .json(&body)
             .send()
@@ -266,7 +225,7 @@ impl Central {
     /// A hold as central keeps it, asked by the shop.
     pub async fn hold(&self, shop: &reqwest::Client, hold_id: &str) -> Value {
         let response = shop
-            .get(self.url(&format!("/v1/holds/{hold_id}")))
+            .get(self.url(&api::fill(api::GetHold::PATH, &[hold_id])))
             .send()
             .await
             .expect("central answers");
@@ -282,7 +241,7 @@ impl Central {
 
     /// Revokes a device, as an admin does for a till lost or replaced.
     pub async fn revoke(&self, device_id: &str) {
-        let path = format!("/v1/admin/devices/{device_id}/revoke");
+        let path = api::fill(api::RevokeDevice::PATH, &[device_id]);
         assert_eq!(self.admin("POST", &path, json!({})).await.0, 200);
     }
 }
@@ -295,7 +254,7 @@ pub struct Driver {
 
 impl Driver {
     pub async fn start() -> Driver {
-        let port = free_port();
+        let port = testkit::free_port().expect("a free port");
         let binary =
             std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         // A group of its own: the browsers it starts are in it, and go

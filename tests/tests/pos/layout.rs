@@ -161,12 +161,15 @@ async fn nearby_answers_under_its_row_without_the_page_jumping() {
     seed_catalogue(&central).await;
     let other = json!({"store_id": "harbour", "name": "Harbourside", "client_secret": SECRET});
     assert_eq!(
-        central.admin("POST", "/v1/admin/stores", other).await.0,
+        central
+            .admin("POST", shared::api::CreateStore::PATH, other)
+            .await
+            .0,
         201
     );
     let stock = json!({"available": 7});
-    let path = "/v1/admin/stores/harbour/stock/SKU-0001";
-    assert_eq!(central.admin("PUT", path, stock).await.0, 200);
+    let path = shared::api::fill(shared::api::SetStock::PATH, &["harbour", "SKU-0001"]);
+    assert_eq!(central.admin("PUT", &path, stock).await.0, 200);
     let driver = Driver::start().await;
     for (width, height, size) in [SIZES[0], SIZES[2]] {
         let till = till_at(&driver, &central, width, height).await;

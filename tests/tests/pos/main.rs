@@ -315,7 +315,10 @@ async fn offline_sale_survives_a_reload_and_drains_once() {
 
 /// Central's figure if it answers at all (it should not, while down).
 async fn central_level_offline(central: &Central) -> Option<i64> {
-    let url = central.url(&format!("/v1/stores/{STORE}/stock/COF-1"));
+    let url = central.url(&shared::api::fill(
+        shared::api::GetLevel::PATH,
+        &[STORE, "COF-1"],
+    ));
     let response = central.http.get(url).send().await.ok()?;
     let level: serde_json::Value = response.json().await.ok()?;
     level["available"].as_i64()
