@@ -97,17 +97,18 @@ impl FieldError {
 macro_rules! error_codes {
     ($($variant:ident => $code:literal, $title:literal;)*) => {
         /// Stable error codes. New codes may be added: clients must treat an
-        /// unknown one (`Unknown`) by its HTTP status.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-        #[serde(rename_all = "snake_case")]
+        /// unknown one (`Unknown`) by its HTTP status. On the wire each is
+        /// its `as_str`, written once below.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum ErrorCode {
             $($variant,)*
-            #[serde(other)]
             Unknown,
         }
 
         impl ErrorCode {
+            /// Every known code.
+            pub const ALL: &[ErrorCode] = &[$(ErrorCode::$variant,)*];
+
             pub fn as_str(self) -> &'static str {
                 match self {
                     $(ErrorCode::$variant => $code,)*
@@ -123,6 +124,62 @@ macro_rules! error_codes {
             }
         }
     };
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// A code this build does not know reads as [`ErrorCode::Unknown`], never
+/// as an error: central may add codes.
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Ok(ErrorCode::ALL
+            .iter()
+            .copied()
+            .find(|known| known.as_str() == code)
+            .unwrap_or(ErrorCode::Unknown))
+    }
+}
+
+/// An open string: the codes known today are listed, and a client must
+/// take one it does not know by the answer's status.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for ErrorCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let known: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(format!(
+                "A stable code. New codes may be added: take one you do not know by the \
+                 answer's HTTP status. Known today: {}.",
+                known.join(", ")
+            )))
+            .examples([serde_json::json!("insufficient_stock")])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for ErrorCode {}
+
+#[cfg(test)]
+mod code_tests {
+    use super::*;
+
+    #[test]
+    fn every_code_reads_back_and_an_unknown_one_is_unknown() {
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_string(code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), *code);
+        }
+        let later: ErrorCode = serde_json::from_str("\"added_next_year\"").unwrap();
+        assert_eq!(later, ErrorCode::Unknown);
+    }
 }
 
 error_codes! {

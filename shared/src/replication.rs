@@ -38,7 +38,8 @@ pub struct ChangesPage {
     pub head: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One entry of the change log. Read with [`Flat`] (see there).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     pub offset: u64,
@@ -61,7 +62,7 @@ impl Event {
 /// variant's, in snake case: serde's tag and [`ChangeKind`] derive it, so
 /// it is written nowhere. Every consumer matches every variant (no
 /// catch-all arm): a new kind fails to compile wherever it must be handled.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::EnumDiscriminants)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, strum::EnumDiscriminants)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[strum_discriminants(
@@ -301,6 +302,182 @@ impl Change {
     /// Stable name of the event kind, as it appears in the `kind` field.
     pub fn kind(&self) -> &'static str {
         ChangeKind::from(self).into()
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut flat = Flat::deserialize(deserializer)?;
+        let offset = flat
+            .offset
+            .take()
+            .ok_or_else(|| D::Error::missing_field("offset"))?;
+        let at = flat
+            .at
+            .take()
+            .ok_or_else(|| D::Error::missing_field("at"))?;
+        let change = flat.change().map_err(D::Error::custom)?;
+        Ok(Event { offset, at, change })
+    }
+}
+
+impl<'de> Deserialize<'de> for Change {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        Flat::deserialize(deserializer)?
+            .change()
+            .map_err(D::Error::custom)
+    }
+}
+
+/// Every field of every kind of event, each optional: the one shape an
+/// event is read into, as it streams by. [`Flat::change`] takes what its
+/// kind needs. (serde's own reading of an internally tagged enum buffers
+/// the whole object first, and was the largest function of the store
+/// node's wasm, 39 KB.)
+#[derive(Deserialize)]
+struct Flat {
+    offset: Option<u64>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    at: Option<Timestamp>,
+    kind: String,
+    store_id: Option<String>,
+    sku: Option<String>,
+    delta: Option<i64>,
+    adjust_kind: Option<AdjustKind>,
+    available: Option<i64>,
+    held: Option<i64>,
+    version: Option<u64>,
+    idempotency_key: Option<String>,
+    /// A stock event's free text, or why a hold was released.
+    reason: Option<String>,
+    device_id: Option<String>,
+    previous: Option<i64>,
+    holds_at_risk: Option<Vec<String>>,
+    hold_id: Option<String>,
+    channel: Option<String>,
+    reference: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    expires_at: Option<Timestamp>,
+    lines: Option<Vec<HeldLevel>>,
+    admin: Option<String>,
+    product: Option<Product>,
+    store: Option<Store>,
+    active: Option<bool>,
+    generation: Option<u64>,
+    channel_id: Option<String>,
+}
+
+/// A field an event's kind must have.
+macro_rules! need {
+    ($flat:ident . $field:ident) => {
+        $flat
+            .$field
+            .ok_or_else(|| format!("missing field `{}`", stringify!($field)))?
+    };
+}
+
+impl Flat {
+    /// The event its kind makes of these fields.
+    fn change(self) -> Result<Change, String> {
+        let flat = self;
+        let kind: ChangeKind = flat
+            .kind
+            .parse()
+            .map_err(|_| format!("unknown event kind `{}`", flat.kind))?;
+        Ok(match kind {
+            ChangeKind::StockAdjusted => Change::StockAdjusted {
+                store_id: need!(flat.store_id),
+                sku: need!(flat.sku),
+                delta: need!(flat.delta),
+                adjust_kind: need!(flat.adjust_kind),
+                available: need!(flat.available),
+                held: flat.held.unwrap_or(0),
+                version: need!(flat.version),
+                idempotency_key: need!(flat.idempotency_key),
+                reason: flat.reason,
+                device_id: flat.device_id,
+            },
+            ChangeKind::StockSet => Change::StockSet {
+                store_id: need!(flat.store_id),
+                sku: need!(flat.sku),
+                previous: need!(flat.previous),
+                available: need!(flat.available),
+                held: flat.held.unwrap_or(0),
+                version: need!(flat.version),
+                reason: flat.reason,
+            },
+            ChangeKind::Discrepancy => Change::Discrepancy {
+                store_id: need!(flat.store_id),
+                sku: need!(flat.sku),
+                available: need!(flat.available),
+                held: flat.held.unwrap_or(0),
+                version: need!(flat.version),
+                idempotency_key: need!(flat.idempotency_key),
+                holds_at_risk: flat.holds_at_risk.unwrap_or_default(),
+            },
+            ChangeKind::HoldPlaced => Change::HoldPlaced {
+                hold_id: need!(flat.hold_id),
+                store_id: need!(flat.store_id),
+                channel: need!(flat.channel),
+                reference: need!(flat.reference),
+                expires_at: need!(flat.expires_at),
+                lines: need!(flat.lines),
+            },
+            ChangeKind::HoldExtended => Change::HoldExtended {
+                hold_id: need!(flat.hold_id),
+                store_id: need!(flat.store_id),
+                expires_at: need!(flat.expires_at),
+            },
+            ChangeKind::HoldCommitted => Change::HoldCommitted {
+                hold_id: need!(flat.hold_id),
+                store_id: need!(flat.store_id),
+                lines: need!(flat.lines),
+            },
+            ChangeKind::HoldReleased => Change::HoldReleased {
+                hold_id: need!(flat.hold_id),
+                store_id: need!(flat.store_id),
+                reason: need!(flat.reason)
+                    .parse()
+                    .map_err(|_| "unknown release reason")?,
+                admin: flat.admin,
+                lines: need!(flat.lines),
+            },
+            ChangeKind::ProductCreated => Change::ProductCreated {
+                product: need!(flat.product),
+            },
+            ChangeKind::ProductUpdated => Change::ProductUpdated {
+                product: need!(flat.product),
+            },
+            ChangeKind::ProductDeleted => Change::ProductDeleted {
+                product: need!(flat.product),
+            },
+            ChangeKind::StoreCreated => Change::StoreCreated {
+                store: need!(flat.store),
+            },
+            ChangeKind::StoreUpdated => Change::StoreUpdated {
+                store: need!(flat.store),
+            },
+            ChangeKind::StoreAccess => Change::StoreAccess {
+                store_id: need!(flat.store_id),
+                active: need!(flat.active),
+                generation: need!(flat.generation),
+            },
+            ChangeKind::ChannelAccess => Change::ChannelAccess {
+                channel_id: need!(flat.channel_id),
+                active: need!(flat.active),
+                generation: need!(flat.generation),
+            },
+            ChangeKind::DeviceEnrolled => Change::DeviceEnrolled {
+                store_id: need!(flat.store_id),
+                device_id: need!(flat.device_id),
+            },
+            ChangeKind::DeviceRevoked => Change::DeviceRevoked {
+                store_id: need!(flat.store_id),
+                device_id: need!(flat.device_id),
+            },
+        })
     }
 }
 

@@ -335,7 +335,7 @@ fn delete(tx: &idb::Transaction, store: &str, keys: &[String]) -> Result<(), Sto
 
 /// Oldest first; a basket's lines (ids `<basket>.<nnn>`) in their order.
 fn in_order<Q: Queued>(mut queued: Vec<Q>) -> Vec<Q> {
-    queued.sort_by(|a, b| (a.created_at_ms(), a.id()).cmp(&(b.created_at_ms(), b.id())));
+    queued.sort_unstable_by(|a, b| (a.created_at_ms(), a.id()).cmp(&(b.created_at_ms(), b.id())));
     queued
 }
 

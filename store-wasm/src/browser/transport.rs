@@ -3,8 +3,7 @@
 //! never gives up on a silent network, and a hung long-poll would stall
 //! syncing.
 
-use gloo_net::http::{Request, RequestBuilder, Response};
-use serde::de::DeserializeOwned;
+use gloo_net::http::{Request, RequestBuilder};
 use shared::{
     DeviceCredentials, EnrolRequest, IDEMPOTENCY_KEY_HEADER, Problem,
     api::{self, Call, Endpoint, Method},
@@ -47,17 +46,49 @@ fn network(e: gloo_net::Error) -> TransportError {
     TransportError::Network(e.to_string())
 }
 
-/// A 2xx body, or the problem central answered with.
-async fn answer<T: DeserializeOwned>(
-    response: Result<Response, gloo_net::Error>,
-) -> Result<T, TransportError> {
-    let response = response.map_err(network)?;
-    if response.ok() {
-        return response.json().await.map_err(network);
+/// What a call sends, with its types already spent: the request is built
+/// and sent by one function however many endpoints there are, and only
+/// encoding the body and decoding the answer are per endpoint.
+struct Outgoing<'a> {
+    method: Method,
+    url: String,
+    token: Option<&'a str>,
+    key: Option<&'a str>,
+    body: Option<String>,
+    timeout_ms: u32,
+}
+
+/// Sends `out`: the 2xx answer's text, or the problem central answered
+/// with.
+async fn send(out: Outgoing<'_>) -> Result<String, TransportError> {
+    let request = match out.method {
+        Method::Get => Request::get(&out.url),
+        Method::Post => Request::post(&out.url),
+        Method::Put => Request::put(&out.url),
+        Method::Patch => Request::patch(&out.url),
+        Method::Delete => Request::delete(&out.url),
+    };
+    let mut request = within(request, out.timeout_ms);
+    if let Some(token) = out.token {
+        request = request.header("Authorization", &format!("Bearer {token}"));
     }
-    let status = response.status();
-    let problem = response.json::<Problem>().await.ok();
-    Err(TransportError::answered(status, problem))
+    if let Some(key) = out.key {
+        request = request.header(IDEMPOTENCY_KEY_HEADER, key);
+    }
+    let sent = match out.body {
+        Some(body) => {
+            request = request.header("Content-Type", "application/json");
+            request.body(body).map_err(network)?.send().await
+        }
+        None => request.send().await,
+    };
+    let response = sent.map_err(network)?;
+    let text = response.text().await.map_err(network)?;
+    if response.ok() {
+        return Ok(text);
+    }
+    let problem = serde_json::from_str::<Problem>(&text).ok();
+    Err(TransportError::answered(response.status(), problem))
 }
 
 impl Transport for HttpTransport {
@@ -66,28 +97,27 @@ impl Transport for HttpTransport {
         token: Option<&str>,
         call: Call<'_, E>,
     ) -> Result<E::Response, TransportError> {
-        let url = self.url(&call.target());
-        let request = match E::METHOD {
-            Method::Get => Request::get(&url),
-            Method::Post => Request::post(&url),
-            Method::Put => Request::put(&url),
-            Method::Patch => Request::patch(&url),
-            Method::Delete => Request::delete(&url),
+        let body = match E::HAS_BODY {
+            true => Some(serde_json::to_string(call.body).map_err(encoding)?),
+            false => None,
         };
-        let mut request = within(request, call.timeout_ms());
-        if let Some(token) = token {
-            request = request.header("Authorization", &format!("Bearer {token}"));
-        }
-        if let Some(key) = call.key {
-            request = request.header(IDEMPOTENCY_KEY_HEADER, key);
-        }
-        let sent = if E::HAS_BODY {
-            request.json(call.body).map_err(network)?.send().await
-        } else {
-            request.send().await
-        };
-        answer(sent).await
+        let text = send(Outgoing {
+            method: E::METHOD,
+            url: self.url(&call.target()),
+            token,
+            key: call.key,
+            body,
+            timeout_ms: call.timeout_ms(),
+        })
+        .await?;
+        serde_json::from_str(&text).map_err(encoding)
     }
+}
+
+/// An answer that is not what the endpoint declares (or a body that would
+/// not encode): no usable answer, as a network failure is.
+fn encoding(e: serde_json::Error) -> TransportError {
+    TransportError::Network(e.to_string())
 }
 
 pub struct JsClock;

@@ -54,7 +54,7 @@ impl<S: Storage, T: Transport, C: Clock> Engine<S, T, C> {
                 pickup: pickup.clone(),
             })
             .collect();
-        views.sort_by(|a, b| {
+        views.sort_unstable_by(|a, b| {
             (a.pickup.expires_at_ms, &a.pickup.hold_id)
                 .cmp(&(b.pickup.expires_at_ms, &b.pickup.hold_id))
         });

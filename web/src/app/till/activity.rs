@@ -86,7 +86,7 @@ impl Till {
                 .filter(|i| matches!(i.status, IntentStatus::Applied { .. }))
                 .take(room),
         );
-        listed.sort_by(|a, b| (b.created_at_ms, &b.id).cmp(&(a.created_at_ms, &a.id)));
+        listed.sort_unstable_by(|a, b| (b.created_at_ms, &b.id).cmp(&(a.created_at_ms, &a.id)));
         let shown: Vec<_> = listed
             .iter()
             .map(|i| (i.id.clone(), wording::intent_state(i)))

@@ -93,7 +93,8 @@ impl Till {
         match answer {
             Ok(mut stores) => {
                 stores.retain(|s| s.store_id != mine);
-                stores.sort_by_key(|s| std::cmp::Reverse(s.available));
+                stores
+                    .sort_unstable_by_key(|s| (std::cmp::Reverse(s.available), s.store_id.clone()));
                 if stores.is_empty() {
                     add(panel, el(doc, "p", "", "No other store stocks it.")?)?;
                 }
