@@ -50,7 +50,7 @@ use crate::{AppState, config::Config};
         replication::snapshot, replication::changes,
         health::healthz, health::readyz,
     ),
-    components(schemas(shared::Event, shared::Change, shared::ErrorCode, shared::StoreId, shared::Sku, shared::DeviceId, shared::HoldId, shared::IdempotencyKey, shared::schema::Offset, shared::BatchItem, shared::HoldLineRequest, shared::CommitLine)),
+    components(schemas(shared::Event, shared::Change, shared::ErrorCode, shared::StoreId, shared::Sku, shared::DeviceId, shared::ChannelId, shared::HoldId, shared::IdempotencyKey, shared::schema::Offset, shared::BatchItem, shared::HoldLineRequest, shared::CommitLine)),
     tags(
         (name = "auth", description = "Sign in (store, device or sales channel credentials, or an admin API key, for a token) and enrol devices"),
         (name = "stock", description = "Store levels: adjust and read"),

@@ -51,6 +51,39 @@ async fn the_document_describes_every_declared_endpoint_and_nothing_else() {
     }
 }
 
+/// Every `$ref` in `value`, with where it was found.
+fn refs<'v>(value: &'v Value, at: String, found: &mut Vec<(String, &'v str)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                match (key.as_str(), inner.as_str()) {
+                    ("$ref", Some(target)) => found.push((at.clone(), target)),
+                    _ => refs(inner, format!("{at}/{key}"), found),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, inner) in items.iter().enumerate() {
+                refs(inner, format!("{at}/{i}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_reference_in_the_document_resolves() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let mut found = Vec::new();
+    refs(&doc, String::new(), &mut found);
+    assert!(found.len() > 50, "the document refers to its components");
+    for (at, target) in found {
+        let pointer = target.strip_prefix('#').expect("a local reference");
+        assert!(doc.pointer(pointer).is_some(), "{at}: {target} resolves");
+    }
+}
+
 #[tokio::test]
 async fn every_declared_endpoint_is_routed_and_admits_only_its_callers() {
     let app = TestApp::spawn().await;
