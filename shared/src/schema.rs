@@ -15,8 +15,9 @@ use crate::limits::{
     MIN_SECRET_LEN,
 };
 
-/// Skus and store ids.
-pub const ID_PATTERN: &str = "^[A-Za-z0-9._-]+$";
+/// Skus and store ids: at least one character that is not a dot (no
+/// lookaround, which not every JSON Schema engine has).
+pub const ID_PATTERN: &str = "^[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$";
 /// Idempotency keys and secrets: visible ASCII.
 pub const VISIBLE_ASCII_PATTERN: &str = "^[!-~]+$";
 /// No control character (C0, DEL, C1).

@@ -19,16 +19,22 @@ pub fn level_after(available: i64, delta: i64) -> Option<i64> {
 }
 
 /// Skus and store ids: 1–64 of `A-Z a-z 0-9 . _ -`, so they are safe in paths.
+///
+/// Not dots alone: an id goes into URL paths, where `.` and `..` are
+/// segments every client resolves away before sending.
 pub fn identifier(field: &str, value: &str, errors: &mut Vec<FieldError>) {
     let ok = !value.is_empty()
         && value.len() <= MAX_ID_LEN
         && value
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && value.bytes().any(|b| b != b'.');
     if !ok {
         errors.push(FieldError::new(
             field,
-            format!("must be 1-{MAX_ID_LEN} characters of A-Z, a-z, 0-9, '.', '_' or '-'"),
+            format!(
+                "must be 1-{MAX_ID_LEN} characters of A-Z, a-z, 0-9, '.', '_' or '-', not dots alone"
+            ),
         ));
     }
 }
@@ -289,9 +295,20 @@ mod tests {
     #[test]
     fn identifiers() {
         let mut e = Vec::new();
-        identifier("sku", "SKU-001.a_b", &mut e);
-        assert!(e.is_empty());
-        for bad in ["", "has space", "slash/", &"x".repeat(65), "é"] {
+        for good in ["SKU-001.a_b", ".a", "a..", "-", "_."] {
+            identifier("sku", good, &mut e);
+        }
+        assert!(e.is_empty(), "{e:?}");
+        for bad in [
+            "",
+            "has space",
+            "slash/",
+            &"x".repeat(65),
+            "é",
+            ".",
+            "..",
+            "...",
+        ] {
             let mut e = Vec::new();
             identifier("sku", bad, &mut e);
             assert_eq!(e.len(), 1, "{bad:?} should be refused");

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, problem};
+use crate::helpers::{TestApp, problem, secret_of};
 
 const ADJUST: &str = "/v1/stores/s1/adjustments";
 
@@ -242,4 +242,27 @@ async fn a_level_at_its_bound_refuses_what_would_pass_it() {
         .await;
     assert_eq!(ok.status(), 200, "up to the bound itself is fine");
     assert_eq!(app.level("s1", "A").await.available, bound);
+}
+
+/// An id goes into URL paths, where `.` and `..` are segments clients
+/// resolve away: ids of dots alone are refused where they are made.
+#[tokio::test]
+async fn ids_of_dots_alone_are_refused() {
+    let app = TestApp::spawn().await;
+    for id in [".", "..", "..."] {
+        let store = json!({"store_id": id, "name": "Dots", "client_secret": secret_of("s1")});
+        let r = app.post(shared::api::CreateStore::PATH, &store).await;
+        let p = problem(r, 422, "validation_failed").await;
+        assert_eq!(p.errors[0].field, "store_id", "{id:?}");
+        let product = json!({"sku": id, "name": "Dots", "price_cents": 1});
+        let r = app.post(shared::api::CreateProduct::PATH, &product).await;
+        problem(r, 422, "validation_failed").await;
+    }
+    let r = app
+        .post(
+            shared::api::CreateProduct::PATH,
+            &json!({"sku": ".a.", "name": "Dots and a letter", "price_cents": 1}),
+        )
+        .await;
+    assert_eq!(r.status(), 201, "a dot beside other characters is fine");
 }
