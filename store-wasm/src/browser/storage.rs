@@ -43,11 +43,36 @@ const INTENTS: &str = "intents";
 const PICKUPS: &str = "pickups";
 const PICKUP_INTENTS: &str = "pickup_intents";
 
+/// A level as stored: its sku beside its fields, in one flat record. (Not
+/// serde's `flatten`, which buffers the record and costs the page's
+/// download more than it saves in typing.)
 #[derive(Serialize, Deserialize)]
 struct StoredLevel {
     sku: String,
-    #[serde(flatten)]
-    level: Level,
+    available: i64,
+    /// Stored before holds existed: none.
+    #[serde(default)]
+    held: i64,
+    version: u64,
+}
+
+impl StoredLevel {
+    fn new(sku: &str, level: Level) -> StoredLevel {
+        StoredLevel {
+            sku: sku.to_owned(),
+            available: level.available,
+            held: level.held,
+            version: level.version,
+        }
+    }
+
+    fn level(&self) -> Level {
+        Level {
+            available: self.available,
+            held: self.held,
+            version: self.version,
+        }
+    }
 }
 
 fn failed(e: impl std::fmt::Display) -> StorageError {
@@ -298,14 +323,10 @@ async fn all<T: DeserializeOwned>(
 /// Stores a level unless a newer one is stored already.
 async fn put_level(tx: &idb::Transaction, sku: &str, level: Level) -> Result<(), StorageError> {
     let stored: Option<StoredLevel> = get(tx, STOCK, sku).await?;
-    if stored.is_some_and(|s| s.level.version >= level.version) {
+    if stored.is_some_and(|s| s.version >= level.version) {
         return Ok(());
     }
-    let stored = StoredLevel {
-        sku: sku.to_owned(),
-        level,
-    };
-    put(tx, STOCK, sku, &stored)
+    put(tx, STOCK, sku, &StoredLevel::new(sku, level))
 }
 
 /// Stores a queued write (a sale's intent, a hand-over) merged with the
@@ -376,7 +397,7 @@ impl Storage for IdbStorage {
         }
         for stored in all::<StoredLevel>(&tx, STOCK).await? {
             // A late writer may have stored an older level over a newer base.
-            replica.take_level(&stored.sku, stored.level);
+            replica.take_level(&stored.sku, stored.level());
         }
         for product in all::<Product>(&tx, CATALOG).await? {
             replica.take_product(product);
@@ -417,7 +438,7 @@ impl Storage for IdbStorage {
             levels: all::<StoredLevel>(&tx, STOCK)
                 .await?
                 .into_iter()
-                .map(|s| (s.sku, s.level))
+                .map(|s| (s.sku.clone(), s.level()))
                 .collect(),
             products: all(&tx, CATALOG).await?,
             stores: all(&tx, STORES).await?,
@@ -437,7 +458,7 @@ impl Storage for IdbStorage {
                 .into_iter()
                 .filter(|s| {
                     let base = replica.levels.get(&s.sku);
-                    base.is_some_and(|l| s.level.version > l.version)
+                    base.is_some_and(|l| s.version > l.version)
                 })
                 .collect();
             for store in [STOCK, CATALOG, STORES, PICKUPS] {
