@@ -38,7 +38,9 @@ pub struct ChangesPage {
     pub head: u64,
 }
 
-/// One entry of the change log. Read with [`Flat`] (see there).
+/// One entry of the change log: its offset, when it was committed, and
+/// what it did.
+// Read with `Flat` (see there), not serde's derive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {

@@ -227,6 +227,7 @@ fn security(callers: api::Callers) -> Vec<SecurityRequirement> {
 /// version), in a single adjustment as in a batch line.
 pub fn served(config: &Config) -> serde_json::Value {
     let mut doc = serde_json::to_value(document(config)).unwrap_or_default();
+    name_event_kinds(&mut doc);
     for name in ["AdjustRequest", "BatchItem"] {
         if let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{name}"))
             && let Some(schema) = schema.as_object_mut()
@@ -245,6 +246,84 @@ pub fn served(config: &Config) -> serde_json::Value {
         }
     }
     doc
+}
+
+/// Each kind of the change log as a schema of its own (`StockAdjusted`,
+/// …), and each kind's entry in the log (`StockAdjustedEvent`: its offset
+/// and time beside its fields); `Change` and `Event` are one of them, told
+/// apart by `kind` (a discriminator). Client generators make a type of
+/// each, where the derived `Event` (an allOf over a oneOf) made none.
+fn name_event_kinds(doc: &mut serde_json::Value) {
+    use serde_json::{Map, Value, json};
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let kinds = schemas
+        .get("Change")
+        .and_then(|change| change["oneOf"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    let position = json!({
+        "offset": {"type": "integer", "format": "int64", "minimum": 0,
+                   "description": "Where the event is in the log."},
+        "at": {"type": "string", "format": "date-time",
+               "description": "When central committed it."},
+    });
+    let (mut changes, mut events) = (Vec::new(), Vec::new());
+    let (mut change_map, mut event_map) = (Map::new(), Map::new());
+    for kind in kinds {
+        let Some(tag) = kind["properties"]["kind"]["enum"][0]
+            .as_str()
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        let name: String = tag
+            .split('_')
+            .map(|word| {
+                let mut chars = word.chars();
+                chars.next().map_or_else(String::new, |first| {
+                    first.to_ascii_uppercase().to_string() + chars.as_str()
+                })
+            })
+            .collect();
+        let mut event = kind.clone();
+        if let Some(properties) = event["properties"].as_object_mut() {
+            for (field, schema) in position.as_object().into_iter().flatten() {
+                properties.insert(field.clone(), schema.clone());
+            }
+        }
+        if let Some(required) = event["required"].as_array_mut() {
+            required.splice(0..0, [json!("offset"), json!("at")]);
+        }
+        let change_ref = format!("#/components/schemas/{name}");
+        let event_ref = format!("#/components/schemas/{name}Event");
+        schemas.insert(name.clone(), kind);
+        schemas.insert(format!("{name}Event"), event);
+        changes.push(json!({"$ref": change_ref}));
+        events.push(json!({"$ref": event_ref}));
+        change_map.insert(tag.clone(), json!(change_ref));
+        event_map.insert(tag, json!(event_ref));
+    }
+    schemas.insert(
+        "Change".into(),
+        json!({
+            "description": "What an event did, by its `kind`.",
+            "oneOf": changes,
+            "discriminator": {"propertyName": "kind", "mapping": change_map},
+        }),
+    );
+    schemas.insert(
+        "Event".into(),
+        json!({
+            "description": "One entry of the change log: its offset, when it was committed, its `kind` and that kind's fields.",
+            "oneOf": events,
+            "discriminator": {"propertyName": "kind", "mapping": event_map},
+        }),
+    );
 }
 
 /// The configured bounds of the query parameters.

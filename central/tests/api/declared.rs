@@ -82,6 +82,32 @@ async fn every_reference_in_the_document_resolves() {
         let pointer = target.strip_prefix('#').expect("a local reference");
         assert!(doc.pointer(pointer).is_some(), "{at}: {target} resolves");
     }
+    // The change log's entries, one named schema per kind, told apart by
+    // `kind`: what client generators make types of.
+    let event = &doc["components"]["schemas"]["Event"];
+    assert_eq!(event["discriminator"]["propertyName"], "kind");
+    assert_eq!(
+        event["discriminator"]["mapping"]["stock_adjusted"],
+        "#/components/schemas/StockAdjustedEvent"
+    );
+    let adjusted = &doc["components"]["schemas"]["StockAdjustedEvent"];
+    for field in [
+        "offset",
+        "at",
+        "kind",
+        "store_id",
+        "sku",
+        "available",
+        "version",
+    ] {
+        assert!(adjusted["properties"][field].is_object(), "{field}");
+    }
+    assert_eq!(
+        event["oneOf"].as_array().map(Vec::len),
+        doc["components"]["schemas"]["Change"]["oneOf"]
+            .as_array()
+            .map(Vec::len)
+    );
 }
 
 #[tokio::test]
