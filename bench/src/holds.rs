@@ -147,7 +147,12 @@ impl Storm {
                 self.placing.as_secs_f64(),
                 self.rate,
             ),
-            &format!("{notes}{}{short}", self.expired_by),
+            &format!(
+                "{notes}; the same sales with nothing expiring: {:.2} / {:.2} ms{}{short}",
+                self.quiet.p50_ms(),
+                self.quiet.p99_ms(),
+                self.expired_by
+            ),
         );
     }
 }
@@ -168,6 +173,9 @@ pub struct Storm {
     /// Till sales running from just before the holds were due until after
     /// the last was released.
     pub sales: Measured,
+    /// The same tills selling for [`QUIET_FOR`] before the storm, with
+    /// nothing expiring.
+    pub quiet: Measured,
     /// With several centrals: how many each expired.
     pub expired_by: String,
 }
@@ -227,6 +235,20 @@ pub async fn storm(
     until_released(admin, first, Duration::from_secs(120)).await?;
     let expired_before = expired_by(admin, centrals).await?;
 
+    // The same tills selling with nothing expiring: what the storm adds is
+    // the difference (on a small machine, two centrals and PostgreSQL
+    // already share two cores with the load generator).
+    let stop = Arc::new(AtomicBool::new(false));
+    let quiet = tokio::spawn(tills_selling(admin, centrals, "quiet", stop.clone()));
+    tokio::time::sleep(QUIET_FOR).await;
+    stop.store(true, Ordering::Relaxed);
+    let quiet = quiet.await?;
+    ensure!(
+        quiet.failed == 0,
+        "{} sales failed with nothing expiring",
+        quiet.failed
+    );
+
     // Twice as long as the measured rate needs, and a margin: on a shared
     // machine the rate moves (by a third between measuring and placing in
     // one run).
@@ -273,32 +295,8 @@ pub async fn storm(
         .unwrap_or_default();
     tokio::time::sleep(until_due.saturating_sub(Duration::from_millis(500))).await;
 
-    let sales_urls: Vec<String> = centrals
-        .iter()
-        .map(|(_, central)| central.url(&api::fill(api::AdjustStock::PATH, &["bench"])))
-        .collect();
     let released = Arc::new(AtomicBool::new(false));
-    let sales = tokio::spawn(load::run(16, Limit::Time(Duration::from_secs(3600)), {
-        let (admin, released) = (admin.clone(), released.clone());
-        move |c, n| {
-            // On skus whose holds are expiring: the same levels. Till c
-            // sells on central c mod n.
-            let request = admin
-                .post(&sales_urls[c % sales_urls.len()])
-                .header("Idempotency-Key", format!("storm-sale-{c}-{n}"))
-                .json(&json!({"sku": format!("P{:04}", 500 + c), "delta": -1}));
-            let stopping = released.load(Ordering::Relaxed);
-            async move {
-                if stopping {
-                    return Outcome::Done;
-                }
-                match request.send().await {
-                    Ok(r) if r.status() == 200 => Outcome::Ok,
-                    _ => Outcome::Failed,
-                }
-            }
-        }
-    }));
+    let sales = tokio::spawn(tills_selling(admin, centrals, "storm", released.clone()));
     let waited = until_released(admin, first, Duration::from_secs(600)).await;
     // Sales go on a moment after, then stop (also when the wait failed).
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -326,7 +324,42 @@ pub async fn storm(
         placing,
         released_after,
         sales,
+        quiet,
         expired_by,
+    })
+}
+
+/// How long the tills sell alone before the storm.
+const QUIET_FOR: Duration = Duration::from_secs(5);
+
+/// 16 tills selling, each on its own sku among those the storm holds, till
+/// c on central c mod n, until `stop` is set.
+fn tills_selling(
+    admin: &reqwest::Client,
+    centrals: &[(reqwest::Client, &Server)],
+    name: &'static str,
+    stop: Arc<AtomicBool>,
+) -> impl Future<Output = Measured> + Send + 'static {
+    let sales_urls: Vec<String> = centrals
+        .iter()
+        .map(|(_, central)| central.url(&api::fill(api::AdjustStock::PATH, &["bench"])))
+        .collect();
+    let admin = admin.clone();
+    load::run(16, Limit::Time(Duration::from_secs(3600)), move |c, n| {
+        let request = admin
+            .post(&sales_urls[c % sales_urls.len()])
+            .header("Idempotency-Key", format!("{name}-sale-{c}-{n}"))
+            .json(&json!({"sku": format!("P{:04}", 500 + c), "delta": -1}));
+        let stopping = stop.load(Ordering::Relaxed);
+        async move {
+            if stopping {
+                return Outcome::Done;
+            }
+            match request.send().await {
+                Ok(r) if r.status() == 200 => Outcome::Ok,
+                _ => Outcome::Failed,
+            }
+        }
     })
 }
 

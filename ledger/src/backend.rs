@@ -98,10 +98,11 @@ pub struct Positions {
 
 /// What a group's commands will look up, gathered before the first one
 /// runs, so a backend that pays a round trip per statement can read it
-/// all at once ([`WriteStatements::prefetch`]).
+/// all at once ([`WriteBackend::begin`], [`WriteStatements::prefetch`]).
 #[derive(Debug, Default)]
 pub struct Wants {
-    /// Saved answers: (store, key).
+    /// Saved answers: (scope as stored, key), from
+    /// [`crate::idempotency::KeyScope::pair`].
     pub keys: Vec<(String, String)>,
     /// Levels: (store, sku).
     pub targets: Vec<(String, String)>,
@@ -214,9 +215,10 @@ pub trait WriteStatements {
 
 /// The writer's connection: its group transactions.
 pub trait WriteBackend: WriteStatements {
-    /// Opens a group's transaction; returns the head it continues from
-    /// (on a shared database, another central may have moved it).
-    fn begin(&mut self) -> Result<u64>;
+    /// Opens a group's transaction and reads ahead what its commands want
+    /// (as [`WriteStatements::prefetch`]); returns the head it continues
+    /// from (on a shared database, another central may have moved it).
+    fn begin(&mut self, wants: &Wants) -> Result<u64>;
     /// Records `head` (if the group appended) and commits.
     fn commit(&mut self, head: Option<u64>) -> Result<()>;
     fn rollback(&mut self) -> Result<()>;

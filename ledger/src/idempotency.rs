@@ -2,6 +2,8 @@
 //! the change it made, with a fingerprint of the request and the outcome, so
 //! "applied" and "remembered" can never disagree.
 
+use std::borrow::Cow;
+
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 use shared::{AdjustRequest, AdjustResult};
@@ -9,6 +11,34 @@ use shared::{AdjustRequest, AdjustResult};
 use crate::{Refusal, WriteError, backend::SavedKey, writer::Tx};
 
 pub type Fingerprint = [u8; 32];
+
+/// Whose a key is: each principal's keys live apart, so none replays or
+/// collides with another's. Stored in one text column (`store_id`, named
+/// when stores were the only callers): a store's id as it is,
+/// `channel:{id}`, `admin:{subject}`; a store id cannot hold a ':'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyScope<'a> {
+    Store(&'a str),
+    Channel(&'a str),
+    /// The admin's subject.
+    Admin(&'a str),
+}
+
+impl<'a> KeyScope<'a> {
+    /// The scope as stored beside the key, and fingerprinted.
+    pub fn stored(self) -> Cow<'a, str> {
+        match self {
+            KeyScope::Store(store_id) => Cow::Borrowed(store_id),
+            KeyScope::Channel(channel_id) => Cow::Owned(format!("channel:{channel_id}")),
+            KeyScope::Admin(subject) => Cow::Owned(format!("admin:{subject}")),
+        }
+    }
+
+    /// The (scope, key) pair a group reads ahead ([`crate::cmd::Wants`]).
+    pub fn pair(self, key: &str) -> (String, String) {
+        (self.stored().into_owned(), key.to_owned())
+    }
+}
 pub(crate) type Outcome<T = AdjustResult> = Result<T, Refusal>;
 
 /// A keyed write's answer, and whether it was a replay of a saved one.
@@ -23,17 +53,17 @@ pub struct Keyed<T> {
 /// command is made, before it reaches the writer, which is the one thread
 /// every write passes through.
 pub(crate) fn fingerprint(store_id: &str, req: &AdjustRequest) -> Result<Fingerprint, WriteError> {
-    fingerprint_of("adjust", store_id, req)
+    fingerprint_of("adjust", KeyScope::Store(store_id), req)
 }
 
 /// A request's fingerprint: what it is (`kind`), whose key it is (`scope`)
 /// and what it asks.
 pub(crate) fn fingerprint_of(
     kind: &str,
-    scope: &str,
+    scope: KeyScope<'_>,
     req: &impl Serialize,
 ) -> Result<Fingerprint, WriteError> {
-    let canonical = serde_json::to_vec(&(kind, scope, req)).map_err(|error| {
+    let canonical = serde_json::to_vec(&(kind, scope.stored(), req)).map_err(|error| {
         // It cannot fail for these types; if it did, the write is refused
         // as not taken, never a panic.
         tracing::error!(%error, "could not fingerprint a write");
@@ -49,14 +79,14 @@ pub(crate) enum Saved<T = AdjustResult> {
     Conflict,
 }
 
-/// Keys are the store's own: a store never sees another's answers.
+/// Keys are their principal's own: none sees another's answers.
 pub(crate) fn lookup<T: DeserializeOwned>(
     tx: &mut Tx<'_>,
-    store_id: &str,
+    scope: KeyScope<'_>,
     key: &str,
     fingerprint: &Fingerprint,
 ) -> anyhow::Result<Option<Saved<T>>> {
-    Ok(match tx.db().saved_key(store_id, key)? {
+    Ok(match tx.db().saved_key(&scope.stored(), key)? {
         None => None,
         Some(saved) if saved.fingerprint.as_slice() != fingerprint => Some(Saved::Conflict),
         Some(saved) => Some(Saved::Replay(serde_json::from_str(&saved.outcome)?)),
@@ -65,7 +95,7 @@ pub(crate) fn lookup<T: DeserializeOwned>(
 
 pub(crate) fn save<T: Serialize>(
     tx: &mut Tx<'_>,
-    store_id: &str,
+    scope: KeyScope<'_>,
     key: &str,
     fingerprint: &Fingerprint,
     outcome: &Outcome<T>,
@@ -75,7 +105,7 @@ pub(crate) fn save<T: Serialize>(
         outcome: serde_json::to_string(outcome)?,
     };
     let now_ms = tx.now_ms();
-    tx.db().save_key(store_id, key, &saved, now_ms)
+    tx.db().save_key(&scope.stored(), key, &saved, now_ms)
 }
 
 /// Runs a keyed write once: a known key replays its saved answer (or is
@@ -83,7 +113,7 @@ pub(crate) fn save<T: Serialize>(
 /// `decide` and saved with its outcome, refusals included.
 pub(crate) fn once<T: Serialize + DeserializeOwned>(
     tx: &mut Tx<'_>,
-    scope: &str,
+    scope: KeyScope<'_>,
     key: &str,
     fingerprint: &Fingerprint,
     decide: impl FnOnce(&mut Tx<'_>) -> anyhow::Result<Outcome<T>>,

@@ -472,10 +472,9 @@ fn apply_group(
     savepoints: bool,
     now_ms: i64,
 ) -> anyhow::Result<Applied> {
-    let head = backend.begin()?;
     let mut wants = Wants::default();
     group.iter().for_each(|job| job.wants(&mut wants));
-    backend.prefetch(&wants)?;
+    let head = backend.begin(&wants)?;
     let mut tx = Tx {
         db: &mut *backend,
         head,

@@ -9,7 +9,7 @@ use shared::{
 use super::{Command, Tx, Wants, Writer};
 use crate::{
     Refusal, WriteError,
-    idempotency::{self, Fingerprint, Keyed, Outcome, Saved},
+    idempotency::{self, Fingerprint, KeyScope, Keyed, Outcome, Saved},
 };
 
 /// An applied adjustment, or the refusal, and whether it was a replay.
@@ -52,7 +52,7 @@ impl Command for Adjust {
 
     fn wants(&self, wants: &mut Wants) {
         let store_id = &self.writer.store_id;
-        wants.keys.push((store_id.clone(), self.key.clone()));
+        wants.keys.push(KeyScope::Store(store_id).pair(&self.key));
         wants.targets.push((store_id.clone(), self.req.sku.clone()));
     }
 
@@ -98,7 +98,7 @@ impl Command for Batch {
         for item in &self.req.items {
             wants
                 .keys
-                .push((store_id.clone(), item.idempotency_key.clone()));
+                .push(KeyScope::Store(store_id).pair(&item.idempotency_key));
             wants.targets.push((store_id.clone(), item.sku.clone()));
         }
     }
@@ -115,9 +115,13 @@ fn adjust(
     req: &AdjustRequest,
     fingerprint: &Fingerprint,
 ) -> anyhow::Result<Adjusted> {
-    idempotency::once(tx, &writer.store_id, key, fingerprint, |tx| {
-        decide(tx, writer, key, req)
-    })
+    idempotency::once(
+        tx,
+        KeyScope::Store(&writer.store_id),
+        key,
+        fingerprint,
+        |tx| decide(tx, writer, key, req),
+    )
 }
 
 fn batch(
@@ -154,7 +158,7 @@ fn batch(
         let request = item.request();
         known.push(idempotency::lookup(
             tx,
-            store_id,
+            KeyScope::Store(store_id),
             &item.idempotency_key,
             fingerprint,
         )?);
@@ -227,7 +231,13 @@ fn batch(
     }
     tx.db().release("basket")?;
     for ((item, _, fingerprint), outcome) in lines.iter().zip(outcomes) {
-        idempotency::save(tx, store_id, &item.idempotency_key, fingerprint, &outcome)?;
+        idempotency::save(
+            tx,
+            KeyScope::Store(store_id),
+            &item.idempotency_key,
+            fingerprint,
+            &outcome,
+        )?;
         items.push((
             item.idempotency_key.clone(),
             Adjusted {

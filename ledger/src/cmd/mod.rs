@@ -21,10 +21,7 @@ pub use adjust::{Adjust, Adjusted, Batch, BatchOutcome};
 pub use catalog::{CreateProduct, DeleteProduct, UpdateProduct};
 pub use channels::{CreateChannel, RotateChannelSecret, SetChannelActive, SetChannelLimits};
 pub use devices::{EnrolDevice, NewDevice, RevokeDevice};
-pub use holds::{
-    CommitHold, ExpireHolds, Expired, ExtendHold, HoldActor, PlaceHold, ReleaseHold, admin_scope,
-    channel_scope,
-};
+pub use holds::{CommitHold, ExpireHolds, Expired, ExtendHold, HoldActor, PlaceHold, ReleaseHold};
 pub use prune::{Prune, PrunePolicy};
 pub use stock::SetStock;
 pub use stores::{CreateStore, RotateSecret, SetSafetyStock, SetStoreActive};

@@ -1,6 +1,7 @@
 //! A PostgreSQL connection with its prepared statements: each statement is
 //! prepared on first use and kept for the connection's life, so a hot one
-//! costs one round trip, not a parse and then an execute.
+//! costs one round trip, not a parse and then an execute. [`Sql`] is what
+//! the statements shared by the readers and the writer run on.
 
 use std::collections::HashMap;
 
@@ -28,8 +29,51 @@ impl Conn {
         self.prepared.insert(sql, statement.clone());
         Ok(statement)
     }
+}
 
-    pub fn query(
+/// Statements on a connection, prepared on first use: the readers' and
+/// the migrations' [`Conn`], and the writer's [`super::pipe::Pipe`].
+pub(crate) trait Sql {
+    fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> anyhow::Result<Vec<Row>>;
+
+    fn execute(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)])
+    -> anyhow::Result<u64>;
+
+    /// Text without parameters, possibly several statements.
+    fn batch(&mut self, sql: &str) -> anyhow::Result<()>;
+
+    /// The one row the statement answers; an error for none or several.
+    fn query_one(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> anyhow::Result<Row> {
+        self.query_opt(sql, params)?
+            .ok_or_else(|| anyhow::anyhow!("the statement answered no row"))
+    }
+
+    /// The row the statement answers, if any; an error for several.
+    fn query_opt(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> anyhow::Result<Option<Row>> {
+        let mut rows = self.query(sql, params)?;
+        anyhow::ensure!(
+            rows.len() <= 1,
+            "the statement answered {} rows, not one",
+            rows.len()
+        );
+        Ok(rows.pop())
+    }
+}
+
+impl Sql for Conn {
+    fn query(
         &mut self,
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
@@ -38,25 +82,7 @@ impl Conn {
         Ok(self.client.query(&statement, params)?)
     }
 
-    pub fn query_one(
-        &mut self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> anyhow::Result<Row> {
-        let statement = self.statement(sql)?;
-        Ok(self.client.query_one(&statement, params)?)
-    }
-
-    pub fn query_opt(
-        &mut self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> anyhow::Result<Option<Row>> {
-        let statement = self.statement(sql)?;
-        Ok(self.client.query_opt(&statement, params)?)
-    }
-
-    pub fn execute(
+    fn execute(
         &mut self,
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
@@ -65,7 +91,7 @@ impl Conn {
         Ok(self.client.execute(&statement, params)?)
     }
 
-    pub fn batch(&mut self, sql: &str) -> anyhow::Result<()> {
+    fn batch(&mut self, sql: &str) -> anyhow::Result<()> {
         Ok(self.client.batch_execute(sql)?)
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use shared::{Channel, ChannelLimits, Hold, HoldLine, HoldState, NewChannel, StoreHeld};
 
-use super::conn::{Conn, unsigned};
+use super::conn::{Sql, unsigned};
 use crate::{
     StoreSecret,
     backend::{ChannelChange, ChannelHeld, ChannelTerms, DueHold, Result},
@@ -18,18 +18,35 @@ fn state(value: &str) -> Result<HoldState> {
     HoldState::parse(value).ok_or_else(|| anyhow::anyhow!("unknown hold state '{value}'"))
 }
 
+/// The holds among `$1` (an array of ids); [`assemble`] reads the rows.
+pub(super) const HOLDS_BY_ID: &str =
+    "SELECT hold_id, channel, reference, state, created_at, expires_at
+     FROM holds WHERE hold_id = ANY($1)";
+
+/// The lines of the holds among `$1`; [`assemble`] reads the rows.
+pub(super) const LINES_BY_ID: &str =
+    "SELECT hold_id, store_id, sku, quantity, committed, state FROM hold_lines
+     WHERE hold_id = ANY($1) ORDER BY hold_id, store_id, sku";
+
 /// The holds among `hold_ids` that exist, in the order asked.
-pub(super) fn holds(conn: &mut Conn, hold_ids: &[String]) -> Result<Vec<Hold>> {
+pub(super) fn holds(conn: &mut impl Sql, hold_ids: &[String]) -> Result<Vec<Hold>> {
     if hold_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = conn.query(
-        "SELECT hold_id, channel, reference, state, created_at, expires_at
-         FROM holds WHERE hold_id = ANY($1)",
-        &[&hold_ids],
-    )?;
-    let mut found = HashMap::with_capacity(rows.len());
-    for r in rows {
+    let holds = conn.query(HOLDS_BY_ID, &[&hold_ids])?;
+    let lines = conn.query(LINES_BY_ID, &[&hold_ids])?;
+    assemble(holds, lines, hold_ids)
+}
+
+/// The holds among `hold_ids` that exist, in the order asked, from the
+/// rows of [`HOLDS_BY_ID`] and [`LINES_BY_ID`].
+pub(super) fn assemble(
+    holds: Vec<postgres::Row>,
+    lines: Vec<postgres::Row>,
+    hold_ids: &[String],
+) -> Result<Vec<Hold>> {
+    let mut found = HashMap::with_capacity(holds.len());
+    for r in holds {
         let hold = Hold {
             hold_id: r.try_get(0)?,
             channel: r.try_get(1)?,
@@ -41,11 +58,6 @@ pub(super) fn holds(conn: &mut Conn, hold_ids: &[String]) -> Result<Vec<Hold>> {
         };
         found.insert(hold.hold_id.clone(), hold);
     }
-    let lines = conn.query(
-        "SELECT hold_id, store_id, sku, quantity, committed, state FROM hold_lines
-         WHERE hold_id = ANY($1) ORDER BY hold_id, store_id, sku",
-        &[&hold_ids],
-    )?;
     for r in lines {
         let hold_id: String = r.try_get(0)?;
         if let Some(hold) = found.get_mut(&hold_id) {
@@ -108,7 +120,7 @@ macro_rules! lines {
     };
 }
 
-pub(super) fn due(conn: &mut Conn, now_ms: i64, limit: u32) -> Result<Vec<DueHold>> {
+pub(super) fn due(conn: &mut impl Sql, now_ms: i64, limit: u32) -> Result<Vec<DueHold>> {
     let row = |r: &postgres::Row| -> Result<DueHold> {
         Ok(DueHold {
             hold_id: r.try_get(0)?,
@@ -150,7 +162,7 @@ pub(super) fn due(conn: &mut Conn, now_ms: i64, limit: u32) -> Result<Vec<DueHol
     Ok(due)
 }
 
-pub(super) fn on_level(conn: &mut Conn, store_id: &str, sku: &str) -> Result<Vec<String>> {
+pub(super) fn on_level(conn: &mut impl Sql, store_id: &str, sku: &str) -> Result<Vec<String>> {
     let rows = conn.query(
         "SELECT hold_id FROM hold_lines WHERE store_id = $1 AND sku = $2 AND state = 'active'
          ORDER BY hold_id",
@@ -159,7 +171,7 @@ pub(super) fn on_level(conn: &mut Conn, store_id: &str, sku: &str) -> Result<Vec
     rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }
 
-pub(super) fn at_store(conn: &mut Conn, store_id: &str, limit: u32) -> Result<Vec<Hold>> {
+pub(super) fn at_store(conn: &mut impl Sql, store_id: &str, limit: u32) -> Result<Vec<Hold>> {
     let ids: Vec<String> = conn
         .query(
             "SELECT h.hold_id FROM holds h
@@ -179,7 +191,7 @@ pub(super) fn at_store(conn: &mut Conn, store_id: &str, limit: u32) -> Result<Ve
     Ok(found)
 }
 
-pub(super) fn next_expiry(conn: &mut Conn) -> Result<Option<i64>> {
+pub(super) fn next_expiry(conn: &mut impl Sql) -> Result<Option<i64>> {
     Ok(conn
         .query_one(
             "SELECT CASE WHEN EXISTS (
@@ -191,7 +203,7 @@ pub(super) fn next_expiry(conn: &mut Conn) -> Result<Option<i64>> {
         .try_get(0)?)
 }
 
-pub(super) fn stores_stocking(conn: &mut Conn, sku: &str) -> Result<Vec<(String, i64)>> {
+pub(super) fn stores_stocking(conn: &mut impl Sql, sku: &str) -> Result<Vec<(String, i64)>> {
     let rows = conn.query(
         "SELECT l.store_id, s.safety_stock FROM stock_levels l
          JOIN stores s ON s.store_id = l.store_id
@@ -231,7 +243,7 @@ fn limits(r: &postgres::Row, at: usize) -> Result<ChannelLimits> {
 }
 
 pub(super) fn insert_channel(
-    conn: &mut Conn,
+    conn: &mut impl Sql,
     new: &NewChannel,
     secret_hash: &str,
     now_ms: i64,
@@ -255,7 +267,7 @@ pub(super) fn insert_channel(
 }
 
 pub(super) fn change_channel(
-    conn: &mut Conn,
+    conn: &mut impl Sql,
     channel_id: &str,
     change: ChannelChange<'_>,
 ) -> Result<Option<(Channel, u64)>> {
@@ -283,7 +295,7 @@ pub(super) fn change_channel(
 }
 
 pub(super) fn set_channel_limits(
-    conn: &mut Conn,
+    conn: &mut impl Sql,
     channel_id: &str,
     limits: &ChannelLimits,
 ) -> Result<Option<Channel>> {
@@ -304,7 +316,7 @@ pub(super) fn set_channel_limits(
     row.as_ref().map(channel).transpose()
 }
 
-pub(super) fn channel_terms(conn: &mut Conn, channel_id: &str) -> Result<Option<ChannelTerms>> {
+pub(super) fn channel_terms(conn: &mut impl Sql, channel_id: &str) -> Result<Option<ChannelTerms>> {
     let row = conn.query_opt(
         "SELECT active, max_held_units, max_level_share_percent, max_hold_life_seconds,
              held_units
@@ -321,7 +333,7 @@ pub(super) fn channel_terms(conn: &mut Conn, channel_id: &str) -> Result<Option<
     .transpose()
 }
 
-pub(super) fn channel_access(conn: &mut Conn) -> Result<Vec<(String, bool, u64)>> {
+pub(super) fn channel_access(conn: &mut impl Sql) -> Result<Vec<(String, bool, u64)>> {
     let rows = conn.query(
         "SELECT channel_id, active, credential_generation FROM channels",
         &[],
@@ -331,7 +343,7 @@ pub(super) fn channel_access(conn: &mut Conn) -> Result<Vec<(String, bool, u64)>
         .collect()
 }
 
-pub(super) fn channel_secret(conn: &mut Conn, channel_id: &str) -> Result<Option<StoreSecret>> {
+pub(super) fn channel_secret(conn: &mut impl Sql, channel_id: &str) -> Result<Option<StoreSecret>> {
     let row = conn.query_opt(
         "SELECT secret_hash, active, credential_generation FROM channels WHERE channel_id = $1",
         &[&channel_id],
@@ -346,7 +358,7 @@ pub(super) fn channel_secret(conn: &mut Conn, channel_id: &str) -> Result<Option
     .transpose()
 }
 
-pub(super) fn channels(conn: &mut Conn) -> Result<Vec<Channel>> {
+pub(super) fn channels(conn: &mut impl Sql) -> Result<Vec<Channel>> {
     let rows = conn.query(
         concat!(
             "SELECT ",
@@ -358,7 +370,7 @@ pub(super) fn channels(conn: &mut Conn) -> Result<Vec<Channel>> {
     rows.iter().map(channel).collect()
 }
 
-pub(super) fn channel_by_id(conn: &mut Conn, channel_id: &str) -> Result<Option<Channel>> {
+pub(super) fn channel_by_id(conn: &mut impl Sql, channel_id: &str) -> Result<Option<Channel>> {
     let row = conn.query_opt(
         concat!(
             "SELECT ",
@@ -371,7 +383,7 @@ pub(super) fn channel_by_id(conn: &mut Conn, channel_id: &str) -> Result<Option<
 }
 
 pub(super) fn channel_holds(
-    conn: &mut Conn,
+    conn: &mut impl Sql,
     channel_id: &str,
     limit: u32,
 ) -> Result<(ChannelHeld, Vec<Hold>)> {

@@ -21,6 +21,7 @@
 mod conn;
 mod holds;
 pub(crate) mod lease;
+mod pipe;
 mod read;
 mod rows;
 mod write;
@@ -40,7 +41,7 @@ use tokio::task::JoinHandle;
 pub(crate) use read::PostgresReads;
 
 use crate::{Ledger, Reader, Subscriber, WriterOptions, pool::Pool, publish::Publisher, writer};
-use conn::Conn;
+use conn::{Conn, Sql};
 
 /// How often the follower checks the head when no notification came.
 pub const CHECK: Duration = Duration::from_millis(250);
@@ -88,13 +89,13 @@ impl std::fmt::Debug for Options {
 /// An open, migrated ledger database whose writer has not started yet.
 pub struct Database {
     url: String,
-    writer: Conn,
     reader: Reader,
     demo: bool,
 }
 
 /// Connects and migrates. Blocking.
 pub fn open(options: &Options) -> anyhow::Result<Database> {
+    // The writer connects on its own thread (`write::PostgresWriter`).
     let mut writer = Conn::connect(&options.url).context("connecting to PostgreSQL")?;
     migrate(&mut writer).context("running migrations")?;
     if options.mark_demo {
@@ -110,7 +111,6 @@ pub fn open(options: &Options) -> anyhow::Result<Database> {
         Pool::open(reads, options.read_connections).context("opening the read connections")?;
     Ok(Database {
         url: options.url.clone(),
-        writer,
         reader: Reader::postgres(pool),
         demo,
     })
@@ -191,7 +191,7 @@ impl Database {
         let publisher = queue.publisher.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let writer_pid = Arc::new(AtomicI32::new(0));
-        let Database { url, writer, .. } = self;
+        let Database { url, .. } = self;
         let task = tokio::task::spawn_blocking(move || {
             let follower = {
                 let (url, stop, writer_pid) = (url.clone(), stop.clone(), writer_pid.clone());
@@ -199,7 +199,7 @@ impl Database {
                     .name("ledger-follower".into())
                     .spawn(move || follow(&url, &publisher, &stop, &writer_pid))
             };
-            match write::PostgresWriter::new(url, writer, writer_pid) {
+            match write::PostgresWriter::new(url, writer_pid) {
                 Ok(mut backend) => writer::run(&mut backend, queue),
                 Err(error) => {
                     tracing::error!(%error, "the writer could not set up its connection; refusing writes");

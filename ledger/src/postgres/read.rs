@@ -5,7 +5,7 @@
 use shared::{Channel, Device, Hold, Product, StockLevel, Store, StoreAvailability};
 
 use super::{
-    conn::{Conn, signed, unsigned},
+    conn::{Conn, Sql, signed, unsigned},
     rows::{self, device_columns, level_columns, product_columns, store_columns},
 };
 use crate::{

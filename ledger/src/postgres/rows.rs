@@ -3,7 +3,7 @@
 use postgres::Row;
 use shared::{Device, Product, StockLevel, Store};
 
-use super::conn::{Conn, unsigned};
+use super::conn::{Sql, unsigned};
 use crate::{backend::Positions, clock::timestamp, publish::StoredEvent};
 
 /// The columns each row reader below takes, in its order (macros, so
@@ -72,7 +72,7 @@ pub(super) fn device(r: &Row) -> anyhow::Result<Device> {
     })
 }
 
-pub(super) fn positions(conn: &mut Conn) -> anyhow::Result<Positions> {
+pub(super) fn positions(conn: &mut impl Sql) -> anyhow::Result<Positions> {
     let row = conn.query_one(
         "SELECT head_offset, pruned_through FROM ledger_meta WHERE id = 1",
         &[],
@@ -85,7 +85,7 @@ pub(super) fn positions(conn: &mut Conn) -> anyhow::Result<Positions> {
 
 /// Events after `from` through `through`, as stored, in offset order.
 pub(super) fn events_between(
-    conn: &mut Conn,
+    conn: &mut impl Sql,
     from: u64,
     through: u64,
 ) -> anyhow::Result<Vec<StoredEvent>> {

@@ -9,17 +9,21 @@
 //! Before COMMIT the group notifies the other centrals' followers.
 //!
 //! While a group holds the head row, every round trip holds up every
-//! central, so a group costs a fixed number of them, not a few per write:
-//! - `BEGIN` and the head lock go in one message;
-//! - the levels and saved answers its commands want are read ahead with
-//!   one statement each ([`WriteStatements::prefetch`]); nobody else can
+//! central, so a group costs a fixed number of them, not a few per write
+//! (statements that need no answer from each other go together, see
+//! [`super::pipe`]):
+//! - `BEGIN`, the head lock and the reads ahead go in one round trip: the
+//!   levels, saved answers and holds its commands want, and the levels of
+//!   those holds' active lines ([`WriteBackend::begin`]); nobody else can
 //!   change them until COMMIT, since every writer holds the head row;
 //! - levels it writes, events it appends and answers it saves are kept in
 //!   memory (a later command in the group reads them there) and written
-//!   with one statement just before COMMIT; holds likewise (read once per
-//!   group, written in that statement), and a store's active flag is read
-//!   once per group;
-//! - the head, the NOTIFY and COMMIT go in one message.
+//!   with one statement, sent with the head, the NOTIFY and COMMIT: a
+//!   second round trip; holds likewise (read once per group), and a
+//!   store's active flag is read once per group.
+//!
+//! A sale's group is two round trips; an expiry chunk four (the due holds
+//! and then their rows are read in the middle of the group).
 //!
 //! A savepoint rolled back drops what was kept after it: levels and holds
 //! by undo lists, events and answers by length. Something that must see the group's
@@ -35,13 +39,14 @@ use std::{
     },
 };
 
-use postgres::SimpleQueryMessage;
+use postgres::{Row, types::ToSql};
 use shared::{
     Channel, ChannelLimits, Device, Hold, NewChannel, NewStore, Product, StockLevel, Store,
 };
 
 use super::{
-    conn::{Conn, signed, unsigned},
+    conn::{Sql, signed, unsigned},
+    pipe::{Pipe, Step},
     rows::{self, device_columns, product_columns, store_columns},
 };
 use crate::{
@@ -57,9 +62,82 @@ use crate::{
 /// The channel every central's follower listens on.
 pub(super) const CHANNEL: &str = "stockline_log";
 
+/// Locks the head row for the group and reads the head.
+const LOCK_HEAD: &str = "SELECT head_offset FROM ledger_meta WHERE id = 1 FOR UPDATE";
+
+/// Saved answers among the (store, key) pairs of `$1` and `$2`.
+const READ_KEYS: &str = "SELECT w.store_id, w.key, i.fingerprint, i.outcome
+     FROM UNNEST($1::TEXT[], $2::TEXT[]) AS w (store_id, key)
+     CROSS JOIN LATERAL (
+         SELECT fingerprint, outcome FROM idempotency
+         WHERE store_id = w.store_id AND key = w.key
+     ) AS i";
+
+/// A row for every (store, sku) pair of `$1` and `$2`, level or not:
+/// whether the store exists, whether the product is active, the level.
+const READ_TARGETS: &str = "SELECT w.store_id, w.sku,
+         CASE WHEN l.version IS NULL
+             THEN EXISTS (SELECT 1 FROM stores s WHERE s.store_id = w.store_id)
+             ELSE TRUE END,
+         (SELECT active FROM products p WHERE p.sku = w.sku),
+         l.available, l.held, l.version, l.updated_at
+     FROM UNNEST($1::TEXT[], $2::TEXT[]) AS w (store_id, sku)
+     LEFT JOIN LATERAL (
+         SELECT available, held, version, updated_at FROM stock_levels
+         WHERE store_id = w.store_id AND sku = w.sku
+     ) AS l ON TRUE";
+
+/// [`READ_TARGETS`]'s row for each level of an active line of the holds
+/// among `$1`: read with the holds, before their lines are known here.
+const READ_LINE_TARGETS: &str = "SELECT w.store_id, w.sku,
+         CASE WHEN l.version IS NULL
+             THEN EXISTS (SELECT 1 FROM stores s WHERE s.store_id = w.store_id)
+             ELSE TRUE END,
+         (SELECT active FROM products p WHERE p.sku = w.sku),
+         l.available, l.held, l.version, l.updated_at
+     FROM (SELECT DISTINCT store_id, sku FROM hold_lines
+           WHERE hold_id = ANY($1) AND state = 'active') AS w
+     LEFT JOIN LATERAL (
+         SELECT available, held, version, updated_at FROM stock_levels
+         WHERE store_id = w.store_id AND sku = w.sku
+     ) AS l ON TRUE";
+
+/// Writes what a group kept, in one statement. Data-modifying WITH
+/// clauses all run, to completion, whether or not the outer query reads
+/// them. Foreign keys are checked at the end of the statement, so the
+/// lines find their holds.
+const WRITE_GROUP: &str = "WITH e AS (
+         INSERT INTO events (seq, at, kind, store_id, data)
+         SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[])
+     ), k AS (
+         INSERT INTO idempotency (store_id, key, fingerprint, outcome, created_at)
+         SELECT * FROM UNNEST($6::TEXT[], $7::TEXT[], $8::BYTEA[], $9::TEXT[], $10::BIGINT[])
+     ), l AS (
+         INSERT INTO stock_levels (store_id, sku, available, held, version, updated_at)
+         SELECT * FROM UNNEST($11::TEXT[], $12::TEXT[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], $16::BIGINT[])
+         ON CONFLICT (store_id, sku) DO UPDATE
+         SET available = EXCLUDED.available, held = EXCLUDED.held,
+             version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+     ), h AS (
+         INSERT INTO holds (hold_id, channel, reference, state, created_at, expires_at)
+         SELECT * FROM UNNEST($17::TEXT[], $18::TEXT[], $19::TEXT[], $20::TEXT[], $21::BIGINT[], $22::BIGINT[])
+         ON CONFLICT (hold_id) DO UPDATE
+         SET state = EXCLUDED.state, expires_at = EXCLUDED.expires_at
+     ), hl AS (
+         INSERT INTO hold_lines (hold_id, store_id, sku, quantity, committed, state)
+         SELECT * FROM UNNEST($23::TEXT[], $24::TEXT[], $25::TEXT[], $26::BIGINT[], $27::BIGINT[], $28::TEXT[])
+         ON CONFLICT (hold_id, store_id, sku) DO UPDATE
+         SET quantity = EXCLUDED.quantity, committed = EXCLUDED.committed, state = EXCLUDED.state
+     ), c AS (
+         UPDATE channels SET held_units = channels.held_units + m.units
+         FROM UNNEST($29::TEXT[], $30::BIGINT[]) AS m (channel_id, units)
+         WHERE channels.channel_id = m.channel_id
+     )
+     SELECT 1";
+
 pub(super) struct PostgresWriter {
     url: String,
-    conn: Conn,
+    conn: Pipe,
     /// The backend process of `conn`, which the follower tells apart.
     pid: Arc<AtomicI32>,
     events: Vec<PendingEvent>,
@@ -138,7 +216,8 @@ struct PendingKey {
 }
 
 impl PostgresWriter {
-    pub(super) fn new(url: String, conn: Conn, pid: Arc<AtomicI32>) -> anyhow::Result<Self> {
+    pub(super) fn new(url: String, pid: Arc<AtomicI32>) -> anyhow::Result<Self> {
+        let conn = Pipe::connect(&url)?;
         let mut writer = PostgresWriter {
             url,
             conn,
@@ -189,9 +268,9 @@ impl PostgresWriter {
     /// A connection the server closed (a restart, a fail-over) is replaced
     /// before the next group, rather than failing every group after it.
     fn reconnect_if_closed(&mut self) -> Result<()> {
-        if self.conn.client.is_closed() {
+        if self.conn.is_closed() {
             tracing::warn!("the writer's connection to PostgreSQL closed; reconnecting");
-            self.conn = Conn::connect(&self.url)?;
+            self.conn = Pipe::connect(&self.url)?;
             self.bound()?;
         }
         Ok(())
@@ -216,6 +295,12 @@ impl PostgresWriter {
     /// Writes what the group kept — events, saved answers, levels — with
     /// one statement, and forgets it: from here the database has it.
     fn write_kept(&mut self) -> Result<()> {
+        self.write_kept_then(None)
+    }
+
+    /// [`Self::write_kept`], with `then` (statements without parameters)
+    /// sent in the same round trip, after it.
+    fn write_kept_then(&mut self, then: Option<&str>) -> Result<()> {
         let written: Vec<(Pair, KeptLevel)> = self
             .levels
             .drain()
@@ -242,7 +327,10 @@ impl PostgresWriter {
             && holds.is_empty()
             && moved.is_empty()
         {
-            return Ok(());
+            return match then {
+                Some(then) => self.conn.batch(then),
+                None => Ok(()),
+            };
         }
         self.undo.clear();
         self.epoch += 1;
@@ -287,71 +375,43 @@ impl PostgresWriter {
         let (moved_channel, moved_units): (Vec<&str>, Vec<i64>) =
             moved.iter().map(|(c, u)| (c.as_str(), *u)).unzip();
 
-        // Data-modifying WITH clauses all run, to completion, whether or
-        // not the outer query reads them. Foreign keys are checked at the
-        // end of the statement, so the lines find their holds.
-        self.conn.execute(
-            "WITH e AS (
-                 INSERT INTO events (seq, at, kind, store_id, data)
-                 SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[])
-             ), k AS (
-                 INSERT INTO idempotency (store_id, key, fingerprint, outcome, created_at)
-                 SELECT * FROM UNNEST($6::TEXT[], $7::TEXT[], $8::BYTEA[], $9::TEXT[], $10::BIGINT[])
-             ), l AS (
-                 INSERT INTO stock_levels (store_id, sku, available, held, version, updated_at)
-                 SELECT * FROM UNNEST($11::TEXT[], $12::TEXT[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], $16::BIGINT[])
-                 ON CONFLICT (store_id, sku) DO UPDATE
-                 SET available = EXCLUDED.available, held = EXCLUDED.held,
-                     version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
-             ), h AS (
-                 INSERT INTO holds (hold_id, channel, reference, state, created_at, expires_at)
-                 SELECT * FROM UNNEST($17::TEXT[], $18::TEXT[], $19::TEXT[], $20::TEXT[], $21::BIGINT[], $22::BIGINT[])
-                 ON CONFLICT (hold_id) DO UPDATE
-                 SET state = EXCLUDED.state, expires_at = EXCLUDED.expires_at
-             ), hl AS (
-                 INSERT INTO hold_lines (hold_id, store_id, sku, quantity, committed, state)
-                 SELECT * FROM UNNEST($23::TEXT[], $24::TEXT[], $25::TEXT[], $26::BIGINT[], $27::BIGINT[], $28::TEXT[])
-                 ON CONFLICT (hold_id, store_id, sku) DO UPDATE
-                 SET quantity = EXCLUDED.quantity, committed = EXCLUDED.committed, state = EXCLUDED.state
-             ), c AS (
-                 UPDATE channels SET held_units = channels.held_units + m.units
-                 FROM UNNEST($29::TEXT[], $30::BIGINT[]) AS m (channel_id, units)
-                 WHERE channels.channel_id = m.channel_id
-             )
-             SELECT 1",
-            &[
-                &seq,
-                &at,
-                &kind,
-                &event_store,
-                &json,
-                &key_store,
-                &key,
-                &fingerprint,
-                &outcome,
-                &created,
-                &level_store,
-                &sku,
-                &available,
-                &held,
-                &version,
-                &updated,
-                &h.id,
-                &h.channel,
-                &h.reference,
-                &h.state,
-                &h.created,
-                &h.expires,
-                &h.line_hold,
-                &h.store,
-                &h.sku,
-                &h.quantity,
-                &h.committed,
-                &h.line_state,
-                &moved_channel,
-                &moved_units,
-            ],
-        )?;
+        let params: [&(dyn ToSql + Sync); 30] = [
+            &seq,
+            &at,
+            &kind,
+            &event_store,
+            &json,
+            &key_store,
+            &key,
+            &fingerprint,
+            &outcome,
+            &created,
+            &level_store,
+            &sku,
+            &available,
+            &held,
+            &version,
+            &updated,
+            &h.id,
+            &h.channel,
+            &h.reference,
+            &h.state,
+            &h.created,
+            &h.expires,
+            &h.line_hold,
+            &h.store,
+            &h.sku,
+            &h.quantity,
+            &h.committed,
+            &h.line_state,
+            &moved_channel,
+            &moved_units,
+        ];
+        let write = Step::Query(WRITE_GROUP, &params);
+        match then {
+            Some(then) => self.conn.pipeline(&[write, Step::Batch(then)])?,
+            None => self.conn.pipeline(&[write])?,
+        };
         Ok(())
     }
 
@@ -362,15 +422,12 @@ impl PostgresWriter {
             return Ok(());
         }
         let (store, key) = columns(wanted);
-        let rows = self.conn.query(
-            "SELECT w.store_id, w.key, i.fingerprint, i.outcome
-             FROM UNNEST($1::TEXT[], $2::TEXT[]) AS w (store_id, key)
-             CROSS JOIN LATERAL (
-                 SELECT fingerprint, outcome FROM idempotency
-                 WHERE store_id = w.store_id AND key = w.key
-             ) AS i",
-            &[&store, &key],
-        )?;
+        let rows = self.conn.query(READ_KEYS, &[&store, &key])?;
+        self.keys_read(wanted, rows)
+    }
+
+    /// What [`READ_KEYS`] answered for `wanted`, kept.
+    fn keys_read(&mut self, wanted: &[&Pair], rows: Vec<Row>) -> Result<()> {
         for pair in wanted {
             self.known_keys.insert((*pair).clone(), None);
         }
@@ -392,30 +449,52 @@ impl PostgresWriter {
             return Ok(());
         }
         let (store, sku) = columns(wanted);
-        let rows = self.conn.query(
-            "SELECT w.store_id, w.sku,
-                 CASE WHEN l.version IS NULL
-                     THEN EXISTS (SELECT 1 FROM stores s WHERE s.store_id = w.store_id)
-                     ELSE TRUE END,
-                 (SELECT active FROM products p WHERE p.sku = w.sku),
-                 l.available, l.held, l.version, l.updated_at
-             FROM UNNEST($1::TEXT[], $2::TEXT[]) AS w (store_id, sku)
-             LEFT JOIN LATERAL (
-                 SELECT available, held, version, updated_at FROM stock_levels
-                 WHERE store_id = w.store_id AND sku = w.sku
-             ) AS l ON TRUE",
-            &[&store, &sku],
-        )?;
+        let rows = self.conn.query(READ_TARGETS, &[&store, &sku])?;
+        self.targets_read(rows)
+    }
+
+    /// What [`READ_TARGETS`] or [`READ_LINE_TARGETS`] answered, kept
+    /// where the group has not read (or written) the level already.
+    fn targets_read(&mut self, rows: Vec<Row>) -> Result<()> {
         for row in rows {
             let (store_id, sku): (String, String) = (row.try_get(0)?, row.try_get(1)?);
             let target = target(&store_id, &sku, &row, 2)?;
-            let kept = KeptLevel {
+            self.levels.entry((store_id, sku)).or_insert(KeptLevel {
                 target,
                 written_ms: None,
-            };
-            self.levels.insert((store_id, sku), kept);
+            });
         }
         Ok(())
+    }
+
+    /// What [`super::holds::assemble`] made of the rows for `hold_ids`,
+    /// kept (`None` for an id with no hold).
+    fn holds_read(&mut self, hold_ids: &[String], found: Vec<Hold>) {
+        let mut found: HashMap<String, Hold> = found
+            .into_iter()
+            .map(|hold| (hold.hold_id.clone(), hold))
+            .collect();
+        for id in hold_ids {
+            let hold = found.remove(id);
+            let kept = KeptHold {
+                hold,
+                written: false,
+            };
+            self.holds.insert(id.clone(), kept);
+        }
+    }
+
+    /// The levels of the active lines of holds read, not read yet.
+    fn read_lines_levels(&mut self, hold_ids: &[String]) -> Result<()> {
+        let lines: HashSet<Pair> = hold_ids
+            .iter()
+            .filter_map(|id| self.holds.get(id).and_then(|kept| kept.hold.as_ref()))
+            .flat_map(|hold| &hold.lines)
+            .filter(|line| line.state == shared::HoldState::Active)
+            .map(|line| (line.store_id.clone(), line.sku.clone()))
+            .filter(|pair| !self.levels.contains_key(pair))
+            .collect();
+        self.read_targets(&lines.iter().collect::<Vec<_>>())
     }
 
     /// A level as the group sees it: kept, or read now.
@@ -456,6 +535,8 @@ fn target(store_id: &str, sku: &str, row: &postgres::Row, at: usize) -> Result<T
 }
 
 impl WriteStatements for PostgresWriter {
+    /// What a command wants in the middle of a group (the group's start
+    /// reads what its commands want with [`WriteBackend::begin`]).
     fn prefetch(&mut self, wants: &Wants) -> Result<()> {
         let keys: HashSet<&Pair> = wants
             .keys
@@ -464,20 +545,14 @@ impl WriteStatements for PostgresWriter {
             .collect();
         self.read_keys(&keys.into_iter().collect::<Vec<_>>())?;
         // The holds first: their active lines name levels to read too.
-        let lines: Vec<Pair> = self
-            .holds(&wants.holds)?
-            .into_iter()
-            .flat_map(|hold| hold.lines)
-            .filter(|line| line.state == shared::HoldState::Active)
-            .map(|line| (line.store_id, line.sku))
-            .collect();
+        self.holds(&wants.holds)?;
         let targets: HashSet<&Pair> = wants
             .targets
             .iter()
-            .chain(&lines)
             .filter(|pair| !self.levels.contains_key(*pair))
             .collect();
-        self.read_targets(&targets.into_iter().collect::<Vec<_>>())
+        self.read_targets(&targets.into_iter().collect::<Vec<_>>())?;
+        self.read_lines_levels(&wants.holds)
     }
 
     fn target(&mut self, store_id: &str, sku: &str) -> Result<Target> {
@@ -783,8 +858,8 @@ impl WriteStatements for PostgresWriter {
         super::holds::stores_stocking(&mut self.conn, sku)
     }
 
-    /// As the group sees them: kept, or read now (those not kept, with one
-    /// pair of statements).
+    /// As the group sees them: kept, or read now (those not kept, in one
+    /// round trip with the levels of their active lines).
     fn holds(&mut self, hold_ids: &[String]) -> Result<Vec<Hold>> {
         let missing: Vec<String> = hold_ids
             .iter()
@@ -792,20 +867,18 @@ impl WriteStatements for PostgresWriter {
             .cloned()
             .collect();
         if !missing.is_empty() {
-            let mut found: HashMap<String, Hold> = super::holds::holds(&mut self.conn, &missing)?
-                .into_iter()
-                .map(|hold| (hold.hold_id.clone(), hold))
-                .collect();
-            for id in missing {
-                let hold = found.remove(&id);
-                self.holds.insert(
-                    id,
-                    KeptHold {
-                        hold,
-                        written: false,
-                    },
-                );
-            }
+            let params: [&(dyn ToSql + Sync); 1] = [&missing];
+            let answers = self.conn.pipeline(&[
+                Step::Query(super::holds::HOLDS_BY_ID, &params),
+                Step::Query(super::holds::LINES_BY_ID, &params),
+                Step::Query(READ_LINE_TARGETS, &params),
+            ])?;
+            let [holds, lines, levels]: [Vec<Row>; 3] = answers
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("a statement went unanswered"))?;
+            let found = super::holds::assemble(holds, lines, &missing)?;
+            self.holds_read(&missing, found);
+            self.targets_read(levels)?;
         }
         Ok(hold_ids
             .iter()
@@ -907,36 +980,96 @@ impl WriteStatements for PostgresWriter {
 impl WriteBackend for PostgresWriter {
     /// Locks the head row: from here to COMMIT this central's group is the
     /// only one; the head it reads is the last committed by any central.
-    fn begin(&mut self) -> Result<u64> {
+    /// BEGIN, the lock and the reads ahead (the levels of the holds'
+    /// active lines with them) go in one round trip.
+    fn begin(&mut self, wants: &Wants) -> Result<u64> {
         self.forget_kept();
         self.reconnect_if_closed()?;
-        // One message, one round trip.
-        let messages = self
-            .conn
-            .client
-            .simple_query("BEGIN; SELECT head_offset FROM ledger_meta WHERE id = 1 FOR UPDATE")?;
-        let head = messages.iter().find_map(|message| match message {
-            SimpleQueryMessage::Row(row) => row.get(0),
-            _ => None,
-        });
-        let Some(head) = head else {
-            anyhow::bail!("the ledger has no head row");
+        let keys: Vec<&Pair> = wants
+            .keys
+            .iter()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let targets: Vec<&Pair> = wants
+            .targets
+            .iter()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let hold_ids: Vec<String> = wants
+            .holds
+            .iter()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .cloned()
+            .collect();
+        let (key_store, key) = columns(&keys);
+        let (level_store, sku) = columns(&targets);
+        let key_params: [&(dyn ToSql + Sync); 2] = [&key_store, &key];
+        let level_params: [&(dyn ToSql + Sync); 2] = [&level_store, &sku];
+        let hold_params: [&(dyn ToSql + Sync); 1] = [&hold_ids];
+
+        let mut steps = vec![Step::Batch("BEGIN"), Step::Query(LOCK_HEAD, &[])];
+        if !keys.is_empty() {
+            steps.push(Step::Query(READ_KEYS, &key_params));
+        }
+        if !hold_ids.is_empty() {
+            steps.push(Step::Query(super::holds::HOLDS_BY_ID, &hold_params));
+            steps.push(Step::Query(super::holds::LINES_BY_ID, &hold_params));
+            steps.push(Step::Query(READ_LINE_TARGETS, &hold_params));
+        }
+        if !targets.is_empty() {
+            steps.push(Step::Query(READ_TARGETS, &level_params));
+        }
+        let mut answers = self.conn.pipeline(&steps)?.into_iter().skip(1);
+        let mut next = || {
+            answers
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("a statement went unanswered"))
         };
-        Ok(unsigned(head.parse()?))
+        let head: i64 = next()?
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("the ledger has no head row"))?
+            .try_get(0)?;
+        let keys_rows = if keys.is_empty() { None } else { Some(next()?) };
+        let holds_rows = if hold_ids.is_empty() {
+            None
+        } else {
+            Some((next()?, next()?, next()?))
+        };
+        let targets_rows = if targets.is_empty() {
+            None
+        } else {
+            Some(next()?)
+        };
+        if let Some(rows) = keys_rows {
+            self.keys_read(&keys, rows)?;
+        }
+        if let Some(rows) = targets_rows {
+            self.targets_read(rows)?;
+        }
+        if let Some((holds, lines, levels)) = holds_rows {
+            let found = super::holds::assemble(holds, lines, &hold_ids)?;
+            self.holds_read(&hold_ids, found);
+            self.targets_read(levels)?;
+        }
+        Ok(unsigned(head))
     }
 
+    /// What the group kept, the head, the NOTIFY and COMMIT: one round
+    /// trip.
     fn commit(&mut self, head: Option<u64>) -> Result<()> {
-        self.write_kept()?;
         match head {
             // The NOTIFY is delivered to every listener when, and only if,
             // this commits. Both figures are the ledger's own integers.
-            Some(head) => self.conn.batch(&format!(
+            Some(head) => self.write_kept_then(Some(&format!(
                 "UPDATE ledger_meta SET head_offset = {head} WHERE id = 1;
                  SELECT pg_notify('{CHANNEL}', '{head}');
                  COMMIT",
                 head = signed(head),
-            )),
-            None => self.conn.batch("COMMIT"),
+            ))),
+            None => self.write_kept_then(Some("COMMIT")),
         }
     }
 

@@ -11,7 +11,7 @@ use super::{holds, rows, rows::STORE_COLUMNS};
 use crate::{
     backend::{
         ChannelChange, ChannelTerms, DueHold, Positions, Result, SavedKey, StoreChange, StoreTerms,
-        Target, WriteBackend, WriteStatements,
+        Target, Wants, WriteBackend, WriteStatements,
     },
     clock::timestamp,
     cmd::NewDevice,
@@ -399,9 +399,11 @@ impl WriteStatements for SqliteWriter<'_> {
 
 impl WriteBackend for SqliteWriter<'_> {
     /// IMMEDIATE: the write lock is taken at once, so a group never fails
-    /// half-way for want of it.
-    fn begin(&mut self) -> Result<u64> {
+    /// half-way for want of it. Nothing is read ahead: each read is a
+    /// call, not a round trip.
+    fn begin(&mut self, wants: &Wants) -> Result<u64> {
         self.exec("BEGIN IMMEDIATE")?;
+        self.prefetch(wants)?;
         Ok(rows::positions(self.conn)?.head)
     }
 

@@ -6,13 +6,11 @@ use shared::{
     Change, CommitHoldRequest, ExtendHoldRequest, Hold, HoldLine, HoldState, ReleaseReason,
 };
 
-use super::{
-    Tx, admin_scope, channel_scope, held_level, move_units, once_hold, open_hold, per_store,
-};
+use super::{Tx, held_level, move_units, once_hold, open_hold, per_store};
 use crate::{
     Refusal, WriteError,
     cmd::{Command, Wants},
-    idempotency::{self, Fingerprint, Keyed},
+    idempotency::{self, Fingerprint, KeyScope, Keyed},
 };
 
 /// Who changes a hold: the sales channel that placed it (every line), a
@@ -28,11 +26,11 @@ pub enum HoldActor {
 
 impl HoldActor {
     /// Where the actor's idempotency keys live.
-    fn scope(&self) -> String {
+    fn scope(&self) -> KeyScope<'_> {
         match self {
-            HoldActor::Channel(channel) => channel_scope(channel),
-            HoldActor::Store(store_id) => store_id.clone(),
-            HoldActor::Admin(admin) => admin_scope(admin),
+            HoldActor::Channel(channel) => KeyScope::Channel(channel),
+            HoldActor::Store(store_id) => KeyScope::Store(store_id),
+            HoldActor::Admin(admin) => KeyScope::Admin(admin),
         }
     }
 
@@ -66,7 +64,7 @@ impl ExtendHold {
         ttl_ms: i64,
     ) -> Result<ExtendHold, WriteError> {
         let fingerprint =
-            idempotency::fingerprint_of("extend", &channel_scope(&channel), &(&hold_id, req))?;
+            idempotency::fingerprint_of("extend", KeyScope::Channel(&channel), &(&hold_id, req))?;
         Ok(ExtendHold {
             channel,
             key,
@@ -83,13 +81,13 @@ impl Command for ExtendHold {
     fn wants(&self, wants: &mut Wants) {
         wants
             .keys
-            .push((channel_scope(&self.channel), self.key.clone()));
+            .push(KeyScope::Channel(&self.channel).pair(&self.key));
         wants.holds.push(self.hold_id.clone());
     }
 
     fn apply(&self, tx: &mut Tx<'_>) -> anyhow::Result<Keyed<Hold>> {
         let actor = HoldActor::Channel(self.channel.clone());
-        once_hold(tx, &actor.scope(), &self.key, &self.fingerprint, |tx| {
+        once_hold(tx, actor.scope(), &self.key, &self.fingerprint, |tx| {
             let mut hold = match open_hold(tx, &self.hold_id, &actor)? {
                 Ok(hold) => hold,
                 Err(refusal) => return Ok(Err(refusal)),
@@ -149,7 +147,7 @@ impl CommitHold {
         hold_id: String,
         req: CommitHoldRequest,
     ) -> Result<CommitHold, WriteError> {
-        let fingerprint = idempotency::fingerprint_of("commit", &actor.scope(), &(&hold_id, &req))?;
+        let fingerprint = idempotency::fingerprint_of("commit", actor.scope(), &(&hold_id, &req))?;
         Ok(CommitHold {
             actor,
             key,
@@ -164,18 +162,14 @@ impl Command for CommitHold {
     type Output = Keyed<Hold>;
 
     fn wants(&self, wants: &mut Wants) {
-        wants.keys.push((self.actor.scope(), self.key.clone()));
+        wants.keys.push(self.actor.scope().pair(&self.key));
         wants.holds.push(self.hold_id.clone());
     }
 
     fn apply(&self, tx: &mut Tx<'_>) -> anyhow::Result<Keyed<Hold>> {
-        once_hold(
-            tx,
-            &self.actor.scope(),
-            &self.key,
-            &self.fingerprint,
-            |tx| commit(tx, self),
-        )
+        once_hold(tx, self.actor.scope(), &self.key, &self.fingerprint, |tx| {
+            commit(tx, self)
+        })
     }
 }
 
@@ -274,7 +268,7 @@ pub struct ReleaseHold {
 
 impl ReleaseHold {
     pub fn new(actor: HoldActor, key: String, hold_id: String) -> Result<ReleaseHold, WriteError> {
-        let fingerprint = idempotency::fingerprint_of("release", &actor.scope(), &hold_id)?;
+        let fingerprint = idempotency::fingerprint_of("release", actor.scope(), &hold_id)?;
         Ok(ReleaseHold {
             actor,
             key,
@@ -288,50 +282,44 @@ impl Command for ReleaseHold {
     type Output = Keyed<Hold>;
 
     fn wants(&self, wants: &mut Wants) {
-        wants.keys.push((self.actor.scope(), self.key.clone()));
+        wants.keys.push(self.actor.scope().pair(&self.key));
         wants.holds.push(self.hold_id.clone());
     }
 
     fn apply(&self, tx: &mut Tx<'_>) -> anyhow::Result<Keyed<Hold>> {
-        once_hold(
-            tx,
-            &self.actor.scope(),
-            &self.key,
-            &self.fingerprint,
-            |tx| {
-                let mut hold = match open_hold(tx, &self.hold_id, &self.actor)? {
-                    Ok(hold) => hold,
-                    Err(refusal) => return Ok(Err(refusal)),
-                };
-                let actor = self.actor.clone();
-                let touched = |hold: &Hold, line: &HoldLine| {
-                    line.state == HoldState::Active && actor.may_touch(hold, line)
-                };
-                let lines: Vec<usize> = (0..hold.lines.len())
-                    .filter(|&at| touched(&hold, &hold.lines[at]))
-                    .collect();
-                let moved = give_back(tx, &mut hold, &lines, HoldState::Released)?;
-                tx.db().write_holds(&[&hold])?;
-                let hold_id = hold.hold_id.clone();
-                let (reason, admin) = match &self.actor {
-                    HoldActor::Admin(admin) => (ReleaseReason::Admin, Some(admin.clone())),
-                    HoldActor::Channel(_) | HoldActor::Store(_) => (ReleaseReason::Released, None),
-                };
-                per_store(
-                    moved,
-                    |store_id, lines| Change::HoldReleased {
-                        hold_id: hold_id.clone(),
-                        store_id,
-                        reason,
-                        admin: admin.clone(),
-                        lines,
-                    },
-                    tx,
-                )?;
-                tx.holds().released += 1;
-                Ok(Ok(hold))
-            },
-        )
+        once_hold(tx, self.actor.scope(), &self.key, &self.fingerprint, |tx| {
+            let mut hold = match open_hold(tx, &self.hold_id, &self.actor)? {
+                Ok(hold) => hold,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            let actor = self.actor.clone();
+            let touched = |hold: &Hold, line: &HoldLine| {
+                line.state == HoldState::Active && actor.may_touch(hold, line)
+            };
+            let lines: Vec<usize> = (0..hold.lines.len())
+                .filter(|&at| touched(&hold, &hold.lines[at]))
+                .collect();
+            let moved = give_back(tx, &mut hold, &lines, HoldState::Released)?;
+            tx.db().write_holds(&[&hold])?;
+            let hold_id = hold.hold_id.clone();
+            let (reason, admin) = match &self.actor {
+                HoldActor::Admin(admin) => (ReleaseReason::Admin, Some(admin.clone())),
+                HoldActor::Channel(_) | HoldActor::Store(_) => (ReleaseReason::Released, None),
+            };
+            per_store(
+                moved,
+                |store_id, lines| Change::HoldReleased {
+                    hold_id: hold_id.clone(),
+                    store_id,
+                    reason,
+                    admin: admin.clone(),
+                    lines,
+                },
+                tx,
+            )?;
+            tx.holds().released += 1;
+            Ok(Ok(hold))
+        })
     }
 }
 

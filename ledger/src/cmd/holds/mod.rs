@@ -30,7 +30,7 @@ use shared::{HeldLevel, Hold, HoldState, StockLevel};
 use super::Tx;
 use crate::{
     Refusal,
-    idempotency::{self, Fingerprint, Keyed, Saved},
+    idempotency::{self, Fingerprint, KeyScope, Keyed, Saved},
 };
 
 /// What a hold transition's key keeps of its answer: the hold's id and
@@ -47,7 +47,7 @@ struct SavedHold {
 /// keeps only [`SavedHold`]: a replay answers the hold as it stands now.
 fn once_hold(
     tx: &mut Tx<'_>,
-    scope: &str,
+    scope: KeyScope<'_>,
     key: &str,
     fingerprint: &Fingerprint,
     decide: impl FnOnce(&mut Tx<'_>) -> anyhow::Result<Result<Hold, Refusal>>,
@@ -87,18 +87,6 @@ fn once_hold(
         outcome,
         replayed: true,
     })
-}
-
-/// Where a channel's idempotency keys live: apart from every store's
-/// (a store id cannot hold a ':').
-pub fn channel_scope(channel: &str) -> String {
-    format!("channel:{channel}")
-}
-
-/// Where an admin's idempotency keys live, apart from stores' and
-/// channels'.
-pub fn admin_scope(admin: &str) -> String {
-    format!("admin:{admin}")
 }
 
 /// Moves a level's figures by `available` and `held` units (one write,

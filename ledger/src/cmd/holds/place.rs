@@ -6,12 +6,12 @@ use shared::{
     Allocation, Change, ChannelLimits, Hold, HoldLine, HoldState, PlaceHoldRequest, Shortfall,
 };
 
-use super::{Tx, channel_scope, held_level, move_units, once_hold, per_store};
+use super::{Tx, held_level, move_units, once_hold, per_store};
 use crate::{
     Refusal, WriteError,
     backend::Target,
     cmd::{Command, Wants},
-    idempotency::{self, Fingerprint, Keyed},
+    idempotency::{self, Fingerprint, KeyScope, Keyed},
 };
 
 /// Holds a channel's lines for `ttl_ms`. The demand is summed per level
@@ -40,7 +40,7 @@ impl PlaceHold {
         req: PlaceHoldRequest,
         ttl_ms: i64,
     ) -> Result<PlaceHold, WriteError> {
-        let fingerprint = idempotency::fingerprint_of("hold", &channel_scope(&channel), &req)?;
+        let fingerprint = idempotency::fingerprint_of("hold", KeyScope::Channel(&channel), &req)?;
         Ok(PlaceHold {
             channel,
             key,
@@ -62,7 +62,7 @@ impl Command for PlaceHold {
     fn wants(&self, wants: &mut Wants) {
         wants
             .keys
-            .push((channel_scope(&self.channel), self.key.clone()));
+            .push(KeyScope::Channel(&self.channel).pair(&self.key));
         for line in &self.req.lines {
             if let Some(store_id) = &line.store_id {
                 wants.targets.push((store_id.clone(), line.sku.clone()));
@@ -71,8 +71,8 @@ impl Command for PlaceHold {
     }
 
     fn apply(&self, tx: &mut Tx<'_>) -> anyhow::Result<Keyed<Hold>> {
-        let scope = channel_scope(&self.channel);
-        once_hold(tx, &scope, &self.key, &self.fingerprint, |tx| {
+        let scope = KeyScope::Channel(&self.channel);
+        once_hold(tx, scope, &self.key, &self.fingerprint, |tx| {
             place(tx, self)
         })
     }
