@@ -36,7 +36,7 @@ pub async fn register(admin: &reqwest::Client, central: &Server) -> anyhow::Resu
         .await?
         .json()
         .await?;
-    let secret = created["client_secret"]
+    let secret = created["channel_secret"]
         .as_str()
         .context("the channel's secret")?
         .to_owned();

@@ -461,7 +461,7 @@ async fn a_central_started_while_another_deactivates_refuses_the_old_tokens() {
         let (store, channel) = (format!("d{round}"), format!("web{round}"));
         cluster.seed(&store, &[], 0).await;
         let registered =
-            json!({"channel_id": channel, "name": channel, "client_secret": secret(&channel)});
+            json!({"channel_id": channel, "name": channel, "channel_secret": secret(&channel)});
         let registered = cluster.post(0, "/v1/admin/channels", &registered).await;
         assert_eq!(registered.status(), 201);
         let sign_ins = [
@@ -826,7 +826,7 @@ async fn centrals_reconnect_when_the_database_closes_their_connections() {
 async fn holds_expire_once_when_several_centrals_run_the_expiry() {
     let cluster = Cluster::start(2).await;
     cluster.seed("x", &["X1"], 100).await;
-    let channel = json!({"channel_id": "web", "name": "Web", "client_secret": secret("web")});
+    let channel = json!({"channel_id": "web", "name": "Web", "channel_secret": secret("web")});
     assert_eq!(
         cluster
             .post(0, "/v1/admin/channels", &channel)
@@ -957,7 +957,7 @@ async fn place_holds(cluster: &Cluster, on: &[usize], bearer: &str, prefix: &str
 async fn one_central_expires_at_a_time_and_another_takes_over_when_it_dies() {
     let mut cluster = Cluster::start(2).await;
     cluster.seed("x", &["X1"], 100).await;
-    let channel = json!({"channel_id": "web", "name": "Web", "client_secret": secret("web")});
+    let channel = json!({"channel_id": "web", "name": "Web", "channel_secret": secret("web")});
     let created = cluster.post(0, "/v1/admin/channels", &channel).await;
     assert_eq!(created.status(), 201);
     let sign_in = json!({"channel_id": "web", "channel_secret": secret("web")});

@@ -336,7 +336,7 @@ pub struct NewChannel {
     /// Chosen by the caller, or made by central when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_client_secret))]
-    pub client_secret: Option<String>,
+    pub channel_secret: Option<String>,
     /// Its bounds; the defaults when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<ChannelLimits>,
@@ -359,7 +359,8 @@ impl std::fmt::Debug for NewChannel {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChannelCredentials {
     pub channel: Channel,
-    pub client_secret: String,
+    /// What the channel signs in with, as `channel_secret`.
+    pub channel_secret: String,
 }
 
 /// Never prints the secret.
@@ -380,7 +381,7 @@ pub struct ChannelActivated {
     pub channel: Channel,
     /// The new secret; absent when the old one was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<String>,
+    pub channel_secret: Option<String>,
 }
 
 /// Never prints the secret.

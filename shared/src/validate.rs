@@ -139,8 +139,8 @@ pub fn enrol(e: &crate::EnrolRequest, errors: &mut Vec<FieldError>) {
 pub fn new_channel(c: &crate::NewChannel, errors: &mut Vec<FieldError>) {
     identifier("channel_id", &c.channel_id, errors);
     text("name", &c.name, MAX_NAME_LEN, errors);
-    if let Some(secret) = &c.client_secret {
-        client_secret("client_secret", secret, errors);
+    if let Some(secret) = &c.channel_secret {
+        client_secret("channel_secret", secret, errors);
     }
     if let Some(limits) = &c.limits {
         channel_limits(limits, errors);

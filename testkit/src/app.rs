@@ -299,7 +299,7 @@ impl TestApp {
                 &json!({
                     "channel_id": channel_id,
                     "name": format!("Channel {channel_id}"),
-                    "client_secret": secret_of(channel_id),
+                    "channel_secret": secret_of(channel_id),
                 }),
             )
             .await;

@@ -153,9 +153,12 @@ fn token(
             .body_mut()
             .read_to_string()?,
     )?;
+    // A store's secret is its `client_secret`, a channel's its
+    // `channel_secret`: what each signs in with.
     let secret = created["client_secret"]
         .as_str()
-        .with_context(|| format!("a client secret for the fuzz {kind}"))?;
+        .or_else(|| created["channel_secret"].as_str())
+        .with_context(|| format!("a secret for the fuzz {kind}"))?;
     let token: serde_json::Value = serde_json::from_str(
         &ureq::post(format!("{url}/v1/auth/token"))
             .header("content-type", "application/json")

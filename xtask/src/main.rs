@@ -7,6 +7,8 @@
 //!   HTTP suite on PostgreSQL, the reliability suite)
 //! - `bench` release-build central and the load generator, run the benchmark
 //! - `fuzz`  the OpenAPI fuzzer alone, against a fresh central
+//! - `clients` Python and TypeScript clients generated from the served
+//!   document, checked and run against a fresh central
 //! - `test-browser` the store node's browser tests alone
 //! - `test-pos [NAME]` the POS page built, and its WebDriver tests alone
 //!   (those whose names contain NAME)
@@ -15,6 +17,7 @@
 //! Each installs what is missing (and says so) before using it, so both work
 //! on a fresh machine that has only rustup/cargo and Debian's package manager.
 
+mod clients;
 mod fuzz;
 mod page;
 mod runner;
@@ -52,9 +55,12 @@ fn main() -> ExitCode {
         }
         Some("fuzz") => sh("cargo", &["build", "-p", "central"])
             .and_then(|()| fuzz::run_all(&debug_central()).map(drop)),
+        Some("clients") => {
+            sh("cargo", &["build", "-p", "central"]).and_then(|()| clients::check(&debug_central()))
+        }
         _ => {
             eprintln!(
-                "usage: cargo xtask <run|test|test-native|test-browser|test-pos|bench|bench-node|fuzz|setup>"
+                "usage: cargo xtask <run|test|test-native|test-browser|test-pos|bench|bench-node|fuzz|clients|setup>"
             );
             return ExitCode::from(2);
         }
@@ -149,6 +155,10 @@ fn test() -> anyhow::Result<()> {
     let mut tally = Tally::default();
     let native = native_tests(&mut tally, &built);
     let fuzzed = native.and_then(|()| fuzz::run_all(built.executable("central", "central")?));
+    let fuzzed = fuzzed.and_then(|fuzzed| {
+        clients::check(built.executable("central", "central")?)?;
+        Ok(fuzzed)
+    });
     let browser = match &fuzzed {
         Ok(_) => built
             .executable("central", "central")

@@ -21,6 +21,7 @@ pub fn all() -> anyhow::Result<()> {
     chromium()?;
     postgres()?;
     crate::fuzz::install()?;
+    crate::clients::install()?;
     Ok(())
 }
 

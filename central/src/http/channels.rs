@@ -30,7 +30,7 @@ pub(super) fn routes(routes: Routes) -> Routes {
         .add::<api::ListChannelHolds, _, _>(channel_holds)
 }
 
-/// Register a sales channel. The answer holds its client secret: the only
+/// Register a sales channel. The answer holds its `channel_secret`: the only
 /// time central shows it (it keeps a hash). The channel signs in at `POST
 /// /v1/auth/token` with `channel_id` and `channel_secret`. Without
 /// `limits` it gets the defaults: at most 10,000 units held at once, any
@@ -49,7 +49,7 @@ pub async fn create_channel(
     let mut errors = Vec::new();
     validate::new_channel(&new, &mut errors);
     AppError::check_fields(errors)?;
-    let (secret, hash) = state.auth.hashing.secret(new.client_secret.take()).await?;
+    let (secret, hash) = state.auth.hashing.secret(new.channel_secret.take()).await?;
     let channel = state
         .ledger
         .run(CreateChannel {
@@ -61,7 +61,7 @@ pub async fn create_channel(
         StatusCode::CREATED,
         Json(ChannelCredentials {
             channel,
-            client_secret: secret,
+            channel_secret: secret,
         }),
     ))
 }
@@ -117,7 +117,7 @@ pub async fn activate_channel(
     };
     Ok(Json(ChannelActivated {
         channel: state.ledger.run(set).await??,
-        client_secret: secret,
+        channel_secret: secret,
     }))
 }
 
@@ -141,7 +141,7 @@ pub async fn rotate_channel_secret(
     };
     Ok(Json(ChannelCredentials {
         channel: state.ledger.run(rotate).await??,
-        client_secret: secret,
+        channel_secret: secret,
     }))
 }
 

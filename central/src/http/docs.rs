@@ -228,6 +228,35 @@ fn security(callers: api::Callers) -> Vec<SecurityRequirement> {
 pub fn served(config: &Config) -> serde_json::Value {
     let mut doc = serde_json::to_value(document(config)).unwrap_or_default();
     name_event_kinds(&mut doc);
+    // Each shape of a union a schema of its own, so generated clients
+    // name them (`StoreSignIn`, not `TokenRequestType0`).
+    name_shapes(
+        &mut doc,
+        "TokenRequest",
+        None,
+        &[
+            ("client_id", "StoreSignIn"),
+            ("api_key", "AdminSignIn"),
+            ("channel_id", "ChannelSignIn"),
+            ("device_id", "DeviceSignIn"),
+        ],
+    );
+    name_shapes(
+        &mut doc,
+        "Allocation",
+        Some("policy"),
+        &[
+            ("most_available", "MostAvailable"),
+            ("priority", "PriorityList"),
+        ],
+    );
+    // Relative: the central that served the document.
+    if let Some(doc) = doc.as_object_mut() {
+        doc.insert(
+            "servers".into(),
+            serde_json::json!([{"url": "/", "description": "the central that served this document"}]),
+        );
+    }
     for name in ["AdjustRequest", "BatchItem"] {
         if let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{name}"))
             && let Some(schema) = schema.as_object_mut()
@@ -246,6 +275,66 @@ pub fn served(config: &Config) -> serde_json::Value {
         }
     }
     doc
+}
+
+/// Moves each shape of the union `union` to a schema of its own, named by
+/// `names`: (the property only that shape has, its name), or with a
+/// `discriminator`, (that property's value, its name). The union becomes
+/// one of their references (with the discriminator's mapping, if any).
+fn name_shapes(
+    doc: &mut serde_json::Value,
+    union: &str,
+    discriminator: Option<&str>,
+    names: &[(&str, &str)],
+) {
+    use serde_json::{Map, Value, json};
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let Some(shapes) = schemas
+        .get_mut(union)
+        .and_then(|schema| schema["oneOf"].as_array_mut())
+    else {
+        return;
+    };
+    let mut named = Vec::new();
+    let (mut refs, mut mapping) = (Vec::new(), Map::new());
+    for mut shape in std::mem::take(shapes) {
+        let mark = |mark: &str| match discriminator {
+            Some(property) => shape["properties"][property]["enum"][0] == mark,
+            None => shape["properties"].get(mark).is_some(),
+        };
+        let Some(&(value, name)) = names.iter().find(|(value, _)| mark(value)) else {
+            // A shape not named stays inline, as it was.
+            refs.push(shape);
+            continue;
+        };
+        let reference = format!("#/components/schemas/{name}");
+        if discriminator.is_some() {
+            mapping.insert(value.to_owned(), json!(reference));
+        }
+        if let Some(object) = shape.as_object_mut() {
+            object.insert("title".into(), json!(name));
+        }
+        refs.push(json!({"$ref": reference}));
+        named.push((name, shape));
+    }
+    for (name, shape) in named {
+        schemas.insert(name.to_owned(), shape);
+    }
+    let Some(schema) = schemas.get_mut(union).and_then(Value::as_object_mut) else {
+        return;
+    };
+    schema.insert("oneOf".into(), Value::Array(refs));
+    if let Some(property) = discriminator {
+        schema.insert(
+            "discriminator".into(),
+            json!({"propertyName": property, "mapping": mapping}),
+        );
+    }
 }
 
 /// Each kind of the change log as a schema of its own (`StockAdjusted`,

@@ -292,7 +292,11 @@ async fn a_rotated_or_reactivated_channel_signs_in_only_with_its_new_secret() {
         .await;
     assert_eq!(rotated.status(), 200);
     let rotated: ChannelCredentials = rotated.json().await.unwrap();
-    assert_eq!(rotated.client_secret.len(), 64, "256 bits, made by central");
+    assert_eq!(
+        rotated.channel_secret.len(),
+        64,
+        "256 bits, made by central"
+    );
     let old = send(&app, &web, "/v1/holds", "h1", &order(1, None)).await;
     problem(old, 401, "token_revoked").await;
     problem(
@@ -302,7 +306,7 @@ async fn a_rotated_or_reactivated_channel_signs_in_only_with_its_new_secret() {
     )
     .await;
     assert_eq!(
-        app.channel_sign_in("web", &rotated.client_secret)
+        app.channel_sign_in("web", &rotated.channel_secret)
             .await
             .status(),
         200
@@ -323,10 +327,10 @@ async fn a_rotated_or_reactivated_channel_signs_in_only_with_its_new_secret() {
         .await;
     assert_eq!(on.status(), 200);
     let on: ChannelActivated = on.json().await.unwrap();
-    let fresh = on.client_secret.expect("a new secret");
+    let fresh = on.channel_secret.expect("a new secret");
     assert!(on.channel.active);
     problem(
-        app.channel_sign_in("web", &rotated.client_secret).await,
+        app.channel_sign_in("web", &rotated.channel_secret).await,
         401,
         "invalid_credentials",
     )
@@ -341,7 +345,7 @@ async fn a_rotated_or_reactivated_channel_signs_in_only_with_its_new_secret() {
         )
         .await;
     let kept: ChannelActivated = kept.json().await.unwrap();
-    assert_eq!(kept.client_secret, None);
+    assert_eq!(kept.channel_secret, None);
     assert_eq!(app.channel_sign_in("web", &fresh).await.status(), 200);
     let bad = app
         .post(

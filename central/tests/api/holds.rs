@@ -461,7 +461,7 @@ async fn a_deactivated_channel_is_signed_out_everywhere() {
         .post("/v1/admin/channels/nope/deactivate", &json!({}))
         .await;
     problem(r, 404, "channel_not_found").await;
-    let again = json!({"channel_id": WEB, "name": "Web", "client_secret": secret_of(WEB)});
+    let again = json!({"channel_id": WEB, "name": "Web", "channel_secret": secret_of(WEB)});
     problem(
         shop.app.post("/v1/admin/channels", &again).await,
         409,

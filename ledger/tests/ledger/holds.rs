@@ -62,7 +62,7 @@ impl Fixture {
         let new = NewChannel {
             channel_id: channel_id.into(),
             name: channel_id.into(),
-            client_secret: None,
+            channel_secret: None,
             limits: Some(limits),
         };
         let create = CreateChannel {

@@ -178,7 +178,7 @@ impl Central {
     /// Registers the web shop as a sales channel and signs it in: a client
     /// that holds stock as the shop does.
     pub async fn web_shop(&self) -> reqwest::Client {
-        let body = json!({"channel_id": "web", "name": "Web shop", "client_secret": SECRET});
+        let body = json!({"channel_id": "web", "name": "Web shop", "channel_secret": SECRET});
         assert_eq!(
             self.admin("POST", api::CreateChannel::PATH, body).await.0,
             201
