@@ -20,6 +20,7 @@
 
 mod conn;
 mod holds;
+mod kept;
 pub(crate) mod lease;
 mod pipe;
 mod read;

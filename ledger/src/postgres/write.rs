@@ -25,8 +25,9 @@
 //! A sale's group is two round trips; an expiry chunk four (the due holds
 //! and then their rows are read in the middle of the group).
 //!
-//! A savepoint rolled back drops what was kept after it: levels and holds
-//! by undo lists, events and answers by length. Something that must see the group's
+//! A savepoint rolled back drops what was kept after it: levels, holds
+//! and channels' held units by their undo logs ([`Kept`]), events and
+//! answers by length. Something that must see the group's
 //! writes in the database (retention, a product or store change) writes
 //! them out first; a savepoint rolled back over that forgets the kept
 //! levels and reads them again.
@@ -46,6 +47,7 @@ use shared::{
 
 use super::{
     conn::{Sql, signed, unsigned},
+    kept::Kept,
     pipe::{Pipe, Step},
     rows::{self, device_columns, product_columns, store_columns},
 };
@@ -148,14 +150,10 @@ pub(super) struct PostgresWriter {
     /// such key.
     known_keys: HashMap<Pair, Option<SavedKey>>,
     /// Levels read in this group, with what the group wrote to them.
-    levels: HashMap<Pair, KeptLevel>,
-    /// Each level write's previous entry, to roll back to a savepoint.
-    undo: Vec<(Pair, Option<KeptLevel>)>,
+    levels: Kept<Pair, KeptLevel>,
     /// Holds read in this group (`None`: no such hold), with what the
     /// group wrote to them.
-    holds: HashMap<String, KeptHold>,
-    /// Each hold write's previous entry, to roll back to a savepoint.
-    hold_undo: Vec<(String, Option<KeptHold>)>,
+    holds: Kept<String, KeptHold>,
     /// Stores' terms read in this group (`None`: no such store).
     stores: HashMap<String, Option<StoreTerms>>,
     /// Channels' terms as the database held them when read in this group
@@ -164,9 +162,7 @@ pub(super) struct PostgresWriter {
     channels: HashMap<String, Option<ChannelTerms>>,
     /// Units the group moved each channel's held units by: written with
     /// the group's statement.
-    channel_held: HashMap<String, i64>,
-    /// Each move of a channel's held units, to roll back to a savepoint.
-    channel_undo: Vec<(String, i64)>,
+    channel_held: Kept<String, i64>,
     /// Bumped when kept levels are written out mid-group.
     epoch: u64,
     /// Open savepoints, and what was kept when each was set.
@@ -194,9 +190,9 @@ struct Mark {
     name: &'static str,
     events: usize,
     keys: usize,
-    undo: usize,
-    hold_undo: usize,
-    channel_undo: usize,
+    levels: usize,
+    holds: usize,
+    channel_held: usize,
     epoch: u64,
 }
 
@@ -226,14 +222,11 @@ impl PostgresWriter {
             keys: Vec::new(),
             key_index: HashMap::new(),
             known_keys: HashMap::new(),
-            levels: HashMap::new(),
-            undo: Vec::new(),
-            holds: HashMap::new(),
-            hold_undo: Vec::new(),
+            levels: Kept::new(),
+            holds: Kept::new(),
             stores: HashMap::new(),
             channels: HashMap::new(),
-            channel_held: HashMap::new(),
-            channel_undo: Vec::new(),
+            channel_held: Kept::new(),
             epoch: 0,
             marks: Vec::new(),
         };
@@ -282,13 +275,10 @@ impl PostgresWriter {
         self.key_index.clear();
         self.known_keys.clear();
         self.levels.clear();
-        self.undo.clear();
         self.holds.clear();
-        self.hold_undo.clear();
         self.stores.clear();
         self.channels.clear();
         self.channel_held.clear();
-        self.channel_undo.clear();
         self.marks.clear();
     }
 
@@ -303,22 +293,20 @@ impl PostgresWriter {
     fn write_kept_then(&mut self, then: Option<&str>) -> Result<()> {
         let written: Vec<(Pair, KeptLevel)> = self
             .levels
-            .drain()
+            .take()
             .filter(|(_, kept)| kept.written_ms.is_some())
             .collect();
         let holds: Vec<Hold> = self
             .holds
-            .drain()
+            .take()
             .filter_map(|(_, kept)| kept.hold.filter(|_| kept.written))
             .collect();
-        self.hold_undo.clear();
         // Channels are read again after this: the database then holds what
         // the group moved.
         self.channels.clear();
-        self.channel_undo.clear();
         let moved: Vec<(String, i64)> = self
             .channel_held
-            .drain()
+            .take()
             .filter(|(_, units)| *units != 0)
             .collect();
         if self.events.is_empty()
@@ -332,7 +320,6 @@ impl PostgresWriter {
                 None => Ok(()),
             };
         }
-        self.undo.clear();
         self.epoch += 1;
         // What the database now holds is read from it again.
         self.known_keys.clear();
@@ -459,10 +446,11 @@ impl PostgresWriter {
         for row in rows {
             let (store_id, sku): (String, String) = (row.try_get(0)?, row.try_get(1)?);
             let target = target(&store_id, &sku, &row, 2)?;
-            self.levels.entry((store_id, sku)).or_insert(KeptLevel {
+            let kept = KeptLevel {
                 target,
                 written_ms: None,
-            });
+            };
+            self.levels.read((store_id, sku), kept);
         }
         Ok(())
     }
@@ -480,7 +468,7 @@ impl PostgresWriter {
                 hold,
                 written: false,
             };
-            self.holds.insert(id.clone(), kept);
+            self.holds.read(id.clone(), kept);
         }
     }
 
@@ -492,14 +480,14 @@ impl PostgresWriter {
             .flat_map(|hold| &hold.lines)
             .filter(|line| line.state == shared::HoldState::Active)
             .map(|line| (line.store_id.clone(), line.sku.clone()))
-            .filter(|pair| !self.levels.contains_key(pair))
+            .filter(|pair| !self.levels.contains(pair))
             .collect();
         self.read_targets(&lines.iter().collect::<Vec<_>>())
     }
 
     /// A level as the group sees it: kept, or read now.
     fn kept_level(&mut self, pair: &Pair) -> Result<KeptLevel> {
-        if !self.levels.contains_key(pair) {
+        if !self.levels.contains(pair) {
             self.read_targets(&[pair])?;
         }
         self.levels
@@ -549,7 +537,7 @@ impl WriteStatements for PostgresWriter {
         let targets: HashSet<&Pair> = wants
             .targets
             .iter()
-            .filter(|pair| !self.levels.contains_key(*pair))
+            .filter(|pair| !self.levels.contains(pair))
             .collect();
         self.read_targets(&targets.into_iter().collect::<Vec<_>>())?;
         self.read_lines_levels(&wants.holds)
@@ -566,8 +554,7 @@ impl WriteStatements for PostgresWriter {
         let mut next = self.kept_level(&pair)?;
         next.target.level = level.clone();
         next.written_ms = Some(now_ms);
-        let was = self.levels.insert(pair.clone(), next);
-        self.undo.push((pair, was));
+        self.levels.write(pair, next);
         Ok(())
     }
 
@@ -814,8 +801,9 @@ impl WriteStatements for PostgresWriter {
 
     /// Kept until COMMIT, and undone with a savepoint.
     fn add_channel_held(&mut self, channel_id: &str, units: i64) -> Result<()> {
-        *self.channel_held.entry(channel_id.to_owned()).or_default() += units;
-        self.channel_undo.push((channel_id.to_owned(), units));
+        let moved = self.channel_held.get(channel_id).copied().unwrap_or(0);
+        self.channel_held
+            .write(channel_id.to_owned(), moved + units);
         Ok(())
     }
 
@@ -863,7 +851,7 @@ impl WriteStatements for PostgresWriter {
     fn holds(&mut self, hold_ids: &[String]) -> Result<Vec<Hold>> {
         let missing: Vec<String> = hold_ids
             .iter()
-            .filter(|id| !self.holds.contains_key(*id))
+            .filter(|id| !self.holds.contains(*id))
             .cloned()
             .collect();
         if !missing.is_empty() {
@@ -893,8 +881,7 @@ impl WriteStatements for PostgresWriter {
                 hold: Some((*hold).clone()),
                 written: true,
             };
-            let was = self.holds.insert(hold.hold_id.clone(), kept);
-            self.hold_undo.push((hold.hold_id.clone(), was));
+            self.holds.write(hold.hold_id.clone(), kept);
         }
         Ok(())
     }
@@ -918,9 +905,9 @@ impl WriteStatements for PostgresWriter {
             name,
             events: self.events.len(),
             keys: self.keys.len(),
-            undo: self.undo.len(),
-            hold_undo: self.hold_undo.len(),
-            channel_undo: self.channel_undo.len(),
+            levels: self.levels.mark(),
+            holds: self.holds.mark(),
+            channel_held: self.channel_held.mark(),
             epoch: self.epoch,
         });
         Ok(())
@@ -939,32 +926,19 @@ impl WriteStatements for PostgresWriter {
             // back. Levels are read again; events and answers cannot be,
             // so the command fails whole.
             self.levels.clear();
-            self.undo.clear();
             self.holds.clear();
-            self.hold_undo.clear();
             self.channels.clear();
             anyhow::bail!("a savepoint rolled back over written events");
         }
-        let (events, keys, undo, hold_undo) = (mark.events, mark.keys, mark.undo, mark.hold_undo);
-        for (channel_id, units) in self.channel_undo.drain(mark.channel_undo..) {
-            *self.channel_held.entry(channel_id).or_default() -= units;
-        }
+        let (events, keys) = (mark.events, mark.keys);
+        let (levels, holds, channel_held) = (mark.levels, mark.holds, mark.channel_held);
         self.events.truncate(events);
         for dropped in self.keys.drain(keys..) {
             self.key_index.remove(&(dropped.store_id, dropped.key));
         }
-        for (pair, was) in self.undo.drain(undo..).rev() {
-            match was {
-                Some(kept) => self.levels.insert(pair, kept),
-                None => self.levels.remove(&pair),
-            };
-        }
-        for (hold_id, was) in self.hold_undo.drain(hold_undo..).rev() {
-            match was {
-                Some(kept) => self.holds.insert(hold_id, kept),
-                None => self.holds.remove(&hold_id),
-            };
-        }
+        self.levels.roll_back(levels);
+        self.holds.roll_back(holds);
+        self.channel_held.roll_back(channel_held);
         Ok(())
     }
 
