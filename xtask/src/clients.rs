@@ -11,9 +11,7 @@ use std::{
     process::Command,
 };
 
-use anyhow::{Context, bail};
-
-use crate::{root, start_central, step};
+use crate::{fuzz::run, root, start_central, step};
 
 const PYTHON_CLIENT: &str = "openapi-python-client==0.29.1";
 const MYPY: &str = "mypy==2.4.1";
@@ -65,16 +63,6 @@ pub fn install() -> anyhow::Result<()> {
             .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
             .arg(&npm)
             .args(NPM_PACKAGES))?;
-    }
-    Ok(())
-}
-
-fn run(command: &mut Command) -> anyhow::Result<()> {
-    let status = command
-        .status()
-        .with_context(|| format!("starting {command:?}"))?;
-    if !status.success() {
-        bail!("{command:?} failed ({status})");
     }
     Ok(())
 }

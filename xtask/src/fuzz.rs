@@ -47,7 +47,8 @@ pub fn install() -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
-fn run(command: &mut Command) -> anyhow::Result<()> {
+/// Runs `command`; an error when it cannot start or fails.
+pub(crate) fn run(command: &mut Command) -> anyhow::Result<()> {
     let status = command
         .status()
         .with_context(|| format!("starting {command:?}"))?;

@@ -75,34 +75,45 @@ const READ_KEYS: &str = "SELECT w.store_id, w.key, i.fingerprint, i.outcome
          WHERE store_id = w.store_id AND key = w.key
      ) AS i";
 
+/// What [`target`] reads for each pair `w` (store_id, sku): whether the
+/// store exists, whether the product is active, the level (if any).
+macro_rules! target_columns {
+    () => {
+        "SELECT w.store_id, w.sku,
+             CASE WHEN l.version IS NULL
+                 THEN EXISTS (SELECT 1 FROM stores s WHERE s.store_id = w.store_id)
+                 ELSE TRUE END,
+             (SELECT active FROM products p WHERE p.sku = w.sku),
+             l.available, l.held, l.version, l.updated_at"
+    };
+}
+
+/// The level of each pair `w`, if there is one.
+macro_rules! level_of_w {
+    () => {
+        " LEFT JOIN LATERAL (
+             SELECT available, held, version, updated_at FROM stock_levels
+             WHERE store_id = w.store_id AND sku = w.sku
+         ) AS l ON TRUE"
+    };
+}
+
 /// A row for every (store, sku) pair of `$1` and `$2`, level or not:
 /// whether the store exists, whether the product is active, the level.
-const READ_TARGETS: &str = "SELECT w.store_id, w.sku,
-         CASE WHEN l.version IS NULL
-             THEN EXISTS (SELECT 1 FROM stores s WHERE s.store_id = w.store_id)
-             ELSE TRUE END,
-         (SELECT active FROM products p WHERE p.sku = w.sku),
-         l.available, l.held, l.version, l.updated_at
-     FROM UNNEST($1::TEXT[], $2::TEXT[]) AS w (store_id, sku)
-     LEFT JOIN LATERAL (
-         SELECT available, held, version, updated_at FROM stock_levels
-         WHERE store_id = w.store_id AND sku = w.sku
-     ) AS l ON TRUE";
+const READ_TARGETS: &str = concat!(
+    target_columns!(),
+    " FROM UNNEST($1::TEXT[], $2::TEXT[]) AS w (store_id, sku)",
+    level_of_w!()
+);
 
 /// [`READ_TARGETS`]'s row for each level of an active line of the holds
 /// among `$1`: read with the holds, before their lines are known here.
-const READ_LINE_TARGETS: &str = "SELECT w.store_id, w.sku,
-         CASE WHEN l.version IS NULL
-             THEN EXISTS (SELECT 1 FROM stores s WHERE s.store_id = w.store_id)
-             ELSE TRUE END,
-         (SELECT active FROM products p WHERE p.sku = w.sku),
-         l.available, l.held, l.version, l.updated_at
-     FROM (SELECT DISTINCT store_id, sku FROM hold_lines
-           WHERE hold_id = ANY($1) AND state = 'active') AS w
-     LEFT JOIN LATERAL (
-         SELECT available, held, version, updated_at FROM stock_levels
-         WHERE store_id = w.store_id AND sku = w.sku
-     ) AS l ON TRUE";
+const READ_LINE_TARGETS: &str = concat!(
+    target_columns!(),
+    " FROM (SELECT DISTINCT store_id, sku FROM hold_lines
+           WHERE hold_id = ANY($1) AND state = 'active') AS w",
+    level_of_w!()
+);
 
 /// Writes what a group kept, in one statement. Data-modifying WITH
 /// clauses all run, to completion, whether or not the outer query reads
