@@ -508,6 +508,11 @@ impl PostgresWriter {
     }
 }
 
+/// Each of `items` once.
+fn distinct<T: Eq + std::hash::Hash>(items: &[T]) -> Vec<&T> {
+    items.iter().collect::<HashSet<_>>().into_iter().collect()
+}
+
 /// The two arrays a read-ahead statement takes, from (store, x) pairs.
 fn columns<'a>(pairs: &[&'a Pair]) -> (Vec<&'a str>, Vec<&'a str>) {
     pairs
@@ -970,25 +975,9 @@ impl WriteBackend for PostgresWriter {
     fn begin(&mut self, wants: &Wants) -> Result<u64> {
         self.forget_kept();
         self.reconnect_if_closed()?;
-        let keys: Vec<&Pair> = wants
-            .keys
-            .iter()
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let targets: Vec<&Pair> = wants
-            .targets
-            .iter()
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let hold_ids: Vec<String> = wants
-            .holds
-            .iter()
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .cloned()
-            .collect();
+        let keys = distinct(&wants.keys);
+        let targets = distinct(&wants.targets);
+        let hold_ids: Vec<String> = distinct(&wants.holds).into_iter().cloned().collect();
         let (key_store, key) = columns(&keys);
         let (level_store, sku) = columns(&targets);
         let key_params: [&(dyn ToSql + Sync); 2] = [&key_store, &key];

@@ -301,26 +301,37 @@ impl Command for ReleaseHold {
                 .collect();
             let moved = give_back(tx, &mut hold, &lines, HoldState::Released)?;
             tx.db().write_holds(&[&hold])?;
-            let hold_id = hold.hold_id.clone();
             let (reason, admin) = match &self.actor {
                 HoldActor::Admin(admin) => (ReleaseReason::Admin, Some(admin.clone())),
                 HoldActor::Channel(_) | HoldActor::Store(_) => (ReleaseReason::Released, None),
             };
-            per_store(
-                moved,
-                |store_id, lines| Change::HoldReleased {
-                    hold_id: hold_id.clone(),
-                    store_id,
-                    reason,
-                    admin: admin.clone(),
-                    lines,
-                },
-                tx,
-            )?;
+            released(tx, &hold.hold_id, moved, reason, admin)?;
             tx.holds().released += 1;
             Ok(Ok(hold))
         })
     }
+}
+
+/// A `hold_released` event per store whose lines `moved`, for `reason`
+/// (and the admin who released it, if one did).
+pub(super) fn released(
+    tx: &mut Tx<'_>,
+    hold_id: &str,
+    moved: Vec<(String, shared::HeldLevel)>,
+    reason: ReleaseReason,
+    admin: Option<String>,
+) -> anyhow::Result<()> {
+    per_store(
+        moved,
+        |store_id, lines| Change::HoldReleased {
+            hold_id: hold_id.to_owned(),
+            store_id,
+            reason,
+            admin: admin.clone(),
+            lines,
+        },
+        tx,
+    )
 }
 
 /// Gives the units of `hold`'s lines at `lines` back to available and ends

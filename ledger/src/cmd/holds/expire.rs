@@ -1,8 +1,11 @@
 //! Expiry: central gives back what no one committed in time.
 
-use shared::{Change, HoldState, ReleaseReason};
+use shared::{HoldState, ReleaseReason};
 
-use super::{Tx, change::give_back, per_store};
+use super::{
+    Tx,
+    change::{give_back, released},
+};
 use crate::cmd::{Command, Wants};
 
 /// Gives back up to `limit` hold lines' units of the active holds due:
@@ -76,18 +79,7 @@ impl Command for ExpireHolds {
                 (HoldState::Released, ReleaseReason::ChannelDeactivated)
             };
             let moved = give_back(tx, hold, &lines, state)?;
-            let hold_id = hold.hold_id.clone();
-            per_store(
-                moved,
-                |store_id, lines| Change::HoldReleased {
-                    hold_id: hold_id.clone(),
-                    store_id,
-                    reason,
-                    admin: None,
-                    lines,
-                },
-                tx,
-            )?;
+            released(tx, &hold.hold_id, moved, reason, None)?;
         }
         tx.db().write_holds(&holds.iter().collect::<Vec<_>>())?;
         let tally = tx.holds();
